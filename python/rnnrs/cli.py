@@ -1,0 +1,78 @@
+"""The ``rnnrs`` command line.
+
+Each sub-command lives in its own module under ``rnnrs/commands/`` and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` (taking the parsed
+arguments, returning an exit code). This module owns only the dispatch and the error
+policy: one clear line on stderr, exit code 2 for usage errors and 1 for failures, and a
+traceback only with ``--debug``.
+
+Example:
+    >>> from rnnrs.cli import main
+    >>> main(["--version"])  # doctest: +SKIP
+    rnnrs 0.1.0
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Optional
+
+from . import __version__
+from ._backend import backend
+
+# Sub-command modules, in the order `rnnrs --help` lists them.
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+
+class UsageError(Exception):
+    """A command was called with arguments that do not fit; exits with code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="rnnrs",
+        description="Language models on the CPU: n-gram and recurrent (RNN, LSTM, GRU).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"rnnrs {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback when something fails"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f".commands.{name}", __package__).register(subparsers)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        if args.debug:
+            raise
+        print(f"rnnrs {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rnnrs {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the error policy: one line, no traceback unless --debug
+        if args.debug:
+            raise
+        print(f"rnnrs {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def backend_note() -> str:
+    """A short line telling which backend runs, for command output."""
+    return f"backend: {backend()}"

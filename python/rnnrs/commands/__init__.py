@@ -1,0 +1,1 @@
+"""Sub-commands of the ``rnnrs`` command line, one module each (see rnnrs.cli)."""

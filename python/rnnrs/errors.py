@@ -1,0 +1,47 @@
+"""Exception classes of rnnrs.
+
+Both backends raise these same classes: the Rust core maps its errors onto them, and the
+NumPy backend raises them directly. Bad arguments raise the builtin ``ValueError`` /
+``TypeError``; missing paths raise ``FileNotFoundError``.
+
+Example:
+    >>> import rnnrs
+    >>> issubclass(rnnrs.ArpaError, rnnrs.RnnrsError)
+    True
+"""
+
+from __future__ import annotations
+
+
+class RnnrsError(Exception):
+    """Base class of every rnnrs-specific error."""
+
+
+class BackendUnavailableError(RnnrsError, ImportError):
+    """The requested backend cannot be used (e.g. "rust" without the compiled extension)."""
+
+
+class FormatError(RnnrsError, ValueError):
+    """A file's content is malformed or of the wrong kind or version."""
+
+
+class ArpaError(FormatError):
+    """A malformed ARPA language-model file; the message names the line."""
+
+
+class CheckpointError(FormatError):
+    """A missing, half-written or incompatible checkpoint."""
+
+
+class TrainingDivergedError(RnnrsError, FloatingPointError):
+    """Training produced a non-finite loss or gradient."""
+
+
+__all__ = [
+    "ArpaError",
+    "BackendUnavailableError",
+    "CheckpointError",
+    "FormatError",
+    "RnnrsError",
+    "TrainingDivergedError",
+]

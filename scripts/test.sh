@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: builds the Rust extension into a virtualenv (.venv),
+# then Rust checks and tests, Python lint and stub checks, and pytest on BOTH backends.
+# Extra arguments go to pytest (e.g. `bash scripts/test.sh -k bpe`, `--runslow`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${RNNRS_VENV:-.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+  # --system-site-packages: reuse what the machine has (e.g. torch for the optional tests).
+  python3 -m venv --system-site-packages "$VENV"
+fi
+PY="$VENV/bin/python"
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "build and install rnnrs with the Rust extension (release)"
+"$PY" -m pip install --quiet --disable-pip-version-check -e '.[test]'
+
+step "cargo fmt --check"
+cargo fmt --check
+step "cargo clippy -D warnings"
+cargo clippy --quiet --all-targets -- -D warnings
+step "cargo test"
+cargo test --quiet
+
+step "ruff"
+"$PY" -m ruff check python tests benches
+step "stubtest rnnrs._core"
+"$PY" -m mypy.stubtest rnnrs._core --allowlist .ci/stubtest-allowlist.txt
+
+step "pytest, rust backend"
+RNNRS_BACKEND=rust "$PY" -m pytest -q "$@"
+step "pytest, numpy backend"
+RNNRS_BACKEND=numpy "$PY" -m pytest -q "$@"

@@ -1,0 +1,12 @@
+//! rnnrs: language models on the CPU.
+//!
+//! The crate is usable from Rust without Python (the `rlib`); with the default `python`
+//! feature it also builds the extension module `rnnrs._core` (the `cdylib`).
+//! This file only wires the modules together.
+
+pub mod error;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{CoreError, Result};
