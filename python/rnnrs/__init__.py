@@ -20,6 +20,7 @@ from .errors import (
     RnnrsError,
     TrainingDivergedError,
 )
+from .ngram import NGramCounts, NGramLM
 
 __version__ = "0.1.0"
 
@@ -28,6 +29,8 @@ __all__ = [
     "BackendUnavailableError",
     "CheckpointError",
     "FormatError",
+    "NGramCounts",
+    "NGramLM",
     "RnnrsError",
     "TrainingDivergedError",
     "__version__",

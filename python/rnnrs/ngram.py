@@ -1,0 +1,604 @@
+"""n-gram language models: counts, every classic smoothing method, ARPA files, scoring,
+generation. As exact as KenLM's lmplz for modified Kneser-Ney, trainable from Python.
+
+The Rust engine (``rnnrs._core``) does the work when present; the pure-Python reference
+(``rnnrs.reference``) runs the same API otherwise (``RNNRS_BACKEND=numpy``), slower.
+
+Example:
+    >>> from rnnrs import NGramLM
+    >>> lm = NGramLM(2, smoothing="witten_bell").fit(["a b a", "b a b", "a a b"])
+    >>> round(lm.logprob("b", ["a"]), 4)
+    -0.3522
+    >>> round(lm.perplexity(["a b"]), 3)
+    3.005
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from ._backend import core, resolve_backend
+from .generate import Prompt, beam_search, generate
+from .reference.ngram import EOS, METHODS, UNK
+from .reference.ngram_engine import (
+    RefNGramCounts,
+    RefNGramModel,
+    check_order,
+    check_smoothing_args,
+)
+
+PathLike = Union[str, "os.PathLike[str]"]
+Sentences = Iterable[Union[str, Sequence[str]]]
+LN10 = math.log(10.0)
+
+__all__ = ["NGramCounts", "NGramLM"]
+
+
+def _counts_engine(order: int, backend: Optional[str]) -> Any:
+    check_order(order)
+    if resolve_backend(backend) == "rust":
+        return core().NGramCounts(order)
+    return RefNGramCounts(order)
+
+
+def _lines(sentences: Sentences, name: str) -> list[str]:
+    """Sentences as whitespace-separated lines (token lists joined with spaces)."""
+    if isinstance(sentences, (str, bytes)):
+        raise TypeError(f"{name}: expected an iterable of sentences, got a single string")
+    lines = []
+    for i, s in enumerate(sentences):
+        if isinstance(s, str):
+            lines.append(s)
+        elif isinstance(s, Sequence) and all(isinstance(t, str) for t in s):
+            if any(not t or any(c.isspace() for c in t) for t in s):
+                raise ValueError(f"{name}: sentence {i} has an empty token or one with spaces")
+            lines.append(" ".join(s))
+        else:
+            raise TypeError(
+                f"{name}: sentence {i} should be a string or a list of string tokens, "
+                f"got {type(s).__name__}"
+            )
+    return lines
+
+
+def _path(path: PathLike, name: str, must_exist: bool = True) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name}: expected a path, got {type(path).__name__}")
+    p = Path(path)
+    if must_exist and not p.is_file():
+        raise FileNotFoundError(f"{name}: no such file: {p}")
+    return p
+
+
+def _ids(ids: Any, name: str) -> np.ndarray:
+    a = np.asarray(ids)
+    if a.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array of token ids, got shape {a.shape}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"{name}: expected integer token ids, got dtype {a.dtype}")
+    if a.size and (a.min() < 0 or a.max() > np.iinfo(np.uint32).max):
+        raise ValueError(f"{name}: token ids must be in [0, 2**32), got {a.min()}..{a.max()}")
+    return np.ascontiguousarray(a, dtype=np.uint32)
+
+
+class NGramCounts:
+    """Raw counts of every n-gram of orders 1..``order``, mergeable across processes.
+
+    Sentences get ``<s>`` before and ``</s>`` after; lines without tokens are skipped.
+    On the Rust backend counting runs in parallel (partitions by first word).
+
+    Example:
+        >>> from rnnrs import NGramCounts
+        >>> c = NGramCounts(3).add(["the cat sat", "the cat ran"])
+        >>> c["the cat"], c["<s> the cat"], c.num_ngrams
+        (2, 2, [6, 6, 6])
+    """
+
+    def __init__(self, order: int, *, backend: Optional[str] = None) -> None:
+        self._engine = _counts_engine(order, backend)
+        self.backend = resolve_backend(backend)
+
+    @property
+    def order(self) -> int:
+        """The highest order counted."""
+        return int(self._engine.order)
+
+    def add(self, sentences: Sentences) -> NGramCounts:
+        """Count sentences: strings (split on whitespace) or lists of tokens.
+
+        Example:
+            >>> NGramCounts(2).add([["a", "b"], "b c"])["b"]
+            2
+        """
+        self._engine.add_lines(_lines(sentences, "sentences"))
+        return self
+
+    def add_file(self, path: PathLike) -> NGramCounts:
+        """Count a UTF-8 text file, one sentence per line.
+
+        Example:
+            >>> NGramCounts(3).add_file("corpus.txt")  # doctest: +SKIP
+        """
+        self._engine.add_file(_path(path, "path"))
+        return self
+
+    def add_ids(self, ids: Any) -> NGramCounts:
+        """Count a 1-D array of ids of this vocabulary (see :meth:`encode`), sentences ended
+        by ``</s>`` (id 2).
+
+        Example:
+            >>> c = NGramCounts(2).add(["a b"])
+            >>> c.add_ids(c.encode(["b a"]))["b a"]
+            1
+        """
+        self._engine.add_ids(_ids(ids, "ids"))
+        return self
+
+    def encode(self, sentences: Sentences) -> np.ndarray:
+        """Sentences as one id stream of this vocabulary (``</s>`` after each; unknown words
+        are ``<unk>``, id 0).
+
+        Example:
+            >>> NGramCounts(2).add(["a b"]).encode(["b a zz"]).tolist()
+            [4, 3, 0, 2]
+        """
+        index = {w: i for i, w in enumerate(self.vocab)}
+        out: list[int] = []
+        for line in _lines(sentences, "sentences"):
+            tokens = line.split()
+            if tokens:
+                out.extend(index.get(t, UNK) for t in tokens)
+                out.append(EOS)
+        return np.array(out, dtype=np.uint32)
+
+    def merge(self, other: NGramCounts) -> NGramCounts:
+        """Add the counts of ``other`` (same order, any vocabulary, same backend).
+
+        Example:
+            >>> a, b = NGramCounts(2).add(["x y"]), NGramCounts(2).add(["y x"])
+            >>> a.merge(b)["y x"], a["x"]
+            (1, 2)
+        """
+        if not isinstance(other, NGramCounts):
+            raise TypeError(f"other: expected NGramCounts, got {type(other).__name__}")
+        if other.backend != self.backend:
+            raise ValueError(f"other: counts of backend {other.backend!r}, not {self.backend!r}")
+        self._engine.merge(other._engine)
+        return self
+
+    def count(self, ngram: Union[str, Sequence[str]]) -> int:
+        """The raw count of an n-gram (a string of words or a list of words).
+
+        Example:
+            >>> NGramCounts(2).add(["a a"]).count(["a", "a"])
+            1
+        """
+        words = ngram.split() if isinstance(ngram, str) else list(ngram)
+        return int(self._engine.count(words))
+
+    __getitem__ = count
+
+    @property
+    def num_ngrams(self) -> list[int]:
+        """Distinct n-grams of each order 1..order."""
+        return [int(x) for x in self._engine.num_ngrams()]
+
+    def counts_of_counts(self, n: int) -> list[int]:
+        """``[t1, t2, t3, t4]``: how many n-grams of order n occur exactly 1..4 times (raw
+        counts; ``<s>`` left out).
+
+        Example:
+            >>> NGramCounts(1).add(["a a b"]).counts_of_counts(1)
+            [2, 1, 0, 0]
+        """
+        return [int(x) for x in self._engine.counts_of_counts(n)]
+
+    @property
+    def vocab(self) -> list[str]:
+        """Words by id: ``<unk>``, ``<s>``, ``</s>``, then in order of first appearance."""
+        return list(self._engine.vocab())
+
+    @property
+    def tokens(self) -> int:
+        """Tokens counted (words and ``</s>``)."""
+        return int(self._engine.tokens)
+
+    @property
+    def memory_bytes(self) -> int:
+        """Approximate bytes held by the tables."""
+        return int(self._engine.memory_bytes())
+
+    def __repr__(self) -> str:
+        return f"NGramCounts(order={self.order}, ngrams={self.num_ngrams}, tokens={self.tokens})"
+
+
+class NGramLM:
+    """An n-gram language model (see docs/ngram.md for every smoothing formula).
+
+    ``smoothing``: ``mle``, ``add_k`` (``laplace`` is ``add_k`` with ``k=1``),
+    ``witten_bell``, ``absolute``, ``kneser_ney``, ``modified_kneser_ney`` (the default,
+    as KenLM's lmplz) or ``stupid_backoff``. Knobs: ``k`` (add_k), ``discount`` (absolute,
+    kneser_ney: fixed; default estimated per order as t1/(t1+2 t2)), ``alpha`` (stupid
+    backoff), ``discount_fallback`` (use KenLM's fallback discounts 0.5/1/1.5 — 0.75 for the
+    single-discount methods — when the counts-of-counts cannot give them, instead of
+    failing), ``min_counts`` (one per order: n-grams of order >= 2 seen fewer times are
+    pruned and their probability mass goes to the lower order).
+
+    ``stupid_backoff`` yields *scores*, not probabilities (they do not sum to 1):
+    :meth:`perplexity` and :meth:`to_arpa` refuse it; :meth:`logprob` and :meth:`score`
+    return log10 scores.
+
+    Example:
+        >>> lm = NGramLM(3).fit(["a b c", "a b d", "b c d", "c d a"], discount_fallback=True)
+        >>> round(lm.logprob("b", ["a"]), 4)
+        -0.3139
+    """
+
+    def __init__(
+        self,
+        order: int = 3,
+        smoothing: str = "modified_kneser_ney",
+        *,
+        k: float = 1.0,
+        discount: Optional[float] = None,
+        alpha: float = 0.4,
+        discount_fallback: bool = False,
+        min_counts: Optional[Sequence[int]] = None,
+        backend: Optional[str] = None,
+    ) -> None:
+        check_order(order)
+        if smoothing == "laplace":
+            smoothing, k = "add_k", 1.0
+        if smoothing not in METHODS:
+            raise ValueError(f"smoothing: expected one of {', '.join(METHODS)}, got {smoothing!r}")
+        for name, value in (("k", k), ("alpha", alpha)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name}: expected a number, got {value!r}")
+        self.order = order
+        self.smoothing = smoothing
+        self.options: dict[str, Any] = {}
+        self._configure(
+            k=k,
+            discount=discount,
+            alpha=alpha,
+            discount_fallback=discount_fallback,
+            min_counts=min_counts,
+        )
+        self.backend = resolve_backend(backend)
+        self.counts: Optional[NGramCounts] = None
+        self._model: Any = None
+        self._index: dict[str, int] = {}
+        self._words: list[str] = []
+
+    def _configure(self, **options: Any) -> None:
+        """Check and store smoothing knobs (bad ones fail here, before any counting)."""
+        o = {**self.options, **options}
+        mc = o.get("min_counts")
+        o["min_counts"] = [int(x) for x in mc] if mc is not None else []
+        o["discount"] = None if o.get("discount") is None else float(o["discount"])
+        o["k"], o["alpha"] = float(o["k"]), float(o["alpha"])
+        o["discount_fallback"] = bool(o["discount_fallback"])
+        check_smoothing_args(self.order, o["k"], o["discount"], o["alpha"], o["min_counts"])
+        self.options = o
+
+    # ----------------------------------------------------------------- building
+    def fit(self, data: Union[PathLike, Sentences, NGramCounts], **options: Any) -> NGramLM:
+        """Count ``data`` and estimate the model; returns ``self``.
+
+        ``data``: a path (str or Path) to a UTF-8 text file with one sentence per line, an
+        iterable of sentences (strings split on whitespace, or lists of tokens), or an
+        :class:`NGramCounts` of the same order. Keyword ``options`` update the smoothing
+        knobs given to the constructor.
+
+        Example:
+            >>> NGramLM(2, "add_k").fit([["a", "b"], "b a"]).vocab_size
+            5
+        """
+        unknown = set(options) - set(self.options)
+        if unknown:
+            raise TypeError(f"fit: unknown option(s) {sorted(unknown)}")
+        if options:
+            self._configure(**options)
+        if isinstance(data, NGramCounts):
+            if data.order != self.order:
+                raise ValueError(f"data: counts of order {data.order}, the model is {self.order}")
+            counts = data
+        else:
+            counts = NGramCounts(self.order, backend=self.backend)
+            if isinstance(data, (str, os.PathLike)):
+                counts.add_file(data)
+            else:
+                counts.add(data)
+        if counts.tokens == 0:
+            raise ValueError("data: the corpus is empty (no sentence has a token)")
+        if counts.backend != self.backend:
+            raise ValueError(f"data: counts of backend {counts.backend!r}, not {self.backend!r}")
+        engine_cls = core().NGramModel if self.backend == "rust" else RefNGramModel
+        self._set_model(engine_cls.estimate(counts._engine, self.smoothing, **self.options))
+        self.counts = counts
+        return self
+
+    @classmethod
+    def from_counts(
+        cls, counts: NGramCounts, smoothing: str = "modified_kneser_ney", **kw: Any
+    ) -> NGramLM:
+        """A model estimated from existing counts.
+
+        Example:
+            >>> c = NGramCounts(2).add(["a b", "b a", "a a"])
+            >>> NGramLM.from_counts(c, "witten_bell").order
+            2
+        """
+        return cls(counts.order, smoothing, backend=counts.backend, **kw).fit(counts)
+
+    def _set_model(self, engine: Any) -> None:
+        self._model = engine
+        self._words = list(engine.vocab())
+        self._index = {w: i for i, w in enumerate(self._words)}
+        self.order = int(engine.order)
+
+    @classmethod
+    def _wrap(cls, engine: Any, backend: str) -> NGramLM:
+        method = engine.method
+        lm = cls(
+            int(engine.order),
+            method if method in METHODS else "modified_kneser_ney",
+            backend=backend,
+        )
+        lm.smoothing = method
+        if engine.stupid_alpha is not None:
+            lm.options["alpha"] = float(engine.stupid_alpha)
+        lm._set_model(engine)
+        return lm
+
+    @classmethod
+    def from_arpa(cls, path: PathLike, *, backend: Optional[str] = None) -> NGramLM:
+        """Read an ARPA file (KenLM, SRILM or rnnrs). Malformed files raise
+        :class:`rnnrs.ArpaError` naming the line.
+
+        Example:
+            >>> lm = NGramLM.from_arpa("ptb.o5.arpa")  # doctest: +SKIP
+        """
+        p = _path(path, "path")
+        b = resolve_backend(backend)
+        engine = core().NGramModel.from_arpa(p) if b == "rust" else RefNGramModel.from_arpa(p)
+        return cls._wrap(engine, b)
+
+    @classmethod
+    def load(cls, path: PathLike, *, backend: Optional[str] = None) -> NGramLM:
+        """Load rnnrs's binary form (memory-mapped on the Rust backend: milliseconds).
+
+        Example:
+            >>> lm = NGramLM.load("model.ngram")  # doctest: +SKIP
+        """
+        p = _path(path, "path")
+        b = resolve_backend(backend)
+        engine = core().NGramModel.load(p) if b == "rust" else RefNGramModel.load(p)
+        return cls._wrap(engine, b)
+
+    def _engine(self) -> Any:
+        if self._model is None:
+            raise RuntimeError("the model is not trained: call fit() or load one first")
+        return self._model
+
+    def to_arpa(self, path: PathLike) -> None:
+        """Write the model as an ARPA file (atomically). Refused for stupid_backoff.
+
+        Example:
+            >>> NGramLM(2, "witten_bell").fit(["a b"]).to_arpa("m.arpa")  # doctest: +SKIP
+        """
+        self._engine().to_arpa(_path(path, "path", must_exist=False))
+
+    def save(self, path: PathLike) -> None:
+        """Write rnnrs's binary form (atomically); read it back with :meth:`load`.
+
+        Example:
+            >>> NGramLM(2, "witten_bell").fit(["a b"]).save("m.ngram")  # doctest: +SKIP
+        """
+        self._engine().save(_path(path, "path", must_exist=False))
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def vocab(self) -> list[str]:
+        """Words by id (``<unk>``, ``<s>``, ``</s>`` first)."""
+        self._engine()
+        return list(self._words)
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of words, specials included."""
+        self._engine()
+        return len(self._words)
+
+    @property
+    def num_ngrams(self) -> list[int]:
+        """n-grams of each order in the model (as in an ARPA header)."""
+        return [int(x) for x in self._engine().num_ngrams()]
+
+    @property
+    def memory_bytes(self) -> int:
+        """Approximate bytes held by the model."""
+        return int(self._engine().memory_bytes())
+
+    def _check_proper(self, what: str) -> None:
+        if self.smoothing == "stupid_backoff":
+            raise ValueError(
+                f"{what}: stupid_backoff gives scores, not probabilities, so a {what} would "
+                "mislead; use score() for the scores or another smoothing"
+            )
+
+    def word_id(self, word: str) -> int:
+        """The id of ``word`` (``<unk>``'s, 0, when unknown)."""
+        self._engine()
+        return self._index.get(word, UNK)
+
+    def logprob(
+        self, word: str, context: Union[str, Sequence[str]] = (), *, bos: bool = False
+    ) -> float:
+        """log10 p(word | context), as ARPA files hold it. ``context`` is a string of words
+        or a list (oldest first); with ``bos=True`` it follows ``<s>`` (a sentence start).
+        Unknown words count as ``<unk>``.
+
+        Example:
+            >>> lm = NGramLM(2, "witten_bell").fit(["a b"])
+            >>> round(lm.logprob("b", "a"), 4)
+            -0.3424
+        """
+        if not isinstance(word, str):
+            raise TypeError(f"word: expected a string, got {type(word).__name__}")
+        ctx = context.split() if isinstance(context, str) else list(context)
+        ids = [self.word_id(w) for w in ctx]
+        return float(self._engine().logprob(ids, self.word_id(word), bool(bos)))
+
+    def encode(self, sentences: Sentences) -> np.ndarray:
+        """Sentences as one id stream for :meth:`score_ids`: each sentence's word ids
+        then ``</s>`` (id 2); unknown words are ``<unk>`` (id 0).
+
+        Example:
+            >>> NGramLM(2, "mle").fit(["a b"]).encode(["b a c"]).tolist()
+            [4, 3, 0, 2]
+        """
+        return self._engine().encode_lines(_lines(sentences, "sentences"))
+
+    def score_ids(self, ids: Any, *, per_token: bool = False) -> Union[float, np.ndarray]:
+        """Score a 1-D array of ids: sentences ended by ``</s>``, each after ``<s>``.
+        Returns the total log10 probability, or with ``per_token`` a float64 array of
+        log10 p per token. Parallel and GIL-free on the Rust backend.
+
+        Example:
+            >>> lm = NGramLM(2, "witten_bell").fit(["a b"])
+            >>> lm.score_ids(lm.encode(["a b"]), per_token=True).round(4).tolist()
+            [-0.4771, -0.3424, -0.3424]
+        """
+        a = _ids(ids, "ids")
+        engine = self._engine()
+        if per_token:
+            return engine.score_ids(a)
+        return float(engine.total_ids(a))
+
+    def score(self, sentence: Union[str, Sequence[str]], *, per_token: bool = False) -> Any:
+        """log10 probability of a sentence (words then ``</s>``, after ``<s>``): the
+        total, or with ``per_token`` a list of ``(word, log10 p)`` including ``</s>``.
+
+        Example:
+            >>> lm = NGramLM(2, "witten_bell").fit(["a b"])
+            >>> round(lm.score("a b"), 4)
+            -1.1619
+        """
+        words = _lines([sentence], "sentence")[0].split()
+        ids = np.array([self.word_id(w) for w in words] + [EOS], dtype=np.uint32)
+        scores = self._engine().score_ids(ids)
+        if per_token:
+            return list(zip([*words, "</s>"], scores.tolist()))
+        return float(scores.sum())
+
+    def perplexity(self, sentences: Union[PathLike, Sentences], include_oov: bool = True) -> float:
+        """Perplexity on sentences (or a text file), as KenLM's ``query`` reports it:
+        10 ** (-total log10 p / tokens), tokens counting every word and one ``</s>`` per
+        sentence. With ``include_oov=False``, unknown words are left out of both the total
+        and the count (their ``<unk>`` context still conditions the words after them).
+
+        Example:
+            >>> lm = NGramLM(2, "witten_bell").fit(["a b", "b a"])
+            >>> round(lm.perplexity(["a b a"]), 4)
+            2.9545
+        """
+        self._check_proper("perplexity")
+        ids = self._encode_any(sentences)
+        scores = self._engine().score_ids(ids)
+        if not include_oov:
+            scores = scores[ids != UNK]
+        if scores.size == 0:
+            raise ValueError("sentences: no tokens to score")
+        return float(10.0 ** (-scores.sum() / scores.size))
+
+    def _encode_any(self, sentences: Union[PathLike, Sentences]) -> np.ndarray:
+        if isinstance(sentences, (str, os.PathLike)):
+            text = _path(sentences, "sentences").read_text(encoding="utf-8")
+            return self.encode(text.splitlines())
+        return self.encode(sentences)
+
+    def stats(self, sentences: Union[PathLike, Sentences]) -> dict[str, float]:
+        """KenLM ``query``'s summary: perplexity with and without OOVs, tokens, OOVs.
+
+        Example:
+            >>> NGramLM(2, "witten_bell").fit(["a b"]).stats(["a z"])["oovs"]
+            1
+        """
+        self._check_proper("perplexity")
+        ids = self._encode_any(sentences)
+        scores = self._engine().score_ids(ids)
+        known = ids != UNK
+        n_known = int(known.sum())
+        return {
+            "perplexity": float(10.0 ** (-scores.sum() / max(scores.size, 1))),
+            "perplexity_excluding_oovs": float(10.0 ** (-scores[known].sum() / max(n_known, 1))),
+            "tokens": int(scores.size),
+            "oovs": int(scores.size - n_known),
+            "log10_prob": float(scores.sum()),
+        }
+
+    # --------------------------------------------------------------- generation
+    def encode_prompt(self, prompt: Prompt) -> list[int]:
+        """A prompt as ids: text is split on whitespace (unknown words -> ``<unk>``); ids
+        are checked. Generation starts after ``<s>`` and the prompt."""
+        if isinstance(prompt, str):
+            return [self.word_id(w) for w in prompt.split()]
+        ids = [int(i) for i in prompt]
+        if any(not 0 <= i < self.vocab_size for i in ids):
+            raise ValueError(f"prompt: ids must be in [0, {self.vocab_size}), got {ids}")
+        return ids
+
+    def decode_ids(self, ids: Sequence[int]) -> str:
+        """Ids as space-joined words."""
+        return " ".join(self._words[int(i)] for i in ids)
+
+    def gen_start(self, prompt_ids: list[int]) -> tuple[int, ...]:
+        """Generation state: the ids after ``<s>`` (only the last order-1 matter)."""
+        return tuple(prompt_ids)
+
+    def gen_logprobs(self, state: tuple[int, ...]) -> np.ndarray:
+        """Natural-log probabilities of the next word over the whole vocabulary (``<s>``:
+        -inf)."""
+        return np.asarray(self._engine().distribution(list(state), True)) * LN10
+
+    def gen_advance(self, state: tuple[int, ...], token_id: int) -> tuple[int, ...]:
+        """The state after ``token_id`` (a new tuple)."""
+        new = (*state, int(token_id))
+        keep = self.order - 1
+        return new[len(new) - keep :] if len(new) > keep else new
+
+    def gen_end_ids(self) -> frozenset[int]:
+        """``{</s>}``."""
+        return frozenset({EOS})
+
+    def generate(self, prompt: Prompt = "", max_new_tokens: int = 20, **kwargs: Any) -> Any:
+        """Sample a continuation (see :func:`rnnrs.generate.generate` for the options).
+
+        Example:
+            >>> lm = NGramLM(2, "witten_bell").fit(["a b", "b a"])
+            >>> isinstance(lm.generate("a", 5, seed=0), str)
+            True
+        """
+        return generate(self, prompt, max_new_tokens, **kwargs)
+
+    def beam_search(
+        self, prompt: Prompt = "", beam_width: int = 4, max_new_tokens: int = 20, **kwargs: Any
+    ) -> Any:
+        """The most likely continuation by beam search (see :func:`rnnrs.generate.beam_search`).
+
+        Example:
+            >>> NGramLM(2, "mle").fit(["a b"]).beam_search("a", 2, 5)
+            'b'
+        """
+        return beam_search(self, prompt, beam_width, max_new_tokens, **kwargs)
+
+    def __repr__(self) -> str:
+        sizes = self.num_ngrams if self._model is not None else "untrained"
+        return f"NGramLM(order={self.order}, smoothing={self.smoothing!r}, ngrams={sizes})"

@@ -1,0 +1,237 @@
+//! rnnrs's own binary model file: the hash tables exactly as they sit in memory, read in
+//! place through a memory map, so a model loads in milliseconds whatever its size.
+//!
+//! Layout (little-endian; every array starts at a multiple of 8 bytes):
+//! ```text
+//! magic "RNNRSNGM" | version u32 = 1 | byte-order mark u32 = 0x01020304
+//! order u32 | vocab size u32 | has stupid alpha u32 | method length u32 | stupid alpha f64
+//! per order n >= 2: slot count u64, entry count u64
+//! method name (padded to 8) | vocabulary: total bytes u64, then (u32 length + bytes) per
+//! word, padded to 8 | unigrams: vocab size x (prob f64, bow f64)
+//! per order n >= 2: slots x (key u64, prob f64, bow f64, prefix u32, word u32)
+//! ```
+//! The map is read-only; changing the file while a model uses it is undefined, as for any
+//! memory-mapped file.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+use super::model::Model;
+use super::store::{ProbBow, Slot, Store, Table};
+use super::vocab::{Vocab, SPECIAL_WORDS};
+use crate::{CoreError, Result};
+
+const MAGIC: &[u8; 8] = b"RNNRSNGM";
+/// The version written; files of other versions are refused.
+pub const VERSION: u32 = 1;
+const BOM: u32 = 0x0102_0304;
+
+fn pad8(out: &mut dyn Write, written: usize) -> std::io::Result<usize> {
+    let pad = (8 - written % 8) % 8;
+    out.write_all(&[0u8; 8][..pad])?;
+    Ok(written + pad)
+}
+
+fn as_bytes<T>(values: &[T]) -> &[u8] {
+    // SAFETY: only used with ProbBow and Slot: repr(C), no padding, plain numbers.
+    unsafe {
+        std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values))
+    }
+}
+
+/// Save `model` in the binary form (atomically).
+pub fn save(model: &Model, path: &Path) -> Result<()> {
+    if cfg!(target_endian = "big") {
+        return Err(CoreError::invalid(
+            "path",
+            "the binary form is little-endian only",
+        ));
+    }
+    super::arpa::write_atomically(path, |out| {
+        let method = model.method().as_bytes();
+        out.write_all(MAGIC)?;
+        for x in [
+            VERSION,
+            BOM,
+            model.order() as u32,
+            model.vocab().len() as u32,
+            model.stupid_alpha().is_some() as u32,
+            method.len() as u32,
+        ] {
+            out.write_all(&x.to_le_bytes())?;
+        }
+        out.write_all(&model.stupid_alpha().unwrap_or(0.0).to_le_bytes())?;
+        for t in &model.tables {
+            out.write_all(&(t.slots().len() as u64).to_le_bytes())?;
+            out.write_all(&(t.count as u64).to_le_bytes())?;
+        }
+        out.write_all(method)?;
+        pad8(out, method.len())?;
+        let words = model.vocab().words();
+        let total: usize = words.iter().map(|w| 4 + w.len()).sum();
+        out.write_all(&(total as u64).to_le_bytes())?;
+        for w in words {
+            out.write_all(&(w.len() as u32).to_le_bytes())?;
+            out.write_all(w.as_bytes())?;
+        }
+        pad8(out, total)?;
+        out.write_all(as_bytes(model.unigrams.as_slice()))?;
+        for t in &model.tables {
+            out.write_all(as_bytes(t.slots()))?;
+        }
+        Ok(())
+    })
+}
+
+struct Cursor<'a> {
+    data: &'a [u8],
+    at: usize,
+    path: &'a Path,
+}
+
+impl<'a> Cursor<'a> {
+    fn error(&self, message: impl Into<String>) -> CoreError {
+        CoreError::Format {
+            what: "rnnrs binary n-gram model",
+            path: Some(self.path.to_owned()),
+            line: 0,
+            message: message.into(),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.data.len());
+        let end = end.ok_or_else(|| self.error("the file is truncated"))?;
+        let out = &self.data[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    fn align8(&mut self) -> Result<()> {
+        let pad = (8 - self.at % 8) % 8;
+        self.take(pad).map(|_| ())
+    }
+
+    /// Where `count` values of `size` bytes start; the cursor moves past them.
+    fn array(&mut self, count: u64, size: usize) -> Result<usize> {
+        let bytes = usize::try_from(count)
+            .ok()
+            .and_then(|c| c.checked_mul(size))
+            .ok_or_else(|| self.error("an array size overflows"))?;
+        let at = self.at;
+        self.take(bytes)?;
+        Ok(at)
+    }
+}
+
+/// Load a model saved by [`save`], memory-mapped.
+pub fn load(path: &Path) -> Result<Model> {
+    if cfg!(target_endian = "big") {
+        return Err(CoreError::invalid(
+            "path",
+            "the binary form is little-endian only",
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
+    // SAFETY: the map is read-only; see the module note on files changed while mapped.
+    let map = Arc::new(unsafe { Mmap::map(&file) }.map_err(|e| CoreError::io(path, e))?);
+    let mut c = Cursor {
+        data: &map,
+        at: 0,
+        path,
+    };
+    if c.take(8)? != MAGIC {
+        return Err(c.error("not an rnnrs n-gram model (bad magic bytes)"));
+    }
+    let version = c.u32()?;
+    if version != VERSION {
+        return Err(c.error(format!(
+            "version {version}; this rnnrs reads version {VERSION}"
+        )));
+    }
+    if c.u32()? != BOM {
+        return Err(c.error("written on a machine of the other byte order"));
+    }
+    let order = c.u32()? as usize;
+    super::check_order(order).map_err(|_| c.error(format!("bad order {order}")))?;
+    let vsize = c.u32()? as usize;
+    let has_alpha = c.u32()?;
+    let method_len = c.u32()? as usize;
+    let alpha = f64::from_bits(c.u64()?);
+    let mut sizes = Vec::with_capacity(order - 1);
+    for _ in 2..=order {
+        let slots = c.u64()?;
+        let count = c.u64()?;
+        if !slots.is_power_of_two() || count > slots {
+            return Err(c.error("bad table sizes"));
+        }
+        sizes.push((slots, count));
+    }
+    let method = String::from_utf8(c.take(method_len)?.to_vec())
+        .map_err(|_| c.error("the method name is not UTF-8"))?;
+    c.align8()?;
+    let total = c.u64()? as usize;
+    let start = c.at;
+    let mut vocab = Vocab::new();
+    let mut position = 0usize;
+    while c.at < start + total {
+        let len = c.u32()? as usize;
+        let bytes = c.take(len)?;
+        let word = std::str::from_utf8(bytes).map_err(|_| c.error("a word is not UTF-8"))?;
+        let ok = if position < SPECIAL_WORDS.len() {
+            word == SPECIAL_WORDS[position]
+        } else {
+            vocab.intern(word) as usize == position
+        };
+        if !ok {
+            return Err(c.error(format!("bad or duplicate word {word:?} in the vocabulary")));
+        }
+        position += 1;
+    }
+    if c.at != start + total || vocab.len() != vsize {
+        return Err(c.error("the vocabulary does not match its size"));
+    }
+    c.align8()?;
+    let uni_at = c.array(vsize as u64, std::mem::size_of::<ProbBow>())?;
+    let mut tables = Vec::with_capacity(order - 1);
+    let mut at = Vec::new();
+    for &(slots, _) in &sizes {
+        at.push(c.array(slots, std::mem::size_of::<Slot>())?);
+    }
+    if map.as_ptr().align_offset(8) != 0 {
+        return Err(c.error("the memory map is not aligned"));
+    }
+    let unigrams = Store::Mapped {
+        map: Arc::clone(&map),
+        offset: uni_at,
+        len: vsize,
+    };
+    for (&(slots, count), &offset) in sizes.iter().zip(&at) {
+        tables.push(Table {
+            slots: Store::Mapped {
+                map: Arc::clone(&map),
+                offset,
+                len: slots as usize,
+            },
+            mask: slots as usize - 1,
+            count: count as usize,
+        });
+    }
+    let stupid = (has_alpha != 0).then_some(alpha);
+    Ok(Model::new(order, vocab, method, stupid, unigrams, tables))
+}

@@ -1,0 +1,32 @@
+//! The n-gram engine: counting tables, smoothing, ARPA and binary files, scoring.
+//!
+//! Conventions (shared with the pure-Python reference `rnnrs.reference.ngram`, the spec):
+//! word ids 0, 1, 2 are `<unk>`, `<s>`, `</s>`; a sentence is counted as `<s> w.. </s>`;
+//! `<s>` is a context only, never predicted; `|V|` counts every word but `<s>`.
+
+pub mod arpa;
+pub mod binary;
+pub mod counts;
+pub mod estimate;
+pub mod model;
+pub mod store;
+pub mod vocab;
+
+pub use counts::NGramCounts;
+pub use estimate::{Method, Smoothing};
+pub use model::{Model, State};
+pub use vocab::{Vocab, BOS, EOS, UNK};
+
+/// The highest order supported (contexts are kept in fixed-size arrays).
+pub const MAX_ORDER: usize = 16;
+
+/// Check an n-gram order argument.
+pub fn check_order(order: usize) -> crate::Result<()> {
+    if order == 0 || order > MAX_ORDER {
+        return Err(crate::CoreError::invalid(
+            "order",
+            format!("must be between 1 and {MAX_ORDER}, got {order}"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! A backoff model in memory (or memory-mapped) and its scoring: log10 probabilities of
+//! id streams, single queries, and whole distributions for sampling.
+
+use rayon::prelude::*;
+
+use super::store::{combine, unigram_key, ProbBow, Store, Table, BLANK};
+use super::vocab::{Vocab, BOS, EOS};
+use super::MAX_ORDER;
+use crate::{CoreError, Result};
+
+/// A backoff language model: log10 probabilities and backoffs of every n-gram.
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub(crate) order: usize,
+    pub(crate) vocab: Vocab,
+    pub(crate) method: String,
+    /// stupid_backoff: the penalty per backoff step (scores, not probabilities).
+    pub(crate) stupid_alpha: Option<f64>,
+    pub(crate) unigrams: Store<ProbBow>,
+    /// `tables[n - 2]`: the n-grams of order n.
+    pub(crate) tables: Vec<Table>,
+}
+
+/// What scoring remembers of the words before: the n-grams ending at the last word that
+/// are in the model (hash keys and backoffs, by length), and how many words there were.
+#[derive(Clone, Copy, Debug)]
+pub struct State {
+    keys: [u64; MAX_ORDER],
+    bows: [f64; MAX_ORDER],
+    len: usize,
+    history: usize,
+}
+
+impl Model {
+    pub(crate) fn new(
+        order: usize,
+        vocab: Vocab,
+        method: String,
+        stupid_alpha: Option<f64>,
+        unigrams: Store<ProbBow>,
+        tables: Vec<Table>,
+    ) -> Model {
+        Model {
+            order,
+            vocab,
+            method,
+            stupid_alpha,
+            unigrams,
+            tables,
+        }
+    }
+
+    /// The highest order.
+    pub fn order(&self) -> usize {
+        self.order
+    }
+
+    /// The vocabulary.
+    pub fn vocab(&self) -> &Vocab {
+        &self.vocab
+    }
+
+    /// The smoothing method the model was estimated with ("arpa" when read from ARPA).
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The stupid-backoff penalty, when the model holds scores rather than probabilities.
+    pub fn stupid_alpha(&self) -> Option<f64> {
+        self.stupid_alpha
+    }
+
+    /// Number of n-grams of each order (unigrams: the whole vocabulary).
+    pub fn num_ngrams(&self) -> Vec<u64> {
+        let mut out = vec![self.vocab.len() as u64];
+        out.extend(self.tables.iter().map(|t| t.count as u64));
+        out
+    }
+
+    /// Bytes of the tables.
+    pub fn memory_bytes(&self) -> usize {
+        self.unigrams.as_slice().len() * 16
+            + self
+                .tables
+                .iter()
+                .map(|t| t.slots().len() * 32)
+                .sum::<usize>()
+            + self.vocab.memory_bytes()
+    }
+
+    /// The state at the start of a sentence (after `<s>`).
+    pub fn begin_sentence(&self) -> State {
+        let mut s = State {
+            keys: [0; MAX_ORDER],
+            bows: [0.0; MAX_ORDER],
+            len: 0,
+            history: 1.min(self.order - 1),
+        };
+        if self.order > 1 {
+            s.keys[0] = unigram_key(BOS);
+            s.bows[0] = self.unigrams.as_slice()[BOS as usize].bow;
+            s.len = 1;
+        }
+        s
+    }
+
+    /// log10 p(word | state) and the state after `word`. `word` must be a valid id.
+    #[inline]
+    pub fn step(&self, state: &State, word: u32) -> (f64, State) {
+        let uni = self.unigrams.as_slice()[word as usize];
+        let mut out = State {
+            keys: [0; MAX_ORDER],
+            bows: [0.0; MAX_ORDER],
+            len: 0,
+            history: (state.history + 1).min(self.order - 1),
+        };
+        let mut prob = uni.prob;
+        let mut matched = 1; // order of the longest n-gram found
+        if self.order > 1 {
+            out.keys[0] = unigram_key(word);
+            out.bows[0] = uni.bow;
+            out.len = 1;
+        }
+        for j in 1..=state.len {
+            let key = combine(state.keys[j - 1], word);
+            let table = &self.tables[j - 1];
+            let Some(i) = table.find(key) else { break };
+            let slot = &table.slots()[i];
+            if slot.prob != BLANK {
+                prob = slot.prob;
+                matched = j + 1;
+            }
+            if j + 1 < self.order {
+                out.keys[j] = key;
+                out.bows[j] = slot.bow;
+                out.len = j + 1;
+            }
+        }
+        match self.stupid_alpha {
+            Some(alpha) => {
+                let steps = state.history + 1 - matched;
+                prob += steps as f64 * alpha.log10();
+            }
+            None => {
+                for j in matched..=state.len {
+                    prob += state.bows[j - 1];
+                }
+            }
+        }
+        (prob, out)
+    }
+
+    fn check_id(&self, word: u32, position: usize, name: &str) -> Result<()> {
+        if word as usize >= self.vocab.len() {
+            return Err(CoreError::invalid(
+                name,
+                format!(
+                    "id {word} at position {position} is out of range (the vocabulary has {} words)",
+                    self.vocab.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The state after the context words (oldest first). With `bos`, the context follows
+    /// `<s>` (the start of a sentence); only its last `order - 1` words count.
+    pub fn state_for(&self, context: &[u32], bos: bool) -> Result<State> {
+        for (i, &w) in context.iter().enumerate() {
+            self.check_id(w, i, "context")?;
+        }
+        let keep = self.order - 1;
+        let mut state = self.begin_sentence();
+        if !(bos && context.len() < keep) {
+            state.len = 0;
+            state.history = 0;
+        }
+        for &w in &context[context.len().saturating_sub(keep)..] {
+            state = self.step(&state, w).1;
+        }
+        Ok(state)
+    }
+
+    /// log10 p(word | context words), the context following `<s>` when `bos`.
+    pub fn logprob(&self, context: &[u32], word: u32, bos: bool) -> Result<f64> {
+        self.check_id(word, 0, "word")?;
+        if word == BOS {
+            return Ok(f64::NEG_INFINITY);
+        }
+        let state = self.state_for(context, bos)?;
+        Ok(self.step(&state, word).0)
+    }
+
+    /// log10 p(w | state) for every word id (`<s>`: -inf).
+    pub fn distribution(&self, state: &State) -> Vec<f64> {
+        let mut out: Vec<f64> = (0..self.vocab.len() as u32)
+            .into_par_iter()
+            .with_min_len(4096)
+            .map(|w| self.step(state, w).0)
+            .collect();
+        out[BOS as usize] = f64::NEG_INFINITY;
+        out
+    }
+
+    /// Score a stream of ids: sentences ended by `</s>`, each starting after `<s>`.
+    /// Writes log10 p of every token into `out` (same length); parallel over sentences.
+    pub fn score_stream(&self, ids: &[u32], out: &mut [f64]) -> Result<()> {
+        if ids.len() != out.len() {
+            return Err(CoreError::invalid("out", "must have the length of ids"));
+        }
+        for (i, &w) in ids.iter().enumerate() {
+            if w as usize >= self.vocab.len() || w == BOS {
+                self.check_id(w, i, "ids")?;
+                return Err(CoreError::invalid(
+                    "ids",
+                    format!("<s> (id {BOS}) at position {i}: sentences start by themselves"),
+                ));
+            }
+        }
+        // Chunks cut after a </s>, a few per thread.
+        let target = (ids.len() / (rayon::current_num_threads() * 4)).max(16_384);
+        let mut bounds = vec![0usize];
+        let mut next = target;
+        while next < ids.len() {
+            match ids[next..].iter().position(|&w| w == EOS) {
+                Some(p) if next + p + 1 < ids.len() => {
+                    bounds.push(next + p + 1);
+                    next += p + 1 + target;
+                }
+                _ => break,
+            }
+        }
+        bounds.push(ids.len());
+        let mut pieces: Vec<(&[u32], &mut [f64])> = Vec::with_capacity(bounds.len());
+        let mut rest = out;
+        for w in bounds.windows(2) {
+            let (a, b) = rest.split_at_mut(w[1] - w[0]);
+            pieces.push((&ids[w[0]..w[1]], a));
+            rest = b;
+        }
+        pieces.into_par_iter().for_each(|(chunk, dst)| {
+            let start = self.begin_sentence();
+            let mut state = start;
+            for (&w, o) in chunk.iter().zip(dst.iter_mut()) {
+                let (lp, next) = self.step(&state, w);
+                *o = lp;
+                state = if w == EOS { start } else { next };
+            }
+        });
+        Ok(())
+    }
+
+    /// The words of the n-gram in slot `i` of order `n` (>= 2).
+    pub(crate) fn words_of(&self, n: usize, i: usize, out: &mut Vec<u32>) {
+        out.clear();
+        out.resize(n, 0);
+        let (mut n, mut i) = (n, i);
+        while n >= 2 {
+            let Some(slot) = self.tables[n - 2].slots().get(i) else {
+                break;
+            };
+            out[n - 1] = slot.word;
+            i = slot.prefix as usize;
+            n -= 1;
+        }
+        out[0] = i as u32;
+    }
+}

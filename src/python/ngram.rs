@@ -1,0 +1,282 @@
+//! Bindings of the n-gram engine: `NGramCounts` and `NGramModel`. The GIL is released for
+//! counting, estimation, file I/O and batch scoring.
+
+use std::path::PathBuf;
+
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use pyo3::prelude::*;
+
+use crate::ngram::{arpa, binary, estimate, Method, Model, NGramCounts, Smoothing, EOS};
+use crate::CoreError;
+
+/// Raw n-gram counts of orders 1..order (see rnnrs.NGramCounts).
+#[pyclass(module = "rnnrs._core", name = "NGramCounts")]
+pub struct PyNGramCounts {
+    inner: NGramCounts,
+}
+
+#[pymethods]
+impl PyNGramCounts {
+    #[new]
+    fn new(order: usize) -> PyResult<Self> {
+        Ok(PyNGramCounts {
+            inner: NGramCounts::new(order)?,
+        })
+    }
+
+    #[getter]
+    fn order(&self) -> usize {
+        self.inner.order()
+    }
+
+    #[getter]
+    fn tokens(&self) -> u64 {
+        self.inner.tokens()
+    }
+
+    #[getter]
+    fn sentences(&self) -> u64 {
+        self.inner.sentences()
+    }
+
+    /// Count lines of whitespace-separated tokens (one sentence per line).
+    fn add_lines(&mut self, py: Python<'_>, lines: Vec<String>) -> PyResult<()> {
+        let inner = &mut self.inner;
+        py.detach(|| inner.add_lines(lines.iter().map(String::as_str)))?;
+        Ok(())
+    }
+
+    /// Count the lines of a UTF-8 text file.
+    fn add_file(&mut self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let inner = &mut self.inner;
+        py.detach(|| {
+            let bytes = std::fs::read(&path).map_err(|e| CoreError::io(&path, e))?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                CoreError::invalid(
+                    "path",
+                    format!(
+                        "{} is not UTF-8 text (byte {})",
+                        path.display(),
+                        e.utf8_error().valid_up_to()
+                    ),
+                )
+            })?;
+            inner.add_lines(text.lines())
+        })?;
+        Ok(())
+    }
+
+    /// Count a stream of ids of this vocabulary, sentences ended by </s> (id 2).
+    fn add_ids(&mut self, py: Python<'_>, ids: PyReadonlyArray1<'_, u32>) -> PyResult<()> {
+        let ids = ids.as_slice().map_err(|_| {
+            pyo3::exceptions::PyValueError::new_err("ids: expected a contiguous uint32 array")
+        })?;
+        let inner = &mut self.inner;
+        py.detach(|| inner.add_ids(ids))?;
+        Ok(())
+    }
+
+    /// Add the counts of `other` (any vocabulary, same order).
+    fn merge(&mut self, py: Python<'_>, other: PyRef<'_, PyNGramCounts>) -> PyResult<()> {
+        let other = other.inner.clone();
+        let inner = &mut self.inner;
+        py.detach(|| inner.merge(&other))?;
+        Ok(())
+    }
+
+    /// The raw count of an n-gram given as words.
+    fn count(&self, words: Vec<String>) -> u64 {
+        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+        self.inner.count(&refs)
+    }
+
+    fn num_ngrams(&self) -> Vec<u64> {
+        self.inner.num_ngrams()
+    }
+
+    /// Counts-of-counts [t1, t2, t3, t4] of order n (raw counts).
+    fn counts_of_counts(&self, n: usize) -> PyResult<Vec<u64>> {
+        if n == 0 || n > self.inner.order() {
+            return Err(CoreError::invalid(
+                "n",
+                format!("must be in 1..={}, got {n}", self.inner.order()),
+            )
+            .into());
+        }
+        let mut counts = self.inner.raw_counts(n);
+        if n == 1 {
+            counts[crate::ngram::BOS as usize] = 0;
+        }
+        Ok(estimate::counts_of_counts(&counts)[1..].to_vec())
+    }
+
+    fn vocab(&self) -> Vec<String> {
+        self.inner.vocab().words().to_vec()
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.inner.memory_bytes()
+    }
+}
+
+/// A backoff n-gram model (see rnnrs.NGramLM).
+#[pyclass(module = "rnnrs._core", name = "NGramModel", frozen)]
+pub struct PyNGramModel {
+    inner: Model,
+}
+
+fn ids_array<'a>(ids: &'a PyReadonlyArray1<'_, u32>, name: &str) -> PyResult<&'a [u32]> {
+    ids.as_slice().map_err(|_| {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "{name}: expected a contiguous uint32 array"
+        ))
+    })
+}
+
+#[pymethods]
+impl PyNGramModel {
+    /// Estimate a model from counts.
+    #[staticmethod]
+    #[pyo3(signature = (counts, method, *, k=1.0, discount=None, alpha=0.4, discount_fallback=false, min_counts=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
+    fn estimate(
+        py: Python<'_>,
+        counts: PyRef<'_, PyNGramCounts>,
+        method: &str,
+        k: f64,
+        discount: Option<f64>,
+        alpha: f64,
+        discount_fallback: bool,
+        min_counts: Vec<u64>,
+    ) -> PyResult<Self> {
+        let smoothing = Smoothing {
+            method: Method::parse(method)?,
+            k,
+            discount,
+            alpha,
+            discount_fallback,
+            min_counts,
+        };
+        let counts = &counts.inner;
+        let inner = py.detach(|| estimate::estimate(counts, &smoothing))?;
+        Ok(PyNGramModel { inner })
+    }
+
+    #[staticmethod]
+    fn from_arpa(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let inner = py.detach(|| arpa::read_arpa(&path))?;
+        Ok(PyNGramModel { inner })
+    }
+
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let inner = py.detach(|| binary::load(&path))?;
+        Ok(PyNGramModel { inner })
+    }
+
+    fn to_arpa(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.detach(|| arpa::write_arpa(&self.inner, &path))?;
+        Ok(())
+    }
+
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.detach(|| binary::save(&self.inner, &path))?;
+        Ok(())
+    }
+
+    #[getter]
+    fn order(&self) -> usize {
+        self.inner.order()
+    }
+
+    #[getter]
+    fn method(&self) -> String {
+        self.inner.method().to_owned()
+    }
+
+    #[getter]
+    fn stupid_alpha(&self) -> Option<f64> {
+        self.inner.stupid_alpha()
+    }
+
+    fn vocab(&self) -> Vec<String> {
+        self.inner.vocab().words().to_vec()
+    }
+
+    fn num_ngrams(&self) -> Vec<u64> {
+        self.inner.num_ngrams()
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.inner.memory_bytes()
+    }
+
+    /// Ids of words (unknown words: 0, <unk>).
+    fn word_ids<'py>(&self, py: Python<'py>, words: Vec<String>) -> Bound<'py, PyArray1<u32>> {
+        let v = self.inner.vocab();
+        let ids: Vec<u32> = words.iter().map(|w| v.id_or_unk(w)).collect();
+        ids.into_pyarray(py)
+    }
+
+    /// Whitespace-split lines as one id stream, each sentence ended by </s>; empty lines
+    /// are skipped; unknown words map to <unk>.
+    fn encode_lines<'py>(&self, py: Python<'py>, lines: Vec<String>) -> Bound<'py, PyArray1<u32>> {
+        let v = self.inner.vocab();
+        let ids = py.detach(|| {
+            let mut ids = Vec::new();
+            for line in &lines {
+                let before = ids.len();
+                ids.extend(line.split_whitespace().map(|t| v.id_or_unk(t)));
+                if ids.len() > before {
+                    ids.push(EOS);
+                }
+            }
+            ids
+        });
+        ids.into_pyarray(py)
+    }
+
+    /// log10 p of every token of a stream of sentences ended by </s>.
+    fn score_ids<'py>(
+        &self,
+        py: Python<'py>,
+        ids: PyReadonlyArray1<'py, u32>,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let ids = ids_array(&ids, "ids")?;
+        let mut out = vec![0.0f64; ids.len()];
+        py.detach(|| self.inner.score_stream(ids, &mut out))?;
+        Ok(out.into_pyarray(py))
+    }
+
+    /// Sum of log10 p over a stream of sentences ended by </s>.
+    fn total_ids(&self, py: Python<'_>, ids: PyReadonlyArray1<'_, u32>) -> PyResult<f64> {
+        let ids = ids_array(&ids, "ids")?;
+        let mut out = vec![0.0f64; ids.len()];
+        py.detach(|| self.inner.score_stream(ids, &mut out))?;
+        Ok(out.iter().sum())
+    }
+
+    /// log10 p(word | context), the context following <s> when bos.
+    fn logprob(&self, context: Vec<u32>, word: u32, bos: bool) -> PyResult<f64> {
+        Ok(self.inner.logprob(&context, word, bos)?)
+    }
+
+    /// log10 p(w | context) for every word id (<s>: -inf).
+    fn distribution<'py>(
+        &self,
+        py: Python<'py>,
+        context: Vec<u32>,
+        bos: bool,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let state = self.inner.state_for(&context, bos)?;
+        let out = py.detach(|| self.inner.distribution(&state));
+        Ok(PyArray1::from_vec(py, out))
+    }
+}
+
+/// Add the n-gram classes to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyNGramCounts>()?;
+    m.add_class::<PyNGramModel>()?;
+    Ok(())
+}
