@@ -54,7 +54,6 @@ pub fn write_atomically(
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         body(&mut w)?;
         w.flush()?;
-        w.get_ref().sync_all()?;
         drop(w);
         std::fs::rename(&tmp, path)
     })();

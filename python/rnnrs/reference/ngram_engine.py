@@ -248,7 +248,7 @@ class RefNGramModel:
                     f"ids: <s> (id {BOS}) at position {i}: sentences start by themselves"
                 )
             out[i] = logprob10(self.model, context, w, self.stupid_alpha)
-            context = [BOS] if w == EOS else [*context, w][len(context) + 1 - keep :]
+            context = [BOS] if w == EOS else [*context, w][max(0, len(context) + 1 - keep) :]
         return out
 
     def total_ids(self, ids: np.ndarray) -> float:
