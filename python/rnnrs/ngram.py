@@ -97,7 +97,7 @@ class NGramCounts:
         >>> from rnnrs import NGramCounts
         >>> c = NGramCounts(3).add(["the cat sat", "the cat ran"])
         >>> c["the cat"], c["<s> the cat"], c.num_ngrams
-        (2, 2, [6, 6, 6])
+        (2, 2, [6, 6, 5])
     """
 
     def __init__(self, order: int, *, backend: Optional[str] = None) -> None:

@@ -313,15 +313,15 @@ pub fn read_arpa(path: &Path) -> Result<Model> {
         }
     }
     unigrams.resize(vocab.len(), ProbBow::default());
+    for u in unigrams.iter_mut() {
+        u.prob = zero_floor(u.prob);
+        u.bow = zero_floor(u.bow);
+    }
     if !seen_unigram[UNK as usize] {
         unigrams[UNK as usize] = ProbBow {
             prob: MISSING_UNK_LOG10,
             bow: 0.0,
         };
-    }
-    for u in unigrams.iter_mut() {
-        u.prob = zero_floor(u.prob);
-        u.bow = zero_floor(u.bow);
     }
     let tables = build_tables(&mut sections, order, &r)?;
     Ok(Model::new(

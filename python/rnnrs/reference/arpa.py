@@ -176,8 +176,10 @@ def read_arpa(path: Path) -> tuple[Model, list[str]]:
             )
     while line is not None and not line.strip():
         line = r.next()
-    if line is None or line.strip() != "\\end\\":
-        raise r.error(f"expected \\end\\, found {line.strip() if line else 'the end'!r}")
+    if line is None:
+        raise r.error("the file ends without \\end\\")
+    if line.strip() != "\\end\\":
+        raise r.error(f"expected \\end\\, found {line.strip()!r}")
     for i, name in ((BOS, "<s>"), (EOS, "</s>")):
         if (i,) not in model[0]:
             raise r.error(f"{name} is missing from the \\1-grams: section")
