@@ -474,7 +474,7 @@ class NGramLM:
         Example:
             >>> lm = NGramLM(2, "witten_bell").fit(["a b"])
             >>> lm.score_ids(lm.encode(["a b"]), per_token=True).round(4).tolist()
-            [-0.4771, -0.3424, -0.3424]
+            [-0.1899, -0.1899, -0.1899]
         """
         a = _ids(ids, "ids")
         engine = self._engine()
@@ -489,7 +489,7 @@ class NGramLM:
         Example:
             >>> lm = NGramLM(2, "witten_bell").fit(["a b"])
             >>> round(lm.score("a b"), 4)
-            -1.1619
+            -0.5696
         """
         words = _lines([sentence], "sentence")[0].split()
         ids = np.array([self.word_id(w) for w in words] + [EOS], dtype=np.uint32)
