@@ -521,7 +521,7 @@ class NGramLM:
     def _encode_any(self, sentences: Union[PathLike, Sentences]) -> np.ndarray:
         if isinstance(sentences, (str, os.PathLike)):
             text = _path(sentences, "sentences").read_text(encoding="utf-8")
-            return self.encode(text.splitlines())
+            return self.encode(text.split("\n"))
         return self.encode(sentences)
 
     def stats(self, sentences: Union[PathLike, Sentences]) -> dict[str, float]:

@@ -19,13 +19,49 @@ pub const LOG10_ZERO_ARPA: f64 = -99.0;
 /// Probability given to `<unk>` when an ARPA file lacks it (KenLM's convention).
 pub const MISSING_UNK_LOG10: f64 = -100.0;
 
-fn push_number(out: &mut String, x: f64) {
+/// Append the decimal digits of `v`.
+fn push_u64(out: &mut Vec<u8>, mut v: u64, min_digits: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    while v > 0 || digits.len() - i < min_digits.max(1) {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Append `x` with 12 decimals, trailing zeros dropped: values read from a KenLM or SRILM
+/// file (at most about 10 decimals) are written back exactly, and a value written once
+/// reads back as the nearest double and is written identically again.
+fn push_number(out: &mut Vec<u8>, x: f64) {
     if x == f64::NEG_INFINITY || x <= LOG10_ZERO_ARPA {
-        out.push_str("-99");
-    } else if x == 0.0 {
-        out.push('0');
-    } else {
-        let _ = write!(out, "{x}");
+        out.extend_from_slice(b"-99");
+        return;
+    }
+    if x.abs() >= 1e6 || x.is_nan() {
+        out.extend_from_slice(format!("{x}").as_bytes());
+        return;
+    }
+    let v = (x * 1e12).round() as i64;
+    if v == 0 {
+        out.push(b'0');
+        return;
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    let v = v.unsigned_abs();
+    let (int, mut frac) = (v / 1_000_000_000_000, v % 1_000_000_000_000);
+    push_u64(out, int, 1);
+    if frac != 0 {
+        let mut digits = 12;
+        while frac % 10 == 0 {
+            frac /= 10;
+            digits -= 1;
+        }
+        out.push(b'.');
+        push_u64(out, frac, digits);
     }
 }
 
@@ -63,6 +99,26 @@ pub fn write_atomically(
     })
 }
 
+/// Where an n-gram's words were rendered: `(buffer, start, end)`.
+type Span = (u32, u32, u32);
+/// One chunk of an order: lines written, words of blank entries, spans of every slot.
+type RenderedChunk = (Vec<u8>, Vec<u8>, Vec<Span>);
+
+/// Where the words of each n-gram of one order were rendered.
+struct Rendered {
+    texts: Vec<Vec<u8>>,
+    spans: Vec<Span>,
+}
+
+impl Rendered {
+    fn words(&self, i: usize) -> &[u8] {
+        let (b, start, end) = self.spans[i];
+        &self.texts[b as usize][start as usize..end as usize]
+    }
+}
+
+const CHUNK: usize = 1 << 15;
+
 fn write_body(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
     let order = model.order();
     let vocab = model.vocab();
@@ -71,55 +127,90 @@ fn write_body(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
         let _ = writeln!(head, "ngram {}={c}", n + 1);
     }
     out.write_all(head.as_bytes())?;
-    let mut line = String::new();
     out.write_all(b"\n\\1-grams:\n")?;
+    let vocab_words = render_vocab(vocab);
+    let mut prev = render_vocab(vocab);
+    let mut line = Vec::new();
     for (w, e) in model.unigrams.as_slice().iter().enumerate() {
         line.clear();
         push_number(&mut line, e.prob);
-        line.push('\t');
-        line.push_str(vocab.word(w as u32));
+        line.push(b'\t');
+        line.extend_from_slice(prev.words(w));
         if order > 1 {
-            line.push('\t');
+            line.push(b'\t');
             push_number(&mut line, e.bow);
         }
-        line.push('\n');
-        out.write_all(line.as_bytes())?;
+        line.push(b'\n');
+        out.write_all(&line)?;
     }
     for n in 2..=order {
         out.write_all(format!("\n\\{n}-grams:\n").as_bytes())?;
         let slots = model.tables[n - 2].slots();
-        let chunks: Vec<String> = (0..slots.len())
-            .into_par_iter()
-            .step_by(1 << 16)
-            .map(|start| {
-                let mut text = String::new();
-                let mut words = Vec::with_capacity(n);
-                let end = (start + (1 << 16)).min(slots.len());
-                for (i, s) in slots[start..end].iter().enumerate() {
-                    let i = start + i;
-                    if s.key == super::store::EMPTY || s.prob == BLANK {
+        // Per chunk: the lines written, the words of blank (context-only) entries, and
+        // where every entry's words are (buffer 2c: written lines, 2c+1: blanks).
+        let chunks: Vec<RenderedChunk> = slots
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(|(c, part)| {
+                let mut text = Vec::with_capacity(part.len() * 48);
+                let mut hidden = Vec::new();
+                let mut spans = vec![(0u32, 0u32, 0u32); part.len()];
+                for (k, s) in part.iter().enumerate() {
+                    if s.key == super::store::EMPTY {
                         continue;
                     }
-                    model.words_of(n, i, &mut words);
-                    push_number(&mut text, s.prob);
-                    for (k, &w) in words.iter().enumerate() {
-                        text.push(if k == 0 { '\t' } else { ' ' });
-                        text.push_str(vocab.word(w));
+                    let prefix = prev.words(s.prefix as usize);
+                    let word = vocab_words.words(s.word as usize);
+                    if s.prob == BLANK {
+                        let start = hidden.len() as u32;
+                        hidden.extend_from_slice(prefix);
+                        hidden.push(b' ');
+                        hidden.extend_from_slice(word);
+                        spans[k] = (2 * c as u32 + 1, start, hidden.len() as u32);
+                        continue;
                     }
+                    push_number(&mut text, s.prob);
+                    text.push(b'\t');
+                    let start = text.len() as u32;
+                    text.extend_from_slice(prefix);
+                    text.push(b' ');
+                    text.extend_from_slice(word);
+                    spans[k] = (2 * c as u32, start, text.len() as u32);
                     if n < order {
-                        text.push('\t');
+                        text.push(b'\t');
                         push_number(&mut text, s.bow);
                     }
-                    text.push('\n');
+                    text.push(b'\n');
                 }
-                text
+                (text, hidden, spans)
             })
             .collect();
-        for c in chunks {
-            out.write_all(c.as_bytes())?;
+        let mut texts = Vec::with_capacity(2 * chunks.len());
+        let mut spans = Vec::with_capacity(slots.len());
+        for (text, hidden, s) in chunks {
+            out.write_all(&text)?;
+            texts.push(text);
+            texts.push(hidden);
+            spans.extend(s);
         }
+        prev = Rendered { texts, spans };
     }
     out.write_all(b"\n\\end\\\n")
+}
+
+/// The words of the vocabulary in one buffer.
+fn render_vocab(vocab: &Vocab) -> Rendered {
+    let mut all = Vec::new();
+    let mut spans = Vec::with_capacity(vocab.len());
+    for w in vocab.words() {
+        let start = all.len() as u32;
+        all.extend_from_slice(w.as_bytes());
+        spans.push((0, start, all.len() as u32));
+    }
+    Rendered {
+        texts: vec![all],
+        spans,
+    }
 }
 
 struct Reader {
@@ -403,4 +494,30 @@ fn build_tables(
         tables.push(t.finish());
     }
     Ok(tables)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(x: f64) -> String {
+        let mut out = Vec::new();
+        push_number(&mut out, x);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn numbers_round_trip() {
+        assert_eq!(text(-0.123652525), "-0.123652525");
+        assert_eq!(text(0.0), "0");
+        assert_eq!(text(-0.0), "0");
+        assert_eq!(text(f64::NEG_INFINITY), "-99");
+        assert_eq!(text(-4.5), "-4.5");
+        assert_eq!(text(12.0), "12");
+        assert_eq!(text(-1e-13), "0");
+        let x = -4.281915417836858_f64;
+        let once = text(x);
+        assert_eq!(once, "-4.281915417837");
+        assert_eq!(text(once.parse().unwrap()), once);
+    }
 }

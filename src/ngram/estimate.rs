@@ -1,9 +1,11 @@
 //! Smoothing: from raw counts to a backoff model, for every method (formulas in
 //! docs/ngram.md; the spec is `rnnrs.reference.ngram.estimate`, matched to 1e-9).
 
+use rayon::prelude::*;
+
 use super::counts::{pack, unpack, NGramCounts, PARTS};
 use super::model::Model;
-use super::store::{combine, unigram_key, ProbBow, Store, TableBuilder};
+use super::store::{combine, unigram_key, ProbBow, Store, Table, TableBuilder};
 use super::vocab::BOS;
 use crate::{CoreError, Result};
 
@@ -287,20 +289,22 @@ impl Flat {
             f.offsets[n] = off;
             f.prefix[n] = prefix;
             f.word[n] = word;
-            let mut suffix = Vec::with_capacity(total);
-            for g in 0..total {
-                let w = f.word[n][g];
-                let s = if n == 2 {
-                    Some(w)
-                } else {
-                    let ps = f.suffix[n - 1][f.prefix[n][g] as usize];
-                    f.find(c, n - 1, ps, w)
-                };
-                suffix.push(s.ok_or_else(|| {
-                    CoreError::invalid("counts", "inconsistent tables: a suffix is missing")
-                })?);
-            }
-            f.suffix[n] = suffix;
+            let fr = &f;
+            let suffix: Option<Vec<u32>> = (0..total)
+                .into_par_iter()
+                .map(|g| {
+                    let w = fr.word[n][g];
+                    if n == 2 {
+                        Some(w)
+                    } else {
+                        let ps = fr.suffix[n - 1][fr.prefix[n][g] as usize];
+                        fr.find(c, n - 1, ps, w)
+                    }
+                })
+                .collect();
+            f.suffix[n] = suffix.ok_or_else(|| {
+                CoreError::invalid("counts", "inconsistent tables: a suffix is missing")
+            })?;
         }
         Ok(f)
     }
@@ -513,36 +517,48 @@ fn build(
             bow: b,
         })
         .collect();
-    let mut keys: Vec<u64> = (0..counts.vocab.len() as u32).map(unigram_key).collect();
-    let mut slot_of: Vec<u32> = (0..counts.vocab.len() as u32).collect();
-    let mut tables = Vec::with_capacity(order.saturating_sub(1));
+    // Hash keys of every n-gram, order by order.
+    let mut keys: Vec<Vec<u64>> = vec![Vec::new(); order + 1];
+    keys[1] = (0..counts.vocab.len() as u32).map(unigram_key).collect();
     for n in 2..=order {
-        let p = &lin[n];
-        let kept = p.iter().filter(|x| !x.is_nan()).count();
-        let mut table = TableBuilder::with_entries(kept);
-        let mut next_keys = vec![0u64; p.len()];
-        let mut next_slots = vec![u32::MAX; p.len()];
-        for g in 0..p.len() {
-            let pre = flat.prefix[n][g] as usize;
-            let key = combine(keys[pre], flat.word[n][g]);
-            next_keys[g] = key;
-            if p[g].is_nan() {
-                continue;
-            }
-            let prefix_slot = slot_of[pre];
-            if prefix_slot == u32::MAX {
-                return Err(CoreError::invalid(
-                    "min_counts",
-                    "pruning removed the prefix of a kept n-gram",
-                ));
-            }
-            let s = table.insert(key, log10(p[g]), bows[n][g], prefix_slot, flat.word[n][g]);
-            next_slots[g] = s as u32;
-        }
-        keys = next_keys;
-        slot_of = next_slots;
-        tables.push(table.finish());
+        let below = &keys[n - 1];
+        keys[n] = (0..lin[n].len())
+            .into_par_iter()
+            .map(|g| combine(below[flat.prefix[n][g] as usize], flat.word[n][g]))
+            .collect();
     }
+    // The tables of all orders at once; prefixes are global indices until remapped below.
+    let built: Vec<(TableBuilder, Vec<u32>)> = (2..=order)
+        .into_par_iter()
+        .map(|n| {
+            let p = &lin[n];
+            let kept = p.iter().filter(|x| !x.is_nan()).count();
+            let mut table = TableBuilder::with_entries(kept);
+            let mut slot_of = vec![u32::MAX; p.len()];
+            for (g, &pg) in p.iter().enumerate() {
+                if !pg.is_nan() {
+                    let (pre, w) = (flat.prefix[n][g], flat.word[n][g]);
+                    slot_of[g] = table.insert(keys[n][g], log10(pg), bows[n][g], pre, w) as u32;
+                }
+            }
+            (table, slot_of)
+        })
+        .collect();
+    let (builders, slot_maps): (Vec<TableBuilder>, Vec<Vec<u32>>) = built.into_iter().unzip();
+    let tables: Option<Vec<Table>> = builders
+        .into_par_iter()
+        .enumerate()
+        .map(|(k, mut table)| {
+            // Order k + 2: bigram prefixes are word ids already.
+            if k > 0 {
+                table.remap_prefixes(&slot_maps[k - 1])?;
+            }
+            Some(table.finish())
+        })
+        .collect();
+    let tables = tables.ok_or_else(|| {
+        CoreError::invalid("min_counts", "pruning removed the prefix of a kept n-gram")
+    })?;
     let stupid = (smoothing.method == Method::StupidBackoff).then_some(smoothing.alpha);
     Ok(Model::new(
         order,

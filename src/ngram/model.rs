@@ -249,20 +249,4 @@ impl Model {
         });
         Ok(())
     }
-
-    /// The words of the n-gram in slot `i` of order `n` (>= 2).
-    pub(crate) fn words_of(&self, n: usize, i: usize, out: &mut Vec<u32>) {
-        out.clear();
-        out.resize(n, 0);
-        let (mut n, mut i) = (n, i);
-        while n >= 2 {
-            let Some(slot) = self.tables[n - 2].slots().get(i) else {
-                break;
-            };
-            out[n - 1] = slot.word;
-            i = slot.prefix as usize;
-            n -= 1;
-        }
-        out[0] = i as u32;
-    }
 }

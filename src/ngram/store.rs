@@ -203,6 +203,14 @@ impl TableBuilder {
         self.slots[i].bow = bow;
     }
 
+    /// Replace every entry's prefix `p` by `map[p]`; None when a prefix maps nowhere.
+    pub fn remap_prefixes(&mut self, map: &[u32]) -> Option<()> {
+        for s in self.slots.iter_mut().filter(|s| s.key != EMPTY) {
+            s.prefix = *map.get(s.prefix as usize).filter(|&&m| m != u32::MAX)?;
+        }
+        Some(())
+    }
+
     /// The finished table.
     pub fn finish(self) -> Table {
         Table {

@@ -47,7 +47,7 @@ def stdlib_files() -> list[Path]:
 def stdlib_lines() -> Iterator[str]:
     """Every line of :func:`stdlib_files` (lines = sentences, whitespace tokens)."""
     for path in stdlib_files():
-        yield from path.read_text(encoding="utf-8", errors="replace").splitlines()
+        yield from path.read_text(encoding="utf-8", errors="replace").split("\n")
 
 
 def register(subparsers: Any) -> None:
@@ -165,9 +165,9 @@ def run_build(args: argparse.Namespace) -> int:
 def run_query(args: argparse.Namespace) -> int:
     lm = load_model(args.model)
     if args.text:
-        lines = [line for p in args.text for line in p.read_text(encoding="utf-8").splitlines()]
+        lines = [line for p in args.text for line in p.read_text(encoding="utf-8").split("\n")]
     else:
-        lines = sys.stdin.read().splitlines()
+        lines = sys.stdin.read().split("\n")
     stats = lm.stats(lines)
     if args.json:
         print(json.dumps(stats))

@@ -93,7 +93,7 @@ class RefNGramCounts:
         self._add_sentences([s for s in sentences if s])
 
     def add_file(self, path: Path) -> None:
-        self.add_lines(read_text(path).splitlines())
+        self.add_lines(read_text(path).split("\n"))  # as Rust: lines end at \\n only
 
     def add_ids(self, ids: np.ndarray) -> None:
         sentences: list[list[int]] = [[]]
