@@ -150,6 +150,21 @@ impl Model {
         (prob, out)
     }
 
+    /// Start loading the slots the word after `word` will look up (memory-level parallelism:
+    /// scoring is bound by cache misses on the hash tables).
+    #[inline(always)]
+    fn prefetch_next(&self, state: &State, word: u32, next_word: u32) {
+        if word == EOS || self.order < 2 {
+            return;
+        }
+        let mut key = unigram_key(word);
+        self.tables[0].prefetch(combine(key, next_word));
+        for j in 1..=state.len.min(self.order - 2) {
+            key = combine(state.keys[j - 1], word);
+            self.tables[j].prefetch(combine(key, next_word));
+        }
+    }
+
     fn check_id(&self, word: u32, position: usize, name: &str) -> Result<()> {
         if word as usize >= self.vocab.len() {
             return Err(CoreError::invalid(
@@ -241,7 +256,10 @@ impl Model {
         pieces.into_par_iter().for_each(|(chunk, dst)| {
             let start = self.begin_sentence();
             let mut state = start;
-            for (&w, o) in chunk.iter().zip(dst.iter_mut()) {
+            for (i, (&w, o)) in chunk.iter().zip(dst.iter_mut()).enumerate() {
+                if let Some(&next_word) = chunk.get(i + 1) {
+                    self.prefetch_next(&state, w, next_word);
+                }
                 let (lp, next) = self.step(&state, w);
                 *o = lp;
                 state = if w == EOS { start } else { next };

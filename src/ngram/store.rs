@@ -146,6 +146,25 @@ impl Table {
     pub fn slots(&self) -> &[Slot] {
         self.slots.as_slice()
     }
+
+    /// Ask the CPU to start loading the home slot of `key` (a hint; no effect elsewhere).
+    #[inline(always)]
+    pub fn prefetch(&self, key: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let slots = self.slots.as_slice();
+            let slot = &slots[key as usize & self.mask];
+            // SAFETY: prefetching a valid address has no effect beyond the cache.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch(
+                    slot as *const Slot as *const i8,
+                    std::arch::x86_64::_MM_HINT_T0,
+                )
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = key;
+    }
 }
 
 /// A table being filled; sized for its entries up front, never grown.
