@@ -497,13 +497,17 @@ pub fn estimate(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Model> {
         }
         lin[n] = p;
     }
-    build(counts, &flat, &lin, &bows, smoothing)
+    // Only the words of each n-gram are needed from here on: free the rest first.
+    drop(est);
+    let Flat { prefix, word, .. } = flat;
+    build(counts, &prefix, &word, &lin, &bows, smoothing)
 }
 
 /// Assemble the hash tables of the model from the estimated arrays.
 fn build(
     counts: &NGramCounts,
-    flat: &Flat,
+    prefix: &[Vec<u32>],
+    word: &[Vec<u32>],
     lin: &[Vec<f64>],
     bows: &[Vec<f64>],
     smoothing: &Smoothing,
@@ -524,7 +528,7 @@ fn build(
         let below = &keys[n - 1];
         keys[n] = (0..lin[n].len())
             .into_par_iter()
-            .map(|g| combine(below[flat.prefix[n][g] as usize], flat.word[n][g]))
+            .map(|g| combine(below[prefix[n][g] as usize], word[n][g]))
             .collect();
     }
     // The tables of all orders at once; prefixes are global indices until remapped below.
@@ -537,7 +541,7 @@ fn build(
             let mut slot_of = vec![u32::MAX; p.len()];
             for (g, &pg) in p.iter().enumerate() {
                 if !pg.is_nan() {
-                    let (pre, w) = (flat.prefix[n][g], flat.word[n][g]);
+                    let (pre, w) = (prefix[n][g], word[n][g]);
                     slot_of[g] = table.insert(keys[n][g], log10(pg), bows[n][g], pre, w) as u32;
                 }
             }
