@@ -66,7 +66,7 @@ def child_estimate(corpus: str, order: int, out: str) -> None:
     from rnnrs import NGramLM
 
     start = time.perf_counter()
-    lm = NGramLM(order).fit(corpus)
+    lm = NGramLM(order).fit(corpus, keep_counts=False)
     fitted = time.perf_counter()
     lm.to_arpa(out)
     end = time.perf_counter()

@@ -270,3 +270,15 @@ ngram 3=1
     assert lm.logprob("a", bos=True) == pytest.approx(-0.1 - 0.6)
     lm.to_arpa(tmp_path / "back.arpa")
     assert NGramLM.from_arpa(tmp_path / "back.arpa").num_ngrams == [5, 1, 1]
+
+
+def test_keep_counts_false_frees_the_counts() -> None:
+    counts = NGramCounts(3).add(CORPUS)
+    lm = NGramLM(3, "witten_bell").fit(counts, keep_counts=False)
+    assert lm.counts is None and counts.tokens == 0 and counts.num_ngrams == [0, 0, 0]
+    kept = NGramLM(3, "witten_bell").fit(CORPUS)
+    assert kept.counts is not None and kept.counts["a b"] == 3
+    ids = kept.encode(CORPUS)
+    np.testing.assert_array_equal(
+        lm.score_ids(ids, per_token=True), kept.score_ids(ids, per_token=True)
+    )

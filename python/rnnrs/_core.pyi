@@ -41,6 +41,7 @@ class NGramModel:
         alpha: float = 0.4,
         discount_fallback: bool = False,
         min_counts: list[int] = ...,
+        consume: bool = False,
     ) -> NGramModel: ...
     @staticmethod
     def from_arpa(path: str | os.PathLike[str]) -> NGramModel: ...

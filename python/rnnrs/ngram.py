@@ -288,13 +288,21 @@ class NGramLM:
         self.options = o
 
     # ----------------------------------------------------------------- building
-    def fit(self, data: Union[PathLike, Sentences, NGramCounts], **options: Any) -> NGramLM:
+    def fit(
+        self,
+        data: Union[PathLike, Sentences, NGramCounts],
+        *,
+        keep_counts: bool = True,
+        **options: Any,
+    ) -> NGramLM:
         """Count ``data`` and estimate the model; returns ``self``.
 
         ``data``: a path (str or Path) to a UTF-8 text file with one sentence per line, an
         iterable of sentences (strings split on whitespace, or lists of tokens), or an
         :class:`NGramCounts` of the same order. Keyword ``options`` update the smoothing
-        knobs given to the constructor.
+        knobs given to the constructor. The counts stay in ``self.counts`` unless
+        ``keep_counts=False``: then they are freed during estimation (less memory; counts
+        passed as ``data`` are left empty).
 
         Example:
             >>> NGramLM(2, "add_k").fit([["a", "b"], "b a"]).vocab_size
@@ -305,6 +313,7 @@ class NGramLM:
             raise TypeError(f"fit: unknown option(s) {sorted(unknown)}")
         if options:
             self._configure(**options)
+        consume = not keep_counts
         if isinstance(data, NGramCounts):
             if data.order != self.order:
                 raise ValueError(f"data: counts of order {data.order}, the model is {self.order}")
@@ -320,8 +329,11 @@ class NGramLM:
         if counts.backend != self.backend:
             raise ValueError(f"data: counts of backend {counts.backend!r}, not {self.backend!r}")
         engine_cls = core().NGramModel if self.backend == "rust" else RefNGramModel
-        self._set_model(engine_cls.estimate(counts._engine, self.smoothing, **self.options))
-        self.counts = counts
+        engine = engine_cls.estimate(
+            counts._engine, self.smoothing, consume=consume, **self.options
+        )
+        self._set_model(engine)
+        self.counts = None if consume else counts
         return self
 
     @classmethod

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use super::counts::{pack, unpack, NGramCounts, PARTS};
 use super::model::Model;
 use super::store::{combine, unigram_key, ProbBow, Store, Table, TableBuilder};
-use super::vocab::BOS;
+use super::vocab::{Vocab, BOS};
 use crate::{CoreError, Result};
 
 /// A smoothing method.
@@ -333,18 +333,36 @@ impl Flat {
 
 /// Estimate a model from counts with a smoothing method.
 pub fn estimate(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Model> {
+    check(counts, smoothing)?;
+    let flat = Flat::new(counts)?;
+    estimate_flat(flat, counts.vocab.clone(), counts.order(), smoothing)
+}
+
+/// [`estimate`], freeing the counting tables as soon as they are read (less peak memory).
+pub fn estimate_consuming(mut counts: NGramCounts, smoothing: &Smoothing) -> Result<Model> {
+    check(&counts, smoothing)?;
+    let flat = Flat::new(&counts)?;
+    let vocab = std::mem::take(&mut counts.vocab);
     let order = counts.order();
-    smoothing.validate(order)?;
+    drop(counts);
+    estimate_flat(flat, vocab, order, smoothing)
+}
+
+fn check(counts: &NGramCounts, smoothing: &Smoothing) -> Result<()> {
+    smoothing.validate(counts.order())?;
     if counts.tokens() == 0 {
         return Err(CoreError::invalid(
             "corpus",
             "is empty: no sentence has a token",
         ));
     }
+    Ok(())
+}
+
+fn estimate_flat(flat: Flat, vocab: Vocab, order: usize, smoothing: &Smoothing) -> Result<Model> {
     let method = smoothing.method;
-    let vsize = counts.vocab.len();
+    let vsize = vocab.len();
     let v = (vsize - 1) as f64;
-    let flat = Flat::new(counts)?;
     // The counts the method estimates from.
     let mut est: Vec<Vec<u64>> = flat.raw.clone();
     if method.adjusted() {
@@ -500,19 +518,19 @@ pub fn estimate(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Model> {
     // Only the words of each n-gram are needed from here on: free the rest first.
     drop(est);
     let Flat { prefix, word, .. } = flat;
-    build(counts, &prefix, &word, &lin, &bows, smoothing)
+    build(vocab, order, &prefix, &word, &lin, &bows, smoothing)
 }
 
 /// Assemble the hash tables of the model from the estimated arrays.
 fn build(
-    counts: &NGramCounts,
+    vocab: Vocab,
+    order: usize,
     prefix: &[Vec<u32>],
     word: &[Vec<u32>],
     lin: &[Vec<f64>],
     bows: &[Vec<f64>],
     smoothing: &Smoothing,
 ) -> Result<Model> {
-    let order = counts.order();
     let unigrams: Vec<ProbBow> = lin[1]
         .iter()
         .zip(&bows[1])
@@ -523,7 +541,7 @@ fn build(
         .collect();
     // Hash keys of every n-gram, order by order.
     let mut keys: Vec<Vec<u64>> = vec![Vec::new(); order + 1];
-    keys[1] = (0..counts.vocab.len() as u32).map(unigram_key).collect();
+    keys[1] = (0..vocab.len() as u32).map(unigram_key).collect();
     for n in 2..=order {
         let below = &keys[n - 1];
         keys[n] = (0..lin[n].len())
@@ -566,7 +584,7 @@ fn build(
     let stupid = (smoothing.method == Method::StupidBackoff).then_some(smoothing.alpha);
     Ok(Model::new(
         order,
-        counts.vocab.clone(),
+        vocab,
         smoothing.method.name().to_owned(),
         stupid,
         Store::Owned(unigrams),

@@ -137,17 +137,18 @@ fn ids_array<'a>(ids: &'a PyReadonlyArray1<'_, u32>, name: &str) -> PyResult<&'a
 impl PyNGramModel {
     /// Estimate a model from counts.
     #[staticmethod]
-    #[pyo3(signature = (counts, method, *, k=1.0, discount=None, alpha=0.4, discount_fallback=false, min_counts=Vec::new()))]
+    #[pyo3(signature = (counts, method, *, k=1.0, discount=None, alpha=0.4, discount_fallback=false, min_counts=Vec::new(), consume=false))]
     #[allow(clippy::too_many_arguments)]
     fn estimate(
         py: Python<'_>,
-        counts: PyRef<'_, PyNGramCounts>,
+        mut counts: PyRefMut<'_, PyNGramCounts>,
         method: &str,
         k: f64,
         discount: Option<f64>,
         alpha: f64,
         discount_fallback: bool,
         min_counts: Vec<u64>,
+        consume: bool,
     ) -> PyResult<Self> {
         let smoothing = Smoothing {
             method: Method::parse(method)?,
@@ -157,8 +158,15 @@ impl PyNGramModel {
             discount_fallback,
             min_counts,
         };
-        let counts = &counts.inner;
-        let inner = py.detach(|| estimate::estimate(counts, &smoothing))?;
+        let inner = if consume {
+            // The counts are emptied: their tables are freed as soon as they are read.
+            let empty = NGramCounts::new(counts.inner.order())?;
+            let owned = std::mem::replace(&mut counts.inner, empty);
+            py.detach(|| estimate::estimate_consuming(owned, &smoothing))?
+        } else {
+            let counts = &counts.inner;
+            py.detach(|| estimate::estimate(counts, &smoothing))?
+        };
         Ok(PyNGramModel { inner })
     }
 

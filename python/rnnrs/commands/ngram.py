@@ -147,7 +147,8 @@ def run_build(args: argparse.Namespace) -> int:
     else:
         counts.add(list(stdlib_lines()))
         source = f"the Python standard library ({len(stdlib_files())} *.py files)"
-    lm.fit(counts)
+    tokens = counts.tokens
+    lm.fit(counts, keep_counts=False)
     fmt = args.format or ("arpa" if args.output.suffix == ".arpa" else "binary")
     if fmt == "arpa":
         lm.to_arpa(args.output)
@@ -155,7 +156,7 @@ def run_build(args: argparse.Namespace) -> int:
         lm.save(args.output)
     seconds = time.perf_counter() - start
     print(
-        f"built an order-{lm.order} {lm.smoothing} model from {source}: {counts.tokens} tokens, "
+        f"built an order-{lm.order} {lm.smoothing} model from {source}: {tokens} tokens, "
         f"n-grams {lm.num_ngrams}; wrote {args.output} ({fmt}) in {seconds:.2f} s; "
         f"{backend_note()}"
     )

@@ -168,6 +168,7 @@ class RefNGramModel:
         alpha: float = 0.4,
         discount_fallback: bool = False,
         min_counts: Sequence[int] = (),
+        consume: bool = False,
     ) -> RefNGramModel:
         method = METHOD_ALIASES.get(method, method)
         check_smoothing_args(counts.order, k, discount, alpha, min_counts)
@@ -176,7 +177,10 @@ class RefNGramModel:
         smoothing = Smoothing(method, k, discount, alpha, discount_fallback, tuple(min_counts))
         model = estimate(counts.table, len(counts.vocabulary.words), smoothing)
         stupid = alpha if method == "stupid_backoff" else None
-        return RefNGramModel(model, counts.vocab(), method, stupid)
+        words = counts.vocab()
+        if consume:  # as the Rust engine: the counts are emptied
+            counts.__init__(counts.order)  # type: ignore[misc]
+        return RefNGramModel(model, words, method, stupid)
 
     @staticmethod
     def from_arpa(path: Path) -> RefNGramModel:
