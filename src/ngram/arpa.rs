@@ -111,9 +111,16 @@ struct Rendered {
 }
 
 impl Rendered {
+    /// The words of entry `i` (empty for an index a corrupt file made up).
     fn words(&self, i: usize) -> &[u8] {
-        let (b, start, end) = self.spans[i];
-        &self.texts[b as usize][start as usize..end as usize]
+        self.spans
+            .get(i)
+            .and_then(|&(b, start, end)| {
+                self.texts
+                    .get(b as usize)?
+                    .get(start as usize..end as usize)
+            })
+            .unwrap_or(b"")
     }
 }
 
