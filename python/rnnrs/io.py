@@ -65,11 +65,11 @@ def atomic_open(path: PathLike, mode: str = "wb") -> Iterator[IO]:
     On an exception the temporary file is removed and ``path`` is left untouched.
 
     Example:
-        >>> import tempfile, os
-        >>> p = os.path.join(tempfile.mkdtemp(), "x.txt")
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
         >>> with atomic_open(p, "w") as f:
         ...     _ = f.write("hello")
-        >>> open(p).read()
+        >>> p.read_text()
         'hello'
     """
     target = Path(path)
