@@ -146,3 +146,52 @@ def state_dict_from_parameters(
     if tie_weights:
         sd["output.weight"] = sd["embedding.weight"].copy()
     return sd
+
+
+def torch_module(config: Mapping[str, Any]) -> Any:
+    """A ``torch.nn.Module`` equivalent to an RNNLM of ``config`` (requires torch).
+
+    Its submodules are ``embedding`` (Embedding), ``rnn`` (LSTM/GRU/RNN, batch_first)
+    and ``output`` (Linear), so ``module.load_state_dict(model.to_torch_state_dict())``
+    (converted with ``torch.from_numpy``) loads an rnnrs model; ``module(x, state)`` returns
+    (logits (B, T, V), final state). The source is shown in docs/checkpoints.md.
+
+    Example:
+        >>> m = torch_module(model.config)  # doctest: +SKIP
+        >>> m.load_state_dict({k: torch.from_numpy(v)
+        ...                    for k, v in model.to_torch_state_dict().items()})  # doctest: +SKIP
+    """
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("torch_module needs PyTorch (pip install torch)") from None
+
+    class TorchRNNLM(torch.nn.Module):
+        def __init__(self, cfg: Mapping[str, Any]) -> None:
+            super().__init__()
+            vocab, embed, hidden = cfg["vocab_size"], cfg["embed_size"], cfg["hidden_size"]
+            layers, dropout, cell = cfg["num_layers"], cfg.get("dropout", 0.0), cfg["cell"]
+            self.embedding = torch.nn.Embedding(vocab, embed)
+            if cell in ("lstm", "gru"):
+                rnn_class = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+                self.rnn = rnn_class(embed, hidden, layers, batch_first=True, dropout=dropout)
+            else:
+                nonlinearity = "relu" if cell == "rnn_relu" else "tanh"
+                self.rnn = torch.nn.RNN(
+                    embed,
+                    hidden,
+                    layers,
+                    nonlinearity=nonlinearity,
+                    batch_first=True,
+                    dropout=dropout,
+                )
+            self.drop = torch.nn.Dropout(dropout)
+            self.output = torch.nn.Linear(hidden, vocab)
+            if cfg.get("tie_weights", False):
+                self.output.weight = self.embedding.weight
+
+        def forward(self, x: Any, state: Any = None) -> tuple[Any, Any]:
+            out, state = self.rnn(self.embedding(x), state)
+            return self.output(self.drop(out)), state
+
+    return TorchRNNLM(config)
