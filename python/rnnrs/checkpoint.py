@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,3 +201,167 @@ def read_checkpoint(directory: Union[str, os.PathLike]) -> Checkpoint:
         training=training,
         training_tensors=training_tensors,
     )
+
+
+# ---------------------------------------------------------------------- nested state
+
+
+def split_arrays(state: Any, prefix: str = "") -> tuple[Any, dict[str, np.ndarray]]:
+    """Separate the NumPy arrays of a nested dict/list ``state`` from its JSON part.
+
+    Each array is replaced by ``{"__tensor__": "<path>"}`` and returned under that path, so
+    the JSON part goes in model.json and the arrays in a safetensors file.
+
+    Example:
+        >>> import numpy as np
+        >>> meta, arrays = split_arrays({"step": 3, "moments": [np.zeros(2)]})
+        >>> meta, list(arrays)
+        ({'step': 3, 'moments': [{'__tensor__': 'moments.0'}]}, ['moments.0'])
+    """
+    arrays: dict[str, np.ndarray] = {}
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, np.ndarray):
+            arrays[path] = value
+            return {"__tensor__": path}
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, Mapping):
+            return {str(k): walk(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(value)]
+        return value
+
+    return walk(state, prefix), arrays
+
+
+def join_arrays(meta: Any, arrays: Mapping[str, np.ndarray]) -> Any:
+    """The inverse of :func:`split_arrays` (lists stay lists).
+
+    Example:
+        >>> import numpy as np
+        >>> join_arrays({"m": {"__tensor__": "m"}}, {"m": np.ones(1)})["m"].tolist()
+        [1.0]
+    """
+    if isinstance(meta, dict):
+        if set(meta) == {"__tensor__"}:
+            name = meta["__tensor__"]
+            if name not in arrays:
+                raise CheckpointError(f"training state: tensor {name!r} is missing")
+            return arrays[name]
+        return {k: join_arrays(v, arrays) for k, v in meta.items()}
+    if isinstance(meta, list):
+        return [join_arrays(v, arrays) for v in meta]
+    return meta
+
+
+# ---------------------------------------------------------------------- tokenizers
+
+
+def tokenizer_to_json(tokenizer: Any) -> Optional[dict[str, Any]]:
+    """The JSON document of an rnnrs tokenizer (what its ``save`` writes), or None."""
+    if tokenizer is None:
+        return None
+    if not callable(getattr(tokenizer, "save", None)) or not hasattr(tokenizer, "kind"):
+        raise TypeError(
+            f"tokenizer: a {type(tokenizer).__name__} cannot be saved in a checkpoint "
+            "(expected an rnnrs CharTokenizer, WordTokenizer or BPETokenizer)"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tokenizer.json"
+        tokenizer.save(path)
+        document = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(document, dict):
+        raise TypeError("tokenizer: save() did not write a JSON object")
+    return document
+
+
+def tokenizer_from_json(document: Mapping[str, Any], where: Path) -> Any:
+    """Rebuild a tokenizer from the JSON its ``save`` wrote (via ``rnnrs.load_tokenizer``)."""
+    from .errors import FormatError
+    from .tokenize import load_tokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tokenizer.json"
+        path.write_text(json.dumps(document), encoding="utf-8")
+        try:
+            return load_tokenizer(path)
+        except FormatError as exc:
+            message = str(exc).replace(str(path), "tokenizer")
+            raise CheckpointError(f"{where / MODEL_JSON}: {message}") from None
+
+
+# ---------------------------------------------------------------------- models
+
+
+def save_model(model: Any, directory: Union[str, os.PathLike], trainer: Any = None) -> None:
+    """Write ``model`` (an RNNLM) to a checkpoint directory; with ``trainer``, also its
+    training state (optimizer moments, step, position, RNG, history) for exact resume.
+
+    Example:
+        >>> save_model(model, "run1", trainer=trainer)  # doctest: +SKIP
+    """
+    training = training_tensors = None
+    if trainer is not None:
+        if getattr(trainer, "model", None) is not model:
+            raise ValueError("trainer: is training a different model than the one being saved")
+        training, training_tensors = split_arrays(trainer.state_dict())
+    write_checkpoint(
+        directory,
+        kind=type(model).__name__,
+        config=model.config,
+        tensors=model.parameters(),
+        tokenizer=tokenizer_to_json(model.tokenizer),
+        training=training,
+        training_tensors=training_tensors,
+    )
+
+
+def load(directory: Union[str, os.PathLike], *, backend: Optional[str] = None) -> Any:
+    """Load the model saved in a checkpoint directory (its tokenizer attached).
+
+    ``backend`` chooses the engine ("rust", "numpy"; default: the process default): a
+    checkpoint is the same on both. Raises FileNotFoundError for a missing directory and
+    :class:`rnnrs.CheckpointError` for a half-written, damaged, newer or inconsistent one.
+
+    Example:
+        >>> import rnnrs
+        >>> model = rnnrs.load("run1")  # doctest: +SKIP
+        >>> model.generate("To be", 100)  # doctest: +SKIP
+    """
+    from .models import RNNLM
+
+    ckpt = read_checkpoint(directory)
+    if ckpt.kind != "RNNLM":
+        raise CheckpointError(f"{ckpt.path}: holds a {ckpt.kind!r}; this rnnrs loads 'RNNLM'")
+    try:
+        model = RNNLM(**ckpt.config, backend=backend)
+        model.set_parameters(ckpt.tensors)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{ckpt.path}: config and tensors do not fit ({exc})") from None
+    if ckpt.tokenizer is not None:
+        tokenizer = tokenizer_from_json(ckpt.tokenizer, ckpt.path)
+        if tokenizer.vocab_size != model.vocab_size:
+            raise CheckpointError(
+                f"{ckpt.path}: the tokenizer has {tokenizer.vocab_size} tokens but the model "
+                f"{model.vocab_size}: they do not belong together"
+            )
+        model.tokenizer = tokenizer
+    return model
+
+
+def load_training_state(directory: Union[str, os.PathLike]) -> dict[str, Any]:
+    """The training state saved with ``model.save(dir, trainer=...)``, for
+    ``trainer.load_state_dict``; CheckpointError when the checkpoint has none.
+
+    Example:
+        >>> trainer.load_state_dict(load_training_state("run1"))  # doctest: +SKIP
+    """
+    ckpt = read_checkpoint(directory)
+    if ckpt.training is None:
+        raise CheckpointError(
+            f"{ckpt.path}: holds no training state (saved without a trainer); it can be "
+            "loaded and fine-tuned, not resumed"
+        )
+    state: dict[str, Any] = join_arrays(ckpt.training, ckpt.training_tensors)
+    return state
