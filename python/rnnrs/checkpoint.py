@@ -294,9 +294,16 @@ def tokenizer_from_json(document: Mapping[str, Any], where: Path) -> Any:
 # ---------------------------------------------------------------------- models
 
 
-def save_model(model: Any, directory: Union[str, os.PathLike], trainer: Any = None) -> None:
+def save_model(
+    model: Any,
+    directory: Union[str, os.PathLike],
+    trainer: Any = None,
+    extra: Optional[Mapping[str, Any]] = None,
+) -> None:
     """Write ``model`` (an RNNLM) to a checkpoint directory; with ``trainer``, also its
-    training state (optimizer moments, step, position, RNG, history) for exact resume.
+    training state (``trainer.state_dict()``: optimizer moments, step, stream position,
+    carried state, RNG) for exact resume. ``extra`` (JSON data and arrays) is saved beside
+    it; :func:`load_training_state` returns ``{"trainer": ..., **extra}``.
 
     Example:
         >>> save_model(model, "run1", trainer=trainer)  # doctest: +SKIP
@@ -305,7 +312,10 @@ def save_model(model: Any, directory: Union[str, os.PathLike], trainer: Any = No
     if trainer is not None:
         if getattr(trainer, "model", None) is not model:
             raise ValueError("trainer: is training a different model than the one being saved")
-        training, training_tensors = split_arrays(trainer.state_dict())
+        state = {**(extra or {}), "trainer": trainer.state_dict()}
+        training, training_tensors = split_arrays(state)
+    elif extra is not None:
+        raise ValueError("extra: is saved with the training state; pass trainer= too")
     write_checkpoint(
         directory,
         kind=type(model).__name__,
@@ -351,11 +361,12 @@ def load(directory: Union[str, os.PathLike], *, backend: Optional[str] = None) -
 
 
 def load_training_state(directory: Union[str, os.PathLike]) -> dict[str, Any]:
-    """The training state saved with ``model.save(dir, trainer=...)``, for
-    ``trainer.load_state_dict``; CheckpointError when the checkpoint has none.
+    """The training state saved with ``model.save(dir, trainer=...)``: a dict whose
+    ``"trainer"`` entry goes to ``trainer.load_state_dict``; CheckpointError when the
+    checkpoint has none.
 
     Example:
-        >>> trainer.load_state_dict(load_training_state("run1"))  # doctest: +SKIP
+        >>> trainer.load_state_dict(load_training_state("run1")["trainer"])  # doctest: +SKIP
     """
     ckpt = read_checkpoint(directory)
     if ckpt.training is None:
