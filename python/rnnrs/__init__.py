@@ -20,10 +20,16 @@ from .errors import (
     RnnrsError,
     TrainingDivergedError,
 )
+from .layers import GRU, LSTM, RNN
+from .models import RNNLM
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "RNNLM",
     "ArpaError",
     "BackendUnavailableError",
     "CheckpointError",
