@@ -22,6 +22,9 @@ from .errors import (
 )
 from .layers import GRU, LSTM, RNN
 from .models import RNNLM
+from .optim import SGD, Adam, AdamW
+from .schedules import ConstantLR, CosineWithWarmup, ReduceOnPlateau, StepLR
+from .train import History, Trainer
 
 __version__ = "0.1.0"
 
@@ -30,11 +33,20 @@ __all__ = [
     "LSTM",
     "RNN",
     "RNNLM",
+    "SGD",
+    "Adam",
+    "AdamW",
     "ArpaError",
     "BackendUnavailableError",
     "CheckpointError",
+    "ConstantLR",
+    "CosineWithWarmup",
     "FormatError",
+    "History",
+    "ReduceOnPlateau",
     "RnnrsError",
+    "StepLR",
+    "Trainer",
     "TrainingDivergedError",
     "__version__",
     "backend",
