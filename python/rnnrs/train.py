@@ -12,6 +12,7 @@ import json
 import math
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -411,7 +412,8 @@ class _Run:
         if self.bar is not None and valid_loss is not None:
             self.bar.write(
                 f"step {t.step}: train loss {record['train_loss']:.4f}, "
-                f"valid loss {valid_loss:.4f} (ppl {record['valid_ppl']:.2f})"
+                f"valid loss {valid_loss:.4f} (ppl {record['valid_ppl']:.2f})",
+                file=sys.stderr,
             )
         reason = None
         if valid_loss is not None:

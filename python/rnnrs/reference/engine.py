@@ -258,33 +258,35 @@ class NumpyEngine:
         cur = self._state(state, batch)
         losses = np.zeros(n_steps)
         norms = np.zeros(n_steps)
-        for k in range(n_steps):
-            s = int(starts_a[k])
-            t = min(bptt, data.shape[1] - 1 - s)
-            if reset_a[k]:
-                cur = self._state(None, batch)
-            x, y = data[:, s : s + t], data[:, s + 1 : s + 1 + t]
-            logits, nxt, cache = lm_forward(self._params, self.config, x, cur, self._rng)
-            loss, d_logits, _ = cross_entropy(logits, targets_time_major(y))
-            grads, _ = lm_backward(d_logits, self._params, self.config, cache)
-            for n, g in self._grads.items():
-                g[...] = grads[n]
-            norm = global_norm([self._grad_flat])
-            if not (np.isfinite(loss) and np.isfinite(norm)):
-                raise TrainingDivergedError(
-                    f"training diverged at step {k} of this call: loss {loss}, "
-                    f"gradient norm {norm} (lr {lrs_a[k]})",
-                    step=k,
-                )
-            if clip_norm is not None:
-                coef = clip_norm / (norm + NORM_EPS)
-                if coef < 1.0:
-                    self._grad_flat *= np.asarray(coef, dtype=self.dtype)
-            if clip_value is not None:
-                np.clip(self._grad_flat, -clip_value, clip_value, out=self._grad_flat)
-            self._optimizer_step(float(lrs_a[k]))
-            losses[k], norms[k] = loss, norm
-            cur = nxt
+        # Overflow is not an error here: it shows up as a non-finite loss or norm below.
+        with np.errstate(all="ignore"):
+            for k in range(n_steps):
+                s = int(starts_a[k])
+                t = min(bptt, data.shape[1] - 1 - s)
+                if reset_a[k]:
+                    cur = self._state(None, batch)
+                x, y = data[:, s : s + t], data[:, s + 1 : s + 1 + t]
+                logits, nxt, cache = lm_forward(self._params, self.config, x, cur, self._rng)
+                loss, d_logits, _ = cross_entropy(logits, targets_time_major(y))
+                grads, _ = lm_backward(d_logits, self._params, self.config, cache)
+                for n, g in self._grads.items():
+                    g[...] = grads[n]
+                norm = global_norm([self._grad_flat])
+                if not (np.isfinite(loss) and np.isfinite(norm)):
+                    raise TrainingDivergedError(
+                        f"training diverged at step {k} of this call: loss {loss}, "
+                        f"gradient norm {norm} (lr {lrs_a[k]})",
+                        step=k,
+                    )
+                if clip_norm is not None:
+                    coef = clip_norm / (norm + NORM_EPS)
+                    if coef < 1.0:
+                        self._grad_flat *= np.asarray(coef, dtype=self.dtype)
+                if clip_value is not None:
+                    np.clip(self._grad_flat, -clip_value, clip_value, out=self._grad_flat)
+                self._optimizer_step(float(lrs_a[k]))
+                losses[k], norms[k] = loss, norm
+                cur = nxt
         return losses, norms, cur
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
