@@ -20,15 +20,33 @@ from .errors import (
     RnnrsError,
     TrainingDivergedError,
 )
+from .layers import GRU, LSTM, RNN
+from .models import RNNLM
+from .optim import SGD, Adam, AdamW
+from .schedules import ConstantLR, CosineWithWarmup, ReduceOnPlateau, StepLR
+from .train import History, Trainer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "RNNLM",
+    "SGD",
+    "Adam",
+    "AdamW",
     "ArpaError",
     "BackendUnavailableError",
     "CheckpointError",
+    "ConstantLR",
+    "CosineWithWarmup",
     "FormatError",
+    "History",
+    "ReduceOnPlateau",
     "RnnrsError",
+    "StepLR",
+    "Trainer",
     "TrainingDivergedError",
     "__version__",
     "backend",
