@@ -1,0 +1,1 @@
+"""NumPy / pure-Python reference implementations: the executable specification of the Rust core."""
