@@ -20,17 +20,22 @@ from .errors import (
     RnnrsError,
     TrainingDivergedError,
 )
+from .tokenize import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArpaError",
+    "BPETokenizer",
     "BackendUnavailableError",
+    "CharTokenizer",
     "CheckpointError",
     "FormatError",
     "RnnrsError",
     "TrainingDivergedError",
+    "WordTokenizer",
     "__version__",
     "backend",
+    "load_tokenizer",
     "rust_available",
 ]

@@ -87,9 +87,7 @@ def _compile_pattern() -> re.Pattern[str]:
     s, d = f"[{space}]", f"[{digit}]"
     o = f"(?:(?![{space}])[{other}])"
     letter = f"[^{not_letter}]"
-    return re.compile(
-        rf"'(?:re|ve|ll|[stmd])| ?{letter}+| ?{d}+| ?{o}+|{s}+(?![^{space}])|{s}+"
-    )
+    return re.compile(rf"'(?:re|ve|ll|[stmd])| ?{letter}+| ?{d}+| ?{o}+|{s}+(?![^{space}])|{s}+")
 
 
 PATTERN = _compile_pattern()
