@@ -24,6 +24,7 @@ from .layers import GRU, LSTM, RNN
 from .models import RNNLM
 from .optim import SGD, Adam, AdamW
 from .schedules import ConstantLR, CosineWithWarmup, ReduceOnPlateau, StepLR
+from .tokenize import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
 from .train import History, Trainer
 
 __version__ = "0.1.0"
@@ -37,7 +38,9 @@ __all__ = [
     "Adam",
     "AdamW",
     "ArpaError",
+    "BPETokenizer",
     "BackendUnavailableError",
+    "CharTokenizer",
     "CheckpointError",
     "ConstantLR",
     "CosineWithWarmup",
@@ -48,7 +51,9 @@ __all__ = [
     "StepLR",
     "Trainer",
     "TrainingDivergedError",
+    "WordTokenizer",
     "__version__",
     "backend",
+    "load_tokenizer",
     "rust_available",
 ]
