@@ -5,6 +5,7 @@
 //! This file only wires the modules together.
 
 pub mod error;
+pub mod text;
 
 #[cfg(feature = "python")]
 mod python;
