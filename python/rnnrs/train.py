@@ -107,6 +107,12 @@ def _positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def _nonneg_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name}: expected a non-negative int, got {value!r}")
+    return int(value)
+
+
 def _optional_positive_int(value: Any, name: str) -> Optional[int]:
     return None if value is None else _positive_int(value, name)
 
@@ -187,6 +193,10 @@ class Trainer:
         self.progress = bool(progress)
         self.step = 0  # optimizer steps taken so far, over all fit() calls
         self.history = History()
+        # Where the last fit stopped in its epoch: (chunk index, carried state). A fit after
+        # load_state_dict continues from the restored position; other fits start an epoch.
+        self._position: tuple[int, Any] = (0, None)
+        self._resume = False
         model.engine.configure_optimizer(optimizer.spec())
 
     # ------------------------------------------------------------------ helpers
@@ -216,6 +226,51 @@ class Trainer:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+    # ------------------------------------------------------------------ resume
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a later fit needs to continue exactly as an uninterrupted run: the step, the
+        position in the epoch and the carried recurrent state, the optimizer moments and
+        spec, the dropout RNG and the schedule's state (``rnnrs.checkpoint`` saves it).
+
+        Example:
+            >>> import numpy as np, rnnrs
+            >>> m = rnnrs.RNNLM(5, hidden_size=4, backend="numpy")
+            >>> t = rnnrs.Trainer(m, rnnrs.Adam(lr=0.01), bptt=4, batch_size=2, progress=False)
+            >>> _ = t.fit(np.tile(np.arange(5), 20), max_steps=3)
+            >>> t.state_dict()["step"], t.state_dict()["position"]
+            (3, 3)
+        """
+        position, carried = self._position
+        return {
+            "step": self.step,
+            "position": position,
+            "carried_state": None if carried is None else [np.array(a) for a in carried],
+            "optimizer_spec": self.optimizer.spec(),
+            "lr": self.optimizer.lr,
+            "optimizer": self.model.engine.optimizer_state(),
+            "rng": self.model.engine.rng_state(),
+            "schedule": self.schedule.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` into this trainer (same model shape, optimizer kind
+        and data); the next :meth:`fit` continues where the saved run stopped."""
+        spec, saved = self.optimizer.spec(), state.get("optimizer_spec")
+        if json.dumps(saved, sort_keys=True) != json.dumps(spec, sort_keys=True):
+            raise ValueError(f"state: saved with optimizer {saved}, this trainer has {spec}")
+        position = _nonneg_int(state.get("position"), "state['position']")
+        carried = state.get("carried_state")
+        self.model.engine.load_optimizer_state(state["optimizer"])
+        self.model.engine.set_rng_state(np.asarray(state["rng"], dtype=np.uint64))
+        self.schedule.load_state_dict(state["schedule"])
+        self.step = _nonneg_int(state.get("step"), "state['step']")
+        self._resume = True
+        self._position = (
+            position,
+            None if carried is None else tuple(np.asarray(a, np.float32) for a in carried),
+        )
 
     # ------------------------------------------------------------------ fit
 
@@ -283,9 +338,15 @@ class _Run:
         self.max_steps, self.max_time, self.epochs = max_steps, max_time, epochs
         self.first_step = trainer.step
         self.history = History()
-        self.pos = 0  # index into starts within the current epoch
+        # index into starts within the current epoch, and the carried state
+        self.pos, self.state = trainer._position if trainer._resume else (0, None)
+        trainer._resume = False
+        if self.pos >= len(starts):
+            raise ValueError(
+                f"train_ids: the trainer stopped at chunk {self.pos} of an epoch, but this "
+                f"data has {len(starts)} chunks (resume with the same data, bptt, batch_size)"
+            )
         self.epoch = 0  # completed epochs in this run
-        self.state: Any = None
         self.begin = time.perf_counter()
         self.train_seconds = 0.0
         self.window_losses: list[float] = []
@@ -342,6 +403,7 @@ class _Run:
         finally:
             if self.bar is not None:
                 self.bar.close()
+        t._position = (self.pos, self.state)
         self.history.stop_reason = reason
         self.history.interrupted = reason == "interrupted"
         if self.best_params is not None:
