@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 from ._backend import backend, rust_available
+from .checkpoint import load, load_training_state
 from .errors import (
     ArpaError,
     BackendUnavailableError,
@@ -54,6 +55,8 @@ __all__ = [
     "WordTokenizer",
     "__version__",
     "backend",
+    "load",
     "load_tokenizer",
+    "load_training_state",
     "rust_available",
 ]

@@ -7,6 +7,7 @@ is delegated to an engine of the chosen backend (docs/backends.md).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, Union
@@ -129,6 +130,68 @@ class RNNLM:
         self.engine.set_parameters(
             {n: np.ascontiguousarray(v, dtype=np.float32) for n, v in params.items()}
         )
+
+    # ------------------------------------------------------------------ files and torch
+
+    def save(self, directory: Union[str, os.PathLike], trainer: Any = None) -> None:
+        """Write a checkpoint directory (model.safetensors + model.json, atomically; see
+        docs/checkpoints.md); with ``trainer``, also the training state for exact resume.
+
+        Example:
+            >>> model.save("run1")  # doctest: +SKIP
+            >>> rnnrs.load("run1")  # doctest: +SKIP
+        """
+        from .checkpoint import save_model
+
+        save_model(self, directory, trainer=trainer)
+
+    def to_torch_state_dict(self) -> dict[str, np.ndarray]:
+        """The weights as the state_dict (numpy float32) of the equivalent torch module
+        (``rnnrs.torch_interop.torch_module``): Embedding ``embedding``, RNN/LSTM/GRU
+        ``rnn`` (batch_first), Linear ``output``.
+
+        Example:
+            >>> import rnnrs
+            >>> sd = rnnrs.RNNLM(5, hidden_size=4, backend="numpy").to_torch_state_dict()
+            >>> sd["rnn.weight_hh_l0"].shape
+            (16, 4)
+        """
+        from .torch_interop import state_dict_from_parameters
+
+        return state_dict_from_parameters(self.parameters(), self._config["tie_weights"])
+
+    @classmethod
+    def from_torch_state_dict(
+        cls,
+        state_dict: Any,
+        *,
+        cell: Optional[str] = None,
+        dropout: float = 0.0,
+        seed: int = 0,
+        backend: Optional[str] = None,
+        tokenizer: Any = None,
+    ) -> RNNLM:
+        """A model with the weights of a torch state_dict (numpy arrays or tensors) named
+        as :meth:`to_torch_state_dict`; sizes, cell and tying are read from the shapes.
+
+        Example:
+            >>> import rnnrs
+            >>> a = rnnrs.RNNLM(5, cell="gru", hidden_size=4, backend="numpy")
+            >>> b = rnnrs.RNNLM.from_torch_state_dict(a.to_torch_state_dict(), backend="numpy")
+            >>> b.config == a.config
+            True
+        """
+        from .torch_interop import (
+            as_numpy_state_dict,
+            config_from_state_dict,
+            parameters_from_state_dict,
+        )
+
+        sd = as_numpy_state_dict(state_dict)
+        config = config_from_state_dict(sd, cell=cell)
+        model = cls(**config, dropout=dropout, seed=seed, backend=backend, tokenizer=tokenizer)
+        model.set_parameters(parameters_from_state_dict(sd, config["tie_weights"]))
+        return model
 
     # ------------------------------------------------------------------ forward / loss
 
