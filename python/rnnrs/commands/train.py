@@ -258,7 +258,6 @@ def _trainer(model: Any, settings: dict[str, Any], progress: bool) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Train, save, report."""
     from ..checkpoint import save_model
-    from ..cli import backend_note
     from ..commands.eval import encode_text
 
     if args.time is None and args.steps is None and args.epochs is None:
@@ -269,9 +268,9 @@ def run(args: argparse.Namespace) -> int:
     ids = encode_text(model.tokenizer, text)
     train_ids, valid_ids = split_ids(ids, settings)
     say(
-        f"{backend_note()}; {model.num_parameters:,} parameters; {len(train_ids):,} training "
-        f"and {len(valid_ids):,} validation tokens ({settings['level']} level, vocabulary "
-        f"{model.vocab_size:,})\n"
+        f"backend: {model.backend}; {model.num_parameters:,} parameters; "
+        f"{len(train_ids):,} training and {len(valid_ids):,} validation tokens "
+        f"({settings['level']} level, vocabulary {model.vocab_size:,})\n"
     )
     sys.stdout.flush()
     history = trainer.fit(
