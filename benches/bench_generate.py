@@ -16,7 +16,6 @@ import time
 from typing import Any, Callable
 
 import rnnrs
-from rnnrs.generate import generate
 
 C1 = {"vocab_size": 65, "cell": "lstm", "embed_size": 64, "hidden_size": 256, "num_layers": 1}
 PROMPT = [1, 2, 3, 4, 5, 6, 7, 8]
@@ -34,7 +33,7 @@ def best_rate(run: Callable[[], int], repeats: int) -> float:
 
 def rnnrs_sampler(model: rnnrs.RNNLM, tokens: int) -> Callable[[], int]:
     def run() -> int:
-        out = generate(model, PROMPT, tokens, temperature=1.0, seed=0, stop_at_end=False)
+        out = model.generate(PROMPT, tokens, temperature=1.0, seed=0, stop_at_end=False)
         return len(out)
 
     return run

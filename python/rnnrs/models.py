@@ -270,6 +270,44 @@ class RNNLM:
             out[s : s + t] = logp[np.arange(t), seq[s + 1 : s + 1 + t]]
         return out
 
+    # ------------------------------------------------------------------ generation
+
+    def generate(
+        self, prompt: Union[str, Sequence[int]], max_new_tokens: int = 100, **kw: Any
+    ) -> Any:
+        """Continue ``prompt`` (text or ids) by sampling; see :func:`rnnrs.generate.generate`
+        for ``temperature``, ``top_k``, ``top_p``, ``greedy``, ``seed`` and ``stop``.
+
+        Example:
+            >>> import rnnrs
+            >>> m = rnnrs.RNNLM(6, hidden_size=4, backend="numpy")
+            >>> len(m.generate([1, 2], 5, seed=0, stop_at_end=False))
+            5
+        """
+        from .generate import generate
+
+        return generate(self, prompt, max_new_tokens, **kw)
+
+    def beam_search(
+        self,
+        prompt: Union[str, Sequence[int]],
+        beam_width: int = 4,
+        max_new_tokens: int = 50,
+        **kw: Any,
+    ) -> Any:
+        """The likeliest continuation of ``prompt`` by beam search; see
+        :func:`rnnrs.generate.beam_search` (``length_penalty``, ``stop_at_end``).
+
+        Example:
+            >>> import rnnrs
+            >>> m = rnnrs.RNNLM(6, hidden_size=4, backend="numpy")
+            >>> len(m.beam_search([1, 2], beam_width=2, max_new_tokens=3))
+            3
+        """
+        from .generate import beam_search
+
+        return beam_search(self, prompt, beam_width, max_new_tokens, **kw)
+
     # ------------------------------------------------------------------ generation protocol
 
     def encode_prompt(self, prompt: Union[str, Sequence[int]]) -> list[int]:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..generate import beam_search, check_sampling_args, generate
+from ..generate import check_sampling_args
 from ._common import positive_int
 
 EXAMPLES = """\
@@ -72,12 +72,9 @@ def run(args: argparse.Namespace) -> int:
     if not prompt:
         raise UsageError("--prompt: expected some text to continue")
     if args.beam is not None:
-        text = beam_search(
-            model, prompt, args.beam, args.tokens, length_penalty=args.length_penalty
-        )
+        text = model.beam_search(prompt, args.beam, args.tokens, length_penalty=args.length_penalty)
     else:
-        text = generate(
-            model,
+        text = model.generate(
             prompt,
             args.tokens,
             temperature=args.temperature,

@@ -77,7 +77,7 @@ def register(subparsers: Any) -> None:
     )
     data.add_argument("--valid-fraction", type=float, default=0.1, help="default 0.1")
     data.add_argument(
-        "--max-valid-tokens", type=positive_int, default=100_000, help="cap (default 100000)"
+        "--max-valid-tokens", type=positive_int, default=20_000, help="cap (default 20000)"
     )
     data.add_argument(
         "--max-files", type=positive_int, default=None, help="stdlib corpus: first N files"
