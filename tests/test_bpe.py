@@ -198,6 +198,8 @@ def test_bad_merges_are_rejected(merges: list[tuple[int, int]], message: str) ->
 def test_negative_merge_ids_are_rejected() -> None:
     with pytest.raises(ValueError, match="merge 0"):
         ref.BpeEncoder([(-1, 2)])
+    with pytest.raises(ValueError, match="merge 0 \\(-1, 2\\) has a negative id"):
+        rnnrs.BPETokenizer([(-1, 2)])
 
 
 @pytest.mark.parametrize("trainer_kind", ["reference", "rust"])

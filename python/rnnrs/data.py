@@ -145,7 +145,7 @@ def stdlib_files() -> list[Path]:
     """
     root = Path(sysconfig.get_paths()["stdlib"])
     skip = {"site-packages", "dist-packages", "__pycache__"}
-    files = []
+    files: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in skip)
         files.extend(Path(dirpath) / name for name in filenames if name.endswith(".py"))

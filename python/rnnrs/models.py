@@ -17,6 +17,8 @@ import numpy as np
 from ._arrays import as_token_array, check_param_dict
 from ._engines import choose_backend, make_engine
 from ._lmconfig import init_parameters, normalize_config, parameter_shapes
+from .generate import beam_search as beam_search_sequence
+from .generate import generate as generate_sequence
 from .reference.loss import log_softmax
 
 State = tuple[np.ndarray, ...]
@@ -273,40 +275,35 @@ class RNNLM:
     # ------------------------------------------------------------------ generation
 
     def generate(
-        self, prompt: Union[str, Sequence[int]], max_new_tokens: int = 100, **kw: Any
+        self, prompt: Union[str, Sequence[int]], max_new_tokens: int = 100, **kwargs: Any
     ) -> Any:
-        """Continue ``prompt`` (text or ids) by sampling; see :func:`rnnrs.generate.generate`
-        for ``temperature``, ``top_k``, ``top_p``, ``greedy``, ``seed`` and ``stop``.
+        """Sample a continuation of ``prompt``; keywords as :func:`rnnrs.generate.generate`
+        (temperature, top_k, top_p, greedy, seed, stop, stop_at_end). Text in, text out;
+        ids in, new ids out.
 
         Example:
-            >>> import rnnrs
-            >>> m = rnnrs.RNNLM(6, hidden_size=4, backend="numpy")
+            >>> m = RNNLM(10, hidden_size=8, backend="numpy")
             >>> len(m.generate([1, 2], 5, seed=0, stop_at_end=False))
             5
         """
-        from .generate import generate
-
-        return generate(self, prompt, max_new_tokens, **kw)
+        return generate_sequence(self, prompt, max_new_tokens, **kwargs)
 
     def beam_search(
         self,
         prompt: Union[str, Sequence[int]],
         beam_width: int = 4,
         max_new_tokens: int = 50,
-        **kw: Any,
+        **kwargs: Any,
     ) -> Any:
-        """The likeliest continuation of ``prompt`` by beam search; see
-        :func:`rnnrs.generate.beam_search` (``length_penalty``, ``stop_at_end``).
+        """The most likely continuation found by beam search; keywords as
+        :func:`rnnrs.generate.beam_search` (length_penalty, stop_at_end).
 
         Example:
-            >>> import rnnrs
-            >>> m = rnnrs.RNNLM(6, hidden_size=4, backend="numpy")
-            >>> len(m.beam_search([1, 2], beam_width=2, max_new_tokens=3))
-            3
+            >>> m = RNNLM(10, hidden_size=8, backend="numpy")
+            >>> len(m.beam_search([1, 2], beam_width=3, max_new_tokens=4, stop_at_end=False))
+            4
         """
-        from .generate import beam_search
-
-        return beam_search(self, prompt, beam_width, max_new_tokens, **kw)
+        return beam_search_sequence(self, prompt, beam_width, max_new_tokens, **kwargs)
 
     # ------------------------------------------------------------------ generation protocol
 

@@ -392,6 +392,9 @@ class BPETokenizer(_Vocabulary):
 
     def __init__(self, merges: Iterable[tuple[int, int]], *, backend: Optional[str] = None) -> None:
         self.merges: list[tuple[int, int]] = [(int(a), int(b)) for a, b in merges]
+        for r, (a, b) in enumerate(self.merges):
+            if min(a, b) < 0:
+                raise ValueError(f"merges: merge {r} ({a}, {b}) has a negative id")
         self.backend = resolve_backend(backend)
         if self.backend == "rust":
             self._encoder: Any = core().BpeEncoder(self.merges)

@@ -13,17 +13,17 @@ import math
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
 from ._arrays import as_token_array
+from ._jsonfile import write_json_atomic
+from .data import batchify
 from .errors import TrainingDivergedError
 from .models import RNNLM
 from .optim import SGD, Adam, AdamW, Optimizer
@@ -64,20 +64,19 @@ class History(list):  # type: ignore[type-arg]
         }
 
 
-def _batchify(ids: Any, batch_size: int, vocab_size: int, name: str) -> np.ndarray:
-    """A 1-D id sequence cut into ``batch_size`` contiguous rows, (B, N) uint32, the
-    remainder dropped (PyTorch word_language_model); a 2-D array is taken as batchified."""
+def _training_stream(ids: Any, batch_size: int, vocab_size: int, name: str) -> np.ndarray:
+    """``ids`` as a batchified (B, N) uint32 stream checked against the vocabulary: a 1-D
+    sequence goes through :func:`rnnrs.data.batchify`; a 2-D array is taken as batchified."""
     arr = np.asarray(ids)
     if arr.ndim == 2:
         return as_token_array(arr, name, vocab_size)
     seq = as_token_array(arr, name, vocab_size, ndim=1)
-    n = len(seq) // batch_size
-    if n < 2:
+    if len(seq) // batch_size < 2:
         raise ValueError(
             f"{name}: {len(seq)} tokens are too few for batch_size={batch_size} "
             "(need at least 2 per row)"
         )
-    return np.ascontiguousarray(seq[: n * batch_size].reshape(batch_size, n))
+    return batchify(seq, batch_size)
 
 
 @contextmanager
@@ -215,17 +214,7 @@ class Trainer:
 
         The file holds ``{"records": [...], "stop_reason": ..., "interrupted": ...}``.
         """
-        target = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.history.to_json(), f, indent=1)
-                f.write("\n")
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_json_atomic(path, self.history.to_json())
 
     # ------------------------------------------------------------------ resume
 
@@ -299,9 +288,11 @@ class Trainer:
         if max_steps is None and max_time is None and epochs is None:
             raise ValueError("fit: give at least one of max_steps, max_time or epochs")
         vocab = self.model.vocab_size
-        train = _batchify(train_ids, self.batch_size, vocab, "train_ids")
+        train = _training_stream(train_ids, self.batch_size, vocab, "train_ids")
         valid = (
-            None if valid_ids is None else _batchify(valid_ids, self.batch_size, vocab, "valid_ids")
+            None
+            if valid_ids is None
+            else _training_stream(valid_ids, self.batch_size, vocab, "valid_ids")
         )
         starts = np.arange(0, train.shape[1] - 1, self.bptt, dtype=np.int64)
         per_epoch = len(starts)

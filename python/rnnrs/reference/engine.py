@@ -301,7 +301,7 @@ class NumpyEngine:
         """Restore :meth:`optimizer_state` (configure the same optimizer first)."""
         if self._opt is None:
             raise ValueError("optimizer: call configure_optimizer(spec) before loading its state")
-        expected = {"step": ()}
+        expected: dict[str, tuple[int, ...]] = {"step": ()}
         for buf_name in self._opt_bufs:
             for name, shape in self._shapes.items():
                 expected[f"{buf_name}.{name}"] = shape
