@@ -84,6 +84,11 @@ def test_train_generate_eval(tmp_path: Path, corpus: Path, capsys: pytest.Captur
         ["generate", str(out_dir), "--prompt", "First", "--tokens", "25", "--seed", "3"], capsys
     )[1]
     assert again == out
+    # Characters the tokenizer never saw encode to <unk> (CharTokenizer's documented rule).
+    code, out, _ = run_cli(
+        ["generate", str(out_dir), "--prompt", "Zebra#", "--tokens", "5"], capsys
+    )
+    assert code == 0 and out.startswith("Zebra#")
     code, beam, _ = run_cli(
         ["generate", str(out_dir), "--prompt", "All", "--beam", "3", "--tokens", "5"], capsys
     )
@@ -168,6 +173,18 @@ def test_usage_and_failure_errors(
     (out_dir / "model.safetensors").write_bytes(b"\0" * 10)
     code, _, err = run_cli(["generate", str(out_dir)], capsys)
     assert code == 1 and "half-written" in err
+
+
+def test_word_level(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture) -> None:
+    out_dir = tmp_path / "words"
+    args = ["train", str(corpus), "--level", "word", *TINY, "--steps", "5", "--out", str(out_dir)]
+    code, out, _ = run_cli([*args, "--sample-tokens", "10"], capsys)
+    assert code == 0 and "word level" in out
+    model = rnnrs.load(out_dir)
+    assert model.tokenizer.kind == "word"
+    code, out, _ = run_cli(["eval", str(out_dir), str(corpus), "--json"], capsys)
+    row = json.loads(out)
+    assert row["tokens"] == len(TEXT.split()) + TEXT.count("\n")  # one </s> per line
 
 
 def test_help_has_examples(capsys: pytest.CaptureFixture) -> None:
