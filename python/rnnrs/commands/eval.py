@@ -19,15 +19,20 @@ examples:
 """
 
 
+DESCRIPTION = """\
+Score TEXT files with the model saved in DIR: loss (nats per token),
+perplexity, number of tokens and the share of tokens outside the vocabulary
+(OOV, encoded as <unk>). Each file is read as the model was trained:
+characters, BPE pieces, or words with </s> at each line end.
+"""
+
+
 def register(subparsers: Any) -> None:
     """Add the ``eval`` sub-command."""
     p = subparsers.add_parser(
         "eval",
         help="perplexity of a trained model on text files",
-        description="Score TEXT files with the model saved in DIR: loss (nats per token), "
-        "perplexity, number of tokens and the share of tokens outside the vocabulary (OOV, "
-        "encoded as <unk>). Each file is read as the model was trained: characters, BPE "
-        "pieces, or words with </s> at each line end.",
+        description=DESCRIPTION,
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -17,13 +17,18 @@ examples:
 """
 
 
+DESCRIPTION = """\
+Continue --prompt with the model saved in DIR by `rnnrs train` (or
+model.save). Prints the prompt and its continuation.
+"""
+
+
 def register(subparsers: Any) -> None:
     """Add the ``generate`` sub-command."""
     p = subparsers.add_parser(
         "generate",
         help="continue a prompt with a trained model",
-        description="Continue --prompt with the model saved in DIR by `rnnrs train` (or "
-        "model.save). Prints the prompt and its continuation.",
+        description=DESCRIPTION,
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -53,16 +53,21 @@ MODEL_DEFAULTS = {
 }
 
 
+DESCRIPTION = """\
+Train an RNN/LSTM/GRU language model on TEXT files (default: the Python
+standard library's source files, a corpus every machine has). Shows a progress
+bar, evaluates on the last --valid-fraction of the tokens, saves a checkpoint
+to --out (model.safetensors + model.json), a loss curve (loss.png, with
+matplotlib) and prints the validation perplexity and a generated sample.
+"""
+
+
 def register(subparsers: Any) -> None:
     """Add the ``train`` sub-command."""
     p = subparsers.add_parser(
         "train",
         help="train a recurrent language model",
-        description="Train an RNN/LSTM/GRU language model on TEXT files (default: the Python "
-        "standard library's source files, a corpus every machine has). Shows a progress "
-        "bar, evaluates on the last --valid-fraction of the tokens, saves a checkpoint to "
-        "--out (model.safetensors + model.json), a loss curve (loss.png, with matplotlib) "
-        "and prints the validation perplexity and a generated sample.",
+        description=DESCRIPTION,
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
