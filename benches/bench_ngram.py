@@ -21,7 +21,6 @@ import os
 import resource
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -44,11 +43,6 @@ KENLM_REFERENCE = [
 
 def emit(**record: object) -> None:
     print(json.dumps(record), flush=True)
-
-
-def stdlib_files() -> list[Path]:
-    root = Path(sysconfig.get_paths()["stdlib"])
-    return sorted(p for p in root.rglob("*.py") if "site-packages" not in p.parts)
 
 
 def write_corpus(files: list[Path], path: Path) -> int:
@@ -97,6 +91,8 @@ def run_child(args: list[str], env: dict[str, str] | None = None) -> dict:
 def bench_estimation(tmp: Path, quick: bool) -> None:
     base = run_child(["baseline"])
     emit(bench="estimate", what="python + import rnnrs (baseline)", peak_mb=round(base["peak_mb"]))
+    from rnnrs.data import stdlib_files
+
     files = stdlib_files()
     fractions = [16] if quick else [16, 4, 1]
     for frac in fractions:

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod ngram;
+pub mod text;
 
 #[cfg(feature = "python")]
 mod python;

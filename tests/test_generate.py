@@ -164,3 +164,18 @@ def test_bad_beam_arguments() -> None:
         beam_search(random_chain(), "a", beam_width=0)
     with pytest.raises(ValueError, match="max_new_tokens"):
         generate(random_chain(), "a", -1)
+
+
+def test_rnnlm_generates_text_through_its_tokenizer() -> None:
+    import rnnrs
+
+    tok = rnnrs.CharTokenizer.fit("abcabcabc hello")
+    model = rnnrs.RNNLM(tok.vocab_size, cell="gru", hidden_size=16, tokenizer=tok, seed=3)
+    sample = model.generate("ab", 12, seed=4)
+    assert isinstance(sample, str) and len(sample) == 12
+    assert sample == model.generate("ab", 12, seed=4)
+    greedy = model.generate("ab", 12, greedy=True)
+    assert model.generate("ab", 12, temperature=1e-5, seed=9) == greedy
+    assert isinstance(model.beam_search("ab", beam_width=3, max_new_tokens=6), str)
+    # unseen characters in the prompt encode to <unk> rather than failing
+    assert isinstance(model.generate("zz", 3, seed=0), str)

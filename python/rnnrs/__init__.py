@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 from ._backend import backend, rust_available
+from .checkpoint import load, load_training_state
 from .errors import (
     ArpaError,
     BackendUnavailableError,
@@ -20,20 +21,45 @@ from .errors import (
     RnnrsError,
     TrainingDivergedError,
 )
+from .layers import GRU, LSTM, RNN
+from .models import RNNLM
 from .ngram import NGramCounts, NGramLM
+from .optim import SGD, Adam, AdamW
+from .schedules import ConstantLR, CosineWithWarmup, ReduceOnPlateau, StepLR
+from .tokenize import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
+from .train import History, Trainer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "RNNLM",
+    "SGD",
+    "Adam",
+    "AdamW",
     "ArpaError",
+    "BPETokenizer",
     "BackendUnavailableError",
+    "CharTokenizer",
     "CheckpointError",
+    "ConstantLR",
+    "CosineWithWarmup",
     "FormatError",
+    "History",
     "NGramCounts",
     "NGramLM",
+    "ReduceOnPlateau",
     "RnnrsError",
+    "StepLR",
+    "Trainer",
     "TrainingDivergedError",
+    "WordTokenizer",
     "__version__",
     "backend",
+    "load",
+    "load_tokenizer",
+    "load_training_state",
     "rust_available",
 ]

@@ -1,14 +1,46 @@
 """Type stubs for the compiled extension rnnrs._core (checked by mypy.stubtest in CI)."""
 
 __version__: str
-__all__ = ["NGramCounts", "NGramModel", "__version__"]
+__all__ = [
+    "BpeEncoder",
+    "BpeTrainer",
+    "NGramCounts",
+    "NGramModel",
+    "__version__",
+    "bpe_pretokenize",
+]
 
-# ---- n-gram engine (src/python/ngram.rs) ----------------------------------------------
+# --- text: byte-level BPE (src/python/text.rs) ---
+
 import os
+from typing import final
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import final
+
+@final
+class BpeTrainer:
+    """Counts pre-tokens of the texts fed to it, then learns BPE merges."""
+
+    def __new__(cls) -> BpeTrainer: ...
+    def feed(self, texts: list[str]) -> None: ...
+    @property
+    def num_words(self) -> int: ...
+    def train(self, vocab_size: int, /, *, min_frequency: int = 2) -> list[tuple[int, int]]: ...
+
+@final
+class BpeEncoder:
+    """Encodes text with a fixed list of merges."""
+
+    def __new__(cls, merges: list[tuple[int, int]]) -> BpeEncoder: ...
+    @property
+    def vocab_size(self) -> int: ...
+    def encode(self, text: str) -> npt.NDArray[np.uint32]: ...
+    def encode_batch(self, texts: list[str]) -> list[npt.NDArray[np.uint32]]: ...
+
+def bpe_pretokenize(text: str) -> list[str]: ...
+
+# ---- n-gram engine (src/python/ngram.rs) ----------------------------------------------
 
 @final
 class NGramCounts:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..cli import UsageError, backend_note
+from ..data import stdlib_files
 from ..ngram import NGramCounts, NGramLM
 from ..reference.ngram import METHODS
 from ..reference.ngram_binary import MAGIC
@@ -33,19 +33,14 @@ EXAMPLES = """examples:
 """
 
 
-def stdlib_files() -> list[Path]:
-    """The running Python's standard-library ``*.py`` files, sorted (the built-in corpus).
+def stdlib_lines() -> Iterator[str]:
+    """Every line of the built-in corpus, :func:`rnnrs.data.stdlib_files` (lines =
+    sentences, whitespace tokens).
 
     Example:
-        >>> len(stdlib_files()) > 100
+        >>> isinstance(next(stdlib_lines()), str)
         True
     """
-    root = Path(sysconfig.get_paths()["stdlib"])
-    return sorted(p for p in root.rglob("*.py") if "site-packages" not in p.parts)
-
-
-def stdlib_lines() -> Iterator[str]:
-    """Every line of :func:`stdlib_files` (lines = sentences, whitespace tokens)."""
     for path in stdlib_files():
         yield from path.read_text(encoding="utf-8", errors="replace").split("\n")
 
