@@ -5,6 +5,8 @@
 //! This file only wires the modules together.
 
 pub mod error;
+pub mod nn;
+pub mod train;
 
 #[cfg(feature = "python")]
 mod python;
