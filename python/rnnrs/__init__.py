@@ -20,6 +20,7 @@ from .errors import (
     RnnrsError,
     TrainingDivergedError,
 )
+from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -32,5 +33,7 @@ __all__ = [
     "TrainingDivergedError",
     "__version__",
     "backend",
+    "get_num_threads",
     "rust_available",
+    "set_num_threads",
 ]

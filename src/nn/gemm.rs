@@ -73,6 +73,29 @@ impl<'a> MatRef<'a> {
 /// Shapes are checked (a mismatch is a bug in the caller, not user input: the model validates
 /// every user-facing shape before any kernel runs).
 pub fn matmul(c: &mut [f32], ldc: usize, a: MatRef<'_>, b: MatRef<'_>, accumulate: bool) {
+    let threads = rayon::current_num_threads();
+    let par = if threads > 1 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    run(c, ldc, a, b, accumulate, par);
+}
+
+/// [`matmul`] on the calling thread only (for work that is already split across threads,
+/// like one batch shard's recurrence).
+pub fn matmul_serial(c: &mut [f32], ldc: usize, a: MatRef<'_>, b: MatRef<'_>, accumulate: bool) {
+    run(c, ldc, a, b, accumulate, Parallelism::None);
+}
+
+fn run(
+    c: &mut [f32],
+    ldc: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    accumulate: bool,
+    par: Parallelism,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(
         b.rows, k,
@@ -96,12 +119,6 @@ pub fn matmul(c: &mut [f32], ldc: usize, a: MatRef<'_>, b: MatRef<'_>, accumulat
         }
         return;
     }
-    let threads = rayon::current_num_threads();
-    let par = if threads > 1 {
-        Parallelism::Rayon(threads)
-    } else {
-        Parallelism::None
-    };
     // SAFETY: the asserts above and in `MatRef` keep every index the kernel touches inside
     // the three slices; `c` is uniquely borrowed and cannot alias `a` or `b`.
     unsafe {

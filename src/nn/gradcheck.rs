@@ -48,7 +48,7 @@ fn check(cell: CellKind, layers: usize, tie: bool, dropout: f32) {
     let analytic = m.grads().to_vec();
     let eps = 1e-2f32;
     let mut worst = 0.0f64;
-    for i in 0..analytic.len() {
+    for (i, &a) in analytic.iter().enumerate() {
         let p0 = m.params()[i];
         m.params_mut()[i] = p0 + eps;
         let up = loss(&mut m, &state, train, rng);
@@ -56,7 +56,7 @@ fn check(cell: CellKind, layers: usize, tie: bool, dropout: f32) {
         let down = loss(&mut m, &state, train, rng);
         m.params_mut()[i] = p0;
         let fd = (up - down) / (2.0 * eps as f64);
-        let a = analytic[i] as f64;
+        let a = a as f64;
         let err = (fd - a).abs() / (2e-3 + a.abs());
         worst = worst.max(err);
         assert!(
@@ -105,4 +105,27 @@ fn tied_weights_gradients() {
 fn dropout_gradients() {
     check(CellKind::Lstm, 2, false, 0.3);
     check(CellKind::RnnTanh, 2, true, 0.3);
+}
+
+#[test]
+fn batch_shards_agree_with_one_thread() {
+    use super::threads;
+    let x: Vec<u32> = (0..16 * 5).map(|i| (i * 7 % 5) as u32).collect();
+    let y: Vec<u32> = (0..16 * 5).map(|i| (i * 3 % 5) as u32).collect();
+    for cell in [CellKind::Lstm, CellKind::Gru, CellKind::RnnTanh] {
+        let mut m = model(cell, 2, false, 0.0);
+        let mut run = |n: usize| {
+            threads::set_num_threads(n).expect("valid");
+            let xt = Tokens::new(&x, 16, 5).expect("shape");
+            let yt = Tokens::new(&y, 16, 5).expect("shape");
+            let (loss, state) = m.loss_and_grads(xt, yt, None, false).expect("valid");
+            (loss, state, m.grads().to_vec())
+        };
+        let (l1, s1, g1) = run(1);
+        let (l2, s2, g2) = run(2);
+        assert!((l1 - l2).abs() < 1e-6, "{cell:?}: {l1} vs {l2}");
+        for (a, b) in s1.h.iter().zip(&s2.h).chain(g1.iter().zip(&g2)) {
+            assert!((a - b).abs() <= 1e-5 + 1e-4 * a.abs(), "{cell:?}: {a} vs {b}");
+        }
+    }
 }

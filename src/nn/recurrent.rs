@@ -1,15 +1,19 @@
 //! One recurrent layer over a chunk of T steps: forward and backward (BPTT).
 //!
 //! Layout is time-major: row `t*B + b` of every (T*B, ·) buffer is batch element b at step t.
-//! Forward hoists the input projection of all T steps into one GEMM; inside the time loop only
-//! the (B, H) x (H, gates*H) recurrent GEMM and the fused gate loop remain. Backward keeps the
-//! per-step work to the (B, gates*H) x (gates*H, H) GEMM and the fused gate loop; the weight
-//! gradients and the input gradient are three big GEMMs after the loop.
+//! Forward hoists the input projection of all T steps into one GEMM; backward computes the
+//! weight and input gradients of all T steps in three GEMMs after the time loop. Inside the
+//! time loop only the (B, H) x (H, G*H) recurrent GEMM and the fused gate loop remain.
+//!
+//! Threads: the batch is split into one shard per thread and each shard runs the whole time
+//! loop on its own rows (its own small GEMMs and gate loops), so the recurrence needs no
+//! synchronisation per step; the hoisted GEMMs are split by output tiles instead. Each shard
+//! always gets the same rows for a given thread count, so results are reproducible.
 
 use rayon::prelude::*;
 
 use super::cell::{self, CellKind};
-use super::gemm::{matmul, MatRef};
+use super::gemm::{matmul, matmul_serial, MatRef};
 
 /// Sizes of one layer's work: T steps, B batch rows, I input features, H hidden units.
 #[derive(Clone, Copy, Debug)]
@@ -42,15 +46,17 @@ pub struct Grads<'a> {
 pub struct Cache {
     /// (T*B, G*H): gate pre-activations, then activations; backward overwrites them with
     /// their gradients.
-    pub gates: Vec<f32>,
+    gates: Vec<f32>,
     /// (T+1, B, H): h_0 (the initial state) then the outputs h_1..h_T.
-    pub hs: Vec<f32>,
+    hs: Vec<f32>,
     /// (T+1, B, H): LSTM cell states c_0..c_T.
-    pub cs: Vec<f32>,
+    cs: Vec<f32>,
     /// (T*B, H): GRU W_hn h + b_hn per step.
-    pub hn: Vec<f32>,
-    /// (T*B, 3H): GRU gradient of the hidden projection (backward).
-    pub dgh: Vec<f32>,
+    hn: Vec<f32>,
+    /// (T*B, G*H): GRU gradient of the hidden projection (backward).
+    dgh: Vec<f32>,
+    /// (H, G*H): W_hh transposed, so the per-step GEMM reads it without repacking.
+    w_hh_t: Vec<f32>,
     /// (B, G*H): GRU per-step hidden projection scratch.
     step: Vec<f32>,
     /// (B, H) x 3: recurrent gradient carries and the LSTM cell gradient.
@@ -65,17 +71,12 @@ fn grow(v: &mut Vec<f32>, n: usize) {
     }
 }
 
-/// Rows per rayon task for a fused gate loop over rows of `width` floats: small problems stay
-/// on one thread.
-fn min_rows(width: usize) -> usize {
-    (16_384 / width.max(1)).max(1)
-}
-
 impl Cache {
     fn reserve(&mut self, kind: CellKind, d: Dims) {
         let (tb, bh, g) = (d.t * d.b, d.b * d.h, kind.gates() * d.h);
         grow(&mut self.gates, tb * g);
         grow(&mut self.hs, (d.t + 1) * bh);
+        grow(&mut self.w_hh_t, g * d.h);
         if kind == CellKind::Lstm {
             grow(&mut self.cs, (d.t + 1) * bh);
             grow(&mut self.dc, bh);
@@ -104,8 +105,73 @@ impl Cache {
     }
 }
 
+/// Batch rows of each shard: one shard per thread, at least 4 rows each.
+fn shard_rows(b: usize) -> Vec<usize> {
+    let shards = rayon::current_num_threads().min(b / 4).max(1);
+    (0..shards)
+        .map(|s| (s + 1) * b / shards - s * b / shards)
+        .collect()
+}
+
+/// Split `count` consecutive (B, width) slices of `buf` by shard: result[s][t] is shard s's
+/// rows of slice t.
+fn split_mut<'a>(
+    buf: &'a mut [f32],
+    count: usize,
+    b: usize,
+    width: usize,
+    rows: &[usize],
+) -> Vec<Vec<&'a mut [f32]>> {
+    let mut out: Vec<Vec<&'a mut [f32]>> = rows.iter().map(|_| Vec::with_capacity(count)).collect();
+    for slice in buf[..count * b * width].chunks_exact_mut(b * width) {
+        let mut rest = slice;
+        for (s, &r) in rows.iter().enumerate() {
+            let (part, tail) = rest.split_at_mut(r * width);
+            out[s].push(part);
+            rest = tail;
+        }
+    }
+    out
+}
+
+/// `n` empty per-shard lists (for buffers a cell does not use).
+fn empty<T>(n: usize) -> Vec<Vec<T>> {
+    (0..n).map(|_| Vec::new()).collect()
+}
+
+/// Read-only [`split_mut`].
+fn split_ref<'a>(
+    buf: &'a [f32],
+    count: usize,
+    b: usize,
+    width: usize,
+    rows: &[usize],
+) -> Vec<Vec<&'a [f32]>> {
+    let mut out: Vec<Vec<&'a [f32]>> = rows.iter().map(|_| Vec::with_capacity(count)).collect();
+    for slice in buf[..count * b * width].chunks_exact(b * width) {
+        let mut rest = slice;
+        for (s, &r) in rows.iter().enumerate() {
+            let (part, tail) = rest.split_at(r * width);
+            out[s].push(part);
+            rest = tail;
+        }
+    }
+    out
+}
+
+/// Per-shard slices for the forward time loop.
+struct FwdShard<'a> {
+    rows: usize,
+    gates: Vec<&'a mut [f32]>,
+    hs: Vec<&'a mut [f32]>,
+    cs: Vec<&'a mut [f32]>,
+    hn: Vec<&'a mut [f32]>,
+    step: Vec<&'a mut [f32]>,
+}
+
 /// Forward over T steps. `x (T*B, I)` the inputs, `h0 (B, H)`, `c0 (B, H)` (LSTM only).
 /// Results stay in `cache` (outputs, final state, and what backward needs).
+#[allow(clippy::too_many_arguments)]
 pub fn forward(
     kind: CellKind,
     d: Dims,
@@ -119,10 +185,10 @@ pub fn forward(
     let g = kind.gates() * h;
     let bh = b * h;
     cache.reserve(kind, d);
-    let gates = &mut cache.gates[..d.t * b * g];
 
     // Input projection for all T steps, with the biases folded in (GRU keeps b_hh apart,
     // since r multiplies W_hn h + b_hn).
+    let gates = &mut cache.gates[..d.t * b * g];
     for row in gates.chunks_exact_mut(g) {
         if kind == CellKind::Gru {
             row.copy_from_slice(w.b_ih);
@@ -140,57 +206,121 @@ pub fn forward(
         true,
     );
 
+    let w_hh_t = &mut cache.w_hh_t[..g * h];
+    for (r, row) in w.w_hh.chunks_exact(h).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            w_hh_t[j * g + r] = v;
+        }
+    }
     cache.hs[..bh].copy_from_slice(&h0[..bh]);
     if kind == CellKind::Lstm {
         cache.cs[..bh].copy_from_slice(&c0[..bh]);
     }
-    let w_hh_t = MatRef::new(w.w_hh, g, h).t();
-    let rows = min_rows(g);
+
+    let rows = shard_rows(b);
+    let n = rows.len();
+    let lstm = kind == CellKind::Lstm;
+    let gru = kind == CellKind::Gru;
+    let gates_p = split_mut(&mut cache.gates, d.t, b, g, &rows);
+    let hs_p = split_mut(&mut cache.hs, d.t + 1, b, h, &rows);
+    let cs_p = if lstm {
+        split_mut(&mut cache.cs, d.t + 1, b, h, &rows)
+    } else {
+        empty(n)
+    };
+    let hn_p = if gru {
+        split_mut(&mut cache.hn, d.t, b, h, &rows)
+    } else {
+        empty(n)
+    };
+    let step_p = if gru {
+        split_mut(&mut cache.step, 1, b, g, &rows)
+    } else {
+        empty(n)
+    };
+    let shards: Vec<FwdShard<'_>> = rows
+        .iter()
+        .zip(gates_p)
+        .zip(hs_p)
+        .zip(cs_p)
+        .zip(hn_p)
+        .zip(step_p)
+        .map(|(((((&rows, gates), hs), cs), hn), step)| FwdShard {
+            rows,
+            gates,
+            hs,
+            cs,
+            hn,
+            step,
+        })
+        .collect();
+    let w_hh_t: &[f32] = &cache.w_hh_t[..g * h];
+    shards
+        .into_par_iter()
+        .with_max_len(1)
+        .for_each(|sh| forward_shard(kind, d, w, w_hh_t, sh));
+}
+
+fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh_t: &[f32], mut sh: FwdShard<'_>) {
+    let (h, r) = (d.h, sh.rows);
+    let g = kind.gates() * h;
+    let w_hh_t = MatRef::new(w_hh_t, h, g);
     for t in 0..d.t {
-        let gates_t = &mut gates[t * b * g..(t + 1) * b * g];
-        let (h_lo, h_hi) = cache.hs.split_at_mut((t + 1) * bh);
-        let h_prev = &h_lo[t * bh..];
-        let h_t = &mut h_hi[..bh];
+        let (h_lo, h_hi) = sh.hs.split_at_mut(t + 1);
+        let h_prev: &[f32] = &*h_lo[t];
+        let h_t: &mut [f32] = &mut *h_hi[0];
+        let gates_t: &mut [f32] = &mut *sh.gates[t];
         match kind {
             CellKind::RnnTanh | CellKind::RnnRelu => {
-                matmul(gates_t, g, MatRef::new(h_prev, b, h), w_hh_t, true);
+                matmul_serial(gates_t, g, MatRef::new(h_prev, r, h), w_hh_t, true);
                 let relu = kind == CellKind::RnnRelu;
-                gates_t
-                    .par_chunks(g)
-                    .zip(h_t.par_chunks_mut(h))
-                    .with_min_len(rows)
-                    .for_each(|(p, o)| cell::rnn_forward(relu, p, o));
+                for (p, o) in gates_t.chunks_exact(g).zip(h_t.chunks_exact_mut(h)) {
+                    cell::rnn_forward(relu, p, o);
+                }
             }
             CellKind::Lstm => {
-                matmul(gates_t, g, MatRef::new(h_prev, b, h), w_hh_t, true);
-                let (c_lo, c_hi) = cache.cs.split_at_mut((t + 1) * bh);
-                let c_prev = &c_lo[t * bh..];
-                let c_t = &mut c_hi[..bh];
-                gates_t
-                    .par_chunks_mut(g)
-                    .zip(c_prev.par_chunks(h))
-                    .zip(c_t.par_chunks_mut(h))
-                    .zip(h_t.par_chunks_mut(h))
-                    .with_min_len(rows)
-                    .for_each(|(((gr, cp), c), ho)| cell::lstm_forward(gr, cp, c, ho));
+                matmul_serial(gates_t, g, MatRef::new(h_prev, r, h), w_hh_t, true);
+                let (c_lo, c_hi) = sh.cs.split_at_mut(t + 1);
+                let c_prev: &[f32] = &*c_lo[t];
+                let c_t: &mut [f32] = &mut *c_hi[0];
+                for (((gr, cp), c), ho) in gates_t
+                    .chunks_exact_mut(g)
+                    .zip(c_prev.chunks_exact(h))
+                    .zip(c_t.chunks_exact_mut(h))
+                    .zip(h_t.chunks_exact_mut(h))
+                {
+                    cell::lstm_forward(gr, cp, c, ho);
+                }
             }
             CellKind::Gru => {
-                let step = &mut cache.step[..b * g];
-                matmul(step, g, MatRef::new(h_prev, b, h), w_hh_t, false);
-                let hn_t = &mut cache.hn[t * bh..(t + 1) * bh];
-                gates_t
-                    .par_chunks_mut(g)
-                    .zip(step.par_chunks(g))
-                    .zip(h_prev.par_chunks(h))
-                    .zip(hn_t.par_chunks_mut(h))
-                    .zip(h_t.par_chunks_mut(h))
-                    .with_min_len(rows)
-                    .for_each(|((((gx, gh), hp), hn), ho)| {
-                        cell::gru_forward(gx, gh, w.b_hh, hp, hn, ho)
-                    });
+                let step: &mut [f32] = &mut *sh.step[0];
+                matmul_serial(step, g, MatRef::new(h_prev, r, h), w_hh_t, false);
+                let hn_t: &mut [f32] = &mut *sh.hn[t];
+                for ((((gx, gh), hp), hn), ho) in gates_t
+                    .chunks_exact_mut(g)
+                    .zip(step.chunks_exact(g))
+                    .zip(h_prev.chunks_exact(h))
+                    .zip(hn_t.chunks_exact_mut(h))
+                    .zip(h_t.chunks_exact_mut(h))
+                {
+                    cell::gru_forward(gx, gh, w.b_hh, hp, hn, ho);
+                }
             }
         }
     }
+}
+
+/// Per-shard slices for the backward time loop.
+struct BwdShard<'a> {
+    rows: usize,
+    gates: Vec<&'a mut [f32]>,
+    hs: Vec<&'a [f32]>,
+    cs: Vec<&'a [f32]>,
+    hn: Vec<&'a [f32]>,
+    dgh: Vec<&'a mut [f32]>,
+    dy: Vec<&'a [f32]>,
+    /// rec_a, rec_b, dc: this shard's rows of the (B, H) carries.
+    carry: Vec<&'a mut [f32]>,
 }
 
 /// `out (cols) += column sums of m (rows, cols)`, rows added in order (deterministic).
@@ -206,6 +336,7 @@ fn add_colsum(out: &mut [f32], m: &[f32], cols: usize) {
 /// `dy (T*B, H)`: gradient of the loss w.r.t. the outputs h_1..h_T. Adds the weight gradients
 /// into `grads` and writes the input gradient into `dx (T*B, I)` when given. Gradients do not
 /// flow into the initial state (truncated BPTT).
+#[allow(clippy::too_many_arguments)]
 pub fn backward(
     kind: CellKind,
     d: Dims,
@@ -218,97 +349,86 @@ pub fn backward(
 ) {
     let (h, b) = (d.h, d.b);
     let g = kind.gates() * h;
-    let bh = b * h;
     let tb = d.t * b;
-    let rows = min_rows(g);
-    if kind == CellKind::Gru {
+    let lstm = kind == CellKind::Lstm;
+    let gru = kind == CellKind::Gru;
+    if gru {
         grow(&mut cache.dgh, tb * g);
     }
-    let Cache {
-        gates,
-        hs,
-        cs,
-        hn,
-        dgh,
-        rec_a,
-        rec_b,
-        dc,
-        ..
-    } = cache;
-    let gates = &mut gates[..tb * g];
-    let mut rec = &mut rec_a[..bh];
-    let mut rec_next = &mut rec_b[..bh];
-    rec.fill(0.0);
-    if kind == CellKind::Lstm {
-        dc[..bh].fill(0.0);
-    }
-    let w_hh = MatRef::new(w.w_hh, g, h);
-    for t in (0..d.t).rev() {
-        let gates_t = &mut gates[t * b * g..(t + 1) * b * g];
-        let dy_t = &dy[t * bh..(t + 1) * bh];
-        match kind {
-            CellKind::RnnTanh | CellKind::RnnRelu => {
-                let relu = kind == CellKind::RnnRelu;
-                let h_t = &hs[(t + 1) * bh..(t + 2) * bh];
-                gates_t
-                    .par_chunks_mut(g)
-                    .zip(h_t.par_chunks(h))
-                    .zip(dy_t.par_chunks(h))
-                    .zip(rec.par_chunks(h))
-                    .with_min_len(rows)
-                    .for_each(|(((dp, ho), dyr), rr)| cell::rnn_backward(relu, ho, dyr, rr, dp));
-                if t > 0 {
-                    matmul(rec, h, MatRef::new(gates_t, b, g), w_hh, false);
-                }
+    let rows = shard_rows(b);
+    let n = rows.len();
+    {
+        let Cache {
+            gates,
+            hs,
+            cs,
+            hn,
+            dgh,
+            rec_a,
+            rec_b,
+            dc,
+            ..
+        } = &mut *cache;
+        let gates_p = split_mut(gates, d.t, b, g, &rows);
+        let hs_p = split_ref(hs, d.t + 1, b, h, &rows);
+        let cs_p = if lstm {
+            split_ref(cs, d.t + 1, b, h, &rows)
+        } else {
+            empty(n)
+        };
+        let hn_p = if gru {
+            split_ref(hn, d.t, b, h, &rows)
+        } else {
+            empty(n)
+        };
+        let dgh_p = if gru {
+            split_mut(dgh, d.t, b, g, &rows)
+        } else {
+            empty(n)
+        };
+        let dy_p = split_ref(dy, d.t, b, h, &rows);
+        let mut carries: Vec<Vec<&mut [f32]>> =
+            rows.iter().map(|_| Vec::with_capacity(3)).collect();
+        for (k, buf) in [rec_a, rec_b, dc].into_iter().enumerate() {
+            if k == 2 && !lstm {
+                continue;
             }
-            CellKind::Lstm => {
-                let c_prev = &cs[t * bh..(t + 1) * bh];
-                let c_t = &cs[(t + 1) * bh..(t + 2) * bh];
-                gates_t
-                    .par_chunks_mut(g)
-                    .zip(c_prev.par_chunks(h))
-                    .zip(c_t.par_chunks(h))
-                    .zip(dy_t.par_chunks(h))
-                    .zip(rec.par_chunks(h))
-                    .zip(dc[..bh].par_chunks_mut(h))
-                    .with_min_len(rows)
-                    .for_each(|(((((gr, cp), c), dyr), rr), dcr)| {
-                        cell::lstm_backward(gr, cp, c, dyr, rr, dcr)
-                    });
-                if t > 0 {
-                    matmul(rec, h, MatRef::new(gates_t, b, g), w_hh, false);
-                }
-            }
-            CellKind::Gru => {
-                let hn_t = &hn[t * bh..(t + 1) * bh];
-                let h_prev = &hs[t * bh..(t + 1) * bh];
-                let dgh_t = &mut dgh[t * b * g..(t + 1) * b * g];
-                gates_t
-                    .par_chunks_mut(g)
-                    .zip(hn_t.par_chunks(h))
-                    .zip(h_prev.par_chunks(h))
-                    .zip(dy_t.par_chunks(h))
-                    .zip(rec.par_chunks(h))
-                    .zip(dgh_t.par_chunks_mut(g))
-                    .zip(rec_next.par_chunks_mut(h))
-                    .with_min_len(rows)
-                    .for_each(|((((((gx, hnr), hp), dyr), rr), dghr), rn)| {
-                        cell::gru_backward(gx, hnr, hp, dyr, rr, dghr, rn)
-                    });
-                if t > 0 {
-                    matmul(rec_next, h, MatRef::new(dgh_t, b, g), w_hh, true);
-                }
-                std::mem::swap(&mut rec, &mut rec_next);
+            for (s, part) in split_mut(buf, 1, b, h, &rows).into_iter().enumerate() {
+                carries[s].extend(part);
             }
         }
+        let shards: Vec<BwdShard<'_>> = rows
+            .iter()
+            .zip(gates_p)
+            .zip(hs_p)
+            .zip(cs_p)
+            .zip(hn_p)
+            .zip(dgh_p)
+            .zip(dy_p)
+            .zip(carries)
+            .map(
+                |(((((((&rows, gates), hs), cs), hn), dgh), dy), carry)| BwdShard {
+                    rows,
+                    gates,
+                    hs,
+                    cs,
+                    hn,
+                    dgh,
+                    dy,
+                    carry,
+                },
+            )
+            .collect();
+        shards
+            .into_par_iter()
+            .with_max_len(1)
+            .for_each(|sh| backward_shard(kind, d, w, sh));
     }
 
     // Weight and bias gradients for all T steps at once.
-    let dg_h: &[f32] = if kind == CellKind::Gru {
-        &dgh[..tb * g]
-    } else {
-        gates
-    };
+    let gates = &cache.gates[..tb * g];
+    let dg_h: &[f32] = if gru { &cache.dgh[..tb * g] } else { gates };
+    let hs = &cache.hs[..tb * h];
     matmul(
         grads.w_ih,
         d.i,
@@ -320,7 +440,7 @@ pub fn backward(
         grads.w_hh,
         h,
         MatRef::new(dg_h, tb, g).t(),
-        MatRef::new(&hs[..tb * h], tb, h),
+        MatRef::new(hs, tb, h),
         true,
     );
     add_colsum(grads.b_ih, gates, g);
@@ -333,5 +453,76 @@ pub fn backward(
             MatRef::new(w.w_ih, g, d.i),
             false,
         );
+    }
+}
+
+fn backward_shard(kind: CellKind, d: Dims, w: Weights<'_>, mut sh: BwdShard<'_>) {
+    let (h, r) = (d.h, sh.rows);
+    let g = kind.gates() * h;
+    let w_hh = MatRef::new(w.w_hh, g, h);
+    let mut carry = sh.carry.into_iter();
+    let (Some(mut rec), Some(mut rec_next)) = (carry.next(), carry.next()) else {
+        return;
+    };
+    let mut dc = carry.next();
+    rec.fill(0.0);
+    if let Some(dc) = dc.as_deref_mut() {
+        dc.fill(0.0);
+    }
+    for t in (0..d.t).rev() {
+        let gates_t: &mut [f32] = &mut *sh.gates[t];
+        let dy_t = sh.dy[t];
+        match kind {
+            CellKind::RnnTanh | CellKind::RnnRelu => {
+                let relu = kind == CellKind::RnnRelu;
+                for (((dp, ho), dyr), rr) in gates_t
+                    .chunks_exact_mut(g)
+                    .zip(sh.hs[t + 1].chunks_exact(h))
+                    .zip(dy_t.chunks_exact(h))
+                    .zip(rec.chunks_exact(h))
+                {
+                    cell::rnn_backward(relu, ho, dyr, rr, dp);
+                }
+                if t > 0 {
+                    matmul_serial(rec, h, MatRef::new(gates_t, r, g), w_hh, false);
+                }
+            }
+            CellKind::Lstm => {
+                let Some(dc) = dc.as_deref_mut() else {
+                    return;
+                };
+                for (((((gr, cp), c), dyr), rr), dcr) in gates_t
+                    .chunks_exact_mut(g)
+                    .zip(sh.cs[t].chunks_exact(h))
+                    .zip(sh.cs[t + 1].chunks_exact(h))
+                    .zip(dy_t.chunks_exact(h))
+                    .zip(rec.chunks_exact(h))
+                    .zip(dc.chunks_exact_mut(h))
+                {
+                    cell::lstm_backward(gr, cp, c, dyr, rr, dcr);
+                }
+                if t > 0 {
+                    matmul_serial(rec, h, MatRef::new(gates_t, r, g), w_hh, false);
+                }
+            }
+            CellKind::Gru => {
+                let dgh_t: &mut [f32] = &mut *sh.dgh[t];
+                for ((((((gx, hnr), hp), dyr), rr), dghr), rn) in gates_t
+                    .chunks_exact_mut(g)
+                    .zip(sh.hn[t].chunks_exact(h))
+                    .zip(sh.hs[t].chunks_exact(h))
+                    .zip(dy_t.chunks_exact(h))
+                    .zip(rec.chunks_exact(h))
+                    .zip(dgh_t.chunks_exact_mut(g))
+                    .zip(rec_next.chunks_exact_mut(h))
+                {
+                    cell::gru_backward(gx, hnr, hp, dyr, rr, dghr, rn);
+                }
+                if t > 0 {
+                    matmul_serial(rec_next, h, MatRef::new(dgh_t, r, g), w_hh, true);
+                }
+                std::mem::swap(&mut rec, &mut rec_next);
+            }
+        }
     }
 }

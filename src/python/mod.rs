@@ -2,6 +2,7 @@
 //! the GIL released around long calls, errors mapped. No numerics live here.
 
 mod errors;
+mod nn;
 
 use pyo3::prelude::*;
 
@@ -10,5 +11,6 @@ use pyo3::prelude::*;
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    nn::register(m)?;
     Ok(())
 }
