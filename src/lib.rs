@@ -7,6 +7,7 @@
 pub mod error;
 pub mod nn;
 pub mod train;
+pub mod text;
 
 #[cfg(feature = "python")]
 mod python;

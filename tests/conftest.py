@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# The tests' matrices are small: one BLAS thread is faster, and on a busy machine a
+# multi-threaded BLAS can spin-wait a hundred times slower. Set before NumPy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest
 

@@ -20,20 +20,43 @@ from .errors import (
     RnnrsError,
     TrainingDivergedError,
 )
+from .layers import GRU, LSTM, RNN
+from .models import RNNLM
+from .optim import SGD, Adam, AdamW
+from .schedules import ConstantLR, CosineWithWarmup, ReduceOnPlateau, StepLR
+from .tokenize import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
 from .threads import get_num_threads, set_num_threads
+from .train import History, Trainer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "RNNLM",
+    "SGD",
+    "Adam",
+    "AdamW",
     "ArpaError",
+    "BPETokenizer",
     "BackendUnavailableError",
+    "CharTokenizer",
     "CheckpointError",
+    "ConstantLR",
+    "CosineWithWarmup",
     "FormatError",
+    "History",
+    "ReduceOnPlateau",
     "RnnrsError",
+    "StepLR",
+    "Trainer",
     "TrainingDivergedError",
+    "WordTokenizer",
     "__version__",
     "backend",
     "get_num_threads",
+    "load_tokenizer",
     "rust_available",
     "set_num_threads",
 ]

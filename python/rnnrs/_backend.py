@@ -18,6 +18,7 @@ _core: Optional[ModuleType]
 _core_import_error: Optional[ImportError]
 try:
     from . import _core
+
     _core_import_error = None
 except ImportError as exc:  # the extension was not built: the NumPy backend serves
     _core = None

@@ -1,11 +1,44 @@
 """Type stubs for the compiled extension rnnrs._core (checked by mypy.stubtest in CI)."""
 
-from typing import Any, Optional, Union
+__version__: str
+__all__ = [
+    "BpeEncoder",
+    "BpeTrainer",
+    "RustEngine",
+    "__version__",
+    "bpe_pretokenize",
+    "get_num_threads",
+    "set_num_threads",
+]
+
+# --- text: byte-level BPE (src/python/text.rs) ---
+
+from typing import Any, Optional, Union, final
 
 import numpy as np
 import numpy.typing as npt
 
-__version__: str
+@final
+class BpeTrainer:
+    """Counts pre-tokens of the texts fed to it, then learns BPE merges."""
+
+    def __new__(cls) -> BpeTrainer: ...
+    def feed(self, texts: list[str]) -> None: ...
+    @property
+    def num_words(self) -> int: ...
+    def train(self, vocab_size: int, /, *, min_frequency: int = 2) -> list[tuple[int, int]]: ...
+
+@final
+class BpeEncoder:
+    """Encodes text with a fixed list of merges."""
+
+    def __new__(cls, merges: list[tuple[int, int]]) -> BpeEncoder: ...
+    @property
+    def vocab_size(self) -> int: ...
+    def encode(self, text: str) -> npt.NDArray[np.uint32]: ...
+    def encode_batch(self, texts: list[str]) -> list[npt.NDArray[np.uint32]]: ...
+
+def bpe_pretokenize(text: str) -> list[str]: ...
 
 # --- Rust neural core (src/python/nn.rs): the engine contract of docs/backends.md -------
 
@@ -51,5 +84,3 @@ class RustEngine:
 
 def set_num_threads(n: Union[int, np.integer[Any]]) -> None: ...
 def get_num_threads() -> int: ...
-
-__all__ = ["RustEngine", "__version__", "get_num_threads", "set_num_threads"]

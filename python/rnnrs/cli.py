@@ -25,7 +25,7 @@ from . import __version__
 from ._backend import backend
 
 # Sub-command modules, in the order `rnnrs --help` lists them.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("stats",)
 
 
 class UsageError(Exception):

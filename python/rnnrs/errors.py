@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Optional
+
 
 class RnnrsError(Exception):
     """Base class of every rnnrs-specific error."""
@@ -34,7 +36,15 @@ class CheckpointError(FormatError):
 
 
 class TrainingDivergedError(RnnrsError, FloatingPointError):
-    """Training produced a non-finite loss or gradient."""
+    """Training produced a non-finite loss or gradient.
+
+    ``step`` is the index of the failing step (within the engine call that raised it, or
+    the global training step once the Trainer re-raises it), or None when unknown.
+    """
+
+    def __init__(self, message: str, step: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.step = step
 
 
 __all__ = [

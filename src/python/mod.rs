@@ -3,6 +3,7 @@
 
 mod errors;
 mod nn;
+mod text;
 
 use pyo3::prelude::*;
 
@@ -12,5 +13,6 @@ use pyo3::prelude::*;
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     nn::register(m)?;
+    text::register(m)?;
     Ok(())
 }

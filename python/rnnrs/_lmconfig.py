@@ -1,0 +1,134 @@
+"""RNNLM configuration: validation, parameter names and shapes, and weight initialisation.
+
+Shared by ``rnnrs.models`` (which initialises the weights) and both engines (which re-check
+the configuration), so the rules live in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .reference.cells import GATES
+
+CELL_ALIASES = {"rnn": "rnn_tanh", "tanh": "rnn_tanh", "relu": "rnn_relu"}
+CONFIG_KEYS = (
+    "vocab_size",
+    "cell",
+    "hidden_size",
+    "num_layers",
+    "embed_size",
+    "dropout",
+    "tie_weights",
+    "seed",
+)
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """``value`` as an int > 0, else TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{name}: expected a positive int, got {value}")
+    return int(value)
+
+
+def normalize_cell(cell: Any) -> str:
+    """Canonical cell name ("rnn" -> "rnn_tanh"); ValueError for an unknown name."""
+    if not isinstance(cell, str):
+        raise TypeError(f"cell: expected a string, got {type(cell).__name__}")
+    name = CELL_ALIASES.get(cell.lower(), cell.lower())
+    if name not in GATES:
+        choices = ", ".join([*GATES, *CELL_ALIASES])
+        raise ValueError(f"cell: expected one of {choices}, got {cell!r}")
+    return name
+
+
+def check_dropout(dropout: Any) -> float:
+    """``dropout`` as a float in [0, 1)."""
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.floating)):
+        raise TypeError(f"dropout: expected a float in [0, 1), got {type(dropout).__name__}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"dropout: expected a float in [0, 1), got {dropout}")
+    return float(dropout)
+
+
+def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate an RNNLM configuration and return it complete and canonical.
+
+    Example:
+        >>> normalize_config({"vocab_size": 10, "cell": "rnn", "hidden_size": 8})["cell"]
+        'rnn_tanh'
+    """
+    unknown = set(config) - set(CONFIG_KEYS)
+    if unknown:
+        raise ValueError(f"config: unknown keys {sorted(unknown)}; expected {CONFIG_KEYS}")
+    if "vocab_size" not in config:
+        raise ValueError("config: 'vocab_size' is required")
+    hidden = check_positive_int(config.get("hidden_size", 256), "hidden_size")
+    embed = config.get("embed_size")
+    embed = hidden if embed is None else check_positive_int(embed, "embed_size")
+    tie = config.get("tie_weights", False)
+    if not isinstance(tie, (bool, np.bool_)):
+        raise TypeError(f"tie_weights: expected a bool, got {type(tie).__name__}")
+    if tie and embed != hidden:
+        raise ValueError(
+            f"tie_weights: requires embed_size == hidden_size, got embed_size={embed} "
+            f"and hidden_size={hidden}"
+        )
+    seed = config.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+    return {
+        "vocab_size": check_positive_int(config["vocab_size"], "vocab_size"),
+        "cell": normalize_cell(config.get("cell", "lstm")),
+        "hidden_size": hidden,
+        "num_layers": check_positive_int(config.get("num_layers", 1), "num_layers"),
+        "embed_size": embed,
+        "dropout": check_dropout(config.get("dropout", 0.0)),
+        "tie_weights": bool(tie),
+        "seed": int(seed),
+    }
+
+
+def parameter_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Parameter names (canonical order) and PyTorch shapes of an RNNLM.
+
+    Example:
+        >>> cfg = normalize_config({"vocab_size": 5, "cell": "gru", "hidden_size": 4})
+        >>> parameter_shapes(cfg)["rnn.weight_ih_l0"]
+        (12, 4)
+    """
+    vocab, hid, emb = config["vocab_size"], config["hidden_size"], config["embed_size"]
+    gates = GATES[config["cell"]] * hid
+    shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (vocab, emb)}
+    for k in range(config["num_layers"]):
+        shapes[f"rnn.weight_ih_l{k}"] = (gates, emb if k == 0 else hid)
+        shapes[f"rnn.weight_hh_l{k}"] = (gates, hid)
+        shapes[f"rnn.bias_ih_l{k}"] = (gates,)
+        shapes[f"rnn.bias_hh_l{k}"] = (gates,)
+    if not config["tie_weights"]:
+        shapes["output.weight"] = (vocab, hid)
+    shapes["output.bias"] = (vocab,)
+    return shapes
+
+
+def init_parameters(config: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Initial float32 weights from ``numpy.random.default_rng(seed)``, drawn in the
+    canonical order: recurrent tensors U(-1/sqrt(H), 1/sqrt(H)) as PyTorch; embedding and
+    output weight U(-0.1, 0.1) and output bias 0 as PyTorch's word_language_model.
+    """
+    rng = np.random.default_rng(config["seed"])
+    bound = 1.0 / math.sqrt(config["hidden_size"])
+    params: dict[str, np.ndarray] = {}
+    for name, shape in parameter_shapes(config).items():
+        if name == "output.bias":
+            values = np.zeros(shape)
+        elif name.startswith("rnn."):
+            values = rng.uniform(-bound, bound, shape)
+        else:
+            values = rng.uniform(-0.1, 0.1, shape)
+        params[name] = values.astype(np.float32)
+    return params

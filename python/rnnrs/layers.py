@@ -1,0 +1,205 @@
+"""Recurrent layers for encoders, mirroring torch.nn.RNN / LSTM / GRU (batch_first=True).
+
+NumPy-backed: ``forward`` keeps what ``backward`` needs, as in a manual NumPy training
+loop. Parameters use PyTorch's names and layouts, so ``layer.parameters()`` loads into the
+matching torch module with ``load_state_dict``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+
+from ._arrays import as_float_array, check_param_dict, check_state
+from ._lmconfig import check_dropout, check_positive_int
+from .reference.cells import GATES, State, state_size
+from .reference.stack import layer_names, stack_backward, stack_forward
+
+
+class _Recurrent:
+    """Shared implementation of :class:`RNN`, :class:`LSTM` and :class:`GRU`."""
+
+    _cell = "lstm"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        seed: int = 0,
+        dtype: Any = np.float32,
+    ) -> None:
+        self.input_size = check_positive_int(input_size, "input_size")
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size")
+        self.num_layers = check_positive_int(num_layers, "num_layers")
+        self.bidirectional = bool(bidirectional)
+        self.dropout = check_dropout(dropout)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype: expected float32 or float64, got {self.dtype}")
+        self.training = True
+        self._rng = np.random.default_rng(seed)
+        self._cache: Optional[dict[str, Any]] = None
+        dirs = 2 if self.bidirectional else 1
+        gates = GATES[self._cell] * self.hidden_size
+        self._shapes: dict[str, tuple[int, ...]] = {}
+        for k in range(self.num_layers):
+            width = self.input_size if k == 0 else self.hidden_size * dirs
+            for d in range(dirs):
+                w_ih, w_hh, b_ih, b_hh = layer_names(k, d == 1)
+                self._shapes[w_ih] = (gates, width)
+                self._shapes[w_hh] = (gates, self.hidden_size)
+                self._shapes[b_ih] = (gates,)
+                self._shapes[b_hh] = (gates,)
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        self._params = {
+            n: self._rng.uniform(-bound, bound, s).astype(self.dtype)
+            for n, s in self._shapes.items()
+        }
+
+    @property
+    def cell(self) -> str:
+        """The cell name: "rnn_tanh", "rnn_relu", "lstm" or "gru"."""
+        return self._cell
+
+    def train(self, mode: bool = True) -> _Recurrent:
+        """Training mode (dropout active, as torch); returns self."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> _Recurrent:
+        """Evaluation mode (no dropout); returns self."""
+        return self.train(False)
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Copies of the weights by PyTorch name (weight_ih_l0, ..., *_reverse)."""
+        return {n: v.copy() for n, v in self._params.items()}
+
+    def set_parameters(self, params: dict[str, np.ndarray]) -> None:
+        """Replace every weight; ValueError naming a missing or misshapen tensor."""
+        check_param_dict(params, self._shapes)
+        self._params = {n: np.array(params[n], dtype=self.dtype) for n in self._shapes}
+
+    def _state_shape(self, batch: int) -> tuple[int, int, int]:
+        dirs = 2 if self.bidirectional else 1
+        return (self.num_layers * dirs, batch, self.hidden_size)
+
+    def forward(self, x: Any, state: Optional[State] = None) -> tuple[np.ndarray, State]:
+        """x (B, T, input_size) floats -> (outputs (B, T, D*H), final state tuple of
+        (L*D, B, H): ``(h,)`` or ``(h, c)``). D = 2 when bidirectional.
+        """
+        xa = as_float_array(x, "x", 3, self.dtype)
+        if xa.shape[2] != self.input_size:
+            raise ValueError(f"x: expected {self.input_size} features, got shape {xa.shape}")
+        if xa.shape[0] == 0 or xa.shape[1] == 0:
+            raise ValueError(f"x: expected a non-empty batch and time axis, got {xa.shape}")
+        shape = self._state_shape(xa.shape[0])
+        n = state_size(self._cell)
+        s0 = check_state(state, "state", n, shape, self.dtype)
+        if s0 is None:
+            s0 = tuple(np.zeros(shape, dtype=self.dtype) for _ in range(n))
+        rng = self._rng if self.training and self.dropout > 0 else None
+        out, final, cache = stack_forward(
+            self._cell,
+            np.ascontiguousarray(xa.transpose(1, 0, 2)),
+            s0,
+            self._params,
+            self.num_layers,
+            self.bidirectional,
+            self.dropout,
+            rng,
+        )
+        self._cache = cache
+        return np.ascontiguousarray(out.transpose(1, 0, 2)), final
+
+    __call__ = forward
+
+    def backward(
+        self, d_outputs: Any, d_final_state: Optional[State] = None
+    ) -> tuple[np.ndarray, State, dict[str, np.ndarray]]:
+        """Gradients through the last :meth:`forward`: d_outputs (B, T, D*H) and optional
+        dLoss/d(final state) -> (d_x (B, T, input_size), d_state0, grads by name).
+        """
+        if self._cache is None:
+            raise ValueError("backward: call forward(x) first")
+        hs = self._cache["layers"][0][0]["hs"]
+        t_len, batch = hs.shape[0] - 1, hs.shape[1]
+        dirs = 2 if self.bidirectional else 1
+        d_out = as_float_array(d_outputs, "d_outputs", 3, self.dtype)
+        want = (batch, t_len, dirs * self.hidden_size)
+        if d_out.shape != want:
+            raise ValueError(f"d_outputs: expected shape {want}, got {d_out.shape}")
+        d_final = check_state(
+            d_final_state,
+            "d_final_state",
+            state_size(self._cell),
+            self._state_shape(batch),
+            self.dtype,
+        )
+        dx, d_s0, grads, _ = stack_backward(
+            np.ascontiguousarray(d_out.transpose(1, 0, 2)), d_final, self._cache
+        )
+        return np.ascontiguousarray(dx.transpose(1, 0, 2)), d_s0, grads
+
+
+class RNN(_Recurrent):
+    """Elman RNN layers, as torch.nn.RNN(batch_first=True): h_t = act(W_ih x_t + b_ih +
+    W_hh h_{t-1} + b_hh), act = ``nonlinearity`` ("tanh" or "relu").
+
+    Example:
+        >>> import numpy as np, rnnrs
+        >>> rnn = rnnrs.RNN(3, 5, nonlinearity="relu")
+        >>> out, (h,) = rnn.forward(np.ones((2, 4, 3)))
+        >>> out.shape, h.shape
+        ((2, 4, 5), (1, 2, 5))
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        nonlinearity: str = "tanh",
+        seed: int = 0,
+        dtype: Any = np.float32,
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+        self._cell = f"rnn_{nonlinearity}"
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, dropout, seed, dtype)
+
+
+class LSTM(_Recurrent):
+    """LSTM layers, as torch.nn.LSTM(batch_first=True); gate order i, f, g, o.
+
+    Example:
+        >>> import numpy as np, rnnrs
+        >>> lstm = rnnrs.LSTM(3, 4, num_layers=2, bidirectional=True)
+        >>> out, (h, c) = lstm.forward(np.zeros((1, 6, 3)))
+        >>> out.shape, c.shape
+        ((1, 6, 8), (4, 1, 4))
+    """
+
+    _cell = "lstm"
+
+
+class GRU(_Recurrent):
+    """GRU layers, as torch.nn.GRU(batch_first=True); gate order r, z, n.
+
+    Example:
+        >>> import numpy as np, rnnrs
+        >>> gru = rnnrs.GRU(2, 3)
+        >>> out, (h,) = gru.forward(np.zeros((5, 7, 2)))
+        >>> d_x, d_h0, grads = gru.backward(np.ones_like(out))
+        >>> d_x.shape, grads["weight_hh_l0"].shape
+        ((5, 7, 2), (9, 3))
+    """
+
+    _cell = "gru"

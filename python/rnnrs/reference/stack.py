@@ -1,0 +1,135 @@
+"""Stacked, optionally bidirectional recurrent layers with inter-layer dropout.
+
+Mirrors torch.nn.RNN / LSTM / GRU: layer k > 0 reads the (dropped-out) output of layer k-1;
+with two directions, the reverse direction runs over the time-reversed input and the two
+outputs are concatenated on the feature axis (forward first). Time-major throughout:
+
+- ``x``: (T, B, I); output (T, B, D*H) with D = 2 when bidirectional, else 1;
+- state: tuple of (L*D, B, H) arrays — ``(h,)`` or ``(h, c)`` — index ``k*D + d``;
+- ``params``: PyTorch names ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
+  ``bias_hh_l{k}`` with suffix ``_reverse`` for the backward direction.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from .cells import LayerWeights, State, cell_backward, cell_forward, state_size
+from .dropout import dropout_mask
+
+
+def layer_names(k: int, reverse: bool) -> tuple[str, str, str, str]:
+    """The four PyTorch parameter names of layer k (one direction)."""
+    sfx = "_reverse" if reverse else ""
+    return (
+        f"weight_ih_l{k}{sfx}",
+        f"weight_hh_l{k}{sfx}",
+        f"bias_ih_l{k}{sfx}",
+        f"bias_hh_l{k}{sfx}",
+    )
+
+
+def _weights(params: dict[str, np.ndarray], k: int, reverse: bool) -> LayerWeights:
+    return LayerWeights(*(params[n] for n in layer_names(k, reverse)))
+
+
+def stack_forward(
+    cell: str,
+    x: np.ndarray,
+    state0: State,
+    params: dict[str, np.ndarray],
+    num_layers: int,
+    bidirectional: bool = False,
+    dropout: float = 0.0,
+    rng: Optional[np.random.Generator] = None,
+) -> tuple[np.ndarray, State, dict[str, Any]]:
+    """Forward through all layers. x (T, B, I), state0 tuple of (L*D, B, H).
+
+    Dropout (probability ``dropout``) is applied to the input of layers 2..L only when an
+    ``rng`` is given (training); it draws one mask per layer boundary.
+    Returns (out (T, B, D*H), final state tuple of (L*D, B, H), cache).
+    """
+    dirs = 2 if bidirectional else 1
+    finals = [np.empty_like(s) for s in state0]
+    layer_caches: list[list[dict[str, Any]]] = []
+    masks: list[Optional[np.ndarray]] = []
+    inp = x
+    for k in range(num_layers):
+        mask = None
+        if k > 0 and rng is not None and dropout > 0.0:
+            mask = dropout_mask(rng, inp.shape, dropout, inp.dtype)
+            inp = inp * mask
+        masks.append(mask)
+        outs = []
+        caches = []
+        for d in range(dirs):
+            idx = k * dirs + d
+            s0 = tuple(s[idx] for s in state0)
+            xin = inp if d == 0 else np.ascontiguousarray(inp[::-1])
+            out, s_t, cache = cell_forward(cell, xin, s0, _weights(params, k, d == 1))
+            outs.append(out if d == 0 else out[::-1])
+            caches.append(cache)
+            for j, s in enumerate(s_t):
+                finals[j][idx] = s
+        layer_caches.append(caches)
+        inp = outs[0] if dirs == 1 else np.concatenate(outs, axis=-1)
+    cache = {
+        "cell": cell,
+        "layers": layer_caches,
+        "masks": masks,
+        "dirs": dirs,
+        "num_layers": num_layers,
+    }
+    return inp, tuple(finals), cache
+
+
+def stack_backward(
+    d_out: np.ndarray,
+    d_final: Optional[State],
+    cache: dict[str, Any],
+    keep_dh: bool = False,
+) -> tuple[np.ndarray, State, dict[str, np.ndarray], Optional[np.ndarray]]:
+    """Backward of :func:`stack_forward`. d_out (T, B, D*H); d_final like the final state.
+
+    Returns (dx (T, B, I), d_state0 tuple of (L*D, B, H), grads by PyTorch name,
+    dh_steps (T, B, D*H) = dLoss/d(top layer output at each step) when ``keep_dh``).
+    """
+    cell, dirs, num_layers = cache["cell"], cache["dirs"], cache["num_layers"]
+    first = cache["layers"][0][0]
+    hid = first["hs"].shape[-1]
+    batch = first["hs"].shape[1]
+    n_state = state_size(cell)
+    dtype = d_out.dtype
+    d_state0 = tuple(np.zeros((num_layers * dirs, batch, hid), dtype=dtype) for _ in range(n_state))
+    grads: dict[str, np.ndarray] = {}
+    dh_top: Optional[np.ndarray] = None
+    d_layer_out = d_out
+    for k in range(num_layers - 1, -1, -1):
+        dxs = []
+        dh_parts = []
+        for d in range(dirs):
+            idx = k * dirs + d
+            d_o = d_layer_out[..., d * hid : (d + 1) * hid]
+            if d == 1:
+                d_o = d_o[::-1]
+            d_s = None if d_final is None else tuple(s[idx] for s in d_final)
+            res = cell_backward(
+                cell, np.ascontiguousarray(d_o), d_s, cache["layers"][k][d], keep_dh
+            )
+            for name, g in zip(layer_names(k, d == 1), res.dw):
+                grads[name] = g
+            for j, s in enumerate(res.d_state0):
+                d_state0[j][idx] = s
+            dxs.append(res.dx if d == 0 else res.dx[::-1])
+            if keep_dh and k == num_layers - 1 and res.dh_steps is not None:
+                dh_parts.append(res.dh_steps if d == 0 else res.dh_steps[::-1])
+        if dh_parts:
+            dh_top = dh_parts[0] if dirs == 1 else np.concatenate(dh_parts, axis=-1)
+        d_inp = dxs[0] if dirs == 1 else dxs[0] + dxs[1]
+        mask = cache["masks"][k]
+        if mask is not None:
+            d_inp = d_inp * mask
+        d_layer_out = d_inp
+    return np.ascontiguousarray(d_layer_out), d_state0, grads, dh_top

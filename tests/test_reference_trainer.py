@@ -1,0 +1,183 @@
+"""The Trainer on the NumPy backend: stopping rules, evaluation, schedules, early stopping,
+callbacks, history, state resets, divergence and Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import rnnrs
+from rnnrs.reference.engine import NumpyEngine
+
+PATTERN = np.tile(np.array([0, 1, 2, 3, 2, 1]), 120)  # 720 tokens, easy to learn
+
+
+def small_model(cell: str = "gru", **kwargs: Any) -> rnnrs.RNNLM:
+    return rnnrs.RNNLM(4, cell=cell, hidden_size=12, backend="numpy", **kwargs)
+
+
+def trainer(model: rnnrs.RNNLM, **kwargs: Any) -> rnnrs.Trainer:
+    kwargs.setdefault("bptt", 8)
+    kwargs.setdefault("batch_size", 4)
+    kwargs.setdefault("progress", False)
+    return rnnrs.Trainer(model, kwargs.pop("optimizer", rnnrs.Adam(lr=0.02)), **kwargs)
+
+
+def test_history_records_and_learning() -> None:
+    model = small_model()
+    t = trainer(model, eval_every=10)
+    history = t.fit(PATTERN, valid_ids=PATTERN[:200], max_steps=40)
+    assert [r["step"] for r in history] == [10, 20, 30, 40]
+    keys = {"step", "epoch", "train_loss", "valid_loss", "valid_ppl", "lr", "tokens_per_s"}
+    assert keys | {"elapsed"} == set(history[0])
+    assert history.stop_reason == "max_steps" and not history.interrupted
+    assert history[-1]["valid_loss"] < history[0]["valid_loss"] < math.log(4)
+    assert history[-1]["valid_ppl"] == pytest.approx(math.exp(history[-1]["valid_loss"]))
+    assert all(r["tokens_per_s"] > 0 for r in history)
+    assert t.step == 40
+    # 720 tokens / 4 rows = 180 per row -> 23 chunks of 8 per epoch
+    assert history[-1]["epoch"] == pytest.approx(1 + 17 / 23, abs=1e-4)
+
+
+def test_epochs_reset_the_state_at_each_epoch_start() -> None:
+    calls: list[np.ndarray] = []
+
+    class RecordingEngine(NumpyEngine):
+        def train_steps(
+            self, stream: Any, starts: Any, bptt: int, lrs: Any, reset: Any, *args: Any
+        ) -> Any:
+            calls.append(np.column_stack([starts, reset]))
+            return super().train_steps(stream, starts, bptt, lrs, reset, *args)
+
+    model = small_model()
+    model.engine = RecordingEngine(model.config)
+    t = trainer(model)
+    history = t.fit(PATTERN, epochs=2)
+    steps = np.concatenate(calls)
+    assert len(steps) == 46 and t.step == 46
+    assert steps[:, 1].nonzero()[0].tolist() == [0, 23]  # reset exactly at epoch starts
+    np.testing.assert_array_equal(steps[:23, 0], np.arange(0, 179, 8))
+    assert history.stop_reason == "epochs"
+    assert [r["epoch"] for r in history] == [1.0, 2.0]  # evaluated at each epoch end
+
+
+def test_max_time_stops_training() -> None:
+    history = trainer(small_model()).fit(PATTERN, max_time=0.5)
+    assert history.stop_reason == "max_time"
+    assert 0.5 <= history[-1]["elapsed"] < 5.0
+
+
+def test_at_least_one_stopping_rule_is_required() -> None:
+    with pytest.raises(ValueError, match="max_steps"):
+        trainer(small_model()).fit(PATTERN)
+
+
+def test_schedule_sets_the_learning_rate_of_each_step() -> None:
+    t = trainer(small_model(), schedule=rnnrs.StepLR(step_size=5, gamma=0.5), eval_every=5)
+    history = t.fit(PATTERN, max_steps=15)
+    assert [r["lr"] for r in history] == [0.02, 0.01, 0.005]
+
+
+def test_cosine_schedule_gets_its_length_from_max_steps() -> None:
+    schedule = rnnrs.CosineWithWarmup(warmup_steps=2)
+    history = trainer(small_model(), schedule=schedule, eval_every=4).fit(PATTERN, max_steps=8)
+    assert schedule.total_steps == 8
+    assert history[-1]["lr"] == pytest.approx(0.02 * 0.5 * (1 + math.cos(math.pi * 5 / 6)))
+
+
+def test_early_stopping_restores_the_best_parameters() -> None:
+    model = small_model()
+    seen: list[tuple[float, dict[str, np.ndarray]]] = []
+
+    def keep(record: dict[str, Any]) -> None:
+        seen.append((record["valid_loss"], model.parameters()))
+
+    # A high learning rate makes validation loss bounce, so patience runs out.
+    t = trainer(
+        model,
+        optimizer=rnnrs.SGD(lr=3.0),
+        eval_every=2,
+        early_stopping_patience=2,
+        callbacks=[keep],
+        clip_norm=None,
+    )
+    history = t.fit(PATTERN, valid_ids=PATTERN[:100], max_steps=200)
+    assert history.stop_reason == "early_stopping"
+    losses = [r["valid_loss"] for r in history]
+    best = int(np.argmin(losses))
+    assert best == len(losses) - 3  # two worse evaluations followed the best one
+    for name, value in model.parameters().items():
+        np.testing.assert_array_equal(value, seen[best][1][name])
+
+
+def test_a_callback_returning_true_stops_training() -> None:
+    records: list[dict[str, Any]] = []
+
+    def stop_at_six(record: dict[str, Any]) -> bool:
+        records.append(record)
+        return record["step"] >= 6
+
+    history = trainer(small_model(), eval_every=3, callbacks=[stop_at_six]).fit(
+        PATTERN, max_steps=100
+    )
+    assert [r["step"] for r in records] == [3, 6]
+    assert history.stop_reason == "callback"
+
+
+def test_save_history_writes_json(tmp_path: Path) -> None:
+    t = trainer(small_model(), eval_every=5)
+    t.fit(PATTERN, valid_ids=PATTERN[:100], max_steps=10)
+    path = tmp_path / "history.json"
+    t.save_history(path)
+    saved = json.loads(path.read_text())
+    assert saved["stop_reason"] == "max_steps" and saved["interrupted"] is False
+    assert [r["step"] for r in saved["records"]] == [5, 10]
+    assert saved["records"][1]["valid_loss"] == t.history[1]["valid_loss"]
+    assert os.listdir(tmp_path) == ["history.json"]
+
+
+def test_divergence_raises_naming_the_step() -> None:
+    model = small_model(cell="rnn_relu")
+    t = trainer(model, optimizer=rnnrs.SGD(lr=1e25), clip_norm=None)
+    with pytest.raises(rnnrs.TrainingDivergedError, match=r"step \d+") as info:
+        t.fit(PATTERN, max_steps=50)
+    assert info.value.step is not None and 1 <= info.value.step <= 50
+
+
+def test_ctrl_c_stops_at_a_step_boundary_and_returns_the_history() -> None:
+    def press_ctrl_c(record: dict[str, Any]) -> None:
+        if record["step"] == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    t = trainer(small_model(), eval_every=4, callbacks=[press_ctrl_c])
+    history = t.fit(PATTERN, max_steps=1000)
+    assert history.interrupted and history.stop_reason == "interrupted"
+    assert history[-1]["step"] == t.step < 1000
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_progress_bar_shows_loss_and_speed(capsys: pytest.CaptureFixture[str]) -> None:
+    trainer(small_model(), progress=True).fit(PATTERN, valid_ids=PATTERN[:100], max_steps=5)
+    err = capsys.readouterr().err
+    assert "loss=" in err and "ppl=" in err and "tok_s=" in err and "valid loss" in err
+
+
+def test_trainer_rejects_bad_arguments() -> None:
+    model = small_model()
+    with pytest.raises(TypeError, match="optimizer"):
+        rnnrs.Trainer(model, "adam")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="bptt"):
+        rnnrs.Trainer(model, rnnrs.Adam(), bptt=0)
+    with pytest.raises(ValueError, match="clip_norm"):
+        rnnrs.Trainer(model, rnnrs.Adam(), clip_norm=-1.0)
+    with pytest.raises(ValueError, match="train_ids"):
+        trainer(model).fit(PATTERN[:5], max_steps=1)
+    with pytest.raises(ValueError, match="train_ids"):
+        trainer(model).fit(PATTERN + 4, max_steps=1)
