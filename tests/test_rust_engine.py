@@ -204,7 +204,9 @@ def torch_optimizer(spec: dict[str, Any], params: Any, lr: float) -> Any:
             weight_decay=spec["weight_decay"],
         )
     cls = torch.optim.Adam if spec["name"] == "adam" else torch.optim.AdamW
-    return cls(params, lr=lr, betas=spec["betas"], eps=spec["eps"], weight_decay=spec["weight_decay"])
+    return cls(
+        params, lr=lr, betas=spec["betas"], eps=spec["eps"], weight_decay=spec["weight_decay"]
+    )
 
 
 @pytest.mark.parametrize("spec", OPTIMIZERS, ids=lambda s: f"{s['name']}-{s.get('momentum', '')}")
@@ -250,7 +252,9 @@ def test_twenty_train_steps_match_torch(spec: dict[str, Any], cell: str) -> None
     np.testing.assert_allclose(norms, want_norms, rtol=1e-4)
     named = dict(m.named_parameters())
     for name, p in eng.get_parameters().items():
-        np.testing.assert_allclose(p, named[name].detach().numpy(), rtol=RTOL, atol=ATOL, err_msg=name)
+        np.testing.assert_allclose(
+            p, named[name].detach().numpy(), rtol=RTOL, atol=ATOL, err_msg=name
+        )
     for got, want in zip(final, as_tuple(cell, state)):
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
@@ -274,7 +278,7 @@ def test_optimizer_state_round_trip_resumes_exactly() -> None:
     a.configure_optimizer(spec)
     a.train_steps(x_stream, starts[:2], 6, [0.01, 0.01], [True, False], None, 5.0, None)
     saved = (a.get_parameters(), a.optimizer_state())
-    _, _, st = a.train_steps(x_stream, starts[2:], 6, [0.01, 0.01], [False, False], None, 5.0, None)
+    a.train_steps(x_stream, starts[2:], 6, [0.01, 0.01], [False, False], None, 5.0, None)
     b = engine("lstm", 1, seed=7)
     b.configure_optimizer(spec)
     b.set_parameters(saved[0])
@@ -330,7 +334,7 @@ def test_bad_input_raises_clear_errors() -> None:
     x, y = data()
     with pytest.raises(ValueError, match=r"x: token id 13 .* vocab_size 13"):
         eng.loss(np.full((B, T), V, dtype=np.uint32), y, None)
-    with pytest.raises(TypeError, match="x: .*uint32.*int64"):
+    with pytest.raises(TypeError, match=r"x: .*uint32.*int64"):
         eng.loss(x.astype(np.int64), y, None)
     with pytest.raises(ValueError, match="contiguous"):
         eng.loss(np.asfortranarray(np.repeat(x, 2, axis=0)), np.repeat(y, 2, axis=0), None)

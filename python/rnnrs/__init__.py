@@ -24,8 +24,8 @@ from .layers import GRU, LSTM, RNN
 from .models import RNNLM
 from .optim import SGD, Adam, AdamW
 from .schedules import ConstantLR, CosineWithWarmup, ReduceOnPlateau, StepLR
-from .tokenize import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
 from .threads import get_num_threads, set_num_threads
+from .tokenize import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
 from .train import History, Trainer
 
 __version__ = "0.1.0"
