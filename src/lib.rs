@@ -6,8 +6,8 @@
 
 pub mod error;
 pub mod nn;
-pub mod train;
 pub mod text;
+pub mod train;
 
 #[cfg(feature = "python")]
 mod python;

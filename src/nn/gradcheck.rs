@@ -125,7 +125,10 @@ fn batch_shards_agree_with_one_thread() {
         let (l2, s2, g2) = run(2);
         assert!((l1 - l2).abs() < 1e-6, "{cell:?}: {l1} vs {l2}");
         for (a, b) in s1.h.iter().zip(&s2.h).chain(g1.iter().zip(&g2)) {
-            assert!((a - b).abs() <= 1e-5 + 1e-4 * a.abs(), "{cell:?}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-5 + 1e-4 * a.abs(),
+                "{cell:?}: {a} vs {b}"
+            );
         }
     }
 }
