@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -234,7 +233,9 @@ def probe_memory(framework: str, cell: str) -> None:
         torch_train(cell, w, vocab, stream, 2)
     else:
         engine_train(_core.RustEngine(config(cell, w, vocab)), stream, w["bptt"], 2)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM: this process's own peak (ru_maxrss would include the parent's, from fork).
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) * 1024
     print(json.dumps({"peak_mb": (peak - base) / 2**20}))
 
 
@@ -256,7 +257,7 @@ def memory(cell: str) -> None:
 def main(argv: Optional[list[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer steps per measurement")
-    ap.add_argument("--workloads", default="C1,C2,W1")
+    ap.add_argument("--workloads", default="C1,C2,W1", help="comma-separated, or none")
     ap.add_argument("--cells", default=",".join(CELLS))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--no-torch", action="store_true")
@@ -272,7 +273,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     from rnnrs import _core
 
     use_torch = have_torch() and not args.no_torch
-    for name in args.workloads.split(","):
+    for name in [w for w in args.workloads.split(",") if w and w != "none"]:
         w = WORKLOADS[name]
         steps = (2 if name == "C2" else 5) if args.quick else (5 if name == "C2" else 20)
         ids, vocab, source = corpus(w["kind"], w["batch"] * (steps + 3) * w["bptt"] + w["batch"])

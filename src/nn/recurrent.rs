@@ -105,6 +105,27 @@ impl Cache {
     }
 }
 
+/// Gate units per column block of the transposed W_hh (see [`forward`]).
+const PANEL: usize = 256;
+
+/// `gates (rows, G) (+)= h (rows, H) · W_hh^T`, with W_hh^T stored in column blocks.
+fn recurrent_gemm(
+    gates: &mut [f32],
+    g: usize,
+    h_prev: MatRef<'_>,
+    w_hh_t: &[f32],
+    accumulate: bool,
+) {
+    let h = h_prev.cols();
+    let mut start = 0;
+    while start < g {
+        let width = PANEL.min(g - start);
+        let block = MatRef::new(&w_hh_t[start * h..(start + width) * h], h, width);
+        matmul_serial(&mut gates[start..], g, h_prev, block, accumulate);
+        start += width;
+    }
+}
+
 /// Batch rows of each shard: one shard per thread, at least 4 rows each.
 fn shard_rows(b: usize) -> Vec<usize> {
     let shards = rayon::current_num_threads().min(b / 4).max(1);
@@ -206,10 +227,15 @@ pub fn forward(
         true,
     );
 
+    // W_hh^T in column blocks of PANEL gate units, each block (H, PANEL) row-major: the
+    // per-step GEMM then reads short contiguous columns instead of columns G*H apart.
     let w_hh_t = &mut cache.w_hh_t[..g * h];
     for (r, row) in w.w_hh.chunks_exact(h).enumerate() {
+        let (blk, col) = (r / PANEL, r % PANEL);
+        let width = PANEL.min(g - blk * PANEL);
+        let base = blk * PANEL * h;
         for (j, &v) in row.iter().enumerate() {
-            w_hh_t[j * g + r] = v;
+            w_hh_t[base + j * width + col] = v;
         }
     }
     cache.hs[..bh].copy_from_slice(&h0[..bh]);
@@ -264,7 +290,6 @@ pub fn forward(
 fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh_t: &[f32], mut sh: FwdShard<'_>) {
     let (h, r) = (d.h, sh.rows);
     let g = kind.gates() * h;
-    let w_hh_t = MatRef::new(w_hh_t, h, g);
     for t in 0..d.t {
         let (h_lo, h_hi) = sh.hs.split_at_mut(t + 1);
         let h_prev: &[f32] = &*h_lo[t];
@@ -272,14 +297,14 @@ fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh_t: &[f32], mut sh
         let gates_t: &mut [f32] = &mut *sh.gates[t];
         match kind {
             CellKind::RnnTanh | CellKind::RnnRelu => {
-                matmul_serial(gates_t, g, MatRef::new(h_prev, r, h), w_hh_t, true);
+                recurrent_gemm(gates_t, g, MatRef::new(h_prev, r, h), w_hh_t, true);
                 let relu = kind == CellKind::RnnRelu;
                 for (p, o) in gates_t.chunks_exact(g).zip(h_t.chunks_exact_mut(h)) {
                     cell::rnn_forward(relu, p, o);
                 }
             }
             CellKind::Lstm => {
-                matmul_serial(gates_t, g, MatRef::new(h_prev, r, h), w_hh_t, true);
+                recurrent_gemm(gates_t, g, MatRef::new(h_prev, r, h), w_hh_t, true);
                 let (c_lo, c_hi) = sh.cs.split_at_mut(t + 1);
                 let c_prev: &[f32] = &*c_lo[t];
                 let c_t: &mut [f32] = &mut *c_hi[0];
@@ -294,7 +319,7 @@ fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh_t: &[f32], mut sh
             }
             CellKind::Gru => {
                 let step: &mut [f32] = &mut *sh.step[0];
-                matmul_serial(step, g, MatRef::new(h_prev, r, h), w_hh_t, false);
+                recurrent_gemm(step, g, MatRef::new(h_prev, r, h), w_hh_t, false);
                 let hn_t: &mut [f32] = &mut *sh.hn[t];
                 for ((((gx, gh), hp), hn), ho) in gates_t
                     .chunks_exact_mut(g)
