@@ -6,7 +6,9 @@
 
 pub mod error;
 pub mod ngram;
+pub mod nn;
 pub mod text;
+pub mod train;
 
 #[cfg(feature = "python")]
 mod python;

@@ -26,6 +26,7 @@ from .models import RNNLM
 from .ngram import NGramCounts, NGramLM
 from .optim import SGD, Adam, AdamW
 from .schedules import ConstantLR, CosineWithWarmup, ReduceOnPlateau, StepLR
+from .threads import get_num_threads, set_num_threads
 from .tokenize import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
 from .train import History, Trainer
 
@@ -58,8 +59,10 @@ __all__ = [
     "WordTokenizer",
     "__version__",
     "backend",
+    "get_num_threads",
     "load",
     "load_tokenizer",
     "load_training_state",
     "rust_available",
+    "set_num_threads",
 ]

@@ -6,14 +6,17 @@ __all__ = [
     "BpeTrainer",
     "NGramCounts",
     "NGramModel",
+    "RustEngine",
     "__version__",
     "bpe_pretokenize",
+    "get_num_threads",
+    "set_num_threads",
 ]
 
 # --- text: byte-level BPE (src/python/text.rs) ---
 
 import os
-from typing import final
+from typing import Any, Optional, Union, final
 
 import numpy as np
 import numpy.typing as npt
@@ -96,3 +99,50 @@ class NGramModel:
     def total_ids(self, ids: npt.NDArray[np.uint32]) -> float: ...
     def logprob(self, context: list[int], word: int, bos: bool) -> float: ...
     def distribution(self, context: list[int], bos: bool) -> npt.NDArray[np.float64]: ...
+# --- Rust neural core (src/python/nn.rs): the engine contract of docs/backends.md -------
+
+_State = tuple[npt.NDArray[np.float32], ...]
+
+@final
+class RustEngine:
+    """An RNN/LSTM/GRU language model on the Rust core (the engine of docs/backends.md)."""
+
+    def __new__(cls, config: dict[str, Any]) -> RustEngine: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    def param_names(self) -> list[str]: ...
+    def get_parameters(self) -> dict[str, npt.NDArray[np.float32]]: ...
+    def set_parameters(self, params: dict[str, Any]) -> None: ...
+    def loss_and_grads(
+        self, x: npt.NDArray[np.uint32], y: npt.NDArray[np.uint32], state: Optional[_State],
+        train: bool,
+    ) -> tuple[float, dict[str, npt.NDArray[np.float32]], _State]: ...
+    def loss(
+        self, x: npt.NDArray[np.uint32], y: npt.NDArray[np.uint32], state: Optional[_State]
+    ) -> tuple[float, _State]: ...
+    def logits(
+        self, x: npt.NDArray[np.uint32], state: Optional[_State]
+    ) -> tuple[npt.NDArray[np.float32], _State]: ...
+    def step_logits(
+        self, tokens: npt.NDArray[np.uint32], state: Optional[_State]
+    ) -> tuple[npt.NDArray[np.float32], _State]: ...
+    def evaluate(self, stream: npt.NDArray[np.uint32], bptt: int) -> tuple[float, int]: ...
+    def configure_optimizer(self, spec: dict[str, Any]) -> None: ...
+    def train_steps(
+        self,
+        stream: npt.NDArray[np.uint32],
+        starts: Any,
+        bptt: int,
+        lrs: Any,
+        reset: Any,
+        state: Optional[_State],
+        clip_norm: Optional[float],
+        clip_value: Optional[float],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], _State]: ...
+    def optimizer_state(self) -> dict[str, npt.NDArray[Any]]: ...
+    def load_optimizer_state(self, state: dict[str, Any]) -> None: ...
+    def rng_state(self) -> npt.NDArray[np.uint64]: ...
+    def set_rng_state(self, a: npt.NDArray[np.uint64]) -> None: ...
+
+def set_num_threads(n: Union[int, np.integer[Any]]) -> None: ...
+def get_num_threads() -> int: ...

@@ -5,23 +5,12 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ._backend import core, resolve_backend
-from .errors import BackendUnavailableError
 
 
 def choose_backend(requested: Optional[str]) -> str:
-    """The backend a model uses: ``resolve_backend``'s answer, except that an unrequested
-    "rust" (the default or RNNRS_BACKEND) falls back to "numpy" while the compiled core has
-    no RustEngine yet; an explicit backend="rust" then raises BackendUnavailableError."""
-    name = resolve_backend(requested)
-    # The Rust neural engine is built separately from the extension's other parts.
-    if name == "rust" and not hasattr(core(), "RustEngine"):
-        if requested is not None:
-            raise BackendUnavailableError(
-                "backend='rust': this build of rnnrs._core has no RustEngine (the Rust "
-                "neural engine is not built); use backend='numpy'"
-            )
-        return "numpy"
-    return name
+    """The backend a model uses: the argument, else ``RNNRS_BACKEND``, else "rust" when the
+    compiled core imports, else "numpy" (see ``rnnrs._backend.resolve_backend``)."""
+    return resolve_backend(requested)
 
 
 def make_engine(config: dict[str, Any], backend: str) -> Any:

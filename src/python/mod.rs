@@ -3,6 +3,7 @@
 
 mod errors;
 mod ngram;
+mod nn;
 mod text;
 
 use pyo3::prelude::*;
@@ -13,6 +14,7 @@ use pyo3::prelude::*;
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     ngram::register(m)?;
+    nn::register(m)?;
     text::register(m)?;
     Ok(())
 }

@@ -1,0 +1,225 @@
+//! The recurrent cells' fused elementwise kernels, one time step, one batch row at a time.
+//! PyTorch equations and gate orders (i, f, g, o for LSTM; r, z, n for GRU); the GEMMs that
+//! produce the gate pre-activations live in `recurrent.rs`.
+
+use super::simd::{multiversion, sigmoid, tanh};
+use crate::error::{CoreError, Result};
+
+/// Which recurrence a layer computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellKind {
+    /// Elman RNN, h' = tanh(W_ih x + b_ih + W_hh h + b_hh).
+    RnnTanh,
+    /// Elman RNN with ReLU.
+    RnnRelu,
+    /// LSTM, gates i, f, g, o.
+    Lstm,
+    /// GRU, gates r, z, n.
+    Gru,
+}
+
+impl CellKind {
+    /// Parse the names used by the Python API: "rnn_tanh", "rnn_relu", "lstm", "gru".
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "rnn_tanh" => Ok(CellKind::RnnTanh),
+            "rnn_relu" => Ok(CellKind::RnnRelu),
+            "lstm" => Ok(CellKind::Lstm),
+            "gru" => Ok(CellKind::Gru),
+            other => Err(CoreError::invalid(
+                "cell",
+                format!("expected one of rnn_tanh, rnn_relu, lstm, gru, got {other:?}"),
+            )),
+        }
+    }
+
+    /// The name `parse` accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            CellKind::RnnTanh => "rnn_tanh",
+            CellKind::RnnRelu => "rnn_relu",
+            CellKind::Lstm => "lstm",
+            CellKind::Gru => "gru",
+        }
+    }
+
+    /// Number of gate blocks stacked in the weight rows: 1, 1, 4, 3.
+    pub fn gates(self) -> usize {
+        match self {
+            CellKind::RnnTanh | CellKind::RnnRelu => 1,
+            CellKind::Lstm => 4,
+            CellKind::Gru => 3,
+        }
+    }
+
+    /// True when the state carries a cell vector c besides h (LSTM).
+    pub fn has_cell_state(self) -> bool {
+        self == CellKind::Lstm
+    }
+}
+
+multiversion! {
+    /// RNN forward, one row: `pre (H)` holds W_ih x + b_ih + W_hh h + b_hh; writes h (H).
+    pub fn rnn_forward(relu: bool, pre: &[f32], h: &mut [f32]) {
+        if relu {
+            for (o, &p) in h.iter_mut().zip(pre) {
+                *o = if p > 0.0 { p } else { 0.0 };
+            }
+        } else {
+            for (o, &p) in h.iter_mut().zip(pre) {
+                *o = tanh(p);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// RNN backward, one row: `h (H)` the output, `dh (H)` + `dh_rec (H)` its gradient;
+    /// writes the pre-activation gradient `dpre (H)`.
+    pub fn rnn_backward(relu: bool, h: &[f32], dh: &[f32], dh_rec: &[f32], dpre: &mut [f32]) {
+        let n = h.len();
+        let (dh, dh_rec, dpre) = (&dh[..n], &dh_rec[..n], &mut dpre[..n]);
+        for j in 0..n {
+            let g = dh[j] + dh_rec[j];
+            dpre[j] = if relu {
+                if h[j] > 0.0 {
+                    g
+                } else {
+                    0.0
+                }
+            } else {
+                g * (1.0 - h[j] * h[j])
+            };
+        }
+    }
+}
+
+multiversion! {
+    /// LSTM forward, one row. `gates (4H)`: pre-activations [i f g o] in, activations out;
+    /// `c_prev (H)`; writes `c (H)` and `h (H)`.
+    pub fn lstm_forward(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32]) {
+        let n = c.len();
+        let (gi, rest) = gates.split_at_mut(n);
+        let (gf, rest) = rest.split_at_mut(n);
+        let (gg, go) = rest.split_at_mut(n);
+        let (go, c_prev, h) = (&mut go[..n], &c_prev[..n], &mut h[..n]);
+        for j in 0..n {
+            let i = sigmoid(gi[j]);
+            let f = sigmoid(gf[j]);
+            let g = tanh(gg[j]);
+            let o = sigmoid(go[j]);
+            let cj = f * c_prev[j] + i * g;
+            gi[j] = i;
+            gf[j] = f;
+            gg[j] = g;
+            go[j] = o;
+            c[j] = cj;
+            h[j] = o * tanh(cj);
+        }
+    }
+}
+
+multiversion! {
+    /// LSTM backward, one row. `gates (4H)`: activations [i f g o] in, pre-activation
+    /// gradients out; `c_prev, c (H)`; `dh + dh_rec (H)` the gradient of h; `dc (H)`: the
+    /// gradient of c from step t+1 in, the gradient of c_prev out.
+    pub fn lstm_backward(
+        gates: &mut [f32],
+        c_prev: &[f32],
+        c: &[f32],
+        dh: &[f32],
+        dh_rec: &[f32],
+        dc: &mut [f32],
+    ) {
+        let n = c.len();
+        let (gi, rest) = gates.split_at_mut(n);
+        let (gf, rest) = rest.split_at_mut(n);
+        let (gg, go) = rest.split_at_mut(n);
+        let (go, c_prev, dh, dh_rec, dc) =
+            (&mut go[..n], &c_prev[..n], &dh[..n], &dh_rec[..n], &mut dc[..n]);
+        for j in 0..n {
+            let (i, f, g, o) = (gi[j], gf[j], gg[j], go[j]);
+            let tc = tanh(c[j]);
+            let dhj = dh[j] + dh_rec[j];
+            let dct = dc[j] + dhj * o * (1.0 - tc * tc);
+            gi[j] = dct * g * i * (1.0 - i);
+            gf[j] = dct * c_prev[j] * f * (1.0 - f);
+            gg[j] = dct * i * (1.0 - g * g);
+            go[j] = dhj * tc * o * (1.0 - o);
+            dc[j] = dct * f;
+        }
+    }
+}
+
+multiversion! {
+    /// GRU forward, one row. `gx (3H)`: W_ih x + b_ih in, activations [r z n] out;
+    /// `gh (3H)`: W_hh h (no bias); `b_hh (3H)`; writes `hn (H)` = W_hn h + b_hn (kept for
+    /// backward) and `h (H)`.
+    pub fn gru_forward(
+        gx: &mut [f32],
+        gh: &[f32],
+        b_hh: &[f32],
+        h_prev: &[f32],
+        hn: &mut [f32],
+        h: &mut [f32],
+    ) {
+        let n = h.len();
+        let (xr, rest) = gx.split_at_mut(n);
+        let (xz, xn) = rest.split_at_mut(n);
+        let xn = &mut xn[..n];
+        let (hr, hz, hh) = (&gh[..n], &gh[n..2 * n], &gh[2 * n..3 * n]);
+        let (br, bz, bn) = (&b_hh[..n], &b_hh[n..2 * n], &b_hh[2 * n..3 * n]);
+        let (h_prev, hn) = (&h_prev[..n], &mut hn[..n]);
+        for j in 0..n {
+            let r = sigmoid(xr[j] + hr[j] + br[j]);
+            let z = sigmoid(xz[j] + hz[j] + bz[j]);
+            let hnj = hh[j] + bn[j];
+            let nj = tanh(xn[j] + r * hnj);
+            xr[j] = r;
+            xz[j] = z;
+            xn[j] = nj;
+            hn[j] = hnj;
+            h[j] = (1.0 - z) * nj + z * h_prev[j];
+        }
+    }
+}
+
+multiversion! {
+    /// GRU backward, one row. `gx (3H)`: activations [r z n] in, gradients of the input
+    /// projection out; writes `dgh (3H)`, the gradient of the hidden projection W_hh h + b_hh,
+    /// and `dh_prev (H)` = the direct (non-GEMM) part of the gradient of h_prev.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gru_backward(
+        gx: &mut [f32],
+        hn: &[f32],
+        h_prev: &[f32],
+        dh: &[f32],
+        dh_rec: &[f32],
+        dgh: &mut [f32],
+        dh_prev: &mut [f32],
+    ) {
+        let n = hn.len();
+        let (xr, rest) = gx.split_at_mut(n);
+        let (xz, xn) = rest.split_at_mut(n);
+        let xn = &mut xn[..n];
+        let (dr_h, rest) = dgh.split_at_mut(n);
+        let (dz_h, dn_h) = rest.split_at_mut(n);
+        let (dz_h, dn_h) = (&mut dz_h[..n], &mut dn_h[..n]);
+        let (h_prev, dh, dh_rec, dh_prev) =
+            (&h_prev[..n], &dh[..n], &dh_rec[..n], &mut dh_prev[..n]);
+        for j in 0..n {
+            let (r, z, nj) = (xr[j], xz[j], xn[j]);
+            let g = dh[j] + dh_rec[j];
+            let dn = g * (1.0 - z) * (1.0 - nj * nj);
+            let dz = g * (h_prev[j] - nj) * z * (1.0 - z);
+            let dr = dn * hn[j] * r * (1.0 - r);
+            xr[j] = dr;
+            xz[j] = dz;
+            xn[j] = dn;
+            dr_h[j] = dr;
+            dz_h[j] = dz;
+            dn_h[j] = dn * r;
+            dh_prev[j] = g * z;
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Neural building blocks and the recurrent language model.
+//!
+//! Forward/backward pairs are free functions over flat `f32` slices with their shapes in the
+//! doc comments; backward passes add into gradient buffers. All parameters of a model live in
+//! one flat buffer ([`params::Layout`] names the views).
+
+pub mod cell;
+pub mod decoder;
+pub mod dropout;
+pub mod embedding;
+pub mod gemm;
+pub mod model;
+pub mod params;
+pub mod recurrent;
+pub mod simd;
+pub mod threads;
+
+pub use cell::CellKind;
+pub use model::{Model, ModelConfig, State, Tokens};
+#[cfg(test)]
+mod gradcheck;

@@ -1,0 +1,553 @@
+//! One recurrent layer over a chunk of T steps: forward and backward (BPTT).
+//!
+//! Layout is time-major: row `t*B + b` of every (T*B, ·) buffer is batch element b at step t.
+//! Forward hoists the input projection of all T steps into one GEMM; backward computes the
+//! weight and input gradients of all T steps in three GEMMs after the time loop. Inside the
+//! time loop only the (B, H) x (H, G*H) recurrent GEMM and the fused gate loop remain.
+//!
+//! Threads: the batch is split into one shard per thread and each shard runs the whole time
+//! loop on its own rows (its own small GEMMs and gate loops), so the recurrence needs no
+//! synchronisation per step; the hoisted GEMMs are split by output tiles instead. Each shard
+//! always gets the same rows for a given thread count, so results are reproducible.
+
+use rayon::prelude::*;
+
+use super::cell::{self, CellKind};
+use super::gemm::{matmul, matmul_serial, MatRef};
+
+/// Sizes of one layer's work: T steps, B batch rows, I input features, H hidden units.
+#[derive(Clone, Copy, Debug)]
+pub struct Dims {
+    pub t: usize,
+    pub b: usize,
+    pub i: usize,
+    pub h: usize,
+}
+
+/// One layer's weights, PyTorch layouts: w_ih (G*H, I), w_hh (G*H, H), b_ih, b_hh (G*H).
+#[derive(Clone, Copy)]
+pub struct Weights<'a> {
+    pub w_ih: &'a [f32],
+    pub w_hh: &'a [f32],
+    pub b_ih: &'a [f32],
+    pub b_hh: &'a [f32],
+}
+
+/// Gradient buffers of one layer (same layouts as [`Weights`]); backward adds into them.
+pub struct Grads<'a> {
+    pub w_ih: &'a mut [f32],
+    pub w_hh: &'a mut [f32],
+    pub b_ih: &'a mut [f32],
+    pub b_hh: &'a mut [f32],
+}
+
+/// What forward keeps for backward, reused across calls (grown, never shrunk).
+#[derive(Default)]
+pub struct Cache {
+    /// (T*B, G*H): gate pre-activations, then activations; backward overwrites them with
+    /// their gradients.
+    gates: Vec<f32>,
+    /// (T+1, B, H): h_0 (the initial state) then the outputs h_1..h_T.
+    hs: Vec<f32>,
+    /// (T+1, B, H): LSTM cell states c_0..c_T.
+    cs: Vec<f32>,
+    /// (T*B, H): GRU W_hn h + b_hn per step.
+    hn: Vec<f32>,
+    /// (T*B, G*H): GRU gradient of the hidden projection (backward).
+    dgh: Vec<f32>,
+    /// (H, G*H): W_hh transposed, so the per-step GEMM reads it without repacking.
+    w_hh_t: Vec<f32>,
+    /// (B, G*H): GRU per-step hidden projection scratch.
+    step: Vec<f32>,
+    /// (B, H) x 3: recurrent gradient carries and the LSTM cell gradient.
+    rec_a: Vec<f32>,
+    rec_b: Vec<f32>,
+    dc: Vec<f32>,
+}
+
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
+impl Cache {
+    fn reserve(&mut self, kind: CellKind, d: Dims) {
+        let (tb, bh, g) = (d.t * d.b, d.b * d.h, kind.gates() * d.h);
+        grow(&mut self.gates, tb * g);
+        grow(&mut self.hs, (d.t + 1) * bh);
+        grow(&mut self.w_hh_t, g * d.h);
+        if kind == CellKind::Lstm {
+            grow(&mut self.cs, (d.t + 1) * bh);
+            grow(&mut self.dc, bh);
+        }
+        if kind == CellKind::Gru {
+            grow(&mut self.hn, tb * d.h);
+            grow(&mut self.step, d.b * g);
+        }
+        grow(&mut self.rec_a, bh);
+        grow(&mut self.rec_b, bh);
+    }
+
+    /// The layer outputs h_1..h_T as a (T*B, H) block (valid after [`forward`]).
+    pub fn outputs(&self, d: Dims) -> &[f32] {
+        &self.hs[d.b * d.h..(d.t + 1) * d.b * d.h]
+    }
+
+    /// The final hidden state h_T (B, H).
+    pub fn final_h(&self, d: Dims) -> &[f32] {
+        &self.hs[d.t * d.b * d.h..(d.t + 1) * d.b * d.h]
+    }
+
+    /// The final LSTM cell state c_T (B, H).
+    pub fn final_c(&self, d: Dims) -> &[f32] {
+        &self.cs[d.t * d.b * d.h..(d.t + 1) * d.b * d.h]
+    }
+}
+
+/// Gate units per column block of the transposed W_hh (see [`forward`]).
+const PANEL: usize = 256;
+
+/// `gates (rows, G) (+)= h (rows, H) · W_hh^T`, with W_hh^T stored in column blocks.
+fn recurrent_gemm(
+    gates: &mut [f32],
+    g: usize,
+    h_prev: MatRef<'_>,
+    w_hh_t: &[f32],
+    accumulate: bool,
+) {
+    let h = h_prev.cols();
+    let mut start = 0;
+    while start < g {
+        let width = PANEL.min(g - start);
+        let block = MatRef::new(&w_hh_t[start * h..(start + width) * h], h, width);
+        matmul_serial(&mut gates[start..], g, h_prev, block, accumulate);
+        start += width;
+    }
+}
+
+/// Batch rows of each shard: one shard per thread, at least 4 rows each.
+fn shard_rows(b: usize) -> Vec<usize> {
+    let shards = rayon::current_num_threads().min(b / 4).max(1);
+    (0..shards)
+        .map(|s| (s + 1) * b / shards - s * b / shards)
+        .collect()
+}
+
+/// Split `count` consecutive (B, width) slices of `buf` by shard: result[s][t] is shard s's
+/// rows of slice t.
+fn split_mut<'a>(
+    buf: &'a mut [f32],
+    count: usize,
+    b: usize,
+    width: usize,
+    rows: &[usize],
+) -> Vec<Vec<&'a mut [f32]>> {
+    let mut out: Vec<Vec<&'a mut [f32]>> = rows.iter().map(|_| Vec::with_capacity(count)).collect();
+    for slice in buf[..count * b * width].chunks_exact_mut(b * width) {
+        let mut rest = slice;
+        for (s, &r) in rows.iter().enumerate() {
+            let (part, tail) = rest.split_at_mut(r * width);
+            out[s].push(part);
+            rest = tail;
+        }
+    }
+    out
+}
+
+/// `n` empty per-shard lists (for buffers a cell does not use).
+fn empty<T>(n: usize) -> Vec<Vec<T>> {
+    (0..n).map(|_| Vec::new()).collect()
+}
+
+/// Read-only [`split_mut`].
+fn split_ref<'a>(
+    buf: &'a [f32],
+    count: usize,
+    b: usize,
+    width: usize,
+    rows: &[usize],
+) -> Vec<Vec<&'a [f32]>> {
+    let mut out: Vec<Vec<&'a [f32]>> = rows.iter().map(|_| Vec::with_capacity(count)).collect();
+    for slice in buf[..count * b * width].chunks_exact(b * width) {
+        let mut rest = slice;
+        for (s, &r) in rows.iter().enumerate() {
+            let (part, tail) = rest.split_at(r * width);
+            out[s].push(part);
+            rest = tail;
+        }
+    }
+    out
+}
+
+/// Per-shard slices for the forward time loop.
+struct FwdShard<'a> {
+    rows: usize,
+    gates: Vec<&'a mut [f32]>,
+    hs: Vec<&'a mut [f32]>,
+    cs: Vec<&'a mut [f32]>,
+    hn: Vec<&'a mut [f32]>,
+    step: Vec<&'a mut [f32]>,
+}
+
+/// Forward over T steps. `x (T*B, I)` the inputs, `h0 (B, H)`, `c0 (B, H)` (LSTM only).
+/// Results stay in `cache` (outputs, final state, and what backward needs).
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    kind: CellKind,
+    d: Dims,
+    w: Weights<'_>,
+    x: &[f32],
+    h0: &[f32],
+    c0: &[f32],
+    cache: &mut Cache,
+) {
+    let (h, b) = (d.h, d.b);
+    let g = kind.gates() * h;
+    let bh = b * h;
+    cache.reserve(kind, d);
+
+    // Input projection for all T steps, with the biases folded in (GRU keeps b_hh apart,
+    // since r multiplies W_hn h + b_hn).
+    let gates = &mut cache.gates[..d.t * b * g];
+    for row in gates.chunks_exact_mut(g) {
+        if kind == CellKind::Gru {
+            row.copy_from_slice(w.b_ih);
+        } else {
+            for ((o, &p), &q) in row.iter_mut().zip(w.b_ih).zip(w.b_hh) {
+                *o = p + q;
+            }
+        }
+    }
+    matmul(
+        gates,
+        g,
+        MatRef::new(x, d.t * b, d.i),
+        MatRef::new(w.w_ih, g, d.i).t(),
+        true,
+    );
+
+    // W_hh^T in column blocks of PANEL gate units, each block (H, PANEL) row-major: the
+    // per-step GEMM then reads short contiguous columns instead of columns G*H apart.
+    let w_hh_t = &mut cache.w_hh_t[..g * h];
+    for (r, row) in w.w_hh.chunks_exact(h).enumerate() {
+        let (blk, col) = (r / PANEL, r % PANEL);
+        let width = PANEL.min(g - blk * PANEL);
+        let base = blk * PANEL * h;
+        for (j, &v) in row.iter().enumerate() {
+            w_hh_t[base + j * width + col] = v;
+        }
+    }
+    cache.hs[..bh].copy_from_slice(&h0[..bh]);
+    if kind == CellKind::Lstm {
+        cache.cs[..bh].copy_from_slice(&c0[..bh]);
+    }
+
+    let rows = shard_rows(b);
+    let n = rows.len();
+    let lstm = kind == CellKind::Lstm;
+    let gru = kind == CellKind::Gru;
+    let gates_p = split_mut(&mut cache.gates, d.t, b, g, &rows);
+    let hs_p = split_mut(&mut cache.hs, d.t + 1, b, h, &rows);
+    let cs_p = if lstm {
+        split_mut(&mut cache.cs, d.t + 1, b, h, &rows)
+    } else {
+        empty(n)
+    };
+    let hn_p = if gru {
+        split_mut(&mut cache.hn, d.t, b, h, &rows)
+    } else {
+        empty(n)
+    };
+    let step_p = if gru {
+        split_mut(&mut cache.step, 1, b, g, &rows)
+    } else {
+        empty(n)
+    };
+    let shards: Vec<FwdShard<'_>> = rows
+        .iter()
+        .zip(gates_p)
+        .zip(hs_p)
+        .zip(cs_p)
+        .zip(hn_p)
+        .zip(step_p)
+        .map(|(((((&rows, gates), hs), cs), hn), step)| FwdShard {
+            rows,
+            gates,
+            hs,
+            cs,
+            hn,
+            step,
+        })
+        .collect();
+    let w_hh_t: &[f32] = &cache.w_hh_t[..g * h];
+    shards
+        .into_par_iter()
+        .with_max_len(1)
+        .for_each(|sh| forward_shard(kind, d, w, w_hh_t, sh));
+}
+
+fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh_t: &[f32], mut sh: FwdShard<'_>) {
+    let (h, r) = (d.h, sh.rows);
+    let g = kind.gates() * h;
+    for t in 0..d.t {
+        let (h_lo, h_hi) = sh.hs.split_at_mut(t + 1);
+        let h_prev: &[f32] = &*h_lo[t];
+        let h_t: &mut [f32] = &mut *h_hi[0];
+        let gates_t: &mut [f32] = &mut *sh.gates[t];
+        match kind {
+            CellKind::RnnTanh | CellKind::RnnRelu => {
+                recurrent_gemm(gates_t, g, MatRef::new(h_prev, r, h), w_hh_t, true);
+                let relu = kind == CellKind::RnnRelu;
+                for (p, o) in gates_t.chunks_exact(g).zip(h_t.chunks_exact_mut(h)) {
+                    cell::rnn_forward(relu, p, o);
+                }
+            }
+            CellKind::Lstm => {
+                recurrent_gemm(gates_t, g, MatRef::new(h_prev, r, h), w_hh_t, true);
+                let (c_lo, c_hi) = sh.cs.split_at_mut(t + 1);
+                let c_prev: &[f32] = &*c_lo[t];
+                let c_t: &mut [f32] = &mut *c_hi[0];
+                for (((gr, cp), c), ho) in gates_t
+                    .chunks_exact_mut(g)
+                    .zip(c_prev.chunks_exact(h))
+                    .zip(c_t.chunks_exact_mut(h))
+                    .zip(h_t.chunks_exact_mut(h))
+                {
+                    cell::lstm_forward(gr, cp, c, ho);
+                }
+            }
+            CellKind::Gru => {
+                let step: &mut [f32] = &mut *sh.step[0];
+                recurrent_gemm(step, g, MatRef::new(h_prev, r, h), w_hh_t, false);
+                let hn_t: &mut [f32] = &mut *sh.hn[t];
+                for ((((gx, gh), hp), hn), ho) in gates_t
+                    .chunks_exact_mut(g)
+                    .zip(step.chunks_exact(g))
+                    .zip(h_prev.chunks_exact(h))
+                    .zip(hn_t.chunks_exact_mut(h))
+                    .zip(h_t.chunks_exact_mut(h))
+                {
+                    cell::gru_forward(gx, gh, w.b_hh, hp, hn, ho);
+                }
+            }
+        }
+    }
+}
+
+/// Per-shard slices for the backward time loop.
+struct BwdShard<'a> {
+    rows: usize,
+    gates: Vec<&'a mut [f32]>,
+    hs: Vec<&'a [f32]>,
+    cs: Vec<&'a [f32]>,
+    hn: Vec<&'a [f32]>,
+    dgh: Vec<&'a mut [f32]>,
+    dy: Vec<&'a [f32]>,
+    /// rec_a, rec_b, dc: this shard's rows of the (B, H) carries.
+    carry: Vec<&'a mut [f32]>,
+}
+
+/// `out (cols) += column sums of m (rows, cols)`, rows added in order (deterministic).
+fn add_colsum(out: &mut [f32], m: &[f32], cols: usize) {
+    for row in m.chunks_exact(cols) {
+        for (o, v) in out.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+}
+
+/// Backward over the T steps of the last [`forward`] (same `kind`, `d`, `w`, `x`).
+/// `dy (T*B, H)`: gradient of the loss w.r.t. the outputs h_1..h_T. Adds the weight gradients
+/// into `grads` and writes the input gradient into `dx (T*B, I)` when given. Gradients do not
+/// flow into the initial state (truncated BPTT).
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    kind: CellKind,
+    d: Dims,
+    w: Weights<'_>,
+    x: &[f32],
+    dy: &[f32],
+    cache: &mut Cache,
+    grads: Grads<'_>,
+    dx: Option<&mut [f32]>,
+) {
+    let (h, b) = (d.h, d.b);
+    let g = kind.gates() * h;
+    let tb = d.t * b;
+    let lstm = kind == CellKind::Lstm;
+    let gru = kind == CellKind::Gru;
+    if gru {
+        grow(&mut cache.dgh, tb * g);
+    }
+    let rows = shard_rows(b);
+    let n = rows.len();
+    {
+        let Cache {
+            gates,
+            hs,
+            cs,
+            hn,
+            dgh,
+            rec_a,
+            rec_b,
+            dc,
+            ..
+        } = &mut *cache;
+        let gates_p = split_mut(gates, d.t, b, g, &rows);
+        let hs_p = split_ref(hs, d.t + 1, b, h, &rows);
+        let cs_p = if lstm {
+            split_ref(cs, d.t + 1, b, h, &rows)
+        } else {
+            empty(n)
+        };
+        let hn_p = if gru {
+            split_ref(hn, d.t, b, h, &rows)
+        } else {
+            empty(n)
+        };
+        let dgh_p = if gru {
+            split_mut(dgh, d.t, b, g, &rows)
+        } else {
+            empty(n)
+        };
+        let dy_p = split_ref(dy, d.t, b, h, &rows);
+        let mut carries: Vec<Vec<&mut [f32]>> =
+            rows.iter().map(|_| Vec::with_capacity(3)).collect();
+        for (k, buf) in [rec_a, rec_b, dc].into_iter().enumerate() {
+            if k == 2 && !lstm {
+                continue;
+            }
+            for (s, part) in split_mut(buf, 1, b, h, &rows).into_iter().enumerate() {
+                carries[s].extend(part);
+            }
+        }
+        let shards: Vec<BwdShard<'_>> = rows
+            .iter()
+            .zip(gates_p)
+            .zip(hs_p)
+            .zip(cs_p)
+            .zip(hn_p)
+            .zip(dgh_p)
+            .zip(dy_p)
+            .zip(carries)
+            .map(
+                |(((((((&rows, gates), hs), cs), hn), dgh), dy), carry)| BwdShard {
+                    rows,
+                    gates,
+                    hs,
+                    cs,
+                    hn,
+                    dgh,
+                    dy,
+                    carry,
+                },
+            )
+            .collect();
+        shards
+            .into_par_iter()
+            .with_max_len(1)
+            .for_each(|sh| backward_shard(kind, d, w, sh));
+    }
+
+    // Weight and bias gradients for all T steps at once.
+    let gates = &cache.gates[..tb * g];
+    let dg_h: &[f32] = if gru { &cache.dgh[..tb * g] } else { gates };
+    let hs = &cache.hs[..tb * h];
+    matmul(
+        grads.w_ih,
+        d.i,
+        MatRef::new(gates, tb, g).t(),
+        MatRef::new(x, tb, d.i),
+        true,
+    );
+    matmul(
+        grads.w_hh,
+        h,
+        MatRef::new(dg_h, tb, g).t(),
+        MatRef::new(hs, tb, h),
+        true,
+    );
+    add_colsum(grads.b_ih, gates, g);
+    add_colsum(grads.b_hh, dg_h, g);
+    if let Some(dx) = dx {
+        matmul(
+            dx,
+            d.i,
+            MatRef::new(gates, tb, g),
+            MatRef::new(w.w_ih, g, d.i),
+            false,
+        );
+    }
+}
+
+fn backward_shard(kind: CellKind, d: Dims, w: Weights<'_>, mut sh: BwdShard<'_>) {
+    let (h, r) = (d.h, sh.rows);
+    let g = kind.gates() * h;
+    let w_hh = MatRef::new(w.w_hh, g, h);
+    let mut carry = sh.carry.into_iter();
+    let (Some(mut rec), Some(mut rec_next)) = (carry.next(), carry.next()) else {
+        return;
+    };
+    let mut dc = carry.next();
+    rec.fill(0.0);
+    if let Some(dc) = dc.as_deref_mut() {
+        dc.fill(0.0);
+    }
+    for t in (0..d.t).rev() {
+        let gates_t: &mut [f32] = &mut *sh.gates[t];
+        let dy_t = sh.dy[t];
+        match kind {
+            CellKind::RnnTanh | CellKind::RnnRelu => {
+                let relu = kind == CellKind::RnnRelu;
+                for (((dp, ho), dyr), rr) in gates_t
+                    .chunks_exact_mut(g)
+                    .zip(sh.hs[t + 1].chunks_exact(h))
+                    .zip(dy_t.chunks_exact(h))
+                    .zip(rec.chunks_exact(h))
+                {
+                    cell::rnn_backward(relu, ho, dyr, rr, dp);
+                }
+                if t > 0 {
+                    matmul_serial(rec, h, MatRef::new(gates_t, r, g), w_hh, false);
+                }
+            }
+            CellKind::Lstm => {
+                let Some(dc) = dc.as_deref_mut() else {
+                    return;
+                };
+                for (((((gr, cp), c), dyr), rr), dcr) in gates_t
+                    .chunks_exact_mut(g)
+                    .zip(sh.cs[t].chunks_exact(h))
+                    .zip(sh.cs[t + 1].chunks_exact(h))
+                    .zip(dy_t.chunks_exact(h))
+                    .zip(rec.chunks_exact(h))
+                    .zip(dc.chunks_exact_mut(h))
+                {
+                    cell::lstm_backward(gr, cp, c, dyr, rr, dcr);
+                }
+                if t > 0 {
+                    matmul_serial(rec, h, MatRef::new(gates_t, r, g), w_hh, false);
+                }
+            }
+            CellKind::Gru => {
+                let dgh_t: &mut [f32] = &mut *sh.dgh[t];
+                for ((((((gx, hnr), hp), dyr), rr), dghr), rn) in gates_t
+                    .chunks_exact_mut(g)
+                    .zip(sh.hn[t].chunks_exact(h))
+                    .zip(sh.hs[t].chunks_exact(h))
+                    .zip(dy_t.chunks_exact(h))
+                    .zip(rec.chunks_exact(h))
+                    .zip(dgh_t.chunks_exact_mut(g))
+                    .zip(rec_next.chunks_exact_mut(h))
+                {
+                    cell::gru_backward(gx, hnr, hp, dyr, rr, dghr, rn);
+                }
+                if t > 0 {
+                    matmul_serial(rec_next, h, MatRef::new(dgh_t, r, g), w_hh, true);
+                }
+                std::mem::swap(&mut rec, &mut rec_next);
+            }
+        }
+    }
+}

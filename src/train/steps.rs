@@ -1,0 +1,159 @@
+//! The training loop: many truncated-BPTT steps per call over a batchified token stream
+//! (`train_steps` of docs/backends.md). Learning rates come in per step, so schedules stay
+//! with the caller.
+
+use super::clip;
+use super::optim::Optimizer;
+use crate::error::{CoreError, Result};
+use crate::nn::{threads, Model, State, Tokens};
+
+/// Gradient clipping applied before every optimizer step.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Clip {
+    /// Clip by global L2 norm (torch's clip_grad_norm_).
+    pub norm: Option<f64>,
+    /// Then clamp each gradient to [-value, value].
+    pub value: Option<f32>,
+}
+
+/// The schedule of one `train_steps` call: step k trains on columns `starts[k]..` of the
+/// stream with learning rate `lrs[k]`, zeroing the carried state first when `reset[k]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Schedule<'a> {
+    pub starts: &'a [usize],
+    pub lrs: &'a [f32],
+    pub reset: &'a [bool],
+    pub bptt: usize,
+    pub clip: Clip,
+}
+
+/// Per-step results and the state carried out of the last step.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub losses: Vec<f64>,
+    /// Global gradient norm before clipping.
+    pub grad_norms: Vec<f64>,
+    pub state: State,
+}
+
+fn check(schedule: &Schedule<'_>, n: usize) -> Result<()> {
+    let s = schedule.starts.len();
+    if schedule.lrs.len() != s || schedule.reset.len() != s {
+        return Err(CoreError::invalid(
+            "lrs",
+            format!(
+                "starts, lrs and reset must have the same length, got {}, {} and {}",
+                s,
+                schedule.lrs.len(),
+                schedule.reset.len()
+            ),
+        ));
+    }
+    if schedule.bptt == 0 {
+        return Err(CoreError::invalid("bptt", "expected an integer > 0, got 0"));
+    }
+    for (k, &st) in schedule.starts.iter().enumerate() {
+        if st + 1 >= n {
+            return Err(CoreError::invalid(
+                "starts",
+                format!("starts[{k}] = {st} leaves no target in a stream of {n} columns"),
+            ));
+        }
+    }
+    for (k, &lr) in schedule.lrs.iter().enumerate() {
+        if !lr.is_finite() || lr < 0.0 {
+            return Err(CoreError::invalid(
+                "lrs",
+                format!("lrs[{k}] = {lr}: expected a finite float >= 0"),
+            ));
+        }
+    }
+    if let Some(c) = schedule.clip.norm {
+        if !c.is_finite() || c <= 0.0 {
+            return Err(CoreError::invalid(
+                "clip_norm",
+                format!("expected a float > 0, got {c}"),
+            ));
+        }
+    }
+    if let Some(c) = schedule.clip.value {
+        if !c.is_finite() || c <= 0.0 {
+            return Err(CoreError::invalid(
+                "clip_value",
+                format!("expected a float > 0, got {c}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Train `model` for `schedule.starts.len()` steps on a (batch, n) stream. Before each step
+/// `between(k)` runs (the Python bindings check for Ctrl-C there); an error from it stops the
+/// loop at that step boundary. A non-finite loss or gradient norm stops the loop with
+/// [`CoreError::NonFinite`] before the optimizer touches the parameters of that step.
+#[allow(clippy::too_many_arguments)]
+pub fn train_steps(
+    model: &mut Model,
+    opt: &mut Optimizer,
+    stream: &[u32],
+    batch: usize,
+    n: usize,
+    schedule: Schedule<'_>,
+    state: Option<State>,
+    between: &mut dyn FnMut(usize) -> Result<()>,
+) -> Result<Report> {
+    check(&schedule, n)?;
+    if model.params().len()
+        != opt
+            .buffers()
+            .first()
+            .map_or(model.params().len(), |b| b.1.len())
+    {
+        return Err(CoreError::invalid(
+            "optimizer",
+            "was configured for another model",
+        ));
+    }
+    let steps = schedule.starts.len();
+    let mut state = state.unwrap_or_else(|| State::zeros(model.config(), batch));
+    let mut losses = Vec::with_capacity(steps);
+    let mut grad_norms = Vec::with_capacity(steps);
+    for k in 0..steps {
+        between(k)?;
+        let s = schedule.starts[k];
+        let t = schedule.bptt.min(n - 1 - s);
+        if schedule.reset[k] {
+            state = State::zeros(model.config(), batch);
+        }
+        let x = Tokens::window(stream, batch, n, s, t)?;
+        let y = Tokens::window(stream, batch, n, s + 1, t)?;
+        let (loss, next) = model.loss_and_grads(x, y, Some(&state), true)?;
+        let lr = schedule.lrs[k];
+        let norm = threads::install(|| {
+            let (params, grads) = model.params_and_grads();
+            let norm = clip::global_norm(grads);
+            if !loss.is_finite() || !norm.is_finite() {
+                return Err(CoreError::NonFinite {
+                    step: k as u64,
+                    message: format!("loss {loss}, gradient norm {norm}"),
+                });
+            }
+            if let Some(c) = schedule.clip.norm {
+                clip::clip_by_norm(grads, c, norm);
+            }
+            if let Some(c) = schedule.clip.value {
+                clip::clip_by_value(grads, c);
+            }
+            opt.step(params, grads, lr);
+            Ok(norm)
+        })??;
+        losses.push(loss);
+        grad_norms.push(norm);
+        state = next;
+    }
+    Ok(Report {
+        losses,
+        grad_norms,
+        state,
+    })
+}
