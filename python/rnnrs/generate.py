@@ -75,7 +75,7 @@ def sample_token(
     Example:
         >>> import numpy as np
         >>> rng = np.random.default_rng(1)
-        >>> sample_token(np.log([0.5, 0.5, 0.0]), rng, top_k=1)
+        >>> sample_token(np.log([0.5, 0.5, 0.1]), rng, top_k=1)
         0
     """
     lp = np.asarray(logprobs, dtype=np.float64)
