@@ -99,6 +99,7 @@ class NGramModel:
     def total_ids(self, ids: npt.NDArray[np.uint32]) -> float: ...
     def logprob(self, context: list[int], word: int, bos: bool) -> float: ...
     def distribution(self, context: list[int], bos: bool) -> npt.NDArray[np.float64]: ...
+
 # --- Rust neural core (src/python/nn.rs): the engine contract of docs/backends.md -------
 
 _State = tuple[npt.NDArray[np.float32], ...]
@@ -114,7 +115,10 @@ class RustEngine:
     def get_parameters(self) -> dict[str, npt.NDArray[np.float32]]: ...
     def set_parameters(self, params: dict[str, Any]) -> None: ...
     def loss_and_grads(
-        self, x: npt.NDArray[np.uint32], y: npt.NDArray[np.uint32], state: Optional[_State],
+        self,
+        x: npt.NDArray[np.uint32],
+        y: npt.NDArray[np.uint32],
+        state: Optional[_State],
         train: bool,
     ) -> tuple[float, dict[str, npt.NDArray[np.float32]], _State]: ...
     def loss(

@@ -1,9 +1,13 @@
-"""Helpers shared by the language-model sub-commands (train, generate, eval)."""
+"""Helpers shared by the sub-commands: argument types and the generation options."""
 
 from __future__ import annotations
 
 import argparse
 import re
+from typing import Any
+
+from ..cli import UsageError
+from ..generate import check_sampling_args
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(h|m|s)?", re.IGNORECASE)
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
@@ -62,3 +66,56 @@ def positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
     return value
+
+
+def add_generation_arguments(parser: argparse.ArgumentParser, *, tokens: int, unit: str) -> None:
+    """The sampling and beam-search options shared by ``rnnrs generate`` and
+    ``rnnrs ngram generate`` (``tokens``: the default of ``--tokens``; ``unit``: what a token
+    is called in the help)."""
+    parser.add_argument(
+        "--tokens", type=positive_int, default=tokens, help=f"new {unit} (default {tokens})"
+    )
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature > 0")
+    parser.add_argument(
+        "--top-k", type=positive_int, default=None, help="sample from the k likeliest"
+    )
+    parser.add_argument(
+        "--top-p", type=float, default=None, help="nucleus sampling: probability mass in (0, 1]"
+    )
+    parser.add_argument("--greedy", action="store_true", help="always take the likeliest token")
+    parser.add_argument(
+        "--beam", type=positive_int, default=None, metavar="WIDTH", help="beam search of this width"
+    )
+    parser.add_argument(
+        "--length-penalty", type=float, default=1.0, help="beam search ranking exponent"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="the same seed gives the same text")
+    parser.add_argument(
+        "--stop", action="append", default=None, help="stop at this text (repeatable)"
+    )
+
+
+def generate_from_args(model: Any, prompt: str, args: argparse.Namespace) -> Any:
+    """Sample or beam-search a continuation of ``prompt`` as the options of
+    :func:`add_generation_arguments` say; an option out of range raises UsageError naming it."""
+    if args.beam is not None:
+        if args.greedy or args.top_k is not None or args.top_p is not None:
+            raise UsageError(
+                "--beam searches the likeliest text: it takes no --greedy/--top-k/--top-p"
+            )
+        return model.beam_search(prompt, args.beam, args.tokens, length_penalty=args.length_penalty)
+    try:
+        check_sampling_args(args.temperature, args.top_k, args.top_p, args.greedy)
+    except ValueError as exc:
+        message = str(exc).replace("greedy=True", "--greedy").replace("_", "-")
+        raise UsageError(f"--{message}") from None
+    return model.generate(
+        prompt,
+        args.tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        greedy=args.greedy,
+        seed=args.seed,
+        stop=args.stop,
+    )

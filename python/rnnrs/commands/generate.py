@@ -6,8 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..generate import check_sampling_args
-from ._common import positive_int
+from ._common import add_generation_arguments, generate_from_args
 
 EXAMPLES = """\
 examples:
@@ -34,17 +33,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("model", metavar="DIR", help="checkpoint directory")
     p.add_argument("--prompt", default=None, help="text to continue (default: a new line)")
-    p.add_argument("--tokens", type=positive_int, default=200, help="new tokens (default 200)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature > 0")
-    p.add_argument("--top-k", type=positive_int, default=None, help="sample from the k likeliest")
-    p.add_argument(
-        "--top-p", type=float, default=None, help="nucleus sampling: probability mass in (0, 1]"
-    )
-    p.add_argument("--greedy", action="store_true", help="always take the likeliest token")
-    p.add_argument("--beam", type=positive_int, default=None, metavar="WIDTH", help="beam search")
-    p.add_argument("--length-penalty", type=float, default=1.0, help="beam search ranking exponent")
-    p.add_argument("--seed", type=int, default=None, help="the same seed gives the same text")
-    p.add_argument("--stop", action="append", default=None, help="stop at this text (repeatable)")
+    add_generation_arguments(p, tokens=200, unit="tokens")
     p.add_argument("--backend", choices=["rust", "numpy"], default=None)
     p.set_defaults(func=run)
 
@@ -62,33 +51,13 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load
     from ..cli import UsageError
 
-    if args.beam is None:
-        try:
-            check_sampling_args(args.temperature, args.top_k, args.top_p, args.greedy)
-        except ValueError as exc:
-            message = str(exc).replace("greedy=True", "--greedy").replace("_", "-")
-            raise UsageError(f"--{message}") from None
-    elif args.greedy or args.top_k is not None or args.top_p is not None:
-        raise UsageError("--beam searches the likeliest text: it takes no --greedy/--top-k/--top-p")
     model = load(args.model, backend=args.backend)
     if model.tokenizer is None:
         raise UsageError(f"{args.model}: the model has no tokenizer, so it cannot read a prompt")
     prompt = default_prompt(model) if args.prompt is None else args.prompt
     if not prompt:
         raise UsageError("--prompt: expected some text to continue")
-    if args.beam is not None:
-        text = model.beam_search(prompt, args.beam, args.tokens, length_penalty=args.length_penalty)
-    else:
-        text = model.generate(
-            prompt,
-            args.tokens,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            greedy=args.greedy,
-            seed=args.seed,
-            stop=args.stop,
-        )
+    text = generate_from_args(model, prompt, args)
     sep = " " if getattr(model.tokenizer, "kind", None) == "word" else ""
     shown = "" if args.prompt is None else prompt + sep
     sys.stdout.write(shown + str(text) + "\n")

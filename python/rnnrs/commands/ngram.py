@@ -21,6 +21,7 @@ from ..data import stdlib_files
 from ..ngram import NGramCounts, NGramLM
 from ..reference.ngram import METHODS
 from ..reference.ngram_binary import MAGIC
+from ._common import add_generation_arguments, generate_from_args
 
 EXAMPLES = """examples:
   rnnrs ngram build corpus.txt --order 5 -o model.arpa       # modified Kneser-Ney, ARPA
@@ -101,13 +102,7 @@ def register(subparsers: Any) -> None:
     )
     gen.add_argument("model", type=Path, help="ARPA file or rnnrs binary model")
     gen.add_argument("--prompt", default="", help="words to continue (after <s>)")
-    gen.add_argument("--tokens", type=int, default=20, help="at most this many new words")
-    gen.add_argument("--temperature", type=float, default=1.0)
-    gen.add_argument("--top-k", type=int)
-    gen.add_argument("--top-p", type=float)
-    gen.add_argument("--greedy", action="store_true", help="always the most likely word")
-    gen.add_argument("--beam", type=int, help="beam search with this width instead of sampling")
-    gen.add_argument("--seed", type=int, help="random seed (same seed, same text)")
+    add_generation_arguments(gen, tokens=20, unit="words")
     gen.set_defaults(func=run_generate)
 
 
@@ -178,18 +173,7 @@ def run_query(args: argparse.Namespace) -> int:
 def run_generate(args: argparse.Namespace) -> int:
     lm = load_model(args.model)
     try:
-        if args.beam is not None:
-            text = lm.beam_search(args.prompt, beam_width=args.beam, max_new_tokens=args.tokens)
-        else:
-            text = lm.generate(
-                args.prompt,
-                args.tokens,
-                temperature=args.temperature,
-                top_k=args.top_k,
-                top_p=args.top_p,
-                greedy=args.greedy,
-                seed=args.seed,
-            )
+        text = generate_from_args(lm, args.prompt, args)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(" ".join(x for x in (args.prompt, text) if x))
