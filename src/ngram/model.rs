@@ -217,6 +217,32 @@ impl Model {
         out
     }
 
+    /// Score a chunk of whole sentences, `LANES` runs of sentences at a time, a token of
+    /// each in turn: scoring waits on cache misses in the tables, and the lanes keep
+    /// several of them (prefetched one token ahead) in flight at once.
+    fn score_lanes(&self, chunk: &[u32], dst: &mut [f64]) {
+        let bounds = sentence_bounds(chunk, chunk.len().div_ceil(LANES).max(1));
+        let start = self.begin_sentence();
+        let mut lanes: Vec<(usize, usize, State)> = bounds
+            .windows(2)
+            .filter(|w| w[0] < w[1])
+            .map(|w| (w[0], w[1], start))
+            .collect();
+        while !lanes.is_empty() {
+            for (at, end, state) in lanes.iter_mut() {
+                let w = chunk[*at];
+                if *at + 1 < *end {
+                    self.prefetch_next(state, w, chunk[*at + 1]);
+                }
+                let (lp, next) = self.step(state, w);
+                dst[*at] = lp;
+                *state = if w == EOS { start } else { next };
+                *at += 1;
+            }
+            lanes.retain(|(at, end, _)| at < end);
+        }
+    }
+
     /// Score a stream of ids: sentences ended by `</s>`, each starting after `<s>`.
     /// Writes log10 p of every token into `out` (same length); parallel over sentences.
     pub fn score_stream(&self, ids: &[u32], out: &mut [f64]) -> Result<()> {
@@ -234,18 +260,7 @@ impl Model {
         }
         // Chunks cut after a </s>, a few per thread.
         let target = (ids.len() / (rayon::current_num_threads() * 4)).max(16_384);
-        let mut bounds = vec![0usize];
-        let mut next = target;
-        while next < ids.len() {
-            match ids[next..].iter().position(|&w| w == EOS) {
-                Some(p) if next + p + 1 < ids.len() => {
-                    bounds.push(next + p + 1);
-                    next += p + 1 + target;
-                }
-                _ => break,
-            }
-        }
-        bounds.push(ids.len());
+        let bounds = sentence_bounds(ids, target);
         let mut pieces: Vec<(&[u32], &mut [f64])> = Vec::with_capacity(bounds.len());
         let mut rest = out;
         for w in bounds.windows(2) {
@@ -253,18 +268,30 @@ impl Model {
             pieces.push((&ids[w[0]..w[1]], a));
             rest = b;
         }
-        pieces.into_par_iter().for_each(|(chunk, dst)| {
-            let start = self.begin_sentence();
-            let mut state = start;
-            for (i, (&w, o)) in chunk.iter().zip(dst.iter_mut()).enumerate() {
-                if let Some(&next_word) = chunk.get(i + 1) {
-                    self.prefetch_next(&state, w, next_word);
-                }
-                let (lp, next) = self.step(&state, w);
-                *o = lp;
-                state = if w == EOS { start } else { next };
-            }
-        });
+        pieces
+            .into_par_iter()
+            .for_each(|(chunk, dst)| self.score_lanes(chunk, dst));
         Ok(())
     }
+}
+
+/// Sentences scored side by side in one thread.
+const LANES: usize = 4;
+
+/// Cut points of `ids` (0 and the end included), each after a `</s>` at least `target`
+/// tokens past the previous one.
+fn sentence_bounds(ids: &[u32], target: usize) -> Vec<usize> {
+    let mut bounds = vec![0usize];
+    let mut next = target;
+    while next < ids.len() {
+        match ids[next..].iter().position(|&w| w == EOS) {
+            Some(p) if next + p + 1 < ids.len() => {
+                bounds.push(next + p + 1);
+                next += p + 1 + target;
+            }
+            _ => break,
+        }
+    }
+    bounds.push(ids.len());
+    bounds
 }
