@@ -107,13 +107,23 @@ impl Model {
     /// log10 p(word | state) and the state after `word`. `word` must be a valid id.
     #[inline]
     pub fn step(&self, state: &State, word: u32) -> (f64, State) {
-        let uni = self.unigrams.as_slice()[word as usize];
         let mut out = State {
             keys: [0; MAX_ORDER],
             bows: [0.0; MAX_ORDER],
             len: 0,
-            history: (state.history + 1).min(self.order - 1),
+            history: 0,
         };
+        let prob = self.step_into(state, word, &mut out);
+        (prob, out)
+    }
+
+    /// log10 p(word | state), writing the state after `word` into `out` (only its first
+    /// `len` keys and backoffs: nothing is cleared or copied beyond them).
+    #[inline(always)]
+    fn step_into(&self, state: &State, word: u32, out: &mut State) -> f64 {
+        let uni = self.unigrams.as_slice()[word as usize];
+        out.history = (state.history + 1).min(self.order - 1);
+        out.len = 0;
         let mut prob = uni.prob;
         let mut matched = 1; // order of the longest n-gram found
         if self.order > 1 {
@@ -123,9 +133,9 @@ impl Model {
         }
         for j in 1..=state.len {
             let key = combine(state.keys[j - 1], word);
-            let table = &self.tables[j - 1];
-            let Some(i) = table.find(key) else { break };
-            let slot = &table.slots()[i];
+            let Some(slot) = self.tables[j - 1].get(key) else {
+                break;
+            };
             if slot.prob != BLANK {
                 prob = slot.prob;
                 matched = j + 1;
@@ -147,7 +157,7 @@ impl Model {
                 }
             }
         }
-        (prob, out)
+        prob
     }
 
     /// Start loading the slots the word after `word` will look up (memory-level parallelism:
@@ -223,20 +233,25 @@ impl Model {
     fn score_lanes(&self, chunk: &[u32], dst: &mut [f64]) {
         let bounds = sentence_bounds(chunk, chunk.len().div_ceil(LANES).max(1));
         let start = self.begin_sentence();
-        let mut lanes: Vec<(usize, usize, State)> = bounds
+        // Per lane: next position, end, and two states (before and after the token).
+        let mut lanes: Vec<(usize, usize, [State; 2])> = bounds
             .windows(2)
             .filter(|w| w[0] < w[1])
-            .map(|w| (w[0], w[1], start))
+            .map(|w| (w[0], w[1], [start; 2]))
             .collect();
         while !lanes.is_empty() {
-            for (at, end, state) in lanes.iter_mut() {
+            for (at, end, states) in lanes.iter_mut() {
                 let w = chunk[*at];
                 if *at + 1 < *end {
-                    self.prefetch_next(state, w, chunk[*at + 1]);
+                    self.prefetch_next(&states[0], w, chunk[*at + 1]);
                 }
-                let (lp, next) = self.step(state, w);
-                dst[*at] = lp;
-                *state = if w == EOS { start } else { next };
+                let [before, after] = states;
+                dst[*at] = self.step_into(before, w, after);
+                if w == EOS {
+                    states[0] = start;
+                } else {
+                    states.swap(0, 1);
+                }
                 *at += 1;
             }
             lanes.retain(|(at, end, _)| at < end);

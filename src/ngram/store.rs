@@ -141,6 +141,13 @@ impl Table {
         probe(self.slots.as_slice(), self.mask, key)
     }
 
+    /// The entry of `key`.
+    #[inline(always)]
+    pub fn get(&self, key: u64) -> Option<&Slot> {
+        let slots = self.slots.as_slice();
+        probe(slots, self.mask, key).map(|i| &slots[i])
+    }
+
     /// The slots.
     #[inline(always)]
     pub fn slots(&self) -> &[Slot] {
