@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
+use super::counts::{pack, unpack};
 use super::model::Model;
-use super::store::{ngram_key, ProbBow, Store, TableBuilder, BLANK};
+use super::sort::{sort_pairs, Pair};
+use super::store::{ngram_key, prefetch, ProbBow, Store, TableBuilder, BLANK, EMPTY};
 use super::vocab::{Vocab, BOS, EOS, UNK};
 use crate::{CoreError, Result};
 
@@ -20,15 +22,43 @@ pub const LOG10_ZERO_ARPA: f64 = -99.0;
 pub const MISSING_UNK_LOG10: f64 = -100.0;
 
 /// Append the decimal digits of `v`.
-fn push_u64(out: &mut Vec<u8>, mut v: u64, min_digits: usize) {
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
-    while v > 0 || digits.len() - i < min_digits.max(1) {
+    while v > 0 || i == digits.len() {
         i -= 1;
         digits[i] = b'0' + (v % 10) as u8;
         v /= 10;
     }
     out.extend_from_slice(&digits[i..]);
+}
+
+/// The two decimal digits of every number below 100.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// `y` rounded to the nearest integer, halves away from zero (as `f64::round`), for
+/// |y| < 2^62, without a call into libm.
+#[inline(always)]
+fn round_to_i64(y: f64) -> i64 {
+    let t = y as i64;
+    // Exact: y and t are within 1 of each other (or y is already an integer).
+    let f = y - t as f64;
+    if f >= 0.5 {
+        t + 1
+    } else if f <= -0.5 {
+        t - 1
+    } else {
+        t
+    }
 }
 
 /// Append `x` with 12 decimals, trailing zeros dropped: values read from a KenLM or SRILM
@@ -43,7 +73,7 @@ fn push_number(out: &mut Vec<u8>, x: f64) {
         out.extend_from_slice(format!("{x}").as_bytes());
         return;
     }
-    let v = (x * 1e12).round() as i64;
+    let v = round_to_i64(x * 1e12);
     if v == 0 {
         out.push(b'0');
         return;
@@ -53,15 +83,17 @@ fn push_number(out: &mut Vec<u8>, x: f64) {
     }
     let v = v.unsigned_abs();
     let (int, mut frac) = (v / 1_000_000_000_000, v % 1_000_000_000_000);
-    push_u64(out, int, 1);
+    push_u64(out, int);
     if frac != 0 {
-        let mut digits = 12;
-        while frac % 10 == 0 {
-            frac /= 10;
-            digits -= 1;
+        let mut digits = [0u8; 12];
+        for i in (0..6).rev() {
+            let d = (frac % 100) as usize;
+            frac /= 100;
+            digits[2 * i..2 * i + 2].copy_from_slice(&DIGIT_PAIRS[2 * d..2 * d + 2]);
         }
+        let len = 12 - digits.iter().rev().take_while(|&&c| c == b'0').count();
         out.push(b'.');
-        push_u64(out, frac, digits);
+        out.extend_from_slice(&digits[..len]);
     }
 }
 
@@ -99,33 +131,66 @@ pub fn write_atomically(
     })
 }
 
-/// Where an n-gram's words were rendered: `(buffer, start, end)`.
-type Span = (u32, u32, u32);
-/// One chunk of an order: lines written, words of blank entries, spans of every slot.
-type RenderedChunk = (Vec<u8>, Vec<u8>, Vec<Span>);
+/// Sorted n-grams written per parallel task.
+const CHUNK: usize = 1 << 14;
+/// How many lines ahead an entry is prefetched.
+const PREFETCH: usize = 16;
+/// Tasks rendered before their text is written out (bounds the memory held).
+const BATCH: usize = 64;
 
-/// Where the words of each n-gram of one order were rendered.
-struct Rendered {
-    texts: Vec<Vec<u8>>,
-    spans: Vec<Span>,
+/// The words of every n-gram in sorted order, order by order: `keys[n][r]` is
+/// `(rank of its (n-1)-gram prefix, last word)` of the n-gram of rank r (n >= 2).
+struct Sorted<'a> {
+    words: &'a [u8],
+    /// Where word `id` is in `words`: `spans[id]..spans[id + 1]`.
+    spans: Vec<usize>,
+    keys: Vec<Vec<u64>>,
 }
 
-impl Rendered {
-    /// The words of entry `i` (empty for an index a corrupt file made up).
-    fn words(&self, i: usize) -> &[u8] {
-        self.spans
-            .get(i)
-            .and_then(|&(b, start, end)| {
-                self.texts
-                    .get(b as usize)?
-                    .get(start as usize..end as usize)
-            })
-            .unwrap_or(b"")
+/// The words of the context being written, kept order by order, so that moving to the
+/// next context in sorted order renders only the words that changed.
+struct Context {
+    text: Vec<u8>,
+    /// `at[m]`: the rank of order m rendered and where its text (and a space) ends.
+    at: Vec<(u32, usize)>,
+}
+
+impl Sorted<'_> {
+    /// Append word `id` (nothing for an id a corrupt file made up).
+    fn word(&self, id: u32, out: &mut Vec<u8>) {
+        let id = id as usize;
+        if let (Some(&a), Some(&b)) = (self.spans.get(id), self.spans.get(id + 1)) {
+            out.extend_from_slice(&self.words[a..b]);
+        }
+    }
+
+    /// Make `ctx.text` the words of the n-gram of rank r at order m and a space.
+    fn context(&self, m: usize, r: u32, ctx: &mut Context) {
+        if ctx.at[m].0 == r {
+            ctx.text.truncate(ctx.at[m].1);
+            return;
+        }
+        let word = if m == 1 {
+            ctx.text.clear();
+            r
+        } else {
+            let (prefix, word) = unpack(self.keys[m].get(r as usize).copied().unwrap_or(0));
+            self.context(m - 1, prefix, ctx);
+            word
+        };
+        self.word(word, &mut ctx.text);
+        ctx.text.push(b' ');
+        ctx.at[m] = (r, ctx.text.len());
+        for deeper in &mut ctx.at[m + 1..] {
+            deeper.0 = u32::MAX;
+        }
     }
 }
 
-const CHUNK: usize = 1 << 15;
-
+/// Unigrams in id order, then each order's n-grams sorted by their words' ids (word by
+/// word, the first word first): the table's entries are ranked by (rank of their prefix,
+/// last word) with a radix sort, and each task of consecutive n-grams renders its
+/// lines walking forward, so every read after the sort is nearly in order.
 fn write_body(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
     let order = model.order();
     let vocab = model.vocab();
@@ -135,14 +200,23 @@ fn write_body(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
     }
     out.write_all(head.as_bytes())?;
     out.write_all(b"\n\\1-grams:\n")?;
-    let vocab_words = render_vocab(vocab);
-    let mut prev = render_vocab(vocab);
+    let words: Vec<u8> = vocab.words().iter().flat_map(|w| w.bytes()).collect();
+    let mut spans = Vec::with_capacity(vocab.len() + 1);
+    spans.push(0);
+    for w in vocab.words() {
+        spans.push(spans[spans.len() - 1] + w.len());
+    }
+    let mut sorted = Sorted {
+        words: &words,
+        spans,
+        keys: vec![Vec::new(); order + 1],
+    };
     let mut line = Vec::new();
     for (w, e) in model.unigrams.as_slice().iter().enumerate() {
         line.clear();
         push_number(&mut line, e.prob);
         line.push(b'\t');
-        line.extend_from_slice(prev.words(w));
+        sorted.word(w as u32, &mut line);
         if order > 1 {
             line.push(b'\t');
             push_number(&mut line, e.bow);
@@ -150,74 +224,68 @@ fn write_body(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
         line.push(b'\n');
         out.write_all(&line)?;
     }
+    // The rank of every slot of the order below (unigrams: the word id).
+    let mut rank: Vec<u32> = (0..vocab.len() as u32).collect();
+    let (mut pairs, mut scratch) = (Vec::new(), Vec::new());
+    // The text of each task of a batch, reused from batch to batch.
+    let mut texts: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
     for n in 2..=order {
         out.write_all(format!("\n\\{n}-grams:\n").as_bytes())?;
         let slots = model.tables[n - 2].slots();
-        // Per chunk: the lines written, the words of blank (context-only) entries, and
-        // where every entry's words are (buffer 2c: written lines, 2c+1: blanks).
-        let chunks: Vec<RenderedChunk> = slots
-            .par_chunks(CHUNK)
-            .enumerate()
-            .map(|(c, part)| {
-                let mut text = Vec::with_capacity(part.len() * 48);
-                let mut hidden = Vec::new();
-                let mut spans = vec![(0u32, 0u32, 0u32); part.len()];
-                for (k, s) in part.iter().enumerate() {
-                    if s.key == super::store::EMPTY {
-                        continue;
-                    }
-                    let prefix = prev.words(s.prefix as usize);
-                    let word = vocab_words.words(s.word as usize);
-                    if s.prob == BLANK {
-                        let start = hidden.len() as u32;
-                        hidden.extend_from_slice(prefix);
-                        hidden.push(b' ');
-                        hidden.extend_from_slice(word);
-                        spans[k] = (2 * c as u32 + 1, start, hidden.len() as u32);
-                        continue;
-                    }
-                    push_number(&mut text, s.prob);
-                    text.push(b'\t');
-                    let start = text.len() as u32;
-                    text.extend_from_slice(prefix);
-                    text.push(b' ');
-                    text.extend_from_slice(word);
-                    spans[k] = (2 * c as u32, start, text.len() as u32);
-                    if n < order {
-                        text.push(b'\t');
-                        push_number(&mut text, s.bow);
-                    }
-                    text.push(b'\n');
-                }
-                (text, hidden, spans)
+        pairs.clear();
+        pairs.par_extend(slots.par_iter().enumerate().filter_map(|(i, s)| {
+            (s.key != EMPTY).then(|| Pair {
+                key: pack(
+                    rank.get(s.prefix as usize).copied().unwrap_or(u32::MAX),
+                    s.word,
+                ),
+                val: i as u32,
             })
-            .collect();
-        let mut texts = Vec::with_capacity(2 * chunks.len());
-        let mut spans = Vec::with_capacity(slots.len());
-        for (text, hidden, s) in chunks {
-            out.write_all(&text)?;
-            texts.push(text);
-            texts.push(hidden);
-            spans.extend(s);
+        }));
+        sort_pairs(&mut pairs, &mut scratch);
+        sorted.keys[n] = pairs.iter().map(|p| p.key).collect();
+        let sorted = &sorted;
+        for batch in pairs.chunks(CHUNK * BATCH) {
+            batch
+                .par_chunks(CHUNK)
+                .zip(texts.par_iter_mut())
+                .for_each(|(part, text)| {
+                    text.clear();
+                    let mut ctx = Context {
+                        text: Vec::new(),
+                        at: vec![(u32::MAX, 0); n],
+                    };
+                    for (k, p) in part.iter().enumerate() {
+                        if let Some(ahead) = part.get(k + PREFETCH) {
+                            prefetch(slots, ahead.val as usize);
+                        }
+                        let s = &slots[p.val as usize];
+                        if s.prob == BLANK {
+                            continue;
+                        }
+                        let (prefix, word) = unpack(p.key);
+                        sorted.context(n - 1, prefix, &mut ctx);
+                        push_number(text, s.prob);
+                        text.push(b'\t');
+                        text.extend_from_slice(&ctx.text);
+                        sorted.word(word, text);
+                        if n < order {
+                            text.push(b'\t');
+                            push_number(text, s.bow);
+                        }
+                        text.push(b'\n');
+                    }
+                });
+            for text in &texts[..batch.len().div_ceil(CHUNK)] {
+                out.write_all(text)?;
+            }
         }
-        prev = Rendered { texts, spans };
+        rank = vec![u32::MAX; slots.len()];
+        for (r, p) in pairs.iter().enumerate() {
+            rank[p.val as usize] = r as u32;
+        }
     }
     out.write_all(b"\n\\end\\\n")
-}
-
-/// The words of the vocabulary in one buffer.
-fn render_vocab(vocab: &Vocab) -> Rendered {
-    let mut all = Vec::new();
-    let mut spans = Vec::with_capacity(vocab.len());
-    for w in vocab.words() {
-        let start = all.len() as u32;
-        all.extend_from_slice(w.as_bytes());
-        spans.push((0, start, all.len() as u32));
-    }
-    Rendered {
-        texts: vec![all],
-        spans,
-    }
 }
 
 struct Reader {
@@ -522,6 +590,29 @@ mod tests {
         assert_eq!(text(-4.5), "-4.5");
         assert_eq!(text(12.0), "12");
         assert_eq!(text(-1e-13), "0");
+        // Against the plain formula: round(x * 1e12) as a decimal with 12 places.
+        let mut r = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..100_000 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            let x = -((r >> 11) as f64 / (1u64 << 53) as f64)
+                * [1.0, 10.0, 1e-3, 98.0][(r % 4) as usize];
+            let v = (x * 1e12).round() as i64;
+            let plain = format!(
+                "{}{}.{:012}",
+                if v < 0 { "-" } else { "" },
+                v.abs() / 1_000_000_000_000,
+                v.abs() % 1_000_000_000_000
+            );
+            let plain = plain.trim_end_matches('0').trim_end_matches('.');
+            let plain = if plain == "-0" || plain.is_empty() {
+                "0"
+            } else {
+                plain
+            };
+            assert_eq!(text(x), plain, "{x}");
+        }
         let x = -4.281915417836858_f64;
         let once = text(x);
         assert_eq!(once, "-4.281915417837");

@@ -1,23 +1,20 @@
-//! Counting tables: raw counts of every order 1..N, parallel over partitions, mergeable.
+//! Counting tables: raw counts of every order 1..N as sorted arrays, mergeable.
 //!
-//! Unigram counts are a dense array by word id. Higher orders are partitioned by their
-//! first word (`word % PARTS`): an n-gram and all its prefixes live in the same partition,
-//! so each partition is counted by one thread with no merge step. Within a partition, the
-//! n-gram `(prefix, w)` is keyed by the prefix's index at the order below (its word id for
-//! bigrams) and the last word, packed in a u64.
+//! Unigram counts are a dense array by word id. The n-grams of order n >= 2 are one array
+//! of keys `(parent, word)` packed in a u64 — `parent` the index of the (n-1)-gram prefix
+//! at the order below (its word id for bigrams) — sorted, with a count beside each key.
+//! Sorted keys are the n-grams in lexicographic order of word ids, so the extensions of
+//! any prefix are one contiguous run (a trie in sorted arrays). Counting radix-sorts the
+//! n-gram starts order by order (in parallel) and reads the counts off as run lengths;
+//! adding more text or merging counts made elsewhere is a linear merge of sorted arrays.
 
-use rayon::prelude::*;
-use rustc_hash::FxHashMap;
-
+use super::sort::{sort_pairs, Pair};
 use super::vocab::{Vocab, BOS, EOS};
 use crate::{CoreError, Result};
 
-/// Number of partitions of the higher-order tables.
-pub const PARTS: usize = 32;
-
 #[inline(always)]
-pub(crate) fn pack(prefix: u32, word: u32) -> u64 {
-    ((prefix as u64) << 32) | word as u64
+pub(crate) fn pack(parent: u32, word: u32) -> u64 {
+    ((parent as u64) << 32) | word as u64
 }
 
 #[inline(always)]
@@ -25,44 +22,181 @@ pub(crate) fn unpack(key: u64) -> (u32, u32) {
     ((key >> 32) as u32, key as u32)
 }
 
-/// The n-grams of one order in one partition, in insertion order.
+/// Bits that hold any word id below `vocab_size`.
+pub(crate) fn word_bits(vocab_size: usize) -> u32 {
+    usize::BITS - vocab_size.saturating_sub(1).leading_zeros()
+}
+
+/// The n-grams of one order: sorted keys and their counts.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Level {
-    map: FxHashMap<u64, u32>,
     pub(crate) keys: Vec<u64>,
     pub(crate) counts: Vec<u64>,
 }
 
 impl Level {
-    #[inline(always)]
-    fn add(&mut self, key: u64, count: u64) -> Result<u32> {
-        let next = self.keys.len();
-        let idx = *self.map.entry(key).or_insert(next as u32);
-        if idx as usize == next {
-            if next >= u32::MAX as usize {
-                return Err(CoreError::invalid(
-                    "corpus",
-                    "more than 4 billion distinct n-grams of one order in one partition",
-                ));
-            }
-            self.keys.push(key);
-            self.counts.push(0);
-        }
-        self.counts[idx as usize] += count;
-        Ok(idx)
-    }
-
-    pub(crate) fn get(&self, key: u64) -> Option<u32> {
-        self.map.get(&key).copied()
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.keys.len()
     }
 
-    fn memory_bytes(&self) -> usize {
-        self.map.capacity() * 16 + self.keys.capacity() * 8 + self.counts.capacity() * 8
+    /// The index of `(parent, word)`.
+    pub(crate) fn find(&self, parent: u32, word: u32) -> Option<u32> {
+        self.keys
+            .binary_search(&pack(parent, word))
+            .ok()
+            .map(|i| i as u32)
     }
+
+    fn memory_bytes(&self) -> usize {
+        self.keys.capacity() * 8 + self.counts.capacity() * 8
+    }
+}
+
+fn too_many() -> CoreError {
+    CoreError::invalid(
+        "corpus",
+        "more than 4 billion distinct n-grams of one order",
+    )
+}
+
+/// The levels of orders 2..=order of a padded stream `<s> w.. </s> <s> ..`.
+///
+/// Level by level: every n-gram start still inside its sentence is keyed by (index of its
+/// (n-1)-gram, next word); the keys are sorted, runs of equal keys become the entries, and
+/// each start learns its entry's index for the next level.
+fn count_levels(ids: &[u32], order: usize, vocab_size: usize) -> Vec<Level> {
+    let wb = word_bits(vocab_size);
+    // Starts followed by another word of their sentence, and their index at this order.
+    let (mut pos, mut cur): (Vec<u32>, Vec<u32>) = (0..ids.len().saturating_sub(1))
+        .filter(|&i| ids[i] != EOS)
+        .map(|i| (i as u32, ids[i]))
+        .unzip();
+    let mut levels = Vec::with_capacity(order.saturating_sub(1));
+    let (mut pairs, mut scratch) = (Vec::new(), Vec::new());
+    for n in 2..=order {
+        pairs.clear();
+        pairs.extend(pos.iter().zip(&cur).enumerate().map(|(k, (&p, &c))| Pair {
+            key: ((c as u64) << wb) | ids[p as usize + n - 1] as u64,
+            val: k as u32,
+        }));
+        sort_pairs(&mut pairs, &mut scratch);
+        let mut level = Level::default();
+        let mut prev = u64::MAX;
+        for p in pairs.iter() {
+            if p.key != prev {
+                prev = p.key;
+                level
+                    .keys
+                    .push(pack((p.key >> wb) as u32, (p.key & ((1 << wb) - 1)) as u32));
+                level.counts.push(0);
+            }
+            let last = level.counts.len() - 1;
+            level.counts[last] += 1;
+            cur[p.val as usize] = last as u32;
+        }
+        levels.push(level);
+        // The starts whose n-gram did not end the sentence go on to order n + 1.
+        let mut kept = 0;
+        for k in 0..pos.len() {
+            let p = pos[k] as usize;
+            if ids[p + n - 1] != EOS && p + n < ids.len() {
+                pos[kept] = pos[k];
+                cur[kept] = cur[k];
+                kept += 1;
+            }
+        }
+        pos.truncate(kept);
+        cur.truncate(kept);
+    }
+    levels
+}
+
+/// Merge two sets of levels over the same vocabulary (counts of equal n-grams add up).
+fn merge_levels(a: Vec<Level>, b: Vec<Level>) -> Result<Vec<Level>> {
+    let mut out = Vec::with_capacity(a.len());
+    // Where the entries of the order below went (None: bigrams, parents are word ids).
+    let (mut map_a, mut map_b): (Option<Vec<u32>>, Option<Vec<u32>>) = (None, None);
+    for (la, lb) in a.into_iter().zip(b) {
+        let remap = |map: &Option<Vec<u32>>, key: u64| {
+            let (p, w) = unpack(key);
+            pack(map.as_ref().map_or(p, |m| m[p as usize]), w)
+        };
+        let mut level = Level {
+            keys: Vec::with_capacity(la.len().max(lb.len())),
+            counts: Vec::with_capacity(la.len().max(lb.len())),
+        };
+        let (mut to_a, mut to_b) = (Vec::with_capacity(la.len()), Vec::with_capacity(lb.len()));
+        let (mut i, mut j) = (0, 0);
+        while i < la.len() || j < lb.len() {
+            let ka = (i < la.len()).then(|| remap(&map_a, la.keys[i]));
+            let kb = (j < lb.len()).then(|| remap(&map_b, lb.keys[j]));
+            let idx = level.keys.len() as u32;
+            let (key, count) = match (ka, kb) {
+                (Some(x), Some(y)) if x == y => {
+                    to_a.push(idx);
+                    to_b.push(idx);
+                    i += 1;
+                    j += 1;
+                    (x, la.counts[i - 1] + lb.counts[j - 1])
+                }
+                (Some(x), y) if y.is_none_or(|y| x < y) => {
+                    to_a.push(idx);
+                    i += 1;
+                    (x, la.counts[i - 1])
+                }
+                (_, Some(y)) => {
+                    to_b.push(idx);
+                    j += 1;
+                    (y, lb.counts[j - 1])
+                }
+                (Some(_), None) | (None, None) => break,
+            };
+            if level.keys.len() >= u32::MAX as usize {
+                return Err(too_many());
+            }
+            level.keys.push(key);
+            level.counts.push(count);
+        }
+        out.push(level);
+        map_a = Some(to_a);
+        map_b = Some(to_b);
+    }
+    Ok(out)
+}
+
+/// `levels` with every word id w replaced by `remap[w]` (one-to-one), sorted again.
+fn remap_levels(levels: &[Level], remap: &[u32]) -> Vec<Level> {
+    let (mut pairs, mut scratch) = (Vec::new(), Vec::new());
+    let mut below: Option<Vec<u32>> = None;
+    let mut out = Vec::with_capacity(levels.len());
+    for level in levels {
+        pairs.clear();
+        pairs.extend(level.keys.iter().enumerate().map(|(g, &key)| {
+            let (p, w) = unpack(key);
+            let parent = match &below {
+                None => remap[p as usize],
+                Some(m) => m[p as usize],
+            };
+            Pair {
+                key: pack(parent, remap[w as usize]),
+                val: g as u32,
+            }
+        }));
+        sort_pairs(&mut pairs, &mut scratch);
+        let mut moved = vec![0u32; level.len()];
+        let mut next = Level {
+            keys: Vec::with_capacity(level.len()),
+            counts: Vec::with_capacity(level.len()),
+        };
+        for (idx, p) in pairs.iter().enumerate() {
+            moved[p.val as usize] = idx as u32;
+            next.keys.push(p.key);
+            next.counts.push(level.counts[p.val as usize]);
+        }
+        out.push(next);
+        below = Some(moved);
+    }
+    out
 }
 
 /// Raw n-gram counts of orders 1..=order with their vocabulary.
@@ -71,8 +205,8 @@ pub struct NGramCounts {
     order: usize,
     pub(crate) vocab: Vocab,
     pub(crate) unigrams: Vec<u64>,
-    /// `parts[p][n - 2]`: the n-grams of order n starting with a word w, w % PARTS == p.
-    pub(crate) parts: Vec<Vec<Level>>,
+    /// `levels[n - 2]`: the n-grams of order n.
+    pub(crate) levels: Vec<Level>,
     sentences: u64,
     tokens: u64,
 }
@@ -85,7 +219,7 @@ impl NGramCounts {
             order,
             vocab: Vocab::new(),
             unigrams: vec![0; 3],
-            parts: vec![vec![Level::default(); order - 1]; PARTS],
+            levels: vec![Level::default(); order - 1],
             sentences: 0,
             tokens: 0,
         })
@@ -162,51 +296,28 @@ impl NGramCounts {
             ));
         }
         self.unigrams.resize(self.vocab.len(), 0);
-        let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); PARTS];
-        for (i, &w) in ids.iter().enumerate() {
+        for &w in ids {
             self.unigrams[w as usize] += 1;
-            if w == BOS {
-                self.sentences += 1;
-            } else {
-                self.tokens += 1;
-            }
-            if w != EOS && self.order > 1 {
-                buckets[w as usize % PARTS].push(i as u32);
-            }
         }
-        let order = self.order;
-        self.parts
-            .par_iter_mut()
-            .zip(buckets.par_iter())
-            .try_for_each(|(levels, starts)| -> Result<()> {
-                for &start in starts {
-                    let start = start as usize;
-                    let mut prefix = ids[start];
-                    for n in 2..=order {
-                        let Some(&w) = ids.get(start + n - 1) else {
-                            break;
-                        };
-                        if w == BOS {
-                            break;
-                        }
-                        prefix = levels[n - 2].add(pack(prefix, w), 1)?;
-                        if w == EOS {
-                            break;
-                        }
-                    }
-                }
-                Ok(())
-            })
+        let bos = ids.iter().filter(|&&w| w == BOS).count() as u64;
+        self.sentences += bos;
+        self.tokens += ids.len() as u64 - bos;
+        let levels = count_levels(ids, self.order, self.vocab.len());
+        self.levels = if self.levels.iter().all(|l| l.len() == 0) {
+            levels
+        } else {
+            merge_levels(std::mem::take(&mut self.levels), levels)?
+        };
+        Ok(())
     }
 
-    /// The local index of `words` (length >= 2) in its partition.
-    fn find(&self, words: &[u32]) -> Option<u32> {
-        let levels = &self.parts[words[0] as usize % PARTS];
-        let mut prefix = words[0];
-        for (n, &w) in words.iter().enumerate().skip(1) {
-            prefix = levels[n - 1].get(pack(prefix, w))?;
+    /// The index of `ids` (length >= 2) at its order.
+    fn find(&self, ids: &[u32]) -> Option<u32> {
+        let mut index = ids[0];
+        for (n, &w) in ids.iter().enumerate().skip(1) {
+            index = self.levels[n - 1].find(index, w)?;
         }
-        Some(prefix)
+        Some(index)
     }
 
     /// The raw count of an n-gram given as words (0 when unseen or longer than the order).
@@ -224,41 +335,33 @@ impl NGramCounts {
         if ids.len() == 1 {
             return self.unigrams.get(ids[0] as usize).copied().unwrap_or(0);
         }
-        let levels = &self.parts[ids[0] as usize % PARTS];
         self.find(&ids)
-            .map(|i| levels[ids.len() - 2].counts[i as usize])
+            .map(|i| self.levels[ids.len() - 2].counts[i as usize])
             .unwrap_or(0)
     }
 
     /// Number of distinct n-grams of each order 1..=order (unigrams: words seen).
     pub fn num_ngrams(&self) -> Vec<u64> {
         let mut out = vec![self.unigrams.iter().filter(|&&c| c > 0).count() as u64];
-        for n in 2..=self.order {
-            out.push(self.parts.iter().map(|l| l[n - 2].len() as u64).sum());
-        }
+        out.extend(self.levels.iter().map(|l| l.len() as u64));
         out
     }
 
-    /// The raw counts of order n, in a fixed order (unigrams by word id, zeros included).
-    pub(crate) fn raw_counts(&self, n: usize) -> Vec<u64> {
+    /// The raw counts of order n (unigrams by word id, zeros included; higher orders in
+    /// key order).
+    pub(crate) fn raw_counts(&self, n: usize) -> &[u64] {
         if n == 1 {
-            return self.unigrams.clone();
+            &self.unigrams
+        } else {
+            &self.levels[n - 2].counts
         }
-        self.parts
-            .iter()
-            .flat_map(|l| l[n - 2].counts.iter().copied())
-            .collect()
     }
 
     /// Bytes held by the tables (approximate).
     pub fn memory_bytes(&self) -> usize {
         self.unigrams.capacity() * 8
             + self.vocab.memory_bytes()
-            + self
-                .parts
-                .iter()
-                .flat_map(|l| l.iter().map(Level::memory_bytes))
-                .sum::<usize>()
+            + self.levels.iter().map(Level::memory_bytes).sum::<usize>()
     }
 
     /// Add `other`'s counts (any vocabulary, same order) to these.
@@ -282,27 +385,13 @@ impl NGramCounts {
         for (id, &c) in other.unigrams.iter().enumerate() {
             self.unigrams[remap[id] as usize] += c;
         }
-        // For each partition of `other`, where each of its entries went: (part, local).
-        let mut placed: Vec<Vec<(u32, u32)>> = vec![Vec::new(); PARTS];
-        for n in 2..=self.order {
-            for (p, levels) in other.parts.iter().enumerate() {
-                let level = &levels[n - 2];
-                let mut now = Vec::with_capacity(level.len());
-                for (&key, &c) in level.keys.iter().zip(&level.counts) {
-                    let (prefix, w) = unpack(key);
-                    let (part, mine) = if n == 2 {
-                        let first = remap[prefix as usize];
-                        (first as usize % PARTS, first)
-                    } else {
-                        let (part, local) = placed[p][prefix as usize];
-                        (part as usize, local)
-                    };
-                    let idx = self.parts[part][n - 2].add(pack(mine, remap[w as usize]), c)?;
-                    now.push((part as u32, idx));
-                }
-                placed[p] = now;
-            }
-        }
+        let identity = remap.iter().enumerate().all(|(i, &r)| i as u32 == r);
+        let theirs = if identity {
+            other.levels.clone()
+        } else {
+            remap_levels(&other.levels, &remap)
+        };
+        self.levels = merge_levels(std::mem::take(&mut self.levels), theirs)?;
         self.sentences += other.sentences;
         self.tokens += other.tokens;
         Ok(())

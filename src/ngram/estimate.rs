@@ -3,9 +3,10 @@
 
 use rayon::prelude::*;
 
-use super::counts::{pack, unpack, NGramCounts, PARTS};
+use super::counts::{pack, unpack, word_bits, Level, NGramCounts};
 use super::model::Model;
-use super::store::{combine, unigram_key, ProbBow, Store, Table, TableBuilder};
+use super::sort::{sort_pairs, Pair};
+use super::store::{combine, unigram_key, ProbBow, Store, TableBuilder};
 use super::vocab::{Vocab, BOS};
 use crate::{CoreError, Result};
 
@@ -222,130 +223,117 @@ fn log10(x: f64) -> f64 {
     }
 }
 
-/// The n-grams of every order as flat arrays with global indices (order 1: word ids).
-struct Flat {
-    /// `offsets[n][p]`: first global index of partition p at order n (n >= 2).
-    offsets: Vec<Vec<usize>>,
-    prefix: Vec<Vec<u32>>,
-    word: Vec<Vec<u32>>,
-    raw: Vec<Vec<u64>>,
+/// What estimation reads beside the raw counts, order by order: the index of each
+/// n-gram's suffix (its words but the first) at the order below, and the continuation
+/// counts (distinct left extensions) of every order below the highest.
+struct Suffixes {
+    /// `suffix[n][g]` for n >= 2 (bigrams: the word).
     suffix: Vec<Vec<u32>>,
-    bos_first: Vec<Vec<bool>>,
+    /// `cont[n][g]` for n < order.
+    cont: Vec<Vec<u64>>,
 }
 
-impl Flat {
-    fn new(c: &NGramCounts) -> Result<Flat> {
-        let order = c.order();
-        let v = c.vocab.len();
-        let mut raw1 = c.raw_counts(1);
-        raw1.resize(v, 0);
-        let mut f = Flat {
-            offsets: vec![Vec::new(); order + 1],
-            prefix: vec![Vec::new(); order + 1],
-            word: vec![Vec::new(); order + 1],
-            raw: vec![Vec::new(); order + 1],
-            suffix: vec![Vec::new(); order + 1],
-            bos_first: vec![Vec::new(); order + 1],
-        };
-        f.raw[1] = raw1;
-        f.bos_first[1] = (0..v as u32).map(|w| w == BOS).collect();
-        for n in 2..=order {
-            let mut off = Vec::with_capacity(PARTS + 1);
-            let mut total = 0usize;
-            for levels in &c.parts {
-                off.push(total);
-                total += levels[n - 2].len();
+/// The suffix of `(parent, w)` is `(suffix of parent, w)` one order down. The keys of all
+/// suffixes of an order are radix-sorted and joined with the sorted keys of the order below
+/// in one ordered pass; the run lengths are the continuation counts.
+fn suffixes(c: &NGramCounts) -> Result<Suffixes> {
+    let order = c.order();
+    let wb = word_bits(c.vocab.len());
+    let mask = (1u64 << wb) - 1;
+    let mut suffix: Vec<Vec<u32>> = vec![Vec::new(); order + 1];
+    let mut cont: Vec<Vec<u64>> = vec![Vec::new(); order + 1];
+    if order >= 2 {
+        let words: Vec<u32> = c.levels[0].keys.iter().map(|&k| unpack(k).1).collect();
+        let mut a = vec![0u64; c.vocab.len()];
+        for &w in &words {
+            a[w as usize] += 1;
+        }
+        suffix[2] = words;
+        cont[1] = a;
+    }
+    let (mut pairs, mut scratch) = (Vec::new(), Vec::new());
+    for n in 3..=order {
+        let keys = &c.levels[n - 2].keys;
+        let below = &c.levels[n - 3].keys;
+        let up = &suffix[n - 1];
+        pairs.clear();
+        pairs.par_extend(keys.par_iter().enumerate().map(|(g, &key)| {
+            let (p, w) = unpack(key);
+            Pair {
+                key: ((up[p as usize] as u64) << wb) | w as u64,
+                val: g as u32,
             }
-            off.push(total);
-            if total >= u32::MAX as usize {
+        }));
+        sort_pairs(&mut pairs, &mut scratch);
+        let mut s = vec![0u32; keys.len()];
+        let mut a = vec![0u64; below.len()];
+        let mut j = 0usize;
+        for p in &pairs {
+            let want = pack((p.key >> wb) as u32, (p.key & mask) as u32);
+            while below.get(j).is_some_and(|&k| k < want) {
+                j += 1;
+            }
+            if below.get(j) != Some(&want) {
                 return Err(CoreError::invalid(
-                    "corpus",
-                    "more than 4 billion n-grams of one order",
+                    "counts",
+                    "inconsistent tables: a suffix is missing",
                 ));
             }
-            let mut prefix = Vec::with_capacity(total);
-            let mut word = Vec::with_capacity(total);
-            for (p, levels) in c.parts.iter().enumerate() {
-                for &key in &levels[n - 2].keys {
-                    let (pre, w) = unpack(key);
-                    let g = if n == 2 {
-                        pre
-                    } else {
-                        (f.offsets[n - 1][p] + pre as usize) as u32
-                    };
-                    prefix.push(g);
-                    word.push(w);
-                }
-            }
-            f.raw[n] = c.raw_counts(n);
-            f.bos_first[n] = if n == 2 {
-                prefix.iter().map(|&p| p == BOS).collect()
-            } else {
-                prefix
-                    .iter()
-                    .map(|&p| f.bos_first[n - 1][p as usize])
-                    .collect()
-            };
-            f.offsets[n] = off;
-            f.prefix[n] = prefix;
-            f.word[n] = word;
-            let fr = &f;
-            let suffix: Option<Vec<u32>> = (0..total)
-                .into_par_iter()
-                .map(|g| {
-                    let w = fr.word[n][g];
-                    if n == 2 {
-                        Some(w)
-                    } else {
-                        let ps = fr.suffix[n - 1][fr.prefix[n][g] as usize];
-                        fr.find(c, n - 1, ps, w)
-                    }
-                })
-                .collect();
-            f.suffix[n] = suffix.ok_or_else(|| {
-                CoreError::invalid("counts", "inconsistent tables: a suffix is missing")
-            })?;
+            s[p.val as usize] = j as u32;
+            a[j] += 1;
         }
-        Ok(f)
+        suffix[n] = s;
+        cont[n - 1] = a;
     }
+    Ok(Suffixes { suffix, cont })
+}
 
-    /// Global index at order n (>= 2) of `(prefix, w)`, `prefix` global at order n-1.
-    fn find(&self, c: &NGramCounts, n: usize, prefix: u32, w: u32) -> Option<u32> {
-        let (part, local) = if n == 2 {
-            (prefix as usize % PARTS, prefix)
-        } else {
-            let off = &self.offsets[n - 1];
-            let part = off.partition_point(|&o| o <= prefix as usize) - 1;
-            (part, (prefix as usize - off[part]) as u32)
-        };
-        let idx = c.parts[part][n - 2].get(pack(local, w))?;
-        Some((self.offsets[n][part] + idx as usize) as u32)
+/// The n-grams of order n starting with `<s>`: one range of indices (keys are sorted).
+fn bos_range(c: &NGramCounts, n: usize) -> (usize, usize) {
+    if n == 1 {
+        return (BOS as usize, BOS as usize + 1);
     }
+    let (lo, hi) = bos_range(c, n - 1);
+    let keys = &c.levels[n - 2].keys;
+    let at = |p: usize| keys.partition_point(|&k| k < pack(p as u32, 0));
+    (at(lo), at(hi))
+}
 
-    fn ctx(&self, n: usize, g: usize) -> usize {
-        if n == 1 {
-            0
-        } else {
-            self.prefix[n][g] as usize
-        }
+/// The parent (context) index of n-gram g of order n (unigrams: the one empty context).
+#[inline(always)]
+fn parent(c: &NGramCounts, n: usize, g: usize) -> usize {
+    if n == 1 {
+        0
+    } else {
+        unpack(c.levels[n - 2].keys[g]).0 as usize
     }
 }
 
 /// Estimate a model from counts with a smoothing method.
 pub fn estimate(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Model> {
     check(counts, smoothing)?;
-    let flat = Flat::new(counts)?;
-    estimate_flat(flat, counts.vocab.clone(), counts.order(), smoothing)
+    let (lin, bows) = probabilities(counts, smoothing)?;
+    build(
+        counts.vocab.clone(),
+        counts.order(),
+        &counts.levels,
+        lin,
+        bows,
+        smoothing,
+    )
 }
 
-/// [`estimate`], freeing the counting tables as soon as they are read (less peak memory).
+/// [`estimate`], freeing the counts as soon as they are read (less peak memory).
 pub fn estimate_consuming(mut counts: NGramCounts, smoothing: &Smoothing) -> Result<Model> {
     check(&counts, smoothing)?;
-    let flat = Flat::new(&counts)?;
+    let (lin, bows) = probabilities(&counts, smoothing)?;
+    // Only the words of each n-gram are needed from here on.
+    counts.unigrams = Vec::new();
+    for level in &mut counts.levels {
+        level.counts = Vec::new();
+    }
     let vocab = std::mem::take(&mut counts.vocab);
-    let order = counts.order();
-    drop(counts);
-    estimate_flat(flat, vocab, order, smoothing)
+    build(vocab, counts.order(), &counts.levels, lin, bows, smoothing)
 }
 
 fn check(counts: &NGramCounts, smoothing: &Smoothing) -> Result<()> {
@@ -359,38 +347,54 @@ fn check(counts: &NGramCounts, smoothing: &Smoothing) -> Result<()> {
     Ok(())
 }
 
-fn estimate_flat(flat: Flat, vocab: Vocab, order: usize, smoothing: &Smoothing) -> Result<Model> {
+/// Per order: the probability of every n-gram (NaN: pruned) and the log10 backoff of
+/// every n-gram as a context.
+type Estimates = (Vec<Vec<f64>>, Vec<Vec<f64>>);
+
+fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimates> {
     let method = smoothing.method;
-    let vsize = vocab.len();
-    let v = (vsize - 1) as f64;
-    // The counts the method estimates from.
-    let mut est: Vec<Vec<u64>> = flat.raw.clone();
-    if method.adjusted() {
-        for n in (1..order).rev() {
-            let mut a = vec![0u64; flat.raw[n].len()];
-            for &s in &flat.suffix[n + 1] {
-                a[s as usize] += 1;
+    let order = counts.order();
+    let v = (counts.vocab.len() - 1) as f64;
+    let sx = suffixes(counts)?;
+    let raw = |n: usize| counts.raw_counts(n);
+    // The counts the method estimates from (`<s>` never counts as a unigram).
+    let est: Vec<Vec<u64>> = (1..=order)
+        .map(|n| {
+            if method.adjusted() && n < order {
+                let mut a = sx.cont[n].clone();
+                let (lo, hi) = bos_range(counts, n);
+                a[lo..hi].copy_from_slice(&raw(n)[lo..hi]);
+                a
+            } else if n == 1 {
+                raw(1).to_vec()
+            } else {
+                Vec::new()
             }
-            for (g, x) in a.iter_mut().enumerate() {
-                if flat.bos_first[n][g] {
-                    *x = flat.raw[n][g];
-                }
-            }
-            est[n] = a;
+        })
+        .collect();
+    let counts_of = |n: usize| -> &[u64] {
+        if est[n - 1].is_empty() && n > 1 {
+            raw(n)
+        } else {
+            &est[n - 1]
         }
-    }
-    est[1][BOS as usize] = 0;
+    };
+    let mut unigram = est[0].clone();
+    unigram.resize(counts.vocab.len(), 0);
+    unigram[BOS as usize] = 0;
 
     let mut lin: Vec<Vec<f64>> = vec![Vec::new(); order + 1];
-    let mut bows: Vec<Vec<f64>> = (0..=order).map(|n| vec![0.0; flat.raw[n].len()]).collect();
+    let mut bows: Vec<Vec<f64>> = (0..=order)
+        .map(|n| vec![0.0; raw(n.max(1)).len()])
+        .collect();
     for n in 1..=order {
-        let a = &est[n];
+        let a = if n == 1 { &unigram[..] } else { counts_of(n) };
         let threshold = if n >= 2 {
             smoothing.min_counts.get(n - 1).copied().unwrap_or(0)
         } else {
             0
         };
-        let kept = |g: usize| n == 1 || flat.raw[n][g] >= threshold;
+        let kept = |g: usize| n == 1 || raw(n)[g] >= threshold;
         let t = counts_of_counts(a);
         let d: [f64; 3] = match method {
             Method::ModifiedKneserNey => mkn_discounts(&t, n, smoothing.discount_fallback)?,
@@ -403,13 +407,13 @@ fn estimate_flat(flat: Flat, vocab: Vocab, order: usize, smoothing: &Smoothing) 
             }
             _ => [0.0; 3],
         };
-        let nctx = if n == 1 { 1 } else { flat.raw[n - 1].len() };
+        let nctx = if n == 1 { 1 } else { raw(n - 1).len() };
         let mut total = vec![0.0f64; nctx];
         let mut items = vec![0u64; nctx];
         let mut dsum = vec![0.0f64; nctx];
         for (g, &x) in a.iter().enumerate() {
             if x > 0 {
-                let c = flat.ctx(n, g);
+                let c = parent(counts, n, g);
                 total[c] += x as f64;
                 items[c] += 1;
                 dsum[c] += d[(x.min(3) - 1) as usize];
@@ -430,7 +434,7 @@ fn estimate_flat(flat: Flat, vocab: Vocab, order: usize, smoothing: &Smoothing) 
             if n == 1 {
                 1.0 / v
             } else {
-                lin[n - 1][flat.suffix[n][g] as usize]
+                lin[n - 1][sx.suffix[n][g] as usize]
             }
         };
         let mut p = vec![f64::NAN; a.len()];
@@ -443,13 +447,13 @@ fn estimate_flat(flat: Flat, vocab: Vocab, order: usize, smoothing: &Smoothing) 
                 .collect();
             for (g, &x) in a.iter().enumerate() {
                 if x > 0 && !kept(g) {
-                    let c = flat.ctx(n, g);
+                    let c = parent(counts, n, g);
                     gamma[c] += alpha(x, c);
                 }
             }
             for (g, &x) in a.iter().enumerate() {
                 if x > 0 && kept(g) {
-                    let c = flat.ctx(n, g);
+                    let c = parent(counts, n, g);
                     p[g] = alpha(x, c) + gamma[c] * lower(g);
                 }
             }
@@ -469,7 +473,7 @@ fn estimate_flat(flat: Flat, vocab: Vocab, order: usize, smoothing: &Smoothing) 
         } else if method == Method::StupidBackoff || n == 1 {
             for (g, &x) in a.iter().enumerate() {
                 if x > 0 && kept(g) {
-                    p[g] = alpha(x, flat.ctx(n, g));
+                    p[g] = alpha(x, parent(counts, n, g));
                 }
             }
             if n == 1 {
@@ -485,20 +489,32 @@ fn estimate_flat(flat: Flat, vocab: Vocab, order: usize, smoothing: &Smoothing) 
                 }
             }
         } else {
-            let mut sa = vec![0.0f64; nctx];
+            // 1 - Σ α over the kept words, as the mass of the unseen words (closed form)
+            // plus the pruned ones: exactly 0 when nothing is left.
+            let mut left: Vec<f64> = (0..nctx)
+                .map(|c| match method {
+                    Method::AddK => {
+                        smoothing.k * (v - items[c] as f64) / (total[c] + smoothing.k * v)
+                    }
+                    _ => 0.0,
+                })
+                .collect();
             let mut sp = vec![0.0f64; nctx];
             for (g, &x) in a.iter().enumerate() {
-                if x > 0 && kept(g) {
-                    let c = flat.ctx(n, g);
+                if x > 0 {
+                    let c = parent(counts, n, g);
                     let al = alpha(x, c);
-                    p[g] = al;
-                    sa[c] += al;
-                    sp[c] += lower(g);
+                    if kept(g) {
+                        p[g] = al;
+                        sp[c] += lower(g);
+                    } else {
+                        left[c] += al;
+                    }
                 }
             }
             for c in 0..nctx {
                 if items[c] > 0 {
-                    let (left, den) = (1.0 - sa[c], 1.0 - sp[c]);
+                    let (left, den) = (left[c], 1.0 - sp[c]);
                     let bow = if left <= 0.0 {
                         0.0
                     } else if den <= 0.0 {
@@ -515,20 +531,21 @@ fn estimate_flat(flat: Flat, vocab: Vocab, order: usize, smoothing: &Smoothing) 
         }
         lin[n] = p;
     }
-    // Only the words of each n-gram are needed from here on: free the rest first.
-    drop(est);
-    let Flat { prefix, word, .. } = flat;
-    build(vocab, order, &prefix, &word, &lin, &bows, smoothing)
+    Ok((lin, bows))
 }
 
-/// Assemble the hash tables of the model from the estimated arrays.
+/// How many n-grams ahead the home slot of an insertion is prefetched.
+const PREFETCH: usize = 16;
+
+/// Assemble the probing hash tables of the model from the estimated arrays, order by
+/// order (an entry's prefix is the slot of its parent one order down; parents come in
+/// sorted order, so those reads are sequential; the table writes are prefetched).
 fn build(
     vocab: Vocab,
     order: usize,
-    prefix: &[Vec<u32>],
-    word: &[Vec<u32>],
-    lin: &[Vec<f64>],
-    bows: &[Vec<f64>],
+    levels: &[Level],
+    lin: Vec<Vec<f64>>,
+    bows: Vec<Vec<f64>>,
     smoothing: &Smoothing,
 ) -> Result<Model> {
     let unigrams: Vec<ProbBow> = lin[1]
@@ -539,48 +556,44 @@ fn build(
             bow: b,
         })
         .collect();
-    // Hash keys of every n-gram, order by order.
-    let mut keys: Vec<Vec<u64>> = vec![Vec::new(); order + 1];
-    keys[1] = (0..vocab.len() as u32).map(unigram_key).collect();
+    let mut hashes: Vec<u64> = (0..vocab.len() as u32).map(unigram_key).collect();
+    let mut slot_of: Vec<u32> = (0..vocab.len() as u32).collect();
+    let mut tables = Vec::with_capacity(order.saturating_sub(1));
     for n in 2..=order {
-        let below = &keys[n - 1];
-        keys[n] = (0..lin[n].len())
-            .into_par_iter()
-            .map(|g| combine(below[prefix[n][g] as usize], word[n][g]))
+        let keys = &levels[n - 2].keys;
+        let p = &lin[n];
+        let below = &hashes;
+        let next: Vec<u64> = keys
+            .par_iter()
+            .map(|&key| {
+                let (parent, w) = unpack(key);
+                combine(below[parent as usize], w)
+            })
             .collect();
+        let kept = p.iter().filter(|x| !x.is_nan()).count();
+        let mut table = TableBuilder::with_entries(kept);
+        let mut slots = vec![u32::MAX; p.len()];
+        for (g, &pg) in p.iter().enumerate() {
+            if let Some(&ahead) = next.get(g + PREFETCH) {
+                table.prefetch(ahead);
+            }
+            if pg.is_nan() {
+                continue;
+            }
+            let (parent, w) = unpack(keys[g]);
+            let prefix = slot_of[parent as usize];
+            if prefix == u32::MAX {
+                return Err(CoreError::invalid(
+                    "min_counts",
+                    "pruning removed the prefix of a kept n-gram",
+                ));
+            }
+            slots[g] = table.insert(next[g], log10(pg), bows[n][g], prefix, w) as u32;
+        }
+        tables.push(table.finish());
+        hashes = next;
+        slot_of = slots;
     }
-    // The tables of all orders at once; prefixes are global indices until remapped below.
-    let built: Vec<(TableBuilder, Vec<u32>)> = (2..=order)
-        .into_par_iter()
-        .map(|n| {
-            let p = &lin[n];
-            let kept = p.iter().filter(|x| !x.is_nan()).count();
-            let mut table = TableBuilder::with_entries(kept);
-            let mut slot_of = vec![u32::MAX; p.len()];
-            for (g, &pg) in p.iter().enumerate() {
-                if !pg.is_nan() {
-                    let (pre, w) = (prefix[n][g], word[n][g]);
-                    slot_of[g] = table.insert(keys[n][g], log10(pg), bows[n][g], pre, w) as u32;
-                }
-            }
-            (table, slot_of)
-        })
-        .collect();
-    let (builders, slot_maps): (Vec<TableBuilder>, Vec<Vec<u32>>) = built.into_iter().unzip();
-    let tables: Option<Vec<Table>> = builders
-        .into_par_iter()
-        .enumerate()
-        .map(|(k, mut table)| {
-            // Order k + 2: bigram prefixes are word ids already.
-            if k > 0 {
-                table.remap_prefixes(&slot_maps[k - 1])?;
-            }
-            Some(table.finish())
-        })
-        .collect();
-    let tables = tables.ok_or_else(|| {
-        CoreError::invalid("min_counts", "pruning removed the prefix of a kept n-gram")
-    })?;
     let stupid = (smoothing.method == Method::StupidBackoff).then_some(smoothing.alpha);
     Ok(Model::new(
         order,

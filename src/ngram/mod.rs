@@ -9,6 +9,7 @@ pub mod binary;
 pub mod counts;
 pub mod estimate;
 pub mod model;
+mod sort;
 pub mod store;
 pub mod vocab;
 

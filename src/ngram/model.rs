@@ -107,13 +107,23 @@ impl Model {
     /// log10 p(word | state) and the state after `word`. `word` must be a valid id.
     #[inline]
     pub fn step(&self, state: &State, word: u32) -> (f64, State) {
-        let uni = self.unigrams.as_slice()[word as usize];
         let mut out = State {
             keys: [0; MAX_ORDER],
             bows: [0.0; MAX_ORDER],
             len: 0,
-            history: (state.history + 1).min(self.order - 1),
+            history: 0,
         };
+        let prob = self.step_into(state, word, &mut out);
+        (prob, out)
+    }
+
+    /// log10 p(word | state), writing the state after `word` into `out` (only its first
+    /// `len` keys and backoffs: nothing is cleared or copied beyond them).
+    #[inline(always)]
+    fn step_into(&self, state: &State, word: u32, out: &mut State) -> f64 {
+        let uni = self.unigrams.as_slice()[word as usize];
+        out.history = (state.history + 1).min(self.order - 1);
+        out.len = 0;
         let mut prob = uni.prob;
         let mut matched = 1; // order of the longest n-gram found
         if self.order > 1 {
@@ -123,9 +133,9 @@ impl Model {
         }
         for j in 1..=state.len {
             let key = combine(state.keys[j - 1], word);
-            let table = &self.tables[j - 1];
-            let Some(i) = table.find(key) else { break };
-            let slot = &table.slots()[i];
+            let Some(slot) = self.tables[j - 1].get(key) else {
+                break;
+            };
             if slot.prob != BLANK {
                 prob = slot.prob;
                 matched = j + 1;
@@ -147,7 +157,7 @@ impl Model {
                 }
             }
         }
-        (prob, out)
+        prob
     }
 
     /// Start loading the slots the word after `word` will look up (memory-level parallelism:
@@ -217,6 +227,37 @@ impl Model {
         out
     }
 
+    /// Score a chunk of whole sentences, `LANES` runs of sentences at a time, a token of
+    /// each in turn: scoring waits on cache misses in the tables, and the lanes keep
+    /// several of them (prefetched one token ahead) in flight at once.
+    fn score_lanes(&self, chunk: &[u32], dst: &mut [f64]) {
+        let bounds = sentence_bounds(chunk, chunk.len().div_ceil(LANES).max(1));
+        let start = self.begin_sentence();
+        // Per lane: next position, end, and two states (before and after the token).
+        let mut lanes: Vec<(usize, usize, [State; 2])> = bounds
+            .windows(2)
+            .filter(|w| w[0] < w[1])
+            .map(|w| (w[0], w[1], [start; 2]))
+            .collect();
+        while !lanes.is_empty() {
+            for (at, end, states) in lanes.iter_mut() {
+                let w = chunk[*at];
+                if *at + 1 < *end {
+                    self.prefetch_next(&states[0], w, chunk[*at + 1]);
+                }
+                let [before, after] = states;
+                dst[*at] = self.step_into(before, w, after);
+                if w == EOS {
+                    states[0] = start;
+                } else {
+                    states.swap(0, 1);
+                }
+                *at += 1;
+            }
+            lanes.retain(|(at, end, _)| at < end);
+        }
+    }
+
     /// Score a stream of ids: sentences ended by `</s>`, each starting after `<s>`.
     /// Writes log10 p of every token into `out` (same length); parallel over sentences.
     pub fn score_stream(&self, ids: &[u32], out: &mut [f64]) -> Result<()> {
@@ -234,18 +275,7 @@ impl Model {
         }
         // Chunks cut after a </s>, a few per thread.
         let target = (ids.len() / (rayon::current_num_threads() * 4)).max(16_384);
-        let mut bounds = vec![0usize];
-        let mut next = target;
-        while next < ids.len() {
-            match ids[next..].iter().position(|&w| w == EOS) {
-                Some(p) if next + p + 1 < ids.len() => {
-                    bounds.push(next + p + 1);
-                    next += p + 1 + target;
-                }
-                _ => break,
-            }
-        }
-        bounds.push(ids.len());
+        let bounds = sentence_bounds(ids, target);
         let mut pieces: Vec<(&[u32], &mut [f64])> = Vec::with_capacity(bounds.len());
         let mut rest = out;
         for w in bounds.windows(2) {
@@ -253,18 +283,30 @@ impl Model {
             pieces.push((&ids[w[0]..w[1]], a));
             rest = b;
         }
-        pieces.into_par_iter().for_each(|(chunk, dst)| {
-            let start = self.begin_sentence();
-            let mut state = start;
-            for (i, (&w, o)) in chunk.iter().zip(dst.iter_mut()).enumerate() {
-                if let Some(&next_word) = chunk.get(i + 1) {
-                    self.prefetch_next(&state, w, next_word);
-                }
-                let (lp, next) = self.step(&state, w);
-                *o = lp;
-                state = if w == EOS { start } else { next };
-            }
-        });
+        pieces
+            .into_par_iter()
+            .for_each(|(chunk, dst)| self.score_lanes(chunk, dst));
         Ok(())
     }
+}
+
+/// Sentences scored side by side in one thread.
+const LANES: usize = 4;
+
+/// Cut points of `ids` (0 and the end included), each after a `</s>` at least `target`
+/// tokens past the previous one.
+fn sentence_bounds(ids: &[u32], target: usize) -> Vec<usize> {
+    let mut bounds = vec![0usize];
+    let mut next = target;
+    while next < ids.len() {
+        match ids[next..].iter().position(|&w| w == EOS) {
+            Some(p) if next + p + 1 < ids.len() => {
+                bounds.push(next + p + 1);
+                next += p + 1 + target;
+            }
+            _ => break,
+        }
+    }
+    bounds.push(ids.len());
+    bounds
 }

@@ -141,6 +141,13 @@ impl Table {
         probe(self.slots.as_slice(), self.mask, key)
     }
 
+    /// The entry of `key`.
+    #[inline(always)]
+    pub fn get(&self, key: u64) -> Option<&Slot> {
+        let slots = self.slots.as_slice();
+        probe(slots, self.mask, key).map(|i| &slots[i])
+    }
+
     /// The slots.
     #[inline(always)]
     pub fn slots(&self) -> &[Slot] {
@@ -150,21 +157,25 @@ impl Table {
     /// Ask the CPU to start loading the home slot of `key` (a hint; no effect elsewhere).
     #[inline(always)]
     pub fn prefetch(&self, key: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let slots = self.slots.as_slice();
-            let slot = &slots[key as usize & self.mask];
-            // SAFETY: prefetching a valid address has no effect beyond the cache.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch(
-                    slot as *const Slot as *const i8,
-                    std::arch::x86_64::_MM_HINT_T0,
-                )
-            };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = key;
+        prefetch(self.slots.as_slice(), key as usize & self.mask);
     }
+}
+
+/// Ask the CPU to start loading `slots[i]` (a hint; nothing happens out of range).
+#[inline(always)]
+pub fn prefetch(slots: &[Slot], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(slot) = slots.get(i) {
+        // SAFETY: prefetching a valid address has no effect beyond the cache.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch(
+                slot as *const Slot as *const i8,
+                std::arch::x86_64::_MM_HINT_T0,
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (slots, i);
 }
 
 /// A table being filled; sized for its entries up front, never grown.
@@ -222,12 +233,10 @@ impl TableBuilder {
         self.slots[i].bow = bow;
     }
 
-    /// Replace every entry's prefix `p` by `map[p]`; None when a prefix maps nowhere.
-    pub fn remap_prefixes(&mut self, map: &[u32]) -> Option<()> {
-        for s in self.slots.iter_mut().filter(|s| s.key != EMPTY) {
-            s.prefix = *map.get(s.prefix as usize).filter(|&&m| m != u32::MAX)?;
-        }
-        Some(())
+    /// Ask the CPU to start loading the home slot of `key`.
+    #[inline(always)]
+    pub fn prefetch(&self, key: u64) {
+        prefetch(&self.slots, key as usize & self.mask);
     }
 
     /// The finished table.

@@ -103,7 +103,7 @@ impl PyNGramCounts {
             )
             .into());
         }
-        let mut counts = self.inner.raw_counts(n);
+        let mut counts = self.inner.raw_counts(n).to_vec();
         if n == 1 {
             counts[crate::ngram::BOS as usize] = 0;
         }

@@ -257,8 +257,10 @@ def estimate(counts: Counts, vocab_size: int, smoothing: Smoothing) -> Model:
                 groups[gram[:-1]].append((gram[-1], a))
         current: dict[tuple[int, ...], float] = {}
         for ctx, items in groups.items():
+            items.sort()  # by word id, the order in which the Rust engine sums
             total = float(sum(a for _, a in items))
             kept = [(w, a) for w, a in items if counts[n - 1][(*ctx, w)] >= threshold]
+            kept_set = {w for w, _ in kept}
 
             def alpha(
                 a: int, total: float = total, n_items: int = len(items), d: Discounts = d
@@ -270,7 +272,6 @@ def estimate(counts: Counts, vocab_size: int, smoothing: Smoothing) -> Model:
                     gamma = len(items) / (total + len(items))
                 else:
                     gamma = sum(d[min(a, 3) - 1] for _, a in items) / total
-                kept_set = {w for w, _ in kept}
                 gamma += sum(alpha(a) for w, a in items if w not in kept_set)
                 for w, a in kept:
                     p_low = 1.0 / v if n == 1 else lower[(*ctx[1:], w)]
@@ -290,7 +291,12 @@ def estimate(counts: Counts, vocab_size: int, smoothing: Smoothing) -> Model:
                         if w != BOS and (w,) not in current:
                             current[(w,)] = unseen
             else:  # add_k, mle above the unigrams: Katz-style backoff form
-                left = 1.0 - sum(alpha(a) for _, a in kept)
+                # 1 - sum(alpha) over the kept words, as the mass of the unseen words
+                # (closed form) plus the pruned ones: exactly 0 when nothing is left.
+                unseen = smoothing.k * (v - len(items)) / (total + smoothing.k * v)
+                left = (unseen if method == "add_k" else 0.0) + sum(
+                    alpha(a) for w, a in items if w not in kept_set
+                )
                 den = 1.0 - sum(lower[(*ctx[1:], w)] for w, _ in kept)
                 for w, a in kept:
                     current[(*ctx, w)] = alpha(a)

@@ -1,0 +1,183 @@
+//! Radix sort of (key, index) pairs. The n-gram engine sorts where a hash table would
+//! read memory at random (as KenLM's lmplz does): after a sort, counting runs, joining
+//! tables and filling probing tables all walk memory in order.
+
+use rayon::prelude::*;
+
+/// A sort key and the index of what it stands for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pair {
+    pub key: u64,
+    pub val: u32,
+}
+
+/// Below this many pairs, one least-significant-digit sort over the whole slice.
+const SPLIT_FROM: usize = 1 << 14;
+
+/// Sort `pairs` by key, stably (equal keys keep their order). Large inputs are first
+/// split on the top 8 varying bits into 256 buckets (the threads sharing that pass), then
+/// each bucket, small enough to stay in cache, is sorted by least-significant-digit radix
+/// sort on bytes, in parallel; bytes in which all keys agree are skipped. `scratch` is
+/// reused between calls.
+pub fn sort_pairs(pairs: &mut Vec<Pair>, scratch: &mut Vec<Pair>) {
+    let n = pairs.len();
+    if n < 256 {
+        pairs.sort_by_key(|p| p.key);
+        return;
+    }
+    scratch.clear();
+    scratch.resize(n, Pair::default());
+    if n < SPLIT_FROM {
+        if lsd(pairs, scratch, u64::MAX) {
+            std::mem::swap(pairs, scratch);
+        }
+        return;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = n.div_ceil(threads);
+    let varying = varying_bits(pairs);
+    let shift = (u64::BITS - varying.leading_zeros()).saturating_sub(8);
+    let sizes = scatter(pairs, scratch, shift, chunk);
+    // Each bucket: the same range of `pairs` and `scratch`; sorted into `pairs`.
+    let mut parts: Vec<(&mut [Pair], &mut [Pair])> = Vec::with_capacity(256);
+    let (mut a, mut b) = (&mut pairs[..], &mut scratch[..]);
+    for size in sizes {
+        let (x, rest_a) = std::mem::take(&mut a).split_at_mut(size);
+        let (y, rest_b) = std::mem::take(&mut b).split_at_mut(size);
+        parts.push((y, x));
+        a = rest_a;
+        b = rest_b;
+    }
+    let low = if shift == 0 {
+        0
+    } else {
+        u64::MAX >> (64 - shift)
+    };
+    parts.into_par_iter().for_each(|(src, dst)| {
+        if !lsd(src, dst, low) {
+            dst.copy_from_slice(src);
+        }
+    });
+}
+
+/// The bits in which the keys differ.
+fn varying_bits(pairs: &[Pair]) -> u64 {
+    let (any, all) = pairs
+        .par_chunks(1 << 16)
+        .map(|c| {
+            c.iter()
+                .fold((0u64, u64::MAX), |(o, a), p| (o | p.key, a & p.key))
+        })
+        .reduce(|| (0, u64::MAX), |x, y| (x.0 | y.0, x.1 & y.1));
+    any ^ all
+}
+
+/// Least-significant-digit radix sort of `data` on the bytes of `bits` (one thread), with
+/// `buf` as the other half of each pass. Returns whether the result ended up in `buf`.
+fn lsd(data: &mut [Pair], buf: &mut [Pair], bits: u64) -> bool {
+    let mut hist = [[0usize; 256]; 8];
+    let (mut any, mut all) = (0u64, u64::MAX);
+    for p in data.iter() {
+        any |= p.key;
+        all &= p.key;
+        for (b, h) in hist.iter_mut().enumerate() {
+            h[((p.key >> (8 * b)) & 0xFF) as usize] += 1;
+        }
+    }
+    let varying = (any ^ all) & bits;
+    let mut in_buf = false;
+    for (b, h) in hist.iter().enumerate() {
+        if (varying >> (8 * b)) & 0xFF == 0 {
+            continue;
+        }
+        let mut at = [0usize; 256];
+        let mut total = 0;
+        for d in 0..256 {
+            at[d] = total;
+            total += h[d];
+        }
+        let (src, dst): (&[Pair], &mut [Pair]) = if in_buf { (buf, data) } else { (data, buf) };
+        for p in src {
+            let d = ((p.key >> (8 * b)) & 0xFF) as usize;
+            dst[at[d]] = *p;
+            at[d] += 1;
+        }
+        in_buf = !in_buf;
+    }
+    in_buf
+}
+
+/// One stable counting-sort pass on the 8 bits at `shift`, `src` to `dst`, `chunk` pairs
+/// per thread: each thread writes its share of every bucket into its own subslice.
+/// Returns the bucket sizes.
+fn scatter(src: &[Pair], dst: &mut [Pair], shift: u32, chunk: usize) -> Vec<usize> {
+    let digit = |p: &Pair| ((p.key >> shift) & 0xFF) as usize;
+    let hists: Vec<[usize; 256]> = src
+        .par_chunks(chunk)
+        .map(|c| {
+            let mut h = [0usize; 256];
+            for p in c {
+                h[digit(p)] += 1;
+            }
+            h
+        })
+        .collect();
+    // Bucket d of chunk t follows buckets < d of every chunk and bucket d of chunks < t.
+    let mut outs: Vec<Vec<&mut [Pair]>> = (0..hists.len()).map(|_| Vec::new()).collect();
+    let mut rest = dst;
+    for d in 0..256 {
+        for (t, h) in hists.iter().enumerate() {
+            let (bucket, tail) = std::mem::take(&mut rest).split_at_mut(h[d]);
+            outs[t].push(bucket);
+            rest = tail;
+        }
+    }
+    src.par_chunks(chunk)
+        .zip(outs.into_par_iter())
+        .for_each(|(c, mut buckets)| {
+            let mut at = [0usize; 256];
+            for p in c {
+                let d = digit(p);
+                buckets[d][at[d]] = *p;
+                at[d] += 1;
+            }
+        });
+    (0..256).map(|d| hists.iter().map(|h| h[d]).sum()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(keys: &[u64]) {
+        let mut pairs: Vec<Pair> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, &key)| Pair { key, val: i as u32 })
+            .collect();
+        let mut expected = pairs.clone();
+        expected.sort_by_key(|p| p.key);
+        sort_pairs(&mut pairs, &mut Vec::new());
+        assert_eq!(pairs, expected);
+    }
+
+    #[test]
+    fn sorts_stably_small_and_large() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for n in [0, 1, 5, 700, 40_000, 100_000] {
+            let wide: Vec<u64> = (0..n).map(|_| next()).collect();
+            check(&wide);
+            // Few distinct keys in a few bytes: ties and skipped passes.
+            let narrow: Vec<u64> = (0..n)
+                .map(|_| ((next() % 50) << 40) | (next() % 3))
+                .collect();
+            check(&narrow);
+        }
+    }
+}
