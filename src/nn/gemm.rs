@@ -60,6 +60,15 @@ impl<'a> MatRef<'a> {
         self.cols
     }
 
+    /// Element (r, c); panics when out of range.
+    pub fn at(&self, r: usize, c: usize) -> f32 {
+        assert!(
+            r < self.rows && c < self.cols,
+            "MatRef::at({r}, {c}) out of range"
+        );
+        self.data[r * self.rs + c * self.cs]
+    }
+
     fn fits(&self) -> bool {
         self.rows == 0
             || self.cols == 0
