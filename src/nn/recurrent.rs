@@ -56,10 +56,9 @@ pub struct Cache {
     hn: Vec<f32>,
     /// (T*B, G*H): GRU gradient of the hidden projection (backward).
     dgh: Vec<f32>,
-    /// W_hh^T (H, G*H) packed for the forward per-step GEMM `h · W_hh^T`.
-    w_hh_fwd: PackedB,
-    /// W_hh (G*H, H) packed for the backward per-step GEMM `dG · W_hh`.
-    w_hh_bwd: PackedB,
+    /// W_hh packed for the per-step GEMM: forward packs W_hh^T (H, G*H) for `h · W_hh^T`,
+    /// backward repacks the same buffer as W_hh (G*H, H) for `dG · W_hh`.
+    w_hh: PackedB,
     /// (B, G*H): GRU per-step hidden projection scratch.
     step: Vec<f32>,
     /// (B, H) x 3: recurrent gradient carries and the LSTM cell gradient.
@@ -209,7 +208,7 @@ pub fn forward(
     );
 
     // W_hh^T packed once for all T steps.
-    cache.w_hh_fwd.pack_transposed(w.w_hh, g, h);
+    cache.w_hh.pack_transposed(w.w_hh, g, h);
     cache.hs[..bh].copy_from_slice(&h0[..bh]);
     if kind == CellKind::Lstm {
         cache.cs[..bh].copy_from_slice(&c0[..bh]);
@@ -252,7 +251,7 @@ pub fn forward(
             step,
         })
         .collect();
-    let w_hh = &cache.w_hh_fwd;
+    let w_hh = &cache.w_hh;
     shards
         .into_par_iter()
         .with_max_len(1)
@@ -352,7 +351,7 @@ pub fn backward(
     if gru {
         grow(&mut cache.dgh, tb * g);
     }
-    cache.w_hh_bwd.pack(MatRef::new(w.w_hh, g, h));
+    cache.w_hh.pack(MatRef::new(w.w_hh, g, h));
     let rows = shard_rows(b);
     let n = rows.len();
     {
@@ -365,10 +364,10 @@ pub fn backward(
             rec_a,
             rec_b,
             dc,
-            w_hh_bwd,
+            w_hh,
             ..
         } = &mut *cache;
-        let w_hh: &PackedB = w_hh_bwd;
+        let w_hh: &PackedB = w_hh;
         let gates_p = split_mut(gates, d.t, b, g, &rows);
         let hs_p = split_ref(hs, d.t + 1, b, h, &rows);
         let cs_p = if lstm {

@@ -243,6 +243,7 @@ mod tests {
             (25, 17, 65),
             (64, 100, 96),
             (7, 0, 40),
+            (13, 1100, 40),
         ];
         for (case, &(m, k, n)) in shapes.iter().enumerate() {
             let lda = k + 3;
