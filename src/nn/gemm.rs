@@ -1,4 +1,7 @@
-//! The GEMM wrapper: the one place in rnnrs that calls the SIMD matrix multiply.
+//! The GEMM wrapper: the one place in rnnrs that calls the `gemm` crate, for the products
+//! whose operands change from call to call (input projections, weight gradients, decoder).
+//! The per-step recurrent products, whose weight is reused T times, run on rnnrs's own packed
+//! kernels instead ([`crate::nn::kernels`]).
 //!
 //! Backed by the `gemm` crate, which picks AVX-512 / AVX2+FMA / SSE kernels at run time
 //! (chosen over `matrixmultiply` by `cargo bench --bench gemm`, see docs/performance.md).
@@ -58,6 +61,15 @@ impl<'a> MatRef<'a> {
 
     pub fn cols(&self) -> usize {
         self.cols
+    }
+
+    /// Element (r, c); panics when out of range.
+    pub fn at(&self, r: usize, c: usize) -> f32 {
+        assert!(
+            r < self.rows && c < self.cols,
+            "MatRef::at({r}, {c}) out of range"
+        );
+        self.data[r * self.rs + c * self.cs]
     }
 
     fn fits(&self) -> bool {

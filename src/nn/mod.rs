@@ -9,6 +9,7 @@ pub mod decoder;
 pub mod dropout;
 pub mod embedding;
 pub mod gemm;
+pub mod kernels;
 pub mod model;
 pub mod params;
 pub mod recurrent;

@@ -13,7 +13,8 @@
 use rayon::prelude::*;
 
 use super::cell::{self, CellKind};
-use super::gemm::{matmul, matmul_serial, MatRef};
+use super::gemm::{matmul, MatRef};
+use super::kernels::{matmul_packed, PackedB};
 
 /// Sizes of one layer's work: T steps, B batch rows, I input features, H hidden units.
 #[derive(Clone, Copy, Debug)]
@@ -55,8 +56,9 @@ pub struct Cache {
     hn: Vec<f32>,
     /// (T*B, G*H): GRU gradient of the hidden projection (backward).
     dgh: Vec<f32>,
-    /// (H, G*H): W_hh transposed, so the per-step GEMM reads it without repacking.
-    w_hh_t: Vec<f32>,
+    /// W_hh packed for the per-step GEMM: forward packs W_hh^T (H, G*H) for `h · W_hh^T`,
+    /// backward repacks the same buffer as W_hh (G*H, H) for `dG · W_hh`.
+    w_hh: PackedB,
     /// (B, G*H): GRU per-step hidden projection scratch.
     step: Vec<f32>,
     /// (B, H) x 3: recurrent gradient carries and the LSTM cell gradient.
@@ -76,7 +78,6 @@ impl Cache {
         let (tb, bh, g) = (d.t * d.b, d.b * d.h, kind.gates() * d.h);
         grow(&mut self.gates, tb * g);
         grow(&mut self.hs, (d.t + 1) * bh);
-        grow(&mut self.w_hh_t, g * d.h);
         if kind == CellKind::Lstm {
             grow(&mut self.cs, (d.t + 1) * bh);
             grow(&mut self.dc, bh);
@@ -102,27 +103,6 @@ impl Cache {
     /// The final LSTM cell state c_T (B, H).
     pub fn final_c(&self, d: Dims) -> &[f32] {
         &self.cs[d.t * d.b * d.h..(d.t + 1) * d.b * d.h]
-    }
-}
-
-/// Gate units per column block of the transposed W_hh (see [`forward`]).
-const PANEL: usize = 256;
-
-/// `gates (rows, G) (+)= h (rows, H) · W_hh^T`, with W_hh^T stored in column blocks.
-fn recurrent_gemm(
-    gates: &mut [f32],
-    g: usize,
-    h_prev: MatRef<'_>,
-    w_hh_t: &[f32],
-    accumulate: bool,
-) {
-    let h = h_prev.cols();
-    let mut start = 0;
-    while start < g {
-        let width = PANEL.min(g - start);
-        let block = MatRef::new(&w_hh_t[start * h..(start + width) * h], h, width);
-        matmul_serial(&mut gates[start..], g, h_prev, block, accumulate);
-        start += width;
     }
 }
 
@@ -227,17 +207,8 @@ pub fn forward(
         true,
     );
 
-    // W_hh^T in column blocks of PANEL gate units, each block (H, PANEL) row-major: the
-    // per-step GEMM then reads short contiguous columns instead of columns G*H apart.
-    let w_hh_t = &mut cache.w_hh_t[..g * h];
-    for (r, row) in w.w_hh.chunks_exact(h).enumerate() {
-        let (blk, col) = (r / PANEL, r % PANEL);
-        let width = PANEL.min(g - blk * PANEL);
-        let base = blk * PANEL * h;
-        for (j, &v) in row.iter().enumerate() {
-            w_hh_t[base + j * width + col] = v;
-        }
-    }
+    // W_hh^T packed once for all T steps.
+    cache.w_hh.pack_transposed(w.w_hh, g, h);
     cache.hs[..bh].copy_from_slice(&h0[..bh]);
     if kind == CellKind::Lstm {
         cache.cs[..bh].copy_from_slice(&c0[..bh]);
@@ -280,14 +251,14 @@ pub fn forward(
             step,
         })
         .collect();
-    let w_hh_t: &[f32] = &cache.w_hh_t[..g * h];
+    let w_hh = &cache.w_hh;
     shards
         .into_par_iter()
         .with_max_len(1)
-        .for_each(|sh| forward_shard(kind, d, w, w_hh_t, sh));
+        .for_each(|sh| forward_shard(kind, d, w, w_hh, sh));
 }
 
-fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh_t: &[f32], mut sh: FwdShard<'_>) {
+fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh: &PackedB, mut sh: FwdShard<'_>) {
     let (h, r) = (d.h, sh.rows);
     let g = kind.gates() * h;
     for t in 0..d.t {
@@ -297,14 +268,14 @@ fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh_t: &[f32], mut sh
         let gates_t: &mut [f32] = &mut *sh.gates[t];
         match kind {
             CellKind::RnnTanh | CellKind::RnnRelu => {
-                recurrent_gemm(gates_t, g, MatRef::new(h_prev, r, h), w_hh_t, true);
+                matmul_packed(gates_t, g, h_prev, h, r, w_hh, true);
                 let relu = kind == CellKind::RnnRelu;
                 for (p, o) in gates_t.chunks_exact(g).zip(h_t.chunks_exact_mut(h)) {
                     cell::rnn_forward(relu, p, o);
                 }
             }
             CellKind::Lstm => {
-                recurrent_gemm(gates_t, g, MatRef::new(h_prev, r, h), w_hh_t, true);
+                matmul_packed(gates_t, g, h_prev, h, r, w_hh, true);
                 let (c_lo, c_hi) = sh.cs.split_at_mut(t + 1);
                 let c_prev: &[f32] = &*c_lo[t];
                 let c_t: &mut [f32] = &mut *c_hi[0];
@@ -319,7 +290,7 @@ fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh_t: &[f32], mut sh
             }
             CellKind::Gru => {
                 let step: &mut [f32] = &mut *sh.step[0];
-                recurrent_gemm(step, g, MatRef::new(h_prev, r, h), w_hh_t, false);
+                matmul_packed(step, g, h_prev, h, r, w_hh, false);
                 let hn_t: &mut [f32] = &mut *sh.hn[t];
                 for ((((gx, gh), hp), hn), ho) in gates_t
                     .chunks_exact_mut(g)
@@ -380,6 +351,7 @@ pub fn backward(
     if gru {
         grow(&mut cache.dgh, tb * g);
     }
+    cache.w_hh.pack(MatRef::new(w.w_hh, g, h));
     let rows = shard_rows(b);
     let n = rows.len();
     {
@@ -392,8 +364,10 @@ pub fn backward(
             rec_a,
             rec_b,
             dc,
+            w_hh,
             ..
         } = &mut *cache;
+        let w_hh: &PackedB = w_hh;
         let gates_p = split_mut(gates, d.t, b, g, &rows);
         let hs_p = split_ref(hs, d.t + 1, b, h, &rows);
         let cs_p = if lstm {
@@ -447,7 +421,7 @@ pub fn backward(
         shards
             .into_par_iter()
             .with_max_len(1)
-            .for_each(|sh| backward_shard(kind, d, w, sh));
+            .for_each(|sh| backward_shard(kind, d, w_hh, sh));
     }
 
     // Weight and bias gradients for all T steps at once.
@@ -481,10 +455,9 @@ pub fn backward(
     }
 }
 
-fn backward_shard(kind: CellKind, d: Dims, w: Weights<'_>, mut sh: BwdShard<'_>) {
+fn backward_shard(kind: CellKind, d: Dims, w_hh: &PackedB, mut sh: BwdShard<'_>) {
     let (h, r) = (d.h, sh.rows);
     let g = kind.gates() * h;
-    let w_hh = MatRef::new(w.w_hh, g, h);
     let mut carry = sh.carry.into_iter();
     let (Some(mut rec), Some(mut rec_next)) = (carry.next(), carry.next()) else {
         return;
@@ -509,7 +482,7 @@ fn backward_shard(kind: CellKind, d: Dims, w: Weights<'_>, mut sh: BwdShard<'_>)
                     cell::rnn_backward(relu, ho, dyr, rr, dp);
                 }
                 if t > 0 {
-                    matmul_serial(rec, h, MatRef::new(gates_t, r, g), w_hh, false);
+                    matmul_packed(rec, h, gates_t, g, r, w_hh, false);
                 }
             }
             CellKind::Lstm => {
@@ -527,7 +500,7 @@ fn backward_shard(kind: CellKind, d: Dims, w: Weights<'_>, mut sh: BwdShard<'_>)
                     cell::lstm_backward(gr, cp, c, dyr, rr, dcr);
                 }
                 if t > 0 {
-                    matmul_serial(rec, h, MatRef::new(gates_t, r, g), w_hh, false);
+                    matmul_packed(rec, h, gates_t, g, r, w_hh, false);
                 }
             }
             CellKind::Gru => {
@@ -544,7 +517,7 @@ fn backward_shard(kind: CellKind, d: Dims, w: Weights<'_>, mut sh: BwdShard<'_>)
                     cell::gru_backward(gx, hnr, hp, dyr, rr, dghr, rn);
                 }
                 if t > 0 {
-                    matmul_serial(rec_next, h, MatRef::new(dgh_t, r, g), w_hh, true);
+                    matmul_packed(rec_next, h, dgh_t, g, r, w_hh, true);
                 }
                 std::mem::swap(&mut rec, &mut rec_next);
             }
