@@ -12,6 +12,7 @@ pub mod gemm;
 pub mod model;
 pub mod params;
 pub mod recurrent;
+pub mod sample;
 pub mod simd;
 pub mod threads;
 
