@@ -56,7 +56,8 @@ impl Default for Sampling {
 impl Sampling {
     /// Check every field; the error names the field (as `rnnrs.generate.check_sampling_args`).
     pub fn validate(&self) -> Result<()> {
-        if !self.greedy && !(self.temperature > 0.0 && self.temperature.is_finite()) {
+        // NaN fails the comparison; +inf is allowed (uniform over the candidates).
+        if !(self.greedy || self.temperature > 0.0) {
             return Err(CoreError::invalid(
                 "temperature",
                 format!(
@@ -140,16 +141,10 @@ pub fn generate(
     let mut token = last[0];
     while out.len() < opts.max_new_tokens {
         stepper.advance(token)?;
-        token = sampler.pick(stepper.logits_mut(), &mut rng).ok_or_else(|| {
-            CoreError::invalid(
-                "model",
-                format!(
-                    "produced non-finite logits at generated token {}; the weights contain \
-                     NaN or infinity",
-                    out.len()
-                ),
-            )
-        })?;
+        let at = out.len();
+        token = sampler
+            .pick(stepper.logits_mut(), &mut rng)
+            .ok_or_else(|| non_finite(at))?;
         if is_end[token as usize] {
             break;
         }
@@ -160,6 +155,16 @@ pub fn generate(
         }
     }
     Ok(out)
+}
+
+fn non_finite(at: usize) -> CoreError {
+    CoreError::invalid(
+        "model",
+        format!(
+            "produced non-finite logits at generated token {at}; the weights contain NaN or \
+             infinity"
+        ),
+    )
 }
 
 /// `out (R) += w (R, C) · x (C)` with `w` row-major, for the widest SIMD level of this CPU.
@@ -454,8 +459,8 @@ fn by_logit(logits: &[f32]) -> impl Fn(&u32, &u32) -> Ordering + '_ {
 impl Sampler {
     /// A sampler for `vocab` logits (`sampling` must be valid, see [`Sampling::validate`]).
     pub fn new(vocab: usize, sampling: &Sampling) -> Self {
-        let ordered = sampling.top_k.is_some_and(|k| k < vocab)
-            || sampling.top_p.is_some_and(|p| p < 1.0);
+        let ordered =
+            sampling.top_k.is_some_and(|k| k < vocab) || sampling.top_p.is_some_and(|p| p < 1.0);
         Sampler {
             // Dividing (x - max) by a tiny temperature gives -inf, never NaN.
             temperature: (sampling.temperature as f32).max(f32::MIN_POSITIVE),
