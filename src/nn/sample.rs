@@ -202,9 +202,18 @@ fn gemv_kernel<const L: usize, const FMA: bool>(w: &[f32], x: &[f32], out: &mut 
             acc + a * b
         }
     }
+    /// Sum of the lanes by halving (a short dependency chain; L is a power of two).
     #[inline(always)]
     fn finish<const L: usize>(acc: &[f32; L], row: &[f32], x: &[f32], main: usize) -> f32 {
-        let mut s = sum_lanes(acc);
+        let mut a = *acc;
+        let mut n = L;
+        while n > 1 {
+            n /= 2;
+            for i in 0..n {
+                a[i] += a[i + n];
+            }
+        }
+        let mut s = a[0];
         for (&wv, &xv) in row[main..].iter().zip(&x[main..]) {
             s += wv * xv;
         }
