@@ -187,6 +187,28 @@ def test_word_level(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture)
     assert row["tokens"] == len(TEXT.split()) + TEXT.count("\n")  # one </s> per line
 
 
+def test_main_job_defaults_read_the_stdlib_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # `rnnrs train --time 1m` with the step budget of a test: the defaults of the main job.
+    out_dir = tmp_path / "main"
+    code, out, _ = run_cli(["train", "--steps", "3", "--out", str(out_dir)], capsys)
+    assert code == 0 and "validation perplexity" in out and "sample (temperature 0.8):" in out
+    settings = rnnrs.load_training_state(out_dir)["cli"]
+    assert settings["max_files"] == 200 and (settings["bptt"], settings["batch"]) == (32, 64)
+    assert settings["lr"] == 5e-3
+    config = rnnrs.load(out_dir).config
+    assert (config["num_layers"], config["hidden_size"], config["embed_size"]) == (1, 256, 64)
+
+
+def test_tied_weights_take_the_hidden_width(tmp_path: Path, corpus: Path) -> None:
+    out_dir = tmp_path / "tied"
+    args = ["train", str(corpus), *TINY, "--tie-weights", "--steps", "2", "--out", str(out_dir)]
+    assert main([*args, "--sample-tokens", "5"]) == 0
+    config = rnnrs.load(out_dir).config
+    assert config["tie_weights"] and config["embed_size"] == config["hidden_size"] == 16
+
+
 def test_help_has_examples(capsys: pytest.CaptureFixture) -> None:
     for command in ("train", "generate", "eval"):
         with pytest.raises(SystemExit) as info:
