@@ -157,6 +157,7 @@ def test_usage_and_failure_errors(
         (["train", str(corpus), "--valid-fraction", "1.5"], 2, "--valid-fraction"),
         (["generate", str(out_dir), "--temperature", "0"], 2, "--temperature: must be > 0"),
         (["generate", str(out_dir), "--top-p", "1.5"], 2, "--top-p: must be in (0, 1]"),
+        (["generate", str(out_dir), "--seed", "-1"], 2, "--seed: must be None or a non-neg"),
         (["generate", str(out_dir), "--beam", "2", "--top-k", "3"], 2, "--beam"),
         (["generate", str(tmp_path / "nowhere")], 1, "no such checkpoint directory"),
         (["eval", str(out_dir), str(tmp_path / "nope.txt")], 1, "nope.txt"),

@@ -137,7 +137,7 @@ def test_bad_arguments_are_checked_before_and_inside_the_engine() -> None:
         generate(model, [], 5)
     with pytest.raises(ValueError, match="prompt"):
         generate(model, [99], 5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="seed"):
         generate(model, PROMPT, 5, seed=-1)
     engine = model.engine
     ids = np.array(PROMPT, dtype=np.uint32)

@@ -66,12 +66,16 @@ class NativeSampler(Protocol):
 
 
 def check_sampling_args(
-    temperature: float, top_k: Optional[int], top_p: Optional[float], greedy: bool
+    temperature: float,
+    top_k: Optional[int],
+    top_p: Optional[float],
+    greedy: bool,
+    seed: Optional[int] = None,
 ) -> None:
     """Raise ValueError naming the first sampling argument that is out of range.
 
     Example:
-        >>> check_sampling_args(0.8, 40, 0.95, False)
+        >>> check_sampling_args(0.8, 40, 0.95, False, seed=1)
     """
     if not greedy and not (isinstance(temperature, (int, float)) and temperature > 0):
         raise ValueError(
@@ -82,6 +86,10 @@ def check_sampling_args(
         raise ValueError(f"top_k: must be a positive integer or None, got {top_k!r}")
     if top_p is not None and not (isinstance(top_p, (int, float)) and 0.0 < top_p <= 1.0):
         raise ValueError(f"top_p: must be in (0, 1] or None, got {top_p!r}")
+    if seed is not None and (
+        not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0
+    ):
+        raise ValueError(f"seed: must be None or a non-negative integer, got {seed!r}")
 
 
 def sample_token(
@@ -154,7 +162,7 @@ def _cut_native(model: GenerativeModel, ids: list[int], stops: tuple[str, ...]) 
 
 def native_seed(seed: Optional[int]) -> int:
     """A 64-bit seed for a native sampler: from ``seed`` (the same seed, the same value), or
-    fresh entropy for None; ValueError for a negative seed, as numpy's generators.
+    fresh entropy for None (check the seed first with :func:`check_sampling_args`).
 
     Example:
         >>> native_seed(5) == native_seed(5) != native_seed(6)
@@ -194,7 +202,7 @@ def generate(
     """
     if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens: must be a non-negative integer, got {max_new_tokens!r}")
-    check_sampling_args(temperature, top_k, top_p, greedy)
+    check_sampling_args(temperature, top_k, top_p, greedy, seed)
     stops = _stop_strings(stop)
     text_prompt = isinstance(prompt, str)
     if stops and not text_prompt:

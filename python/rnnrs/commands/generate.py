@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.beam is None:
         try:
-            check_sampling_args(args.temperature, args.top_k, args.top_p, args.greedy)
+            check_sampling_args(args.temperature, args.top_k, args.top_p, args.greedy, args.seed)
         except ValueError as exc:
             message = str(exc).replace("greedy=True", "--greedy").replace("_", "-")
             raise UsageError(f"--{message}") from None
