@@ -5,10 +5,13 @@ train, last 10% validation), Adam 2e-3, clip 5.0, the same initial weights and t
 batches on both sides; each side gets the same wall time (evaluations included). Target:
 rnnrs reaches a validation loss <= 1.50 nats/char within 10 minutes on this 2-core machine.
 
-Prints one JSON object per line: each evaluation (impl, step, elapsed_s, valid_loss), then a
-summary per implementation (final and best loss, train tokens/s, seconds to reach 1.50).
+Prints one JSON object per line: each evaluation (impl, step, elapsed_s, valid_loss), a
+summary per implementation (final and best loss, train tokens/s, seconds to reach 1.50), and
+the two curves side by side (the best validation loss each side had reached at the same
+moments). --no-torch skips the PyTorch side (it is skipped anyway when torch is missing).
 
     python benches/bench_quality_char.py [--minutes 10] [--threads 2] [--no-torch]
+    python benches/bench_quality_char.py --minutes 3 --eval-every 25 --valid-tokens 20000
 """
 
 from __future__ import annotations
@@ -32,7 +35,22 @@ def emit(**row: Any) -> None:
     print(json.dumps({"bench": "quality_char", **row}), flush=True)
 
 
-def summary(impl: str, curve: list[tuple[int, float, float]], tokens_per_s: float) -> None:
+Curve = list[tuple[int, float, float]]  # (step, elapsed seconds, validation loss)
+
+
+def side_by_side(curves: dict[str, Curve], points: int = 10) -> None:
+    """At ``points`` evenly spaced moments, the best loss each implementation had reached."""
+    end = max(c[-1][1] for c in curves.values())
+    for k in range(1, points + 1):
+        at = end * k / points
+        row: dict[str, Any] = {"side_by_side": True, "elapsed_s": round(at, 1)}
+        for impl, curve in curves.items():
+            seen = [loss for _, t, loss in curve if t <= at]
+            row[impl] = round(min(seen), 4) if seen else None
+        emit(**row)
+
+
+def summary(impl: str, curve: Curve, tokens_per_s: float) -> None:
     reached = next((t for _, t, loss in curve if loss <= TARGET), None)
     emit(
         impl=impl,
@@ -48,8 +66,8 @@ def summary(impl: str, curve: list[tuple[int, float, float]], tokens_per_s: floa
 
 def run_rnnrs(
     args: argparse.Namespace, model: rnnrs.RNNLM, train: np.ndarray, valid: np.ndarray
-) -> None:
-    curve: list[tuple[int, float, float]] = []
+) -> Curve:
+    curve: Curve = []
 
     def record(r: dict[str, Any]) -> None:
         curve.append((r["step"], r["elapsed"], r["valid_loss"]))
@@ -74,11 +92,12 @@ def run_rnnrs(
     history = trainer.fit(train, valid, max_time=args.minutes * 60)
     rates = [r["tokens_per_s"] for r in history]
     summary("rnnrs", curve, float(np.mean(rates)))
+    return curve
 
 
 def run_torch(
     args: argparse.Namespace, model: rnnrs.RNNLM, train: np.ndarray, valid: np.ndarray
-) -> None:
+) -> Curve:
     import torch
 
     from rnnrs.torch_interop import torch_module
@@ -104,7 +123,7 @@ def run_torch(
         module.train()
         return total / count
 
-    curve: list[tuple[int, float, float]] = []
+    curve: Curve = []
     begin, train_seconds, tokens, step = time.perf_counter(), 0.0, 0, 0
     state: Optional[Any] = None
     pos = 0
@@ -133,6 +152,7 @@ def run_torch(
     curve.append((step, time.perf_counter() - begin, v))
     emit(impl="torch", step=step, elapsed_s=round(curve[-1][1], 1), valid_loss=round(v, 4))
     summary("torch", curve, tokens / max(train_seconds, 1e-9))
+    return curve
 
 
 def main() -> None:
@@ -177,14 +197,16 @@ def main() -> None:
         unigram_entropy=round(unigram_entropy(train), 4),
     )
     initial = rnnrs.RNNLM(**model.config, backend=args.backend)  # same seed: same weights
+    curves: dict[str, Curve] = {}
     if not args.no_torch:
         try:
             import torch  # noqa: F401
         except ImportError:
             emit(impl="torch", skipped="torch is not installed")
         else:
-            run_torch(args, initial, train, valid)
-    run_rnnrs(args, model, train, valid)
+            curves["torch"] = run_torch(args, initial, train, valid)
+    curves["rnnrs"] = run_rnnrs(args, model, train, valid)
+    side_by_side(curves)
 
 
 def unigram_entropy(ids: np.ndarray) -> float:

@@ -157,6 +157,7 @@ def test_usage_and_failure_errors(
         (["train", str(corpus), "--valid-fraction", "1.5"], 2, "--valid-fraction"),
         (["generate", str(out_dir), "--temperature", "0"], 2, "--temperature: must be > 0"),
         (["generate", str(out_dir), "--top-p", "1.5"], 2, "--top-p: must be in (0, 1]"),
+        (["generate", str(out_dir), "--seed", "-1"], 2, "--seed: must be None or a non-neg"),
         (["generate", str(out_dir), "--beam", "2", "--top-k", "3"], 2, "--beam"),
         (["generate", str(tmp_path / "nowhere")], 1, "no such checkpoint directory"),
         (["eval", str(out_dir), str(tmp_path / "nope.txt")], 1, "nope.txt"),
@@ -185,6 +186,28 @@ def test_word_level(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture)
     code, out, _ = run_cli(["eval", str(out_dir), str(corpus), "--json"], capsys)
     row = json.loads(out)
     assert row["tokens"] == len(TEXT.split()) + TEXT.count("\n")  # one </s> per line
+
+
+def test_main_job_defaults_read_the_stdlib_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # `rnnrs train --time 1m` with the step budget of a test: the defaults of the main job.
+    out_dir = tmp_path / "main"
+    code, out, _ = run_cli(["train", "--steps", "3", "--out", str(out_dir)], capsys)
+    assert code == 0 and "validation perplexity" in out and "sample (temperature 0.8):" in out
+    settings = rnnrs.load_training_state(out_dir)["cli"]
+    assert settings["max_files"] == 200 and (settings["bptt"], settings["batch"]) == (32, 64)
+    assert settings["lr"] == 5e-3
+    config = rnnrs.load(out_dir).config
+    assert (config["num_layers"], config["hidden_size"], config["embed_size"]) == (1, 256, 64)
+
+
+def test_tied_weights_take_the_hidden_width(tmp_path: Path, corpus: Path) -> None:
+    out_dir = tmp_path / "tied"
+    args = ["train", str(corpus), *TINY, "--tie-weights", "--steps", "2", "--out", str(out_dir)]
+    assert main([*args, "--sample-tokens", "5"]) == 0
+    config = rnnrs.load(out_dir).config
+    assert config["tie_weights"] and config["embed_size"] == config["hidden_size"] == 16
 
 
 def test_help_has_examples(capsys: pytest.CaptureFixture) -> None:

@@ -152,6 +152,8 @@ def test_beam_search_equals_exhaustive_search_on_a_short_horizon() -> None:
         ({"top_p": 1.5}, "top_p"),
         ({"top_k": 0}, "top_k"),
         ({"stop": ""}, "stop"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 1.5}, "seed"),
     ],
 )
 def test_bad_sampling_arguments_name_themselves(kwargs: dict[str, object], name: str) -> None:

@@ -16,6 +16,7 @@ __all__ = [
 # --- text: byte-level BPE (src/python/text.rs) ---
 
 import os
+from collections.abc import Sequence
 from typing import Any, Optional, Union, final
 
 import numpy as np
@@ -147,6 +148,19 @@ class RustEngine:
     def load_optimizer_state(self, state: dict[str, Any]) -> None: ...
     def rng_state(self) -> npt.NDArray[np.uint64]: ...
     def set_rng_state(self, a: npt.NDArray[np.uint64]) -> None: ...
+    def generate(
+        self,
+        prompt_ids: npt.NDArray[np.uint32],
+        max_new_tokens: int,
+        /,
+        *,
+        temperature: float = 1.0,
+        top_k: Optional[int] = None,
+        top_p: Optional[float] = None,
+        greedy: bool = False,
+        seed: int = 0,
+        end_ids: Optional[Sequence[int]] = None,
+    ) -> npt.NDArray[np.uint32]: ...
 
 def set_num_threads(n: Union[int, np.integer[Any]]) -> None: ...
 def get_num_threads() -> int: ...

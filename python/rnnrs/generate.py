@@ -10,6 +10,12 @@ most likely -> keep the smallest set whose probability reaches ``top_p`` -> reno
 draw. ``greedy=True`` takes the most likely token; sampling with a temperature close to 0
 gives the same tokens.
 
+Models that can run the whole sampling loop natively (``RNNLM`` on the Rust backend) provide
+``gen_sample_native``; :func:`generate` then makes one call instead of one per token, with the
+same sampling rules but its own random stream (the same seed gives the same text on each
+path, not across paths). Stop strings are applied to the native result afterwards: the text is
+cut where the per-token loop would have stopped. Beam search always runs here, in Python.
+
 Example:
     >>> import numpy as np
     >>> from rnnrs.generate import sample_token
@@ -42,13 +48,34 @@ class GenerativeModel(Protocol):
     def gen_end_ids(self) -> frozenset[int]: ...
 
 
+class NativeSampler(Protocol):
+    """Optional: a model whose whole sampling loop runs natively (see docs/backends.md)."""
+
+    def gen_sample_native(
+        self,
+        prompt_ids: list[int],
+        max_new_tokens: int,
+        *,
+        temperature: float,
+        top_k: Optional[int],
+        top_p: Optional[float],
+        greedy: bool,
+        seed: int,
+        end_ids: frozenset[int],
+    ) -> Optional[list[int]]: ...
+
+
 def check_sampling_args(
-    temperature: float, top_k: Optional[int], top_p: Optional[float], greedy: bool
+    temperature: float,
+    top_k: Optional[int],
+    top_p: Optional[float],
+    greedy: bool,
+    seed: Optional[int] = None,
 ) -> None:
     """Raise ValueError naming the first sampling argument that is out of range.
 
     Example:
-        >>> check_sampling_args(0.8, 40, 0.95, False)
+        >>> check_sampling_args(0.8, 40, 0.95, False, seed=1)
     """
     if not greedy and not (isinstance(temperature, (int, float)) and temperature > 0):
         raise ValueError(
@@ -59,6 +86,10 @@ def check_sampling_args(
         raise ValueError(f"top_k: must be a positive integer or None, got {top_k!r}")
     if top_p is not None and not (isinstance(top_p, (int, float)) and 0.0 < top_p <= 1.0):
         raise ValueError(f"top_p: must be in (0, 1] or None, got {top_p!r}")
+    if seed is not None and (
+        not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0
+    ):
+        raise ValueError(f"seed: must be None or a non-negative integer, got {seed!r}")
 
 
 def sample_token(
@@ -108,6 +139,38 @@ def _stop_strings(stop: Union[str, Sequence[str], None]) -> tuple[str, ...]:
     return stops
 
 
+def _stop_cut(text: str, stops: tuple[str, ...]) -> int:
+    """Where ``text`` is cut for the first stop string it contains (-1: none)."""
+    return min((text.find(s) for s in stops if s in text), default=-1)
+
+
+def _cut_native(model: GenerativeModel, ids: list[int], stops: tuple[str, ...]) -> str:
+    """The text of ``ids`` cut as the per-token loop would: at the first prefix ids[:n] whose
+    text contains a stop string (found by bisection), before that stop."""
+    if _stop_cut(model.decode_ids(ids), stops) < 0:
+        return model.decode_ids(ids)
+    lo, hi = 1, len(ids)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _stop_cut(model.decode_ids(ids[:mid]), stops) >= 0:
+            hi = mid
+        else:
+            lo = mid + 1
+    text = model.decode_ids(ids[:lo])
+    return text[: _stop_cut(text, stops)]
+
+
+def native_seed(seed: Optional[int]) -> int:
+    """A 64-bit seed for a native sampler: from ``seed`` (the same seed, the same value), or
+    fresh entropy for None (check the seed first with :func:`check_sampling_args`).
+
+    Example:
+        >>> native_seed(5) == native_seed(5) != native_seed(6)
+        True
+    """
+    return int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
+
+
 @overload
 def generate(model: GenerativeModel, prompt: str, **kwargs: Any) -> str: ...
 @overload
@@ -131,21 +194,39 @@ def generate(
 
     ``stop`` (text prompts): stop as soon as the generated text contains one of these
     strings, and cut the result just before it. ``stop_at_end``: stop at the model's end
-    token (e.g. ``</s>``), which is not included. The same ``seed`` gives the same result.
+    token (e.g. ``</s>``), which is not included. The same ``seed`` gives the same result
+    (on the same backend: a model with ``gen_sample_native`` samples natively, in one call).
 
     Example:
         >>> text = generate(model, "To be", 50, temperature=0.8, top_k=40, seed=0)  # doctest: +SKIP
     """
     if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens: must be a non-negative integer, got {max_new_tokens!r}")
-    check_sampling_args(temperature, top_k, top_p, greedy)
+    check_sampling_args(temperature, top_k, top_p, greedy, seed)
     stops = _stop_strings(stop)
     text_prompt = isinstance(prompt, str)
     if stops and not text_prompt:
         raise ValueError("stop: stop strings need a text prompt (and a model tokenizer)")
-    rng = np.random.default_rng(seed)
     end_ids = model.gen_end_ids() if stop_at_end else frozenset()
-    state = model.gen_start(model.encode_prompt(prompt))
+    prompt_ids = model.encode_prompt(prompt)
+    native = getattr(model, "gen_sample_native", None)
+    if native is not None:
+        ids = native(
+            prompt_ids,
+            max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            greedy=greedy,
+            seed=native_seed(seed),
+            end_ids=end_ids,
+        )
+        if ids is not None:
+            if not text_prompt:
+                return ids
+            return _cut_native(model, ids, stops) if stops else model.decode_ids(ids)
+    rng = np.random.default_rng(seed)
+    state = model.gen_start(prompt_ids)
     new_ids: list[int] = []
     for _ in range(max_new_tokens):
         token = sample_token(
@@ -161,7 +242,7 @@ def generate(
         new_ids.append(token)
         if stops:
             text = model.decode_ids(new_ids)
-            cut = min((text.find(s) for s in stops if s in text), default=-1)
+            cut = _stop_cut(text, stops)
             if cut >= 0:
                 return text[:cut]
         state = model.gen_advance(state, token)

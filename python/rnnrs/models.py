@@ -346,6 +346,47 @@ class RNNLM:
         logits, new = self.engine.step_logits(tok, state.state)
         return GenState(new, log_softmax(logits.astype(np.float64))[0])
 
+    def gen_sample_native(
+        self,
+        prompt_ids: list[int],
+        max_new_tokens: int,
+        *,
+        temperature: float,
+        top_k: Optional[int],
+        top_p: Optional[float],
+        greedy: bool,
+        seed: int,
+        end_ids: frozenset[int],
+    ) -> Optional[list[int]]:
+        """The new ids of a whole sampling loop run by the engine (Rust backend), or None
+        when the engine has no native loop (NumPy backend; :func:`rnnrs.generate.generate`
+        then loops in Python). Arguments are checked by the caller, as in ``generate``.
+
+        Example:
+            >>> m = RNNLM(10, hidden_size=8)
+            >>> ids = m.gen_sample_native([1, 2], 5, temperature=1.0, top_k=None, top_p=None,
+            ...                           greedy=False, seed=0, end_ids=frozenset())
+            >>> ids is None if m.backend == "numpy" else len(ids) == 5
+            True
+        """
+        native = getattr(self.engine, "generate", None)
+        if native is None:
+            return None
+        if len(prompt_ids) == 0:
+            raise ValueError("prompt: expected at least one token to condition on")
+        ids = as_token_array(prompt_ids, "prompt_ids", self.vocab_size, ndim=1)
+        out = native(
+            ids,
+            max_new_tokens,
+            temperature=1.0 if greedy else float(temperature),
+            top_k=top_k,
+            top_p=None if top_p is None else float(top_p),
+            greedy=bool(greedy),
+            seed=seed,
+            end_ids=sorted(end_ids),
+        )
+        return [int(i) for i in out]
+
     def gen_end_ids(self) -> frozenset[int]:
         """Ids that end a sequence: the tokenizer's ``eos_id`` when it has one."""
         eos = getattr(self.tokenizer, "eos_id", None)

@@ -13,6 +13,7 @@ pub mod kernels;
 pub mod model;
 pub mod params;
 pub mod recurrent;
+pub mod sample;
 pub mod simd;
 pub mod threads;
 

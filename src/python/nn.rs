@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::error::CoreError;
+use crate::nn::sample::{self, GenerateOptions, Sampling};
 use crate::nn::{threads, CellKind, Model, ModelConfig, State, Tokens};
 use crate::train::{train_steps, Clip, Optimizer, OptimizerSpec, Schedule};
 
@@ -746,6 +747,69 @@ impl RustEngine {
             ))
         })?;
         Ok(self.model.set_rng_state(s)?)
+    }
+
+    /// Sample up to `max_new_tokens` ids after `prompt_ids` (the whole loop in Rust, GIL
+    /// released, Ctrl-C checked every ~50 ms); the new ids, without a final end id.
+    #[pyo3(signature = (
+        prompt_ids, max_new_tokens, /, *, temperature=1.0, top_k=None, top_p=None,
+        greedy=false, seed=0, end_ids=None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn generate<'py>(
+        &self,
+        py: Python<'py>,
+        prompt_ids: &Bound<'py, PyAny>,
+        max_new_tokens: i64,
+        temperature: f64,
+        top_k: Option<i64>,
+        top_p: Option<f64>,
+        greedy: bool,
+        seed: u64,
+        end_ids: Option<Vec<u32>>,
+    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
+        let pa = array::<u32>(prompt_ids, "prompt_ids", "uint32 token ids", 1)?;
+        let prompt = slice(&pa, "prompt_ids")?;
+        let max_new_tokens = usize::try_from(max_new_tokens).map_err(|_| {
+            value_err(format!(
+                "max_new_tokens: must be a non-negative integer, got {max_new_tokens}"
+            ))
+        })?;
+        let top_k = top_k
+            .map(|k| {
+                usize::try_from(k).map_err(|_| {
+                    value_err(format!(
+                        "top_k: must be a positive integer or None, got {k}"
+                    ))
+                })
+            })
+            .transpose()?;
+        let opts = GenerateOptions {
+            max_new_tokens,
+            sampling: Sampling {
+                temperature,
+                top_k,
+                top_p,
+                greedy,
+            },
+            seed,
+            end_ids: end_ids.unwrap_or_default(),
+        };
+        let model = &self.model;
+        let mut signal: Option<PyErr> = None;
+        let result = py.detach(|| {
+            let mut check = || -> crate::Result<()> {
+                Python::attach(|py| py.check_signals()).map_err(|e| {
+                    signal = Some(e);
+                    CoreError::Interrupted
+                })
+            };
+            sample::generate(model, prompt, &opts, &mut check)
+        });
+        if let Some(e) = signal {
+            return Err(e);
+        }
+        Ok(PyArray1::from_vec(py, result?))
     }
 }
 

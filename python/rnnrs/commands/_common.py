@@ -105,7 +105,7 @@ def generate_from_args(model: Any, prompt: str, args: argparse.Namespace) -> Any
             )
         return model.beam_search(prompt, args.beam, args.tokens, length_penalty=args.length_penalty)
     try:
-        check_sampling_args(args.temperature, args.top_k, args.top_p, args.greedy)
+        check_sampling_args(args.temperature, args.top_k, args.top_p, args.greedy, args.seed)
     except ValueError as exc:
         message = str(exc).replace("greedy=True", "--greedy").replace("_", "-")
         raise UsageError(f"--{message}") from None
