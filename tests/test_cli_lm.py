@@ -17,8 +17,8 @@ from rnnrs.cli import main
 from rnnrs.commands._common import parse_duration
 
 TEXT = (
-    "First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
-    "All:\nSpeak, speak.\n\nFirst Citizen:\nYou are all resolved rather to die than to famish?\n"
+    "Captain:\nSpeak plainly, the ship is ready and the tide is high.\n\n"
+    "Crew:\nWe hear you, captain.\n\nCaptain:\nShall we sail at dawn for the northern isles?\n"
 ) * 12
 TINY = ["--hidden", "16", "--layers", "1", "--bptt", "8", "--batch", "4", "--eval-every", "10"]
 
