@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Union
 
 from .errors import FormatError
+from .io import atomic_open
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -26,17 +26,9 @@ PathLike = Union[str, "os.PathLike[str]"]
 def write_json_atomic(path: PathLike, obj: Any) -> None:
     """Write ``obj`` as UTF-8 JSON to ``path`` through a temporary file and ``os.replace``,
     so readers never see a half-written file."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, ensure_ascii=False, indent=1)
-            f.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "w") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=1)
+        f.write("\n")
 
 
 def read_json_kind(

@@ -13,11 +13,11 @@ Example:
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import ArpaError
+from ..io import atomic_open
 from .ngram import BOS, EOS, SPECIAL_WORDS, UNK, Model
 
 LOG10_ZERO_ARPA = -99.0
@@ -35,28 +35,22 @@ def _number(x: float) -> str:
 def write_arpa(path: Path, model: Model, words: Sequence[str]) -> None:
     """Write ``model`` (word ids index ``words``) atomically."""
     order = len(model)
-    tmp = Path(f"{path}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            real = [[g for g, e in t.items() if e[0] != math.inf] for t in model]
-            f.write("\\data\\\n")
-            for n, grams in enumerate(real, 1):
-                f.write(f"ngram {n}={len(grams) if n > 1 else len(words)}\n")
-            for n, grams in enumerate(real, 1):
-                f.write(f"\n\\{n}-grams:\n")
-                if n == 1:
-                    grams = [(w,) for w in range(len(words))]
-                for g in grams:
-                    prob, bow = model[n - 1].get(g, [-math.inf, 0.0])
-                    line = f"{_number(prob)}\t{' '.join(words[i] for i in g)}"
-                    if n < order:
-                        line += f"\t{_number(bow)}"
-                    f.write(line + "\n")
-            f.write("\n\\end\\\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w") as f:
+        real = [[g for g, e in t.items() if e[0] != math.inf] for t in model]
+        f.write("\\data\\\n")
+        for n, grams in enumerate(real, 1):
+            f.write(f"ngram {n}={len(grams) if n > 1 else len(words)}\n")
+        for n, grams in enumerate(real, 1):
+            f.write(f"\n\\{n}-grams:\n")
+            if n == 1:
+                grams = [(w,) for w in range(len(words))]
+            for g in grams:
+                prob, bow = model[n - 1].get(g, [-math.inf, 0.0])
+                line = f"{_number(prob)}\t{' '.join(words[i] for i in g)}"
+                if n < order:
+                    line += f"\t{_number(bow)}"
+                f.write(line + "\n")
+        f.write("\n\\end\\\n")
 
 
 def _floor(x: float) -> float:

@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import math
-import os
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import FormatError
+from ..io import atomic_open
 from .ngram import Model
 
 MAGIC = b"RNNRSNGM"
@@ -111,18 +111,12 @@ def save(
     for slots, real in tables:
         head += struct.pack("<QQ", len(slots), real)
     vocab = b"".join(struct.pack("<I", len(w.encode())) + w.encode() for w in words)
-    tmp = Path(f"{path}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(head + m + _pad8(len(m)))
-            f.write(struct.pack("<Q", len(vocab)) + vocab + _pad8(len(vocab)))
-            f.write(uni.tobytes())
-            for slots, _ in tables:
-                f.write(slots.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        f.write(head + m + _pad8(len(m)))
+        f.write(struct.pack("<Q", len(vocab)) + vocab + _pad8(len(vocab)))
+        f.write(uni.tobytes())
+        for slots, _ in tables:
+            f.write(slots.tobytes())
 
 
 def load(path: Path) -> tuple[Model, list[str], str, Optional[float]]:
