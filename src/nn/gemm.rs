@@ -94,12 +94,6 @@ pub fn matmul(c: &mut [f32], ldc: usize, a: MatRef<'_>, b: MatRef<'_>, accumulat
     run(c, ldc, a, b, accumulate, par);
 }
 
-/// [`matmul`] on the calling thread only (for work that is already split across threads,
-/// like one batch shard's recurrence).
-pub fn matmul_serial(c: &mut [f32], ldc: usize, a: MatRef<'_>, b: MatRef<'_>, accumulate: bool) {
-    run(c, ldc, a, b, accumulate, Parallelism::None);
-}
-
 fn run(
     c: &mut [f32],
     ldc: usize,
