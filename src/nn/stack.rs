@@ -88,7 +88,26 @@ impl StackConfig {
                 format!("expected a float in [0, 1), got {}", self.dropout),
             ));
         }
+        if self
+            .param_count()
+            .is_none_or(|n| n > isize::MAX as usize / 4)
+        {
+            return Err(CoreError::invalid(
+                "hidden_size",
+                "the parameters would not fit in memory",
+            ));
+        }
         Ok(())
+    }
+
+    /// Number of scalars in all weights and biases (None on overflow).
+    fn param_count(&self) -> Option<usize> {
+        let (h, d) = (self.hidden_size, self.directions());
+        let g = self.cell.gates().checked_mul(h)?;
+        let first = self.input_size.checked_add(h)?.checked_add(2)?;
+        let upper = d.checked_mul(h)?.checked_add(h)?.checked_add(2)?;
+        let per_dir = first.checked_add(upper.checked_mul(self.num_layers - 1)?)?;
+        g.checked_mul(per_dir)?.checked_mul(d)
     }
 
     /// Input width of layer k: I for the first layer, D*H above it.
@@ -304,6 +323,11 @@ impl Stack {
         &self.grads
     }
 
+    /// Parameters and gradients together (for the optimizer).
+    pub fn params_and_grads(&mut self) -> (&mut [f32], &[f32]) {
+        (&mut self.params, &self.grads)
+    }
+
     /// One gradient by name.
     pub fn grad(&self, name: &str) -> Option<&[f32]> {
         self.layout.get(name).map(|e| &self.grads[e.range()])
@@ -380,7 +404,8 @@ impl Stack {
         let (nl, dirs) = (self.cfg.num_layers, self.cfg.directions());
         let top = self.dims(nl - 1, time, batch);
         let mut out = vec![0.0f32; batch * time * dirs * top.h];
-        gather_outputs(&self.ws.caches[(nl - 1) * dirs..], top, &mut out, true);
+        let top_caches = &self.ws.caches[(nl - 1) * dirs..nl * dirs];
+        gather_outputs(top_caches, top, &mut out, true);
         let mut fin = self.cfg.zero_state(batch);
         for (idx, cache) in self.ws.caches[..nl * dirs].iter().enumerate() {
             let d = self.dims(idx / dirs, time, batch);
@@ -690,5 +715,11 @@ mod tests {
         let mut cfg = StackConfig::new(CellKind::Gru, 3, 4, 2);
         cfg.dropout = 1.0;
         assert!(Stack::new(cfg).is_err());
+        assert!(Stack::new(StackConfig::new(CellKind::Lstm, 3, usize::MAX / 2, 2)).is_err());
+        let ok = StackConfig::new(CellKind::Lstm, 3, 4, 2);
+        assert_eq!(
+            ok.param_count(),
+            Some(Stack::new(ok).expect("valid").params().len())
+        );
     }
 }
