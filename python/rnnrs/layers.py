@@ -267,6 +267,8 @@ class GRU(_Recurrent):
         >>> d_x, d_h0, grads = gru.backward(np.ones_like(out))
         >>> d_x.shape, grads["weight_hh_l0"].shape
         ((5, 7, 2), (9, 3))
+        >>> rnnrs.GRU(2, 3, backend="numpy").backend, rnnrs.GRU(2, 3, dtype="float64").backend
+        ('numpy', 'numpy')
     """
 
     _cell = "gru"
