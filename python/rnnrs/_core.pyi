@@ -6,6 +6,7 @@ __all__ = [
     "BpeTrainer",
     "NGramCounts",
     "NGramModel",
+    "RecurrentStack",
     "RustEngine",
     "__version__",
     "bpe_pretokenize",
@@ -161,6 +162,34 @@ class RustEngine:
         seed: int = 0,
         end_ids: Optional[Sequence[int]] = None,
     ) -> npt.NDArray[np.uint32]: ...
+
+# --- Rust encoder layers (src/python/layers.rs): float32 rnnrs.RNN / LSTM / GRU ------------
+
+@final
+class RecurrentStack:
+    """Stacked, optionally bidirectional RNN/LSTM/GRU layers in float32, batch-first."""
+
+    def __new__(
+        cls,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        /,
+        *,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        seed: int = 0,
+    ) -> RecurrentStack: ...
+    def param_names(self) -> list[str]: ...
+    def get_parameters(self) -> dict[str, npt.NDArray[np.float32]]: ...
+    def set_parameters(self, params: dict[str, Any]) -> None: ...
+    def forward(
+        self, x: npt.NDArray[np.float32], state: Optional[_State], train: bool
+    ) -> tuple[npt.NDArray[np.float32], _State]: ...
+    def backward(
+        self, d_outputs: npt.NDArray[np.float32], d_final_state: Optional[_State]
+    ) -> tuple[npt.NDArray[np.float32], _State, dict[str, npt.NDArray[np.float32]]]: ...
 
 def set_num_threads(n: Union[int, np.integer[Any]]) -> None: ...
 def get_num_threads() -> int: ...

@@ -1,8 +1,15 @@
 """Recurrent layers for encoders, mirroring torch.nn.RNN / LSTM / GRU (batch_first=True).
 
-NumPy-backed: ``forward`` keeps what ``backward`` needs, as in a manual NumPy training
-loop. Parameters use PyTorch's names and layouts, so ``layer.parameters()`` loads into the
-matching torch module with ``load_state_dict``.
+``forward`` keeps what ``backward`` needs, as in a manual NumPy training loop; each forward
+allows one backward (as torch without ``retain_graph``). Parameters use PyTorch's names and
+layouts, so ``layer.parameters()`` loads into the matching torch module with
+``load_state_dict``.
+
+Backends: a float32 layer computes in the Rust core (``rnnrs._core.RecurrentStack``) when
+the Rust backend is active (see :func:`rnnrs.backend`, or pass ``backend=``), otherwise in
+the NumPy reference (``rnnrs.reference.stack``). A float64 layer always runs on NumPy. Both
+give the same numbers to fp32 rounding; only the dropout masks differ (each backend draws
+them from its own generator seeded by ``seed``).
 """
 
 from __future__ import annotations
@@ -13,13 +20,32 @@ from typing import Any, Optional
 import numpy as np
 
 from ._arrays import as_float_array, check_param_dict, check_state
+from ._backend import core, resolve_backend
 from ._lmconfig import check_dropout, check_positive_int
 from .reference.cells import GATES, State, state_size
 from .reference.stack import layer_names, stack_backward, stack_forward
 
 
+def _layer_backend(requested: Optional[str], dtype: np.dtype) -> str:
+    """The backend a layer runs on: the Rust core computes in float32 only."""
+    name = resolve_backend(requested)
+    if name == "rust" and dtype != np.float32:
+        if requested is not None:
+            raise ValueError(
+                f"backend: the Rust layers compute in float32, got dtype {dtype}; "
+                "use dtype=float32 or backend='numpy'"
+            )
+        return "numpy"
+    return name
+
+
 class _Recurrent:
-    """Shared implementation of :class:`RNN`, :class:`LSTM` and :class:`GRU`."""
+    """Shared implementation of :class:`RNN`, :class:`LSTM` and :class:`GRU`.
+
+    Arguments as torch's (``batch_first=True``), plus ``seed`` (initial weights and dropout
+    masks), ``dtype`` (float32 or float64) and ``backend`` ("rust", "numpy" or None for the
+    process default; float64 layers always run on NumPy). ``layer.backend`` tells which runs.
+    """
 
     _cell = "lstm"
 
@@ -32,6 +58,7 @@ class _Recurrent:
         dropout: float = 0.0,
         seed: int = 0,
         dtype: Any = np.float32,
+        backend: Optional[str] = None,
     ) -> None:
         self.input_size = check_positive_int(input_size, "input_size")
         self.hidden_size = check_positive_int(hidden_size, "hidden_size")
@@ -41,9 +68,12 @@ class _Recurrent:
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype: expected float32 or float64, got {self.dtype}")
+        self.backend = _layer_backend(backend, self.dtype)
         self.training = True
         self._rng = np.random.default_rng(seed)
         self._cache: Optional[dict[str, Any]] = None
+        # (batch, time) of the forward the next backward goes through.
+        self._pending: Optional[tuple[int, int]] = None
         dirs = 2 if self.bidirectional else 1
         gates = GATES[self._cell] * self.hidden_size
         self._shapes: dict[str, tuple[int, ...]] = {}
@@ -56,10 +86,28 @@ class _Recurrent:
                 self._shapes[b_ih] = (gates,)
                 self._shapes[b_hh] = (gates,)
         bound = 1.0 / math.sqrt(self.hidden_size)
-        self._params = {
+        params = {
             n: self._rng.uniform(-bound, bound, s).astype(self.dtype)
             for n, s in self._shapes.items()
         }
+        # The weights live in the NumPy dict or in the Rust stack, never in both.
+        self._params: dict[str, np.ndarray] = {}
+        self._rust: Any = None
+        if self.backend == "numpy":
+            self._params = params
+        else:
+            # Initialised above, so both backends start from the same weights; the Rust
+            # stack draws its dropout masks from its own generator.
+            self._rust = core().RecurrentStack(
+                self._cell,
+                self.input_size,
+                self.hidden_size,
+                num_layers=self.num_layers,
+                bidirectional=self.bidirectional,
+                dropout=self.dropout,
+                seed=int(seed),
+            )
+            self._rust.set_parameters(params)
 
     @property
     def cell(self) -> str:
@@ -77,12 +125,17 @@ class _Recurrent:
 
     def parameters(self) -> dict[str, np.ndarray]:
         """Copies of the weights by PyTorch name (weight_ih_l0, ..., *_reverse)."""
+        if self._rust is not None:
+            return dict(self._rust.get_parameters())
         return {n: v.copy() for n, v in self._params.items()}
 
     def set_parameters(self, params: dict[str, np.ndarray]) -> None:
         """Replace every weight; ValueError naming a missing or misshapen tensor."""
         check_param_dict(params, self._shapes)
-        self._params = {n: np.array(params[n], dtype=self.dtype) for n in self._shapes}
+        if self._rust is not None:
+            self._rust.set_parameters({n: params[n] for n in self._shapes})
+        else:
+            self._params = {n: np.array(params[n], dtype=self.dtype) for n in self._shapes}
 
     def _state_shape(self, batch: int) -> tuple[int, int, int]:
         dirs = 2 if self.bidirectional else 1
@@ -100,6 +153,11 @@ class _Recurrent:
         shape = self._state_shape(xa.shape[0])
         n = state_size(self._cell)
         s0 = check_state(state, "state", n, shape, self.dtype)
+        self._pending = None
+        if self._rust is not None:
+            out, final = self._rust.forward(xa, s0, self.training)
+            self._pending = (xa.shape[0], xa.shape[1])
+            return out, final
         if s0 is None:
             s0 = tuple(np.zeros(shape, dtype=self.dtype) for _ in range(n))
         rng = self._rng if self.training and self.dropout > 0 else None
@@ -114,6 +172,7 @@ class _Recurrent:
             rng,
         )
         self._cache = cache
+        self._pending = (xa.shape[0], xa.shape[1])
         return np.ascontiguousarray(out.transpose(1, 0, 2)), final
 
     __call__ = forward
@@ -123,11 +182,11 @@ class _Recurrent:
     ) -> tuple[np.ndarray, State, dict[str, np.ndarray]]:
         """Gradients through the last :meth:`forward`: d_outputs (B, T, D*H) and optional
         dLoss/d(final state) -> (d_x (B, T, input_size), d_state0, grads by name).
+        Each forward allows one backward.
         """
-        if self._cache is None:
-            raise ValueError("backward: call forward(x) first")
-        hs = self._cache["layers"][0][0]["hs"]
-        t_len, batch = hs.shape[0] - 1, hs.shape[1]
+        if self._pending is None:
+            raise ValueError("backward: call forward(x) first (each forward allows one backward)")
+        batch, t_len = self._pending
         dirs = 2 if self.bidirectional else 1
         d_out = as_float_array(d_outputs, "d_outputs", 3, self.dtype)
         want = (batch, t_len, dirs * self.hidden_size)
@@ -140,6 +199,11 @@ class _Recurrent:
             self._state_shape(batch),
             self.dtype,
         )
+        self._pending = None
+        if self._rust is not None:
+            dx, d_s0, grads = self._rust.backward(d_out, d_final)
+            return dx, d_s0, dict(grads)
+        assert self._cache is not None  # set by every NumPy forward
         dx, d_s0, grads, _ = stack_backward(
             np.ascontiguousarray(d_out.transpose(1, 0, 2)), d_final, self._cache
         )
@@ -168,12 +232,15 @@ class RNN(_Recurrent):
         nonlinearity: str = "tanh",
         seed: int = 0,
         dtype: Any = np.float32,
+        backend: Optional[str] = None,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self._cell = f"rnn_{nonlinearity}"
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, num_layers, bidirectional, dropout, seed, dtype)
+        super().__init__(
+            input_size, hidden_size, num_layers, bidirectional, dropout, seed, dtype, backend
+        )
 
 
 class LSTM(_Recurrent):
@@ -200,6 +267,8 @@ class GRU(_Recurrent):
         >>> d_x, d_h0, grads = gru.backward(np.ones_like(out))
         >>> d_x.shape, grads["weight_hh_l0"].shape
         ((5, 7, 2), (9, 3))
+        >>> rnnrs.GRU(2, 3, backend="numpy").backend, rnnrs.GRU(2, 3, dtype="float64").backend
+        ('numpy', 'numpy')
     """
 
     _cell = "gru"

@@ -1,4 +1,4 @@
-//! Neural building blocks and the recurrent language model.
+//! Neural building blocks, the recurrent language model and the encoder layer stack.
 //!
 //! Forward/backward pairs are free functions over flat `f32` slices with their shapes in the
 //! doc comments; backward passes add into gradient buffers. All parameters of a model live in
@@ -15,9 +15,11 @@ pub mod params;
 pub mod recurrent;
 pub mod sample;
 pub mod simd;
+pub mod stack;
 pub mod threads;
 
 pub use cell::CellKind;
 pub use model::{Model, ModelConfig, State, Tokens};
+pub use stack::{InputGrads, Stack, StackConfig};
 #[cfg(test)]
 mod gradcheck;

@@ -691,6 +691,7 @@ impl Model {
                 &mut rest[0],
                 lg,
                 Some(dx),
+                None,
             );
             if l > 0 && drop {
                 dropout::apply_in_place(&mut ws.dx[..tb * h], &ws.masks[l][..tb * h]);

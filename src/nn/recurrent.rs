@@ -42,6 +42,13 @@ pub struct Grads<'a> {
     pub b_hh: &'a mut [f32],
 }
 
+/// The gradient w.r.t. a layer's state, (B, H) each; `dc` is used by LSTM only (empty
+/// otherwise). [`backward`] reads dL/dh_T, dL/dc_T from it and writes dL/dh_0, dL/dc_0 back.
+pub struct StateGrads<'a> {
+    pub dh: &'a mut [f32],
+    pub dc: &'a mut [f32],
+}
+
 /// What forward keeps for backward, reused across calls (grown, never shrunk).
 #[derive(Default)]
 pub struct Cache {
@@ -330,8 +337,10 @@ fn add_colsum(out: &mut [f32], m: &[f32], cols: usize) {
 
 /// Backward over the T steps of the last [`forward`] (same `kind`, `d`, `w`, `x`).
 /// `dy (T*B, H)`: gradient of the loss w.r.t. the outputs h_1..h_T. Adds the weight gradients
-/// into `grads` and writes the input gradient into `dx (T*B, I)` when given. Gradients do not
-/// flow into the initial state (truncated BPTT).
+/// into `grads` and writes the input gradient into `dx (T*B, I)` when given. With `state`,
+/// the final state's gradient flows in and the initial state's comes out; without it the
+/// carry starts at zero and stops at step 1 (truncated BPTT). Consumes the forward cache:
+/// one backward per forward.
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
     kind: CellKind,
@@ -342,15 +351,29 @@ pub fn backward(
     cache: &mut Cache,
     grads: Grads<'_>,
     dx: Option<&mut [f32]>,
+    mut state: Option<StateGrads<'_>>,
 ) {
     let (h, b) = (d.h, d.b);
     let g = kind.gates() * h;
     let tb = d.t * b;
+    let bh = b * h;
     let lstm = kind == CellKind::Lstm;
     let gru = kind == CellKind::Gru;
     if gru {
         grow(&mut cache.dgh, tb * g);
     }
+    // The recurrent carries start from dL/dh_T, dL/dc_T (zero without a state gradient).
+    match &state {
+        Some(s) => cache.rec_a[..bh].copy_from_slice(&s.dh[..bh]),
+        None => cache.rec_a[..bh].fill(0.0),
+    }
+    if lstm {
+        match &state {
+            Some(s) => cache.dc[..bh].copy_from_slice(&s.dc[..bh]),
+            None => cache.dc[..bh].fill(0.0),
+        }
+    }
+    let to_h0 = state.is_some();
     cache.w_hh.pack(MatRef::new(w.w_hh, g, h));
     let rows = shard_rows(b);
     let n = rows.len();
@@ -421,7 +444,19 @@ pub fn backward(
         shards
             .into_par_iter()
             .with_max_len(1)
-            .for_each(|sh| backward_shard(kind, d, w_hh, sh));
+            .for_each(|sh| backward_shard(kind, d, w_hh, sh, to_h0));
+    }
+    if let Some(s) = state.as_mut() {
+        // GRU swaps its two carries every step: after an odd T the carry is in rec_b.
+        let carry = if gru && d.t % 2 == 1 {
+            &cache.rec_b
+        } else {
+            &cache.rec_a
+        };
+        s.dh[..bh].copy_from_slice(&carry[..bh]);
+        if lstm {
+            s.dc[..bh].copy_from_slice(&cache.dc[..bh]);
+        }
     }
 
     // Weight and bias gradients for all T steps at once.
@@ -455,7 +490,8 @@ pub fn backward(
     }
 }
 
-fn backward_shard(kind: CellKind, d: Dims, w_hh: &PackedB, mut sh: BwdShard<'_>) {
+/// `to_h0`: also carry the gradient through W_hh at step 1, into h_0.
+fn backward_shard(kind: CellKind, d: Dims, w_hh: &PackedB, mut sh: BwdShard<'_>, to_h0: bool) {
     let (h, r) = (d.h, sh.rows);
     let g = kind.gates() * h;
     let mut carry = sh.carry.into_iter();
@@ -463,10 +499,6 @@ fn backward_shard(kind: CellKind, d: Dims, w_hh: &PackedB, mut sh: BwdShard<'_>)
         return;
     };
     let mut dc = carry.next();
-    rec.fill(0.0);
-    if let Some(dc) = dc.as_deref_mut() {
-        dc.fill(0.0);
-    }
     for t in (0..d.t).rev() {
         let gates_t: &mut [f32] = &mut *sh.gates[t];
         let dy_t = sh.dy[t];
@@ -481,7 +513,7 @@ fn backward_shard(kind: CellKind, d: Dims, w_hh: &PackedB, mut sh: BwdShard<'_>)
                 {
                     cell::rnn_backward(relu, ho, dyr, rr, dp);
                 }
-                if t > 0 {
+                if t > 0 || to_h0 {
                     matmul_packed(rec, h, gates_t, g, r, w_hh, false);
                 }
             }
@@ -499,7 +531,7 @@ fn backward_shard(kind: CellKind, d: Dims, w_hh: &PackedB, mut sh: BwdShard<'_>)
                 {
                     cell::lstm_backward(gr, cp, c, dyr, rr, dcr);
                 }
-                if t > 0 {
+                if t > 0 || to_h0 {
                     matmul_packed(rec, h, gates_t, g, r, w_hh, false);
                 }
             }
@@ -516,7 +548,7 @@ fn backward_shard(kind: CellKind, d: Dims, w_hh: &PackedB, mut sh: BwdShard<'_>)
                 {
                     cell::gru_backward(gx, hnr, hp, dyr, rr, dghr, rn);
                 }
-                if t > 0 {
+                if t > 0 || to_h0 {
                     matmul_packed(rec_next, h, dgh_t, g, r, w_hh, true);
                 }
                 std::mem::swap(&mut rec, &mut rec_next);

@@ -2,6 +2,7 @@
 //! the GIL released around long calls, errors mapped. No numerics live here.
 
 mod errors;
+mod layers;
 mod ngram;
 mod nn;
 mod text;
@@ -13,6 +14,7 @@ use pyo3::prelude::*;
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    layers::register(m)?;
     ngram::register(m)?;
     nn::register(m)?;
     text::register(m)?;

@@ -11,22 +11,23 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::error::CoreError;
+use crate::nn::params::Layout;
 use crate::nn::sample::{self, GenerateOptions, Sampling};
 use crate::nn::{threads, CellKind, Model, ModelConfig, State, Tokens};
 use crate::train::{train_steps, Clip, Optimizer, OptimizerSpec, Schedule};
 
-fn value_err(msg: String) -> PyErr {
+pub(super) fn value_err(msg: String) -> PyErr {
     PyValueError::new_err(msg)
 }
 
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
+pub(super) fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
         .name()
         .map_or_else(|_| "object".to_string(), |n| n.to_string())
 }
 
 /// A C-contiguous numpy array of element type T, else TypeError / ValueError naming `name`.
-fn array<'py, T: numpy::Element>(
+pub(super) fn array<'py, T: numpy::Element>(
     obj: &Bound<'py, PyAny>,
     name: &str,
     what: &str,
@@ -62,12 +63,15 @@ fn array<'py, T: numpy::Element>(
         .map_err(|e| value_err(format!("{name}: {e}")))
 }
 
-fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArrayDyn<'_, T>, name: &str) -> PyResult<&'a [T]> {
+pub(super) fn slice<'a, T: numpy::Element>(
+    a: &'a PyReadonlyArrayDyn<'_, T>,
+    name: &str,
+) -> PyResult<&'a [T]> {
     a.as_slice().map_err(|e| value_err(format!("{name}: {e}")))
 }
 
 /// A shape as Python prints it: (3, 4) or (5,).
-fn shape_str(shape: &[usize]) -> String {
+pub(super) fn shape_str(shape: &[usize]) -> String {
     match shape {
         [one] => format!("({one},)"),
         _ => format!(
@@ -85,7 +89,7 @@ fn dict_get<'py>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Option<Bound<'py
     Ok(d.get_item(key)?.filter(|v| !v.is_none()))
 }
 
-fn positive_int(v: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
+pub(super) fn positive_int(v: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
     if v.is_instance_of::<pyo3::types::PyBool>() {
         return Err(PyTypeError::new_err(format!(
             "{name}: expected a positive int, got bool"
@@ -239,27 +243,38 @@ fn parse_optimizer(d: &Bound<'_, PyDict>) -> PyResult<OptimizerSpec> {
 
 /// `(h,)` or `(h, c)` of float32 (num_layers, batch, hidden) arrays -> State.
 fn parse_state(cfg: &ModelConfig, obj: &Bound<'_, PyAny>, batch: usize) -> PyResult<Option<State>> {
+    let shape = [cfg.num_layers, batch, cfg.hidden_size];
+    state_from_py(obj, "state", cfg.cell.has_cell_state(), shape)
+}
+
+/// None, or `(h,)` / `(h, c)` (`has_c`) of C-contiguous float32 arrays of `shape`
+/// (layers, batch, hidden) -> State; errors name `name`.
+pub(super) fn state_from_py(
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+    has_c: bool,
+    shape: [usize; 3],
+) -> PyResult<Option<State>> {
     if obj.is_none() {
         return Ok(None);
     }
-    let n = if cfg.cell.has_cell_state() { 2 } else { 1 };
-    let shape = [cfg.num_layers, batch, cfg.hidden_size];
+    let n = if has_c { 2 } else { 1 };
     let what = format!(
         "None or a tuple of {n} float32 arrays of shape {}",
         shape_str(&shape)
     );
     let tuple = obj.cast::<PyTuple>().map_err(|_| {
-        PyTypeError::new_err(format!("state: expected {what}, got {}", type_name(obj)))
+        PyTypeError::new_err(format!("{name}: expected {what}, got {}", type_name(obj)))
     })?;
     if tuple.len() != n {
         return Err(value_err(format!(
-            "state: expected {what}, got {} arrays",
+            "{name}: expected {what}, got {} arrays",
             tuple.len()
         )));
     }
     let mut parts = Vec::with_capacity(n);
     for (k, item) in tuple.iter().enumerate() {
-        let name = format!("state[{k}]");
+        let name = format!("{name}[{k}]");
         let a = array::<f32>(&item, &name, "float32", 3)?;
         if a.shape() != shape {
             return Err(value_err(format!(
@@ -272,16 +287,107 @@ fn parse_state(cfg: &ModelConfig, obj: &Bound<'_, PyAny>, batch: usize) -> PyRes
     }
     let c = if n == 2 { parts.pop() } else { None };
     let h = parts.pop().unwrap_or_default();
-    Ok(Some(State { batch, h, c }))
+    Ok(Some(State {
+        batch: shape[1],
+        h,
+        c,
+    }))
 }
 
 fn state_to_py<'py>(py: Python<'py>, cfg: &ModelConfig, s: State) -> PyResult<Bound<'py, PyTuple>> {
     let shape = [cfg.num_layers, s.batch, cfg.hidden_size];
+    state_into_py(py, s, shape)
+}
+
+/// State -> `(h,)` or `(h, c)` of new float32 arrays of `shape`.
+pub(super) fn state_into_py(
+    py: Python<'_>,
+    s: State,
+    shape: [usize; 3],
+) -> PyResult<Bound<'_, PyTuple>> {
     let h = PyArray1::from_vec(py, s.h).reshape(shape)?;
     match s.c {
         Some(c) => PyTuple::new(py, [h, PyArray1::from_vec(py, c).reshape(shape)?]),
         None => PyTuple::new(py, [h]),
     }
+}
+
+/// The tensors of a flat buffer as a dict of new float32 arrays, by name, in layout order.
+pub(super) fn tensors_to_py<'py>(
+    py: Python<'py>,
+    layout: &Layout,
+    flat: &[f32],
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for e in layout.entries() {
+        let a = PyArray1::from_slice(py, &flat[e.range()]).reshape(e.shape.clone())?;
+        d.set_item(&e.name, a)?;
+    }
+    Ok(d)
+}
+
+/// A dict holding every tensor of `layout` (no other name), each a numeric array of its
+/// shape -> the values as float32, in layout order.
+pub(super) fn tensors_from_py(
+    params: &Bound<'_, PyAny>,
+    layout: &Layout,
+) -> PyResult<Vec<Vec<f32>>> {
+    let py = params.py();
+    let d = params.cast::<PyDict>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "params: expected a dict of arrays, got {}",
+            type_name(params)
+        ))
+    })?;
+    let entries = layout.entries();
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !d.contains(*n).unwrap_or(false))
+        .collect();
+    let mut extra = Vec::new();
+    for k in d.keys() {
+        let k: String = k.extract()?;
+        if !names.contains(&k.as_str()) {
+            extra.push(k);
+        }
+    }
+    if !missing.is_empty() || !extra.is_empty() {
+        return Err(value_err(format!(
+            "params: missing tensors {missing:?}, unexpected tensors {extra:?}"
+        )));
+    }
+    let np = py.import("numpy")?;
+    let mut values = Vec::with_capacity(entries.len());
+    for e in entries {
+        let v = dict_get(d, &e.name)?
+            .ok_or_else(|| value_err(format!("params[{:?}]: is None", e.name)))?;
+        let a = np.call_method1("asarray", (v,))?;
+        let a = a.cast::<PyUntypedArray>().map_err(|_| {
+            PyTypeError::new_err(format!("params[{:?}]: expected an array", e.name))
+        })?;
+        if a.shape() != e.shape.as_slice() {
+            return Err(value_err(format!(
+                "params[{:?}]: expected shape {}, got {}",
+                e.name,
+                shape_str(&e.shape),
+                shape_str(a.shape())
+            )));
+        }
+        let kind = a.dtype().kind();
+        if kind != b'f' && kind != b'i' && kind != b'u' {
+            return Err(PyTypeError::new_err(format!(
+                "params[{:?}]: expected a float array, got dtype {}",
+                e.name,
+                a.dtype()
+            )));
+        }
+        let f = np.call_method1("ascontiguousarray", (a, "float32"))?;
+        let ro = array::<f32>(&f, &e.name, "float32", e.shape.len())?;
+        values.push(slice(&ro, &e.name)?.to_vec());
+    }
+    Ok(values)
 }
 
 /// Token ids (B, T) as a Tokens view (dtype, contiguity and shape checked here; ids by core).
@@ -313,13 +419,7 @@ pub struct RustEngine {
 
 impl RustEngine {
     fn grads_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        for e in self.model.layout().entries() {
-            let g = PyArray1::from_slice(py, &self.model.grads()[e.range()])
-                .reshape(e.shape.clone())?;
-            d.set_item(&e.name, g)?;
-        }
-        Ok(d)
+        tensors_to_py(py, self.model.layout(), self.model.grads())
     }
 
     fn optimizer(&mut self) -> PyResult<&mut Optimizer> {
@@ -372,71 +472,12 @@ impl RustEngine {
     }
 
     fn get_parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        for e in self.model.layout().entries() {
-            let p = PyArray1::from_slice(py, &self.model.params()[e.range()])
-                .reshape(e.shape.clone())?;
-            d.set_item(&e.name, p)?;
-        }
-        Ok(d)
+        tensors_to_py(py, self.model.layout(), self.model.params())
     }
 
     fn set_parameters(&mut self, params: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = params.py();
-        let d = params.cast::<PyDict>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "params: expected a dict of arrays, got {}",
-                type_name(params)
-            ))
-        })?;
+        let values = tensors_from_py(params, self.model.layout())?;
         let entries = self.model.layout().entries().to_vec();
-        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-        let missing: Vec<&str> = names
-            .iter()
-            .copied()
-            .filter(|n| !d.contains(*n).unwrap_or(false))
-            .collect();
-        let mut extra = Vec::new();
-        for k in d.keys() {
-            let k: String = k.extract()?;
-            if !names.contains(&k.as_str()) {
-                extra.push(k);
-            }
-        }
-        if !missing.is_empty() || !extra.is_empty() {
-            return Err(value_err(format!(
-                "params: missing tensors {missing:?}, unexpected tensors {extra:?}"
-            )));
-        }
-        let np = py.import("numpy")?;
-        let mut values = Vec::with_capacity(entries.len());
-        for e in &entries {
-            let v = dict_get(d, &e.name)?
-                .ok_or_else(|| value_err(format!("params[{:?}]: is None", e.name)))?;
-            let a = np.call_method1("asarray", (v,))?;
-            let a = a.cast::<PyUntypedArray>().map_err(|_| {
-                PyTypeError::new_err(format!("params[{:?}]: expected an array", e.name))
-            })?;
-            if a.shape() != e.shape.as_slice() {
-                return Err(value_err(format!(
-                    "params[{:?}]: expected shape {}, got {}",
-                    e.name,
-                    shape_str(&e.shape),
-                    shape_str(a.shape())
-                )));
-            }
-            let kind = a.dtype().kind();
-            if kind != b'f' && kind != b'i' && kind != b'u' {
-                return Err(PyTypeError::new_err(format!(
-                    "params[{:?}]: expected a float array, got dtype {}",
-                    e.name,
-                    a.dtype()
-                )));
-            }
-            let f = np.call_method1("ascontiguousarray", (a, "float32"))?;
-            let ro = array::<f32>(&f, &e.name, "float32", e.shape.len())?;
-            values.push(slice(&ro, &e.name)?.to_vec());
-        }
         for (e, v) in entries.iter().zip(values) {
             self.model.set_param(&e.name, &v)?;
         }
