@@ -3,10 +3,11 @@
 
 use rayon::prelude::*;
 
-use super::counts::{pack, unpack, word_bits, Level, NGramCounts};
+use super::counts::{pack, unpack, word_bits, NGramCounts};
 use super::model::Model;
 use super::sort::{sort_pairs, Pair};
-use super::store::{combine, unigram_key, ProbBow, Store, TableBuilder};
+use super::sorted::SortedLevel;
+use super::store::{ProbBow, Store, BLANK};
 use super::vocab::{Vocab, BOS};
 use crate::{CoreError, Result};
 
@@ -313,10 +314,11 @@ fn parent(c: &NGramCounts, n: usize, g: usize) -> usize {
 pub fn estimate(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Model> {
     check(counts, smoothing)?;
     let (lin, bows) = probabilities(counts, smoothing)?;
+    let keys = counts.levels.iter().map(|l| l.keys.clone()).collect();
     build(
         counts.vocab.clone(),
         counts.order(),
-        &counts.levels,
+        keys,
         lin,
         bows,
         smoothing,
@@ -328,12 +330,14 @@ pub fn estimate_consuming(mut counts: NGramCounts, smoothing: &Smoothing) -> Res
     check(&counts, smoothing)?;
     let (lin, bows) = probabilities(&counts, smoothing)?;
     // Only the words of each n-gram are needed from here on.
-    counts.unigrams = Vec::new();
-    for level in &mut counts.levels {
-        level.counts = Vec::new();
-    }
+    let keys = std::mem::take(&mut counts.levels)
+        .into_iter()
+        .map(|l| l.keys)
+        .collect();
     let vocab = std::mem::take(&mut counts.vocab);
-    build(vocab, counts.order(), &counts.levels, lin, bows, smoothing)
+    let order = counts.order();
+    drop(counts);
+    build(vocab, order, keys, lin, bows, smoothing)
 }
 
 fn check(counts: &NGramCounts, smoothing: &Smoothing) -> Result<()> {
@@ -534,16 +538,12 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
     Ok((lin, bows))
 }
 
-/// How many n-grams ahead the home slot of an insertion is prefetched.
-const PREFETCH: usize = 16;
-
-/// Assemble the probing hash tables of the model from the estimated arrays, order by
-/// order (an entry's prefix is the slot of its parent one order down; parents come in
-/// sorted order, so those reads are sequential; the table writes are prefetched).
+/// The model of the estimated arrays: unigrams by id, higher orders kept in sorted order
+/// with log10 values (pruned n-grams become [`BLANK`] rows).
 fn build(
     vocab: Vocab,
     order: usize,
-    levels: &[Level],
+    keys: Vec<Vec<u64>>,
     lin: Vec<Vec<f64>>,
     bows: Vec<Vec<f64>>,
     smoothing: &Smoothing,
@@ -556,51 +556,36 @@ fn build(
             bow: b,
         })
         .collect();
-    let mut hashes: Vec<u64> = (0..vocab.len() as u32).map(unigram_key).collect();
-    let mut slot_of: Vec<u32> = (0..vocab.len() as u32).collect();
-    let mut tables = Vec::with_capacity(order.saturating_sub(1));
-    for n in 2..=order {
-        let keys = &levels[n - 2].keys;
-        let p = &lin[n];
-        let below = &hashes;
-        let next: Vec<u64> = keys
-            .par_iter()
-            .map(|&key| {
-                let (parent, w) = unpack(key);
-                combine(below[parent as usize], w)
-            })
-            .collect();
-        let kept = p.iter().filter(|x| !x.is_nan()).count();
-        let mut table = TableBuilder::with_entries(kept);
-        let mut slots = vec![u32::MAX; p.len()];
-        for (g, &pg) in p.iter().enumerate() {
-            if let Some(&ahead) = next.get(g + PREFETCH) {
-                table.prefetch(ahead);
-            }
-            if pg.is_nan() {
-                continue;
-            }
-            let (parent, w) = unpack(keys[g]);
-            let prefix = slot_of[parent as usize];
-            if prefix == u32::MAX {
+    let mut levels: Vec<SortedLevel> = Vec::with_capacity(order.saturating_sub(1));
+    for ((keys, mut probs), bows) in keys
+        .into_iter()
+        .zip(lin.into_iter().skip(2))
+        .zip(bows.into_iter().skip(2))
+    {
+        if let Some(below) = levels.last() {
+            let orphan = keys
+                .par_iter()
+                .zip(&probs)
+                .any(|(&key, p)| !p.is_nan() && below.probs[unpack(key).0 as usize] == BLANK);
+            if orphan {
                 return Err(CoreError::invalid(
                     "min_counts",
                     "pruning removed the prefix of a kept n-gram",
                 ));
             }
-            slots[g] = table.insert(next[g], log10(pg), bows[n][g], prefix, w) as u32;
         }
-        tables.push(table.finish());
-        hashes = next;
-        slot_of = slots;
+        probs
+            .par_iter_mut()
+            .for_each(|p| *p = if p.is_nan() { BLANK } else { log10(*p) });
+        levels.push(SortedLevel::new(keys, probs, bows));
     }
     let stupid = (smoothing.method == Method::StupidBackoff).then_some(smoothing.alpha);
-    Ok(Model::new(
+    Ok(Model::from_sorted(
         order,
         vocab,
         smoothing.method.name().to_owned(),
         stupid,
         Store::Owned(unigrams),
-        tables,
+        levels,
     ))
 }
