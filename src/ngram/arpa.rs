@@ -114,7 +114,7 @@ pub fn write_arpa(model: &Model, path: &Path) -> Result<()> {
 /// Write through a temporary file beside `path`, renamed over it when complete.
 pub fn write_atomically(
     path: &Path,
-    body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    body: impl FnOnce(&mut (dyn Write + Send)) -> std::io::Result<()>,
 ) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp{}", std::process::id()));
@@ -135,8 +135,8 @@ pub fn write_atomically(
 
 /// Sorted n-grams written per parallel task.
 const CHUNK: usize = 1 << 14;
-/// Tasks rendered before their text is written out (bounds the memory held).
-const BATCH: usize = 64;
+/// Tasks rendered before their text is written out (bounds the memory held: two batches).
+const BATCH: usize = 16;
 
 /// The words of every n-gram in sorted order, order by order: `keys[n][r]` is
 /// `(rank of its (n-1)-gram prefix, last word)` of the n-gram of rank r (n >= 2).
@@ -267,7 +267,7 @@ fn rank_table(slots: &[Slot], rank: &mut Vec<u32>) -> (Vec<u64>, Values<'static>
 /// word, the first word first): an estimated model holds them so; a model read from a
 /// file has its tables ranked first. Parallel tasks of consecutive n-grams render their
 /// lines walking forward, so every read is nearly in order.
-fn write_body(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
+fn write_body(model: &Model, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
     let order = model.order();
     let vocab = model.vocab();
     let mut head = String::from("\\data\\\n");
@@ -301,10 +301,12 @@ fn write_body(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
     out.write_all(&line)?;
     // Without sorted levels: the rank of every slot of the order below (unigrams: word id).
     let mut rank: Vec<u32> = (0..vocab.len() as u32).collect();
-    // The text of each task of a batch, reused from batch to batch.
+    // The text of each task of a batch, reused from batch to batch: one batch is written
+    // out while the next is rendered.
     let mut texts: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
+    let mut ready: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
+    let mut ready_tasks = 0;
     for n in 2..=order {
-        out.write_all(format!("\n\\{n}-grams:\n").as_bytes())?;
         let values = match &model.sorted {
             Some(levels) => {
                 let level = &levels[n - 2];
@@ -322,20 +324,43 @@ fn write_body(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
         };
         let rows = values.probs.len();
         let sorted = &sorted;
+        let mut header = format!("\n\\{n}-grams:\n").into_bytes();
         for batch in (0..rows).step_by(CHUNK * BATCH) {
             let tasks = (rows - batch).div_ceil(CHUNK).min(BATCH);
-            texts[..tasks]
-                .par_iter_mut()
-                .enumerate()
-                .for_each(|(t, text)| {
-                    text.clear();
-                    let start = batch + t * CHUNK;
-                    sorted.render(n, order, &values, start..(start + CHUNK).min(rows), text);
-                });
-            for text in &texts[..tasks] {
+            let pending = &ready[..ready_tasks];
+            let (written, ()) = rayon::join(
+                || -> std::io::Result<()> {
+                    pending.iter().try_for_each(|t| out.write_all(t))?;
+                    out.write_all(&header)
+                },
+                || {
+                    texts[..tasks]
+                        .par_iter_mut()
+                        .enumerate()
+                        .for_each(|(t, text)| {
+                            text.clear();
+                            let start = batch + t * CHUNK;
+                            let end = (start + CHUNK).min(rows);
+                            sorted.render(n, order, &values, start..end, text);
+                        })
+                },
+            );
+            written?;
+            header.clear();
+            std::mem::swap(&mut texts, &mut ready);
+            ready_tasks = tasks;
+        }
+        if !header.is_empty() {
+            // An order without n-grams: its header follows the text still pending.
+            for text in &ready[..ready_tasks] {
                 out.write_all(text)?;
             }
+            ready_tasks = 0;
+            out.write_all(&header)?;
         }
+    }
+    for text in &ready[..ready_tasks] {
+        out.write_all(text)?;
     }
     out.write_all(b"\n\\end\\\n")
 }

@@ -1,6 +1,8 @@
 //! Smoothing: from raw counts to a backoff model, for every method (formulas in
 //! docs/ngram.md; the spec is `rnnrs.reference.ngram.estimate`, matched to 1e-9).
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::counts::{pack, unpack, word_bits, NGramCounts};
@@ -351,6 +353,59 @@ fn check(counts: &NGramCounts, smoothing: &Smoothing) -> Result<()> {
     Ok(())
 }
 
+/// Per context: the sum of its n-grams' counts, how many there are, and the sum of their
+/// discounts.
+#[derive(Clone, Copy, Default)]
+struct Sums {
+    total: f64,
+    items: u64,
+    dsum: f64,
+}
+
+/// Where to cut the n-grams of an order into about `parts` parallel tasks without splitting
+/// a context: `(first n-gram, first context)` of each task, then `(n-grams, contexts)`.
+/// Each context's n-grams stay in one task, summed in order, so results do not depend on
+/// the number of threads.
+fn context_cuts(c: &NGramCounts, n: usize, nctx: usize, parts: usize) -> Vec<(usize, usize)> {
+    let len = c.raw_counts(n).len();
+    let mut cuts = vec![(0, 0)];
+    if n > 1 {
+        let step = len.div_ceil(parts.max(1)).max(1 << 12);
+        let mut g = step;
+        while g < len {
+            let ctx = parent(c, n, g);
+            // Back to the context's first n-gram.
+            let keys = &c.levels[n - 2].keys;
+            let first = keys[..g].partition_point(|&k| (unpack(k).0 as usize) < ctx);
+            if first > cuts[cuts.len() - 1].0 {
+                cuts.push((first, ctx));
+            }
+            g = first.max(g) + step;
+        }
+    }
+    cuts.push((len, nctx));
+    cuts
+}
+
+/// Run `f(n-grams, first context, per-context slice)` over the tasks of `cuts` in parallel,
+/// each with the part of `per_ctx` that belongs to its contexts.
+fn for_contexts<T: Send>(
+    cuts: &[(usize, usize)],
+    per_ctx: &mut [T],
+    f: impl Fn(Range<usize>, usize, &mut [T]) + Sync,
+) {
+    let mut tasks = Vec::with_capacity(cuts.len());
+    let mut rest = per_ctx;
+    for w in cuts.windows(2) {
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(w[1].1 - w[0].1);
+        tasks.push((w[0].0..w[1].0, w[0].1, mine));
+        rest = tail;
+    }
+    tasks
+        .into_par_iter()
+        .for_each(|(grams, first, mine)| f(grams, first, mine));
+}
+
 /// Per order: the probability of every n-gram (NaN: pruned) and the log10 backoff of
 /// every n-gram as a context.
 type Estimates = (Vec<Vec<f64>>, Vec<Vec<f64>>);
@@ -412,55 +467,67 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
             _ => [0.0; 3],
         };
         let nctx = if n == 1 { 1 } else { raw(n - 1).len() };
-        let mut total = vec![0.0f64; nctx];
-        let mut items = vec![0u64; nctx];
-        let mut dsum = vec![0.0f64; nctx];
-        for (g, &x) in a.iter().enumerate() {
-            if x > 0 {
-                let c = parent(counts, n, g);
-                total[c] += x as f64;
-                items[c] += 1;
-                dsum[c] += d[(x.min(3) - 1) as usize];
+        let cuts = context_cuts(counts, n, nctx, 4 * rayon::current_num_threads());
+        let mut sums = vec![Sums::default(); nctx];
+        for_contexts(&cuts, &mut sums, |grams, first, sums| {
+            for g in grams {
+                let x = a[g];
+                if x > 0 {
+                    let s = &mut sums[parent(counts, n, g) - first];
+                    s.total += x as f64;
+                    s.items += 1;
+                    s.dsum += d[(x.min(3) - 1) as usize];
+                }
             }
-        }
+        });
+        let sums = &sums;
         let alpha = |x: u64, c: usize| -> f64 {
             let x = x as f64;
+            let Sums { total, items, .. } = sums[c];
             match method {
                 Method::ModifiedKneserNey | Method::KneserNey | Method::Absolute => {
-                    (x - d[(x.min(3.0) as usize) - 1]) / total[c]
+                    (x - d[(x.min(3.0) as usize) - 1]) / total
                 }
-                Method::WittenBell => x / (total[c] + items[c] as f64),
-                Method::AddK => (x + smoothing.k) / (total[c] + smoothing.k * v),
-                Method::Mle | Method::StupidBackoff => x / total[c],
+                Method::WittenBell => x / (total + items as f64),
+                Method::AddK => (x + smoothing.k) / (total + smoothing.k * v),
+                Method::Mle | Method::StupidBackoff => x / total,
             }
         };
+        let below = &lin[n - 1];
         let lower = |g: usize| -> f64 {
             if n == 1 {
                 1.0 / v
             } else {
-                lin[n - 1][sx.suffix[n][g] as usize]
+                below[sx.suffix[n][g] as usize]
             }
         };
         let mut p = vec![f64::NAN; a.len()];
         if method.interpolated() {
-            let mut gamma: Vec<f64> = (0..nctx)
-                .map(|c| match method {
-                    Method::WittenBell => items[c] as f64 / (total[c] + items[c] as f64),
-                    _ => dsum[c] / total[c],
+            let mut gamma: Vec<f64> = sums
+                .par_iter()
+                .map(|s| match method {
+                    Method::WittenBell => s.items as f64 / (s.total + s.items as f64),
+                    _ => s.dsum / s.total,
                 })
                 .collect();
-            for (g, &x) in a.iter().enumerate() {
-                if x > 0 && !kept(g) {
-                    let c = parent(counts, n, g);
-                    gamma[c] += alpha(x, c);
-                }
+            if threshold > 1 {
+                for_contexts(&cuts, &mut gamma, |grams, first, gamma| {
+                    for g in grams {
+                        let x = a[g];
+                        if x > 0 && !kept(g) {
+                            let c = parent(counts, n, g);
+                            gamma[c - first] += alpha(x, c);
+                        }
+                    }
+                });
             }
-            for (g, &x) in a.iter().enumerate() {
+            p.par_iter_mut().enumerate().for_each(|(g, pg)| {
+                let x = a[g];
                 if x > 0 && kept(g) {
                     let c = parent(counts, n, g);
-                    p[g] = alpha(x, c) + gamma[c] * lower(g);
+                    *pg = alpha(x, c) + gamma[c] * lower(g);
                 }
-            }
+            });
             if n == 1 {
                 for (w, pw) in p.iter_mut().enumerate() {
                     if a[w] == 0 && w != BOS as usize {
@@ -468,21 +535,25 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
                     }
                 }
             } else {
-                for c in 0..nctx {
-                    if items[c] > 0 {
-                        bows[n - 1][c] = log10(gamma[c]);
-                    }
-                }
+                bows[n - 1]
+                    .par_iter_mut()
+                    .zip(sums.par_iter().zip(&gamma))
+                    .for_each(|(b, (s, &gm))| {
+                        if s.items > 0 {
+                            *b = log10(gm);
+                        }
+                    });
             }
         } else if method == Method::StupidBackoff || n == 1 {
-            for (g, &x) in a.iter().enumerate() {
+            p.par_iter_mut().enumerate().for_each(|(g, pg)| {
+                let x = a[g];
                 if x > 0 && kept(g) {
-                    p[g] = alpha(x, parent(counts, n, g));
+                    *pg = alpha(x, parent(counts, n, g));
                 }
-            }
+            });
             if n == 1 {
                 let unseen = if method == Method::AddK {
-                    smoothing.k / (total[0] + smoothing.k * v)
+                    smoothing.k / (sums[0].total + smoothing.k * v)
                 } else {
                     0.0
                 };
@@ -494,41 +565,53 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
             }
         } else {
             // 1 - Σ α over the kept words, as the mass of the unseen words (closed form)
-            // plus the pruned ones: exactly 0 when nothing is left.
-            let mut left: Vec<f64> = (0..nctx)
-                .map(|c| match method {
-                    Method::AddK => {
-                        smoothing.k * (v - items[c] as f64) / (total[c] + smoothing.k * v)
-                    }
-                    _ => 0.0,
+            // plus the pruned ones: exactly 0 when nothing is left. Per context: that mass
+            // and Σ p(w|c') over the kept words.
+            let mut left: Vec<(f64, f64)> = sums
+                .par_iter()
+                .map(|s| match method {
+                    Method::AddK => (
+                        smoothing.k * (v - s.items as f64) / (s.total + smoothing.k * v),
+                        0.0,
+                    ),
+                    _ => (0.0, 0.0),
                 })
                 .collect();
-            let mut sp = vec![0.0f64; nctx];
-            for (g, &x) in a.iter().enumerate() {
-                if x > 0 {
-                    let c = parent(counts, n, g);
-                    let al = alpha(x, c);
-                    if kept(g) {
-                        p[g] = al;
-                        sp[c] += lower(g);
-                    } else {
-                        left[c] += al;
+            for_contexts(&cuts, &mut left, |grams, first, left| {
+                for g in grams {
+                    let x = a[g];
+                    if x > 0 {
+                        let c = parent(counts, n, g);
+                        if kept(g) {
+                            left[c - first].1 += lower(g);
+                        } else {
+                            left[c - first].0 += alpha(x, c);
+                        }
                     }
                 }
-            }
-            for c in 0..nctx {
-                if items[c] > 0 {
-                    let (left, den) = (left[c], 1.0 - sp[c]);
-                    let bow = if left <= 0.0 {
-                        0.0
-                    } else if den <= 0.0 {
-                        1.0
-                    } else {
-                        left / den
-                    };
-                    bows[n - 1][c] = log10(bow);
+            });
+            p.par_iter_mut().enumerate().for_each(|(g, pg)| {
+                let x = a[g];
+                if x > 0 && kept(g) {
+                    *pg = alpha(x, parent(counts, n, g));
                 }
-            }
+            });
+            bows[n - 1]
+                .par_iter_mut()
+                .zip(sums.par_iter().zip(&left))
+                .for_each(|(b, (s, &(left, sp)))| {
+                    if s.items > 0 {
+                        let den = 1.0 - sp;
+                        let bow = if left <= 0.0 {
+                            0.0
+                        } else if den <= 0.0 {
+                            1.0
+                        } else {
+                            left / den
+                        };
+                        *b = log10(bow);
+                    }
+                });
         }
         if n == 1 {
             p[BOS as usize] = 1.0;
