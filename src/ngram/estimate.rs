@@ -362,15 +362,15 @@ struct Sums {
     dsum: f64,
 }
 
-/// Where to cut the n-grams of an order into about `parts` parallel tasks without splitting
-/// a context: `(first n-gram, first context)` of each task, then `(n-grams, contexts)`.
+/// Where to cut the `len` n-grams of order n into about `parts` parallel tasks without
+/// splitting a context: `(first n-gram, first context)` of each task, then `(len, nctx)`.
 /// Each context's n-grams stay in one task, summed in order, so results do not depend on
 /// the number of threads.
-fn context_cuts(c: &NGramCounts, n: usize, nctx: usize, parts: usize) -> Vec<(usize, usize)> {
-    let len = c.raw_counts(n).len();
+fn context_cuts(c: &NGramCounts, n: usize, len: usize, nctx: usize) -> Vec<(usize, usize)> {
+    let parts = 4 * rayon::current_num_threads();
     let mut cuts = vec![(0, 0)];
     if n > 1 {
-        let step = len.div_ceil(parts.max(1)).max(1 << 12);
+        let step = len.div_ceil(parts).max(1 << 12);
         let mut g = step;
         while g < len {
             let ctx = parent(c, n, g);
@@ -467,7 +467,7 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
             _ => [0.0; 3],
         };
         let nctx = if n == 1 { 1 } else { raw(n - 1).len() };
-        let cuts = context_cuts(counts, n, nctx, 4 * rayon::current_num_threads());
+        let cuts = context_cuts(counts, n, a.len(), nctx);
         let mut sums = vec![Sums::default(); nctx];
         for_contexts(&cuts, &mut sums, |grams, first, sums| {
             for g in grams {
@@ -510,6 +510,7 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
                     _ => s.dsum / s.total,
                 })
                 .collect();
+            // Stored n-grams have raw counts >= 1: a threshold of 0 or 1 prunes nothing.
             if threshold > 1 {
                 for_contexts(&cuts, &mut gamma, |grams, first, gamma| {
                     for g in grams {
