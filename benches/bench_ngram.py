@@ -164,7 +164,7 @@ def bench_scoring(tmp: Path, quick: bool) -> None:
     repeat = 4 if quick else 20
     rnnrs_rate = {}
     for threads in (1, 2):
-        r = run_child(["score", str(arpa), str(repeat)], env={"RAYON_NUM_THREADS": str(threads)})
+        r = run_child(["score", str(arpa), str(repeat)], env={"RNNRS_NUM_THREADS": str(threads)})
         rnnrs_rate[threads] = r["total_tokens_per_s"]
         emit(
             bench="score",

@@ -273,8 +273,8 @@ class NGramLM:
         self.backend = resolve_backend(backend)
         self.counts: Optional[NGramCounts] = None
         self._model: Any = None
-        self._index: dict[str, int] = {}
-        self._words: list[str] = []
+        self._words_cache: Optional[list[str]] = None
+        self._index_cache: Optional[dict[str, int]] = None
 
     def _configure(self, **options: Any) -> None:
         """Check and store smoothing knobs (bad ones fail here, before any counting)."""
@@ -351,9 +351,22 @@ class NGramLM:
 
     def _set_model(self, engine: Any) -> None:
         self._model = engine
-        self._words = list(engine.vocab())
-        self._index = {w: i for i, w in enumerate(self._words)}
+        self._words_cache = self._index_cache = None
         self.order = int(engine.order)
+
+    # The word list and index are copied out of the engine on first use: for a large
+    # vocabulary that takes longer than writing the model, which needs neither.
+    @property
+    def _words(self) -> list[str]:
+        if self._words_cache is None:
+            self._words_cache = list(self._engine().vocab())
+        return self._words_cache
+
+    @property
+    def _index(self) -> dict[str, int]:
+        if self._index_cache is None:
+            self._index_cache = {w: i for i, w in enumerate(self._words)}
+        return self._index_cache
 
     @classmethod
     def _wrap(cls, engine: Any, backend: str) -> NGramLM:

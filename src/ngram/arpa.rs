@@ -2,8 +2,10 @@
 //! `\k-grams:` sections of `log10 prob <tab> words [<tab> log10 backoff]`, `\end\`.
 //! log10(0) is written as -99 (SRILM's convention) and read back as -inf.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -12,7 +14,7 @@ use rustc_hash::FxHashSet;
 use super::counts::{pack, unpack};
 use super::model::Model;
 use super::sort::{sort_pairs, Pair};
-use super::store::{ngram_key, prefetch, ProbBow, Store, TableBuilder, BLANK, EMPTY};
+use super::store::{ngram_key, ProbBow, Slot, Store, TableBuilder, BLANK, EMPTY};
 use super::vocab::{Vocab, BOS, EOS, UNK};
 use crate::{CoreError, Result};
 
@@ -112,7 +114,7 @@ pub fn write_arpa(model: &Model, path: &Path) -> Result<()> {
 /// Write through a temporary file beside `path`, renamed over it when complete.
 pub fn write_atomically(
     path: &Path,
-    body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    body: impl FnOnce(&mut (dyn Write + Send)) -> std::io::Result<()>,
 ) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp{}", std::process::id()));
@@ -133,10 +135,8 @@ pub fn write_atomically(
 
 /// Sorted n-grams written per parallel task.
 const CHUNK: usize = 1 << 14;
-/// How many lines ahead an entry is prefetched.
-const PREFETCH: usize = 16;
-/// Tasks rendered before their text is written out (bounds the memory held).
-const BATCH: usize = 64;
+/// Tasks rendered before their text is written out (bounds the memory held: two batches).
+const BATCH: usize = 16;
 
 /// The words of every n-gram in sorted order, order by order: `keys[n][r]` is
 /// `(rank of its (n-1)-gram prefix, last word)` of the n-gram of rank r (n >= 2).
@@ -144,7 +144,7 @@ struct Sorted<'a> {
     words: &'a [u8],
     /// Where word `id` is in `words`: `spans[id]..spans[id + 1]`.
     spans: Vec<usize>,
-    keys: Vec<Vec<u64>>,
+    keys: Vec<Cow<'a, [u64]>>,
 }
 
 /// The words of the context being written, kept order by order, so that moving to the
@@ -185,13 +185,89 @@ impl Sorted<'_> {
             deeper.0 = u32::MAX;
         }
     }
+
+    /// Append the lines of rows `range` of order n (of `order`); [`BLANK`] rows are skipped.
+    fn render(
+        &self,
+        n: usize,
+        order: usize,
+        values: &Values,
+        range: Range<usize>,
+        text: &mut Vec<u8>,
+    ) {
+        let mut ctx = Context {
+            text: Vec::new(),
+            at: vec![(u32::MAX, 0); n],
+        };
+        for r in range {
+            let prob = values.probs[r];
+            if prob == BLANK {
+                continue;
+            }
+            let (prefix, word) = unpack(self.keys[n][r]);
+            self.context(n - 1, prefix, &mut ctx);
+            push_number(text, prob);
+            text.push(b'\t');
+            text.extend_from_slice(&ctx.text);
+            self.word(word, text);
+            if n < order {
+                text.push(b'\t');
+                push_number(text, values.bows[r]);
+            }
+            text.push(b'\n');
+        }
+    }
+}
+
+/// log10 probabilities and backoffs of one order's n-grams, in sorted order.
+struct Values<'a> {
+    probs: Cow<'a, [f64]>,
+    bows: Cow<'a, [f64]>,
+}
+
+/// The entries of a probing table in sorted order (a model read from a file): ranked by
+/// (rank of their prefix, last word) with one radix sort. `rank` maps the slots of the
+/// order below to their ranks (unigrams: word ids) and becomes this order's map.
+fn rank_table(slots: &[Slot], rank: &mut Vec<u32>) -> (Vec<u64>, Values<'static>) {
+    let (mut pairs, mut scratch) = (Vec::new(), Vec::new());
+    pairs.par_extend(slots.par_iter().enumerate().filter_map(|(i, s)| {
+        (s.key != EMPTY).then(|| Pair {
+            key: pack(
+                rank.get(s.prefix as usize).copied().unwrap_or(u32::MAX),
+                s.word,
+            ),
+            val: i as u32,
+        })
+    }));
+    sort_pairs(&mut pairs, &mut scratch);
+    drop(scratch);
+    let keys = pairs.par_iter().map(|p| p.key).collect();
+    let probs = pairs
+        .par_iter()
+        .map(|p| slots[p.val as usize].prob)
+        .collect();
+    let bows = pairs
+        .par_iter()
+        .map(|p| slots[p.val as usize].bow)
+        .collect();
+    *rank = vec![u32::MAX; slots.len()];
+    for (r, p) in pairs.iter().enumerate() {
+        rank[p.val as usize] = r as u32;
+    }
+    (
+        keys,
+        Values {
+            probs: Cow::Owned(probs),
+            bows: Cow::Owned(bows),
+        },
+    )
 }
 
 /// Unigrams in id order, then each order's n-grams sorted by their words' ids (word by
-/// word, the first word first): the table's entries are ranked by (rank of their prefix,
-/// last word) with a radix sort, and each task of consecutive n-grams renders its
-/// lines walking forward, so every read after the sort is nearly in order.
-fn write_body(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
+/// word, the first word first): an estimated model holds them so; a model read from a
+/// file has its tables ranked first. Parallel tasks of consecutive n-grams render their
+/// lines walking forward, so every read is nearly in order.
+fn write_body(model: &Model, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
     let order = model.order();
     let vocab = model.vocab();
     let mut head = String::from("\\data\\\n");
@@ -209,11 +285,10 @@ fn write_body(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
     let mut sorted = Sorted {
         words: &words,
         spans,
-        keys: vec![Vec::new(); order + 1],
+        keys: vec![Cow::Borrowed(&[][..]); order + 1],
     };
     let mut line = Vec::new();
     for (w, e) in model.unigrams.as_slice().iter().enumerate() {
-        line.clear();
         push_number(&mut line, e.prob);
         line.push(b'\t');
         sorted.word(w as u32, &mut line);
@@ -222,68 +297,70 @@ fn write_body(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
             push_number(&mut line, e.bow);
         }
         line.push(b'\n');
-        out.write_all(&line)?;
     }
-    // The rank of every slot of the order below (unigrams: the word id).
+    out.write_all(&line)?;
+    // Without sorted levels: the rank of every slot of the order below (unigrams: word id).
     let mut rank: Vec<u32> = (0..vocab.len() as u32).collect();
-    let (mut pairs, mut scratch) = (Vec::new(), Vec::new());
-    // The text of each task of a batch, reused from batch to batch.
+    // The text of each task of a batch, reused from batch to batch: one batch is written
+    // out while the next is rendered.
     let mut texts: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
+    let mut ready: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
+    let mut ready_tasks = 0;
     for n in 2..=order {
-        out.write_all(format!("\n\\{n}-grams:\n").as_bytes())?;
-        let slots = model.tables[n - 2].slots();
-        pairs.clear();
-        pairs.par_extend(slots.par_iter().enumerate().filter_map(|(i, s)| {
-            (s.key != EMPTY).then(|| Pair {
-                key: pack(
-                    rank.get(s.prefix as usize).copied().unwrap_or(u32::MAX),
-                    s.word,
-                ),
-                val: i as u32,
-            })
-        }));
-        sort_pairs(&mut pairs, &mut scratch);
-        sorted.keys[n] = pairs.iter().map(|p| p.key).collect();
+        let values = match &model.sorted {
+            Some(levels) => {
+                let level = &levels[n - 2];
+                sorted.keys[n] = Cow::Borrowed(&level.keys);
+                Values {
+                    probs: Cow::Borrowed(&level.probs),
+                    bows: Cow::Borrowed(&level.bows),
+                }
+            }
+            None => {
+                let (keys, values) = rank_table(model.tables()[n - 2].slots(), &mut rank);
+                sorted.keys[n] = Cow::Owned(keys);
+                values
+            }
+        };
+        let rows = values.probs.len();
         let sorted = &sorted;
-        for batch in pairs.chunks(CHUNK * BATCH) {
-            batch
-                .par_chunks(CHUNK)
-                .zip(texts.par_iter_mut())
-                .for_each(|(part, text)| {
-                    text.clear();
-                    let mut ctx = Context {
-                        text: Vec::new(),
-                        at: vec![(u32::MAX, 0); n],
-                    };
-                    for (k, p) in part.iter().enumerate() {
-                        if let Some(ahead) = part.get(k + PREFETCH) {
-                            prefetch(slots, ahead.val as usize);
-                        }
-                        let s = &slots[p.val as usize];
-                        if s.prob == BLANK {
-                            continue;
-                        }
-                        let (prefix, word) = unpack(p.key);
-                        sorted.context(n - 1, prefix, &mut ctx);
-                        push_number(text, s.prob);
-                        text.push(b'\t');
-                        text.extend_from_slice(&ctx.text);
-                        sorted.word(word, text);
-                        if n < order {
-                            text.push(b'\t');
-                            push_number(text, s.bow);
-                        }
-                        text.push(b'\n');
-                    }
-                });
-            for text in &texts[..batch.len().div_ceil(CHUNK)] {
+        let mut header = format!("\n\\{n}-grams:\n").into_bytes();
+        for batch in (0..rows).step_by(CHUNK * BATCH) {
+            let tasks = (rows - batch).div_ceil(CHUNK).min(BATCH);
+            let pending = &ready[..ready_tasks];
+            let (written, ()) = rayon::join(
+                || -> std::io::Result<()> {
+                    pending.iter().try_for_each(|t| out.write_all(t))?;
+                    out.write_all(&header)
+                },
+                || {
+                    texts[..tasks]
+                        .par_iter_mut()
+                        .enumerate()
+                        .for_each(|(t, text)| {
+                            text.clear();
+                            let start = batch + t * CHUNK;
+                            let end = (start + CHUNK).min(rows);
+                            sorted.render(n, order, &values, start..end, text);
+                        })
+                },
+            );
+            written?;
+            header.clear();
+            std::mem::swap(&mut texts, &mut ready);
+            ready_tasks = tasks;
+        }
+        if !header.is_empty() {
+            // An order without n-grams: its header follows the text still pending.
+            for text in &ready[..ready_tasks] {
                 out.write_all(text)?;
             }
+            ready_tasks = 0;
+            out.write_all(&header)?;
         }
-        rank = vec![u32::MAX; slots.len()];
-        for (r, p) in pairs.iter().enumerate() {
-            rank[p.val as usize] = r as u32;
-        }
+    }
+    for text in &ready[..ready_tasks] {
+        out.write_all(text)?;
     }
     out.write_all(b"\n\\end\\\n")
 }

@@ -64,7 +64,7 @@ pub fn save(model: &Model, path: &Path) -> Result<()> {
             out.write_all(&x.to_le_bytes())?;
         }
         out.write_all(&model.stupid_alpha().unwrap_or(0.0).to_le_bytes())?;
-        for t in &model.tables {
+        for t in model.tables() {
             out.write_all(&(t.slots().len() as u64).to_le_bytes())?;
             out.write_all(&(t.count as u64).to_le_bytes())?;
         }
@@ -79,7 +79,7 @@ pub fn save(model: &Model, path: &Path) -> Result<()> {
         }
         pad8(out, total)?;
         out.write_all(as_bytes(model.unigrams.as_slice()))?;
-        for t in &model.tables {
+        for t in model.tables() {
             out.write_all(as_bytes(t.slots()))?;
         }
         Ok(())

@@ -8,6 +8,8 @@
 //! n-gram starts order by order (in parallel) and reads the counts off as run lengths;
 //! adding more text or merging counts made elsewhere is a linear merge of sorted arrays.
 
+use rayon::prelude::*;
+
 use super::sort::{sort_pairs, Pair};
 use super::vocab::{Vocab, BOS, EOS};
 use crate::{CoreError, Result};
@@ -68,6 +70,7 @@ fn count_levels(ids: &[u32], order: usize, vocab_size: usize) -> Vec<Level> {
     let wb = word_bits(vocab_size);
     // Starts followed by another word of their sentence, and their index at this order.
     let (mut pos, mut cur): (Vec<u32>, Vec<u32>) = (0..ids.len().saturating_sub(1))
+        .into_par_iter()
         .filter(|&i| ids[i] != EOS)
         .map(|i| (i as u32, ids[i]))
         .unzip();
@@ -75,40 +78,103 @@ fn count_levels(ids: &[u32], order: usize, vocab_size: usize) -> Vec<Level> {
     let (mut pairs, mut scratch) = (Vec::new(), Vec::new());
     for n in 2..=order {
         pairs.clear();
-        pairs.extend(pos.iter().zip(&cur).enumerate().map(|(k, (&p, &c))| Pair {
-            key: ((c as u64) << wb) | ids[p as usize + n - 1] as u64,
-            val: k as u32,
-        }));
+        pairs.par_extend(
+            pos.par_iter()
+                .zip(&cur)
+                .enumerate()
+                .map(|(k, (&p, &c))| Pair {
+                    key: ((c as u64) << wb) | ids[p as usize + n - 1] as u64,
+                    val: k as u32,
+                }),
+        );
         sort_pairs(&mut pairs, &mut scratch);
-        let mut level = Level::default();
-        let mut prev = u64::MAX;
-        for p in pairs.iter() {
-            if p.key != prev {
-                prev = p.key;
-                level
-                    .keys
-                    .push(pack((p.key >> wb) as u32, (p.key & ((1 << wb) - 1)) as u32));
-                level.counts.push(0);
-            }
-            let last = level.counts.len() - 1;
-            level.counts[last] += 1;
-            cur[p.val as usize] = last as u32;
-        }
-        levels.push(level);
+        levels.push(runs(&pairs, wb, &mut cur));
         // The starts whose n-gram did not end the sentence go on to order n + 1.
-        let mut kept = 0;
-        for k in 0..pos.len() {
-            let p = pos[k] as usize;
-            if ids[p + n - 1] != EOS && p + n < ids.len() {
-                pos[kept] = pos[k];
-                cur[kept] = cur[k];
-                kept += 1;
-            }
-        }
-        pos.truncate(kept);
-        cur.truncate(kept);
+        (pos, cur) = pos
+            .par_iter()
+            .zip(&cur)
+            .filter(|&(&p, _)| {
+                let p = p as usize;
+                ids[p + n - 1] != EOS && p + n < ids.len()
+            })
+            .unzip();
     }
     levels
+}
+
+/// A start's place in `cur`, written from several threads at once.
+struct Scatter(*mut u32);
+// SAFETY: `runs` writes each index through it at most once (the pairs' `val`s are
+// distinct), so no two threads touch the same element.
+unsafe impl Sync for Scatter {}
+
+/// The entries of a level from its sorted pairs, one per run of equal keys with the run's
+/// length as count; `cur[val]` of each pair becomes its entry. In parallel: each task
+/// numbers the runs starting in its part; the pairs a run has in later parts are added to
+/// its count after. The pairs' `val`s must be distinct indices into `cur`.
+fn runs(pairs: &[Pair], wb: u32, cur: &mut [u32]) -> Level {
+    let part = pairs
+        .len()
+        .div_ceil(4 * rayon::current_num_threads())
+        .max(1 << 12);
+    let starts = |i: usize| i == 0 || pairs[i].key != pairs[i - 1].key;
+    let firsts: Vec<usize> = (0..pairs.len().div_ceil(part))
+        .into_par_iter()
+        .map(|t| {
+            (t * part..((t + 1) * part).min(pairs.len()))
+                .filter(|&i| starts(i))
+                .count()
+        })
+        .collect();
+    let total: usize = firsts.iter().sum();
+    let mut level = Level {
+        keys: vec![0; total],
+        counts: vec![0; total],
+    };
+    // Per part: its slices of the entries, and where its first entry is.
+    let mut tasks = Vec::with_capacity(firsts.len());
+    let (mut keys, mut counts) = (&mut level.keys[..], &mut level.counts[..]);
+    let mut at = 0;
+    for &k in &firsts {
+        let (k_mine, k_rest) = std::mem::take(&mut keys).split_at_mut(k);
+        let (c_mine, c_rest) = std::mem::take(&mut counts).split_at_mut(k);
+        tasks.push((at, k_mine, c_mine));
+        (keys, counts, at) = (k_rest, c_rest, at + k);
+    }
+    assert!(pairs.par_iter().all(|p| (p.val as usize) < cur.len()));
+    let out = Scatter(cur.as_mut_ptr());
+    let mask = (1u64 << wb) - 1;
+    // Pairs at the head of each part that continue the previous part's last run.
+    let carried: Vec<(usize, u64)> = tasks
+        .into_par_iter()
+        .enumerate()
+        .map(|(t, (first, keys, counts))| {
+            let out = &out;
+            let mut carry = 0;
+            let mut idx = first.wrapping_sub(1);
+            let end = ((t + 1) * part).min(pairs.len());
+            for (i, p) in pairs.iter().enumerate().take(end).skip(t * part) {
+                if starts(i) {
+                    idx = idx.wrapping_add(1);
+                    keys[idx - first] = pack((p.key >> wb) as u32, (p.key & mask) as u32);
+                }
+                if idx.wrapping_add(1) == first {
+                    carry += 1;
+                } else {
+                    counts[idx - first] += 1;
+                }
+                // SAFETY: in bounds (checked above), and no other pair has this `val`.
+                unsafe { *out.0.add(p.val as usize) = idx as u32 };
+            }
+            (first, carry)
+        })
+        .collect();
+    for (first, carry) in carried {
+        if carry > 0 {
+            level.counts[first - 1] += carry;
+        }
+    }
+    level
 }
 
 /// Merge two sets of levels over the same vocabulary (counts of equal n-grams add up).
@@ -247,8 +313,9 @@ impl NGramCounts {
 
     /// Count whitespace-split lines (one sentence each; empty lines skipped).
     pub fn add_lines<'a>(&mut self, lines: impl Iterator<Item = &'a str>) -> Result<()> {
+        let lines: Vec<&str> = lines.collect();
         let mut ids = Vec::new();
-        self.vocab.encode_lines(lines, &mut ids);
+        self.vocab.encode_lines(&lines, &mut ids);
         self.add_padded(&ids)
     }
 
@@ -415,6 +482,33 @@ mod tests {
         assert_eq!(c.count(&["<s>", "b", "a"]), 1);
         assert_eq!(c.num_ngrams(), vec![4, 6, 6]);
         assert_eq!(c.tokens(), 8);
+    }
+
+    #[test]
+    fn runs_across_parallel_parts() {
+        // Long runs of equal keys crossing the parts, and parts with no run start.
+        let keys: Vec<u64> = (0..50_000u64).map(|i| (i * i) / 700_000).collect();
+        let pairs: Vec<Pair> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| Pair {
+                key: k,
+                val: (49_999 - i) as u32,
+            })
+            .collect();
+        let mut cur = vec![u32::MAX; pairs.len()];
+        let level = runs(&pairs, 20, &mut cur);
+        let runs: Vec<&[u64]> = keys.chunk_by(|a, b| a == b).collect();
+        let distinct: Vec<u64> = runs.iter().map(|r| r[0]).collect();
+        assert_eq!(level.len(), runs.len());
+        for (e, run) in runs.iter().enumerate() {
+            assert_eq!(level.keys[e], pack(0, run[0] as u32));
+            assert_eq!(level.counts[e], run.len() as u64);
+        }
+        for p in &pairs {
+            let e = cur[p.val as usize] as usize;
+            assert_eq!(distinct[e], p.key);
+        }
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Smoothing: from raw counts to a backoff model, for every method (formulas in
 //! docs/ngram.md; the spec is `rnnrs.reference.ngram.estimate`, matched to 1e-9).
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
-use super::counts::{pack, unpack, word_bits, Level, NGramCounts};
+use super::counts::{pack, unpack, word_bits, NGramCounts};
 use super::model::Model;
 use super::sort::{sort_pairs, Pair};
-use super::store::{combine, unigram_key, ProbBow, Store, TableBuilder};
+use super::sorted::SortedLevel;
+use super::store::{ProbBow, Store, BLANK};
 use super::vocab::{Vocab, BOS};
 use crate::{CoreError, Result};
 
@@ -313,10 +316,11 @@ fn parent(c: &NGramCounts, n: usize, g: usize) -> usize {
 pub fn estimate(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Model> {
     check(counts, smoothing)?;
     let (lin, bows) = probabilities(counts, smoothing)?;
+    let keys = counts.levels.iter().map(|l| l.keys.clone()).collect();
     build(
         counts.vocab.clone(),
         counts.order(),
-        &counts.levels,
+        keys,
         lin,
         bows,
         smoothing,
@@ -328,12 +332,14 @@ pub fn estimate_consuming(mut counts: NGramCounts, smoothing: &Smoothing) -> Res
     check(&counts, smoothing)?;
     let (lin, bows) = probabilities(&counts, smoothing)?;
     // Only the words of each n-gram are needed from here on.
-    counts.unigrams = Vec::new();
-    for level in &mut counts.levels {
-        level.counts = Vec::new();
-    }
+    let keys = std::mem::take(&mut counts.levels)
+        .into_iter()
+        .map(|l| l.keys)
+        .collect();
     let vocab = std::mem::take(&mut counts.vocab);
-    build(vocab, counts.order(), &counts.levels, lin, bows, smoothing)
+    let order = counts.order();
+    drop(counts);
+    build(vocab, order, keys, lin, bows, smoothing)
 }
 
 fn check(counts: &NGramCounts, smoothing: &Smoothing) -> Result<()> {
@@ -345,6 +351,59 @@ fn check(counts: &NGramCounts, smoothing: &Smoothing) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Per context: the sum of its n-grams' counts, how many there are, and the sum of their
+/// discounts.
+#[derive(Clone, Copy, Default)]
+struct Sums {
+    total: f64,
+    items: u64,
+    dsum: f64,
+}
+
+/// Where to cut the `len` n-grams of order n into about `parts` parallel tasks without
+/// splitting a context: `(first n-gram, first context)` of each task, then `(len, nctx)`.
+/// Each context's n-grams stay in one task, summed in order, so results do not depend on
+/// the number of threads.
+fn context_cuts(c: &NGramCounts, n: usize, len: usize, nctx: usize) -> Vec<(usize, usize)> {
+    let parts = 4 * rayon::current_num_threads();
+    let mut cuts = vec![(0, 0)];
+    if n > 1 {
+        let step = len.div_ceil(parts).max(1 << 12);
+        let mut g = step;
+        while g < len {
+            let ctx = parent(c, n, g);
+            // Back to the context's first n-gram.
+            let keys = &c.levels[n - 2].keys;
+            let first = keys[..g].partition_point(|&k| (unpack(k).0 as usize) < ctx);
+            if first > cuts[cuts.len() - 1].0 {
+                cuts.push((first, ctx));
+            }
+            g = first.max(g) + step;
+        }
+    }
+    cuts.push((len, nctx));
+    cuts
+}
+
+/// Run `f(n-grams, first context, per-context slice)` over the tasks of `cuts` in parallel,
+/// each with the part of `per_ctx` that belongs to its contexts.
+fn for_contexts<T: Send>(
+    cuts: &[(usize, usize)],
+    per_ctx: &mut [T],
+    f: impl Fn(Range<usize>, usize, &mut [T]) + Sync,
+) {
+    let mut tasks = Vec::with_capacity(cuts.len());
+    let mut rest = per_ctx;
+    for w in cuts.windows(2) {
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(w[1].1 - w[0].1);
+        tasks.push((w[0].0..w[1].0, w[0].1, mine));
+        rest = tail;
+    }
+    tasks
+        .into_par_iter()
+        .for_each(|(grams, first, mine)| f(grams, first, mine));
 }
 
 /// Per order: the probability of every n-gram (NaN: pruned) and the log10 backoff of
@@ -408,55 +467,68 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
             _ => [0.0; 3],
         };
         let nctx = if n == 1 { 1 } else { raw(n - 1).len() };
-        let mut total = vec![0.0f64; nctx];
-        let mut items = vec![0u64; nctx];
-        let mut dsum = vec![0.0f64; nctx];
-        for (g, &x) in a.iter().enumerate() {
-            if x > 0 {
-                let c = parent(counts, n, g);
-                total[c] += x as f64;
-                items[c] += 1;
-                dsum[c] += d[(x.min(3) - 1) as usize];
+        let cuts = context_cuts(counts, n, a.len(), nctx);
+        let mut sums = vec![Sums::default(); nctx];
+        for_contexts(&cuts, &mut sums, |grams, first, sums| {
+            for g in grams {
+                let x = a[g];
+                if x > 0 {
+                    let s = &mut sums[parent(counts, n, g) - first];
+                    s.total += x as f64;
+                    s.items += 1;
+                    s.dsum += d[(x.min(3) - 1) as usize];
+                }
             }
-        }
+        });
+        let sums = &sums;
         let alpha = |x: u64, c: usize| -> f64 {
             let x = x as f64;
+            let Sums { total, items, .. } = sums[c];
             match method {
                 Method::ModifiedKneserNey | Method::KneserNey | Method::Absolute => {
-                    (x - d[(x.min(3.0) as usize) - 1]) / total[c]
+                    (x - d[(x.min(3.0) as usize) - 1]) / total
                 }
-                Method::WittenBell => x / (total[c] + items[c] as f64),
-                Method::AddK => (x + smoothing.k) / (total[c] + smoothing.k * v),
-                Method::Mle | Method::StupidBackoff => x / total[c],
+                Method::WittenBell => x / (total + items as f64),
+                Method::AddK => (x + smoothing.k) / (total + smoothing.k * v),
+                Method::Mle | Method::StupidBackoff => x / total,
             }
         };
+        let below = &lin[n - 1];
         let lower = |g: usize| -> f64 {
             if n == 1 {
                 1.0 / v
             } else {
-                lin[n - 1][sx.suffix[n][g] as usize]
+                below[sx.suffix[n][g] as usize]
             }
         };
         let mut p = vec![f64::NAN; a.len()];
         if method.interpolated() {
-            let mut gamma: Vec<f64> = (0..nctx)
-                .map(|c| match method {
-                    Method::WittenBell => items[c] as f64 / (total[c] + items[c] as f64),
-                    _ => dsum[c] / total[c],
+            let mut gamma: Vec<f64> = sums
+                .par_iter()
+                .map(|s| match method {
+                    Method::WittenBell => s.items as f64 / (s.total + s.items as f64),
+                    _ => s.dsum / s.total,
                 })
                 .collect();
-            for (g, &x) in a.iter().enumerate() {
-                if x > 0 && !kept(g) {
-                    let c = parent(counts, n, g);
-                    gamma[c] += alpha(x, c);
-                }
+            // Stored n-grams have raw counts >= 1: a threshold of 0 or 1 prunes nothing.
+            if threshold > 1 {
+                for_contexts(&cuts, &mut gamma, |grams, first, gamma| {
+                    for g in grams {
+                        let x = a[g];
+                        if x > 0 && !kept(g) {
+                            let c = parent(counts, n, g);
+                            gamma[c - first] += alpha(x, c);
+                        }
+                    }
+                });
             }
-            for (g, &x) in a.iter().enumerate() {
+            p.par_iter_mut().enumerate().for_each(|(g, pg)| {
+                let x = a[g];
                 if x > 0 && kept(g) {
                     let c = parent(counts, n, g);
-                    p[g] = alpha(x, c) + gamma[c] * lower(g);
+                    *pg = alpha(x, c) + gamma[c] * lower(g);
                 }
-            }
+            });
             if n == 1 {
                 for (w, pw) in p.iter_mut().enumerate() {
                     if a[w] == 0 && w != BOS as usize {
@@ -464,21 +536,25 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
                     }
                 }
             } else {
-                for c in 0..nctx {
-                    if items[c] > 0 {
-                        bows[n - 1][c] = log10(gamma[c]);
-                    }
-                }
+                bows[n - 1]
+                    .par_iter_mut()
+                    .zip(sums.par_iter().zip(&gamma))
+                    .for_each(|(b, (s, &gm))| {
+                        if s.items > 0 {
+                            *b = log10(gm);
+                        }
+                    });
             }
         } else if method == Method::StupidBackoff || n == 1 {
-            for (g, &x) in a.iter().enumerate() {
+            p.par_iter_mut().enumerate().for_each(|(g, pg)| {
+                let x = a[g];
                 if x > 0 && kept(g) {
-                    p[g] = alpha(x, parent(counts, n, g));
+                    *pg = alpha(x, parent(counts, n, g));
                 }
-            }
+            });
             if n == 1 {
                 let unseen = if method == Method::AddK {
-                    smoothing.k / (total[0] + smoothing.k * v)
+                    smoothing.k / (sums[0].total + smoothing.k * v)
                 } else {
                     0.0
                 };
@@ -490,41 +566,53 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
             }
         } else {
             // 1 - Σ α over the kept words, as the mass of the unseen words (closed form)
-            // plus the pruned ones: exactly 0 when nothing is left.
-            let mut left: Vec<f64> = (0..nctx)
-                .map(|c| match method {
-                    Method::AddK => {
-                        smoothing.k * (v - items[c] as f64) / (total[c] + smoothing.k * v)
-                    }
-                    _ => 0.0,
+            // plus the pruned ones: exactly 0 when nothing is left. Per context: that mass
+            // and Σ p(w|c') over the kept words.
+            let mut left: Vec<(f64, f64)> = sums
+                .par_iter()
+                .map(|s| match method {
+                    Method::AddK => (
+                        smoothing.k * (v - s.items as f64) / (s.total + smoothing.k * v),
+                        0.0,
+                    ),
+                    _ => (0.0, 0.0),
                 })
                 .collect();
-            let mut sp = vec![0.0f64; nctx];
-            for (g, &x) in a.iter().enumerate() {
-                if x > 0 {
-                    let c = parent(counts, n, g);
-                    let al = alpha(x, c);
-                    if kept(g) {
-                        p[g] = al;
-                        sp[c] += lower(g);
-                    } else {
-                        left[c] += al;
+            for_contexts(&cuts, &mut left, |grams, first, left| {
+                for g in grams {
+                    let x = a[g];
+                    if x > 0 {
+                        let c = parent(counts, n, g);
+                        if kept(g) {
+                            left[c - first].1 += lower(g);
+                        } else {
+                            left[c - first].0 += alpha(x, c);
+                        }
                     }
                 }
-            }
-            for c in 0..nctx {
-                if items[c] > 0 {
-                    let (left, den) = (left[c], 1.0 - sp[c]);
-                    let bow = if left <= 0.0 {
-                        0.0
-                    } else if den <= 0.0 {
-                        1.0
-                    } else {
-                        left / den
-                    };
-                    bows[n - 1][c] = log10(bow);
+            });
+            p.par_iter_mut().enumerate().for_each(|(g, pg)| {
+                let x = a[g];
+                if x > 0 && kept(g) {
+                    *pg = alpha(x, parent(counts, n, g));
                 }
-            }
+            });
+            bows[n - 1]
+                .par_iter_mut()
+                .zip(sums.par_iter().zip(&left))
+                .for_each(|(b, (s, &(left, sp)))| {
+                    if s.items > 0 {
+                        let den = 1.0 - sp;
+                        let bow = if left <= 0.0 {
+                            0.0
+                        } else if den <= 0.0 {
+                            1.0
+                        } else {
+                            left / den
+                        };
+                        *b = log10(bow);
+                    }
+                });
         }
         if n == 1 {
             p[BOS as usize] = 1.0;
@@ -534,16 +622,12 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
     Ok((lin, bows))
 }
 
-/// How many n-grams ahead the home slot of an insertion is prefetched.
-const PREFETCH: usize = 16;
-
-/// Assemble the probing hash tables of the model from the estimated arrays, order by
-/// order (an entry's prefix is the slot of its parent one order down; parents come in
-/// sorted order, so those reads are sequential; the table writes are prefetched).
+/// The model of the estimated arrays: unigrams by id, higher orders kept in sorted order
+/// with log10 values (pruned n-grams become [`BLANK`] rows).
 fn build(
     vocab: Vocab,
     order: usize,
-    levels: &[Level],
+    keys: Vec<Vec<u64>>,
     lin: Vec<Vec<f64>>,
     bows: Vec<Vec<f64>>,
     smoothing: &Smoothing,
@@ -556,51 +640,36 @@ fn build(
             bow: b,
         })
         .collect();
-    let mut hashes: Vec<u64> = (0..vocab.len() as u32).map(unigram_key).collect();
-    let mut slot_of: Vec<u32> = (0..vocab.len() as u32).collect();
-    let mut tables = Vec::with_capacity(order.saturating_sub(1));
-    for n in 2..=order {
-        let keys = &levels[n - 2].keys;
-        let p = &lin[n];
-        let below = &hashes;
-        let next: Vec<u64> = keys
-            .par_iter()
-            .map(|&key| {
-                let (parent, w) = unpack(key);
-                combine(below[parent as usize], w)
-            })
-            .collect();
-        let kept = p.iter().filter(|x| !x.is_nan()).count();
-        let mut table = TableBuilder::with_entries(kept);
-        let mut slots = vec![u32::MAX; p.len()];
-        for (g, &pg) in p.iter().enumerate() {
-            if let Some(&ahead) = next.get(g + PREFETCH) {
-                table.prefetch(ahead);
-            }
-            if pg.is_nan() {
-                continue;
-            }
-            let (parent, w) = unpack(keys[g]);
-            let prefix = slot_of[parent as usize];
-            if prefix == u32::MAX {
+    let mut levels: Vec<SortedLevel> = Vec::with_capacity(order.saturating_sub(1));
+    for ((keys, mut probs), bows) in keys
+        .into_iter()
+        .zip(lin.into_iter().skip(2))
+        .zip(bows.into_iter().skip(2))
+    {
+        if let Some(below) = levels.last() {
+            let orphan = keys
+                .par_iter()
+                .zip(&probs)
+                .any(|(&key, p)| !p.is_nan() && below.probs[unpack(key).0 as usize] == BLANK);
+            if orphan {
                 return Err(CoreError::invalid(
                     "min_counts",
                     "pruning removed the prefix of a kept n-gram",
                 ));
             }
-            slots[g] = table.insert(next[g], log10(pg), bows[n][g], prefix, w) as u32;
         }
-        tables.push(table.finish());
-        hashes = next;
-        slot_of = slots;
+        probs
+            .par_iter_mut()
+            .for_each(|p| *p = if p.is_nan() { BLANK } else { log10(*p) });
+        levels.push(SortedLevel::new(keys, probs, bows));
     }
     let stupid = (smoothing.method == Method::StupidBackoff).then_some(smoothing.alpha);
-    Ok(Model::new(
+    Ok(Model::from_sorted(
         order,
         vocab,
         smoothing.method.name().to_owned(),
         stupid,
         Store::Owned(unigrams),
-        tables,
+        levels,
     ))
 }

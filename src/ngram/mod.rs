@@ -10,6 +10,7 @@ pub mod counts;
 pub mod estimate;
 pub mod model;
 mod sort;
+mod sorted;
 pub mod store;
 pub mod vocab;
 

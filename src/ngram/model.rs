@@ -1,8 +1,11 @@
 //! A backoff model in memory (or memory-mapped) and its scoring: log10 probabilities of
 //! id streams, single queries, and whole distributions for sampling.
 
+use std::sync::OnceLock;
+
 use rayon::prelude::*;
 
+use super::sorted::{build_tables, SortedLevel};
 use super::store::{combine, unigram_key, ProbBow, Store, Table, BLANK};
 use super::vocab::{Vocab, BOS, EOS};
 use super::MAX_ORDER;
@@ -17,8 +20,11 @@ pub struct Model {
     /// stupid_backoff: the penalty per backoff step (scores, not probabilities).
     pub(crate) stupid_alpha: Option<f64>,
     pub(crate) unigrams: Store<ProbBow>,
-    /// `tables[n - 2]`: the n-grams of order n.
-    pub(crate) tables: Vec<Table>,
+    /// `tables[n - 2]`: the probing table of order n (see [`Model::tables`]).
+    tables: OnceLock<Vec<Table>>,
+    /// An estimated model's n-grams of orders 2.. in sorted order (None when read from a
+    /// file): the tables are built from them on first use.
+    pub(crate) sorted: Option<Vec<SortedLevel>>,
 }
 
 /// What scoring remembers of the words before: the n-grams ending at the last word that
@@ -46,8 +52,38 @@ impl Model {
             method,
             stupid_alpha,
             unigrams,
-            tables,
+            tables: OnceLock::from(tables),
+            sorted: None,
         }
+    }
+
+    /// A model of n-grams in sorted order, as estimation leaves them.
+    pub(crate) fn from_sorted(
+        order: usize,
+        vocab: Vocab,
+        method: String,
+        stupid_alpha: Option<f64>,
+        unigrams: Store<ProbBow>,
+        sorted: Vec<SortedLevel>,
+    ) -> Model {
+        Model {
+            order,
+            vocab,
+            method,
+            stupid_alpha,
+            unigrams,
+            tables: OnceLock::new(),
+            sorted: Some(sorted),
+        }
+    }
+
+    /// The probing tables, built on first use for an estimated model (fitting and writing
+    /// ARPA do not need them; queries do).
+    pub(crate) fn tables(&self) -> &[Table] {
+        self.tables.get_or_init(|| match &self.sorted {
+            Some(levels) => build_tables(levels, self.vocab.len()),
+            None => Vec::new(),
+        })
     }
 
     /// The highest order.
@@ -73,18 +109,22 @@ impl Model {
     /// Number of n-grams of each order (unigrams: the whole vocabulary).
     pub fn num_ngrams(&self) -> Vec<u64> {
         let mut out = vec![self.vocab.len() as u64];
-        out.extend(self.tables.iter().map(|t| t.count as u64));
+        match &self.sorted {
+            Some(levels) => out.extend(levels.iter().map(|l| l.count as u64)),
+            None => out.extend(self.tables().iter().map(|t| t.count as u64)),
+        }
         out
     }
 
-    /// Bytes of the tables.
+    /// Bytes of the tables (the probing tables once built, the sorted n-grams if held).
     pub fn memory_bytes(&self) -> usize {
         self.unigrams.as_slice().len() * 16
-            + self
-                .tables
-                .iter()
-                .map(|t| t.slots().len() * 32)
-                .sum::<usize>()
+            + self.tables.get().map_or(0, |ts| {
+                ts.iter().map(|t| t.slots().len() * 32).sum::<usize>()
+            })
+            + self.sorted.as_ref().map_or(0, |ls| {
+                ls.iter().map(SortedLevel::memory_bytes).sum::<usize>()
+            })
             + self.vocab.memory_bytes()
     }
 
@@ -113,14 +153,14 @@ impl Model {
             len: 0,
             history: 0,
         };
-        let prob = self.step_into(state, word, &mut out);
+        let prob = self.step_into(self.tables(), state, word, &mut out);
         (prob, out)
     }
 
     /// log10 p(word | state), writing the state after `word` into `out` (only its first
     /// `len` keys and backoffs: nothing is cleared or copied beyond them).
     #[inline(always)]
-    fn step_into(&self, state: &State, word: u32, out: &mut State) -> f64 {
+    fn step_into(&self, tables: &[Table], state: &State, word: u32, out: &mut State) -> f64 {
         let uni = self.unigrams.as_slice()[word as usize];
         out.history = (state.history + 1).min(self.order - 1);
         out.len = 0;
@@ -133,7 +173,7 @@ impl Model {
         }
         for j in 1..=state.len {
             let key = combine(state.keys[j - 1], word);
-            let Some(slot) = self.tables[j - 1].get(key) else {
+            let Some(slot) = tables[j - 1].get(key) else {
                 break;
             };
             if slot.prob != BLANK {
@@ -163,15 +203,14 @@ impl Model {
     /// Start loading the slots the word after `word` will look up (memory-level parallelism:
     /// scoring is bound by cache misses on the hash tables).
     #[inline(always)]
-    fn prefetch_next(&self, state: &State, word: u32, next_word: u32) {
+    fn prefetch_next(&self, tables: &[Table], state: &State, word: u32, next_word: u32) {
         if word == EOS || self.order < 2 {
             return;
         }
-        let mut key = unigram_key(word);
-        self.tables[0].prefetch(combine(key, next_word));
-        for j in 1..=state.len.min(self.order - 2) {
-            key = combine(state.keys[j - 1], word);
-            self.tables[j].prefetch(combine(key, next_word));
+        tables[0].prefetch(combine(unigram_key(word), next_word));
+        let longer = state.len.min(self.order - 2);
+        for (table, &prev) in tables[1..=longer].iter().zip(&state.keys) {
+            table.prefetch(combine(combine(prev, word), next_word));
         }
     }
 
@@ -233,6 +272,7 @@ impl Model {
     fn score_lanes(&self, chunk: &[u32], dst: &mut [f64]) {
         let bounds = sentence_bounds(chunk, chunk.len().div_ceil(LANES).max(1));
         let start = self.begin_sentence();
+        let tables = self.tables();
         // Per lane: next position, end, and two states (before and after the token).
         let mut lanes: Vec<(usize, usize, [State; 2])> = bounds
             .windows(2)
@@ -243,10 +283,10 @@ impl Model {
             for (at, end, states) in lanes.iter_mut() {
                 let w = chunk[*at];
                 if *at + 1 < *end {
-                    self.prefetch_next(&states[0], w, chunk[*at + 1]);
+                    self.prefetch_next(tables, &states[0], w, chunk[*at + 1]);
                 }
                 let [before, after] = states;
-                dst[*at] = self.step_into(before, w, after);
+                dst[*at] = self.step_into(tables, before, w, after);
                 if w == EOS {
                     states[0] = start;
                 } else {
@@ -273,6 +313,8 @@ impl Model {
                 ));
             }
         }
+        // Built once here, not inside a parallel task.
+        self.tables();
         // Chunks cut after a </s>, a few per thread.
         let target = (ids.len() / (rayon::current_num_threads() * 4)).max(16_384);
         let bounds = sentence_bounds(ids, target);

@@ -19,7 +19,8 @@ struct Pool {
     pool: Arc<ThreadPool>,
 }
 
-static POOL: Mutex<Option<Pool>> = Mutex::new(None);
+/// The pool of the requested size, and a one-thread pool for small work ([`install_serial`]).
+static POOLS: Mutex<Vec<Pool>> = Mutex::new(Vec::new());
 
 /// Number of physical cores (Linux: distinct (physical id, core id) pairs of /proc/cpuinfo);
 /// falls back to the logical CPU count.
@@ -80,20 +81,21 @@ pub fn get_num_threads() -> Result<usize> {
     }
 }
 
-fn pool() -> Result<Arc<ThreadPool>> {
-    let threads = get_num_threads()?;
+fn pool(threads: usize) -> Result<Arc<ThreadPool>> {
     let pid = std::process::id();
-    let mut guard = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(p) = guard.as_ref() {
-        if p.pid == pid && p.threads == threads {
-            return Ok(Arc::clone(&p.pool));
-        }
+    let mut guard = POOLS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(p) = guard.iter().find(|p| p.pid == pid && p.threads == threads) {
+        return Ok(Arc::clone(&p.pool));
     }
-    if let Some(old) = guard.take() {
+    for old in std::mem::take(&mut *guard) {
         if old.pid != pid {
             // Built by the parent before fork(): its workers do not exist here, and dropping
             // it could wait on them. Leak it.
             std::mem::forget(old.pool);
+        } else if old.threads == 1 {
+            guard.push(old);
         }
     }
     let pool = ThreadPoolBuilder::new()
@@ -102,7 +104,7 @@ fn pool() -> Result<Arc<ThreadPool>> {
         .build()
         .map_err(|e| CoreError::invalid("num_threads", format!("cannot start threads: {e}")))?;
     let pool = Arc::new(pool);
-    *guard = Some(Pool {
+    guard.push(Pool {
         pid,
         threads,
         pool: Arc::clone(&pool),
@@ -112,7 +114,13 @@ fn pool() -> Result<Arc<ThreadPool>> {
 
 /// Run `f` inside the rnnrs pool (every GEMM and gate loop inside uses its threads).
 pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R> {
-    Ok(pool()?.install(f))
+    Ok(pool(get_num_threads()?)?.install(f))
+}
+
+/// Run `f` on one thread: for work too small to repay waking the others (on a loaded
+/// machine each hand-over between threads can wait a scheduler tick).
+pub fn install_serial<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R> {
+    Ok(pool(1)?.install(f))
 }
 
 #[cfg(test)]
@@ -125,6 +133,8 @@ mod tests {
         assert!(set_num_threads(0).is_err());
         set_num_threads(2).expect("valid");
         assert_eq!(get_num_threads().expect("set"), 2);
+        assert_eq!(install(rayon::current_num_threads).expect("pool"), 2);
+        assert_eq!(install_serial(rayon::current_num_threads).expect("pool"), 1);
         assert_eq!(install(rayon::current_num_threads).expect("pool"), 2);
         set_num_threads(1).expect("valid");
         assert_eq!(install(rayon::current_num_threads).expect("pool"), 1);

@@ -7,7 +7,39 @@ use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 
 use crate::ngram::{arpa, binary, estimate, Method, Model, NGramCounts, Smoothing, EOS};
+use crate::nn::threads;
 use crate::CoreError;
+
+/// Below this much work (tokens, or n-grams) a call runs on one thread.
+const SERIAL_BELOW: usize = 1 << 18;
+/// Bytes of text (or of an ARPA file) counted as one unit of work.
+const BYTES_PER_TOKEN: u64 = 8;
+
+/// Run `f` without the GIL inside the rnnrs thread pool (`rnnrs.set_num_threads`), or on
+/// one thread when `work` is small. The call is handed to the pool once, not once per
+/// parallel step: each hand-over waits for a worker to wake, which dominates small inputs.
+fn detached<R: Send>(
+    py: Python<'_>,
+    work: usize,
+    f: impl FnOnce() -> crate::Result<R> + Send,
+) -> PyResult<R> {
+    Ok(py.detach(|| {
+        if work < SERIAL_BELOW {
+            threads::install_serial(f)
+        } else {
+            threads::install(f)
+        }
+    })??)
+}
+
+/// The work of reading a text file of this path (its size; 0 if unknown, an error follows).
+fn file_work(path: &std::path::Path) -> usize {
+    std::fs::metadata(path).map_or(0, |m| (m.len() / BYTES_PER_TOKEN) as usize)
+}
+
+fn model_work(model: &Model) -> usize {
+    model.num_ngrams().iter().sum::<u64>() as usize
+}
 
 /// Raw n-gram counts of orders 1..order (see rnnrs.NGramCounts).
 #[pyclass(module = "rnnrs._core", name = "NGramCounts")]
@@ -42,14 +74,17 @@ impl PyNGramCounts {
     /// Count lines of whitespace-separated tokens (one sentence per line).
     fn add_lines(&mut self, py: Python<'_>, lines: Vec<String>) -> PyResult<()> {
         let inner = &mut self.inner;
-        py.detach(|| inner.add_lines(lines.iter().map(String::as_str)))?;
+        let work = lines.iter().map(String::len).sum::<usize>() / BYTES_PER_TOKEN as usize;
+        detached(py, work, || {
+            inner.add_lines(lines.iter().map(String::as_str))
+        })?;
         Ok(())
     }
 
     /// Count the lines of a UTF-8 text file.
     fn add_file(&mut self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let inner = &mut self.inner;
-        py.detach(|| {
+        detached(py, file_work(&path), || {
             let bytes = std::fs::read(&path).map_err(|e| CoreError::io(&path, e))?;
             let text = String::from_utf8(bytes).map_err(|e| {
                 CoreError::invalid(
@@ -72,7 +107,7 @@ impl PyNGramCounts {
             pyo3::exceptions::PyValueError::new_err("ids: expected a contiguous uint32 array")
         })?;
         let inner = &mut self.inner;
-        py.detach(|| inner.add_ids(ids))?;
+        detached(py, ids.len(), || inner.add_ids(ids))?;
         Ok(())
     }
 
@@ -80,7 +115,8 @@ impl PyNGramCounts {
     fn merge(&mut self, py: Python<'_>, other: PyRef<'_, PyNGramCounts>) -> PyResult<()> {
         let other = other.inner.clone();
         let inner = &mut self.inner;
-        py.detach(|| inner.merge(&other))?;
+        let work = other.tokens() as usize;
+        detached(py, work, || inner.merge(&other))?;
         Ok(())
     }
 
@@ -158,37 +194,40 @@ impl PyNGramModel {
             discount_fallback,
             min_counts,
         };
+        let work = counts.inner.tokens() as usize;
         let inner = if consume {
             // The counts are emptied: their tables are freed as soon as they are read.
             let empty = NGramCounts::new(counts.inner.order())?;
             let owned = std::mem::replace(&mut counts.inner, empty);
-            py.detach(|| estimate::estimate_consuming(owned, &smoothing))?
+            detached(py, work, || estimate::estimate_consuming(owned, &smoothing))?
         } else {
             let counts = &counts.inner;
-            py.detach(|| estimate::estimate(counts, &smoothing))?
+            detached(py, work, || estimate::estimate(counts, &smoothing))?
         };
         Ok(PyNGramModel { inner })
     }
 
     #[staticmethod]
     fn from_arpa(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let inner = py.detach(|| arpa::read_arpa(&path))?;
+        let inner = detached(py, file_work(&path) / 4, || arpa::read_arpa(&path))?;
         Ok(PyNGramModel { inner })
     }
 
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let inner = py.detach(|| binary::load(&path))?;
+        let inner = detached(py, 0, || binary::load(&path))?;
         Ok(PyNGramModel { inner })
     }
 
     fn to_arpa(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        py.detach(|| arpa::write_arpa(&self.inner, &path))?;
+        let work = model_work(&self.inner);
+        detached(py, work, || arpa::write_arpa(&self.inner, &path))?;
         Ok(())
     }
 
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        py.detach(|| binary::save(&self.inner, &path))?;
+        let work = model_work(&self.inner);
+        detached(py, work, || binary::save(&self.inner, &path))?;
         Ok(())
     }
 
@@ -252,7 +291,7 @@ impl PyNGramModel {
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let ids = ids_array(&ids, "ids")?;
         let mut out = vec![0.0f64; ids.len()];
-        py.detach(|| self.inner.score_stream(ids, &mut out))?;
+        detached(py, ids.len(), || self.inner.score_stream(ids, &mut out))?;
         Ok(out.into_pyarray(py))
     }
 
@@ -260,7 +299,7 @@ impl PyNGramModel {
     fn total_ids(&self, py: Python<'_>, ids: PyReadonlyArray1<'_, u32>) -> PyResult<f64> {
         let ids = ids_array(&ids, "ids")?;
         let mut out = vec![0.0f64; ids.len()];
-        py.detach(|| self.inner.score_stream(ids, &mut out))?;
+        detached(py, ids.len(), || self.inner.score_stream(ids, &mut out))?;
         Ok(out.iter().sum())
     }
 
@@ -277,7 +316,8 @@ impl PyNGramModel {
         bos: bool,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let state = self.inner.state_for(&context, bos)?;
-        let out = py.detach(|| self.inner.distribution(&state));
+        let work = self.inner.vocab().len();
+        let out = detached(py, work, || Ok(self.inner.distribution(&state)))?;
         Ok(PyArray1::from_vec(py, out))
     }
 }
