@@ -7,8 +7,9 @@
 //!
 //! Threads: the batch is split into one shard per thread and each shard runs the whole time
 //! loop on its own rows (its own small GEMMs and gate loops), so the recurrence needs no
-//! synchronisation per step; the hoisted GEMMs are split by output tiles instead. Each shard
-//! always gets the same rows for a given thread count, so results are reproducible.
+//! synchronisation per step; the hoisted GEMMs are split into one output block per thread
+//! instead. Each shard always gets the same rows for a given thread count, so results are
+//! reproducible.
 
 use rayon::prelude::*;
 
