@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use super::colsum::add_colsum;
 use super::gemm::{matmul, MatRef};
 use super::simd::{exp, max_lanes, multiversion, sum_lanes};
 
@@ -99,11 +100,7 @@ pub fn backward(
         MatRef::new(h, n, hid),
         true,
     );
-    for row in dlogits[..n * v].chunks_exact(v) {
-        for (o, x) in db.iter_mut().zip(row) {
-            *o += x;
-        }
-    }
+    add_colsum(db, &dlogits[..n * v], v);
     matmul(
         dh,
         hid,

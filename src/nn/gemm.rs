@@ -5,11 +5,19 @@
 //!
 //! Backed by the `gemm` crate, which picks AVX-512 / AVX2+FMA / SSE kernels at run time
 //! (chosen over `matrixmultiply` by `cargo bench --bench gemm`, see docs/performance.md).
-//! Parallelism: the GEMM splits its output tiles over the current rayon pool (the caller
-//! runs inside [`crate::nn::threads::install`]); every output element is summed by one thread
-//! in a fixed order, so results do not depend on scheduling.
+//!
+//! Parallelism: the output is cut into one block per thread of the current rayon pool (by rows
+//! when m >= n, else by columns) and each block is one single-threaded `gemm` call. The crate's
+//! own rayon mode opens two parallel regions per k-block (pack, then compute); with k = T*B
+//! (the weight gradients) that is dozens of short regions per product, and the second thread
+//! often wakes only after the first has packed alone. One region per product keeps both cores
+//! busy. The split depends only on the shape and the thread count, so results are
+//! reproducible; every output element is summed by one thread in a fixed order.
+
+use std::ops::Range;
 
 use gemm::Parallelism;
+use rayon::prelude::*;
 
 /// A read-only strided view of a row-major buffer: element (r, c) is `data[r*rs + c*cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +80,24 @@ impl<'a> MatRef<'a> {
         self.data[r * self.rs + c * self.cs]
     }
 
+    /// Rows `r` of this view (`r` within `0..rows`).
+    fn row_range(self, r: Range<usize>) -> Self {
+        MatRef {
+            data: &self.data[(r.start * self.rs).min(self.data.len())..],
+            rows: r.len(),
+            ..self
+        }
+    }
+
+    /// Columns `r` of this view (`r` within `0..cols`).
+    fn col_range(self, r: Range<usize>) -> Self {
+        MatRef {
+            data: &self.data[(r.start * self.cs).min(self.data.len())..],
+            cols: r.len(),
+            ..self
+        }
+    }
+
     fn fits(&self) -> bool {
         self.rows == 0
             || self.cols == 0
@@ -79,29 +105,21 @@ impl<'a> MatRef<'a> {
     }
 }
 
+/// Products below this many multiply-adds run on one thread (splitting costs more).
+const SPLIT_MIN_WORK: usize = 1 << 21;
+
+/// Row blocks start at multiples of this (the AVX-512 micro-kernel's 4 x 16 rows).
+const ROW_ALIGN: usize = 64;
+
+/// Column blocks start at multiples of this.
+const COL_ALIGN: usize = 16;
+
 /// `c (m, n) = a (m, k) · b (k, n)` when `accumulate` is false, `c += a · b` when true.
 /// `c` is row-major with rows `ldc` elements apart.
 ///
 /// Shapes are checked (a mismatch is a bug in the caller, not user input: the model validates
 /// every user-facing shape before any kernel runs).
 pub fn matmul(c: &mut [f32], ldc: usize, a: MatRef<'_>, b: MatRef<'_>, accumulate: bool) {
-    let threads = rayon::current_num_threads();
-    let par = if threads > 1 {
-        Parallelism::Rayon(threads)
-    } else {
-        Parallelism::None
-    };
-    run(c, ldc, a, b, accumulate, par);
-}
-
-fn run(
-    c: &mut [f32],
-    ldc: usize,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    accumulate: bool,
-    par: Parallelism,
-) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(
         b.rows, k,
@@ -125,14 +143,83 @@ fn run(
         }
         return;
     }
-    // SAFETY: the asserts above and in `MatRef` keep every index the kernel touches inside
-    // the three slices; `c` is uniquely borrowed and cannot alias `a` or `b`.
+    let threads = rayon::current_num_threads();
+    let blocks = if threads > 1 && m * n * k >= SPLIT_MIN_WORK {
+        split(m, n, threads)
+    } else {
+        vec![(0..m, 0..n)]
+    };
+    let out = OutPtr(c.as_mut_ptr());
+    blocks
+        .into_par_iter()
+        .with_max_len(1)
+        .for_each(|(rows, cols)| {
+            // SAFETY: the asserts above keep every element (r, j), r < m, j < n, at
+            // r * ldc + j < c.len(); the blocks are disjoint, so no two threads write the same
+            // element, and `c` is uniquely borrowed for the whole call.
+            unsafe {
+                block(
+                    out.at(rows.start * ldc + cols.start),
+                    ldc,
+                    a.row_range(rows),
+                    b.col_range(cols),
+                    accumulate,
+                )
+            }
+        });
+}
+
+/// One block per thread: by rows when m >= n (each thread then packs all of `b`, the smaller
+/// operand), else by columns (each thread reads all of `a`).
+fn split(m: usize, n: usize, threads: usize) -> Vec<(Range<usize>, Range<usize>)> {
+    let by_rows = m >= n;
+    let (len, align) = if by_rows {
+        (m, ROW_ALIGN)
+    } else {
+        (n, COL_ALIGN)
+    };
+    let bound = |i: usize| {
+        if i == threads {
+            len
+        } else {
+            (i * len / threads / align * align).min(len)
+        }
+    };
+    (0..threads)
+        .map(|i| bound(i)..bound(i + 1))
+        .filter(|r| !r.is_empty())
+        .map(|r| if by_rows { (r, 0..n) } else { (0..m, r) })
+        .collect()
+}
+
+/// The output pointer, shared by the tasks that write disjoint blocks of it.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+
+// SAFETY: only used to hand disjoint output blocks to the tasks of one `matmul` call.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+/// `c (a.rows, b.cols) (+)= a · b` on the calling thread.
+///
+/// # Safety
+/// `c` points at a.rows rows of b.cols writable floats, `ldc` apart, written by no one else
+/// during the call.
+unsafe fn block(c: *mut f32, ldc: usize, a: MatRef<'_>, b: MatRef<'_>, accumulate: bool) {
+    // SAFETY: `MatRef` keeps every index of `a` and `b` inside their slices; `c` as promised
+    // by the caller.
     unsafe {
         gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
+            a.rows,
+            b.cols,
+            a.cols,
+            c,
             1,
             ldc as isize,
             accumulate,
@@ -147,7 +234,7 @@ fn run(
             false,
             false,
             false,
-            par,
+            Parallelism::None,
         );
     }
 }
@@ -210,6 +297,46 @@ mod tests {
                     "accumulate {ta} {tb}: {x} vs {y}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn split_products_match_naive_on_two_threads() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("pool");
+        // (m, k, n): split by rows, then by columns; ldc leaves padding that must stay.
+        for (m, k, n) in [(300, 100, 90), (90, 300, 100), (130, 257, 70)] {
+            let a = filled(m * k, 5);
+            let b = filled(k * n, 6);
+            let (av, bv) = (MatRef::new(&a, k, m).t(), MatRef::new(&b, k, n));
+            let want = naive(av, bv);
+            let ldc = n + 3;
+            let mut c = vec![9.0f32; m * ldc];
+            pool.install(|| matmul(&mut c, ldc, av, bv, false));
+            for i in 0..m {
+                for j in 0..ldc {
+                    let got = c[i * ldc + j];
+                    if j < n {
+                        assert!(
+                            (got - want[i * n + j]).abs() < 1e-3,
+                            "({m},{k},{n}) ({i},{j})"
+                        );
+                    } else {
+                        assert_eq!(got, 9.0, "padding ({i},{j})");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn split_covers_the_output_once() {
+        for (m, n, threads) in [(8192, 2048, 2), (65, 512, 2), (700, 6022, 3), (5, 3, 4)] {
+            let blocks = split(m, n, threads);
+            let cells: usize = blocks.iter().map(|(r, c)| r.len() * c.len()).sum();
+            assert_eq!(cells, m * n, "({m},{n},{threads}) {blocks:?}");
         }
     }
 

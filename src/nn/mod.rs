@@ -5,6 +5,7 @@
 //! one flat buffer ([`params::Layout`] names the views).
 
 pub mod cell;
+pub mod colsum;
 pub mod decoder;
 pub mod dropout;
 pub mod embedding;

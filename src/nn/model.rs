@@ -4,6 +4,8 @@
 
 use std::ops::Range;
 
+use rayon::prelude::*;
+
 use super::cell::CellKind;
 use super::dropout::{self, Rng};
 use super::params::Layout;
@@ -633,7 +635,7 @@ impl Model {
             ..
         } = self;
         let params: &[f32] = params;
-        grads.fill(0.0);
+        grads.par_chunks_mut(1 << 16).for_each(|c| c.fill(0.0));
         grow(&mut ws.dy, tb * h.max(e));
         grow(&mut ws.dx, tb * h.max(e));
         {

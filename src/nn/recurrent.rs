@@ -7,12 +7,14 @@
 //!
 //! Threads: the batch is split into one shard per thread and each shard runs the whole time
 //! loop on its own rows (its own small GEMMs and gate loops), so the recurrence needs no
-//! synchronisation per step; the hoisted GEMMs are split by output tiles instead. Each shard
-//! always gets the same rows for a given thread count, so results are reproducible.
+//! synchronisation per step; the hoisted GEMMs are split into one output block per thread
+//! instead. Each shard always gets the same rows for a given thread count, so results are
+//! reproducible.
 
 use rayon::prelude::*;
 
 use super::cell::{self, CellKind};
+use super::colsum;
 use super::gemm::{matmul, MatRef};
 use super::kernels::{matmul_packed, PackedB};
 
@@ -68,6 +70,8 @@ pub struct Cache {
     w_hh: PackedB,
     /// (B, G*H): GRU per-step hidden projection scratch.
     step: Vec<f32>,
+    /// (G*H): b_ih + b_hh in forward, the bias-gradient column sums in backward.
+    bias: Vec<f32>,
     /// (B, H) x 3: recurrent gradient carries and the LSTM cell gradient.
     rec_a: Vec<f32>,
     rec_b: Vec<f32>,
@@ -197,14 +201,14 @@ pub fn forward(
     // Input projection for all T steps, with the biases folded in (GRU keeps b_hh apart,
     // since r multiplies W_hn h + b_hn).
     let gates = &mut cache.gates[..d.t * b * g];
-    for row in gates.chunks_exact_mut(g) {
-        if kind == CellKind::Gru {
-            row.copy_from_slice(w.b_ih);
-        } else {
-            for ((o, &p), &q) in row.iter_mut().zip(w.b_ih).zip(w.b_hh) {
-                *o = p + q;
-            }
+    if kind == CellKind::Gru {
+        colsum::fill_rows(gates, w.b_ih);
+    } else {
+        grow(&mut cache.bias, g);
+        for ((o, &p), &q) in cache.bias.iter_mut().zip(w.b_ih).zip(w.b_hh) {
+            *o = p + q;
         }
+        colsum::fill_rows(gates, &cache.bias[..g]);
     }
     matmul(
         gates,
@@ -324,15 +328,6 @@ struct BwdShard<'a> {
     dy: Vec<&'a [f32]>,
     /// rec_a, rec_b, dc: this shard's rows of the (B, H) carries.
     carry: Vec<&'a mut [f32]>,
-}
-
-/// `out (cols) += column sums of m (rows, cols)`, rows added in order (deterministic).
-fn add_colsum(out: &mut [f32], m: &[f32], cols: usize) {
-    for row in m.chunks_exact(cols) {
-        for (o, v) in out.iter_mut().zip(row) {
-            *o += v;
-        }
-    }
 }
 
 /// Backward over the T steps of the last [`forward`] (same `kind`, `d`, `w`, `x`).
@@ -477,8 +472,20 @@ pub fn backward(
         MatRef::new(hs, tb, h),
         true,
     );
-    add_colsum(grads.b_ih, gates, g);
-    add_colsum(grads.b_hh, dg_h, g);
+    if gru {
+        colsum::add_colsum(grads.b_ih, gates, g);
+        colsum::add_colsum(grads.b_hh, dg_h, g);
+    } else {
+        // The gradients of b_ih and b_hh are the same column sums: compute them once.
+        grow(&mut cache.bias, g);
+        let sums = &mut cache.bias[..g];
+        sums.fill(0.0);
+        colsum::add_colsum(sums, gates, g);
+        for ((bi, bh), &s) in grads.b_ih.iter_mut().zip(grads.b_hh.iter_mut()).zip(&*sums) {
+            *bi += s;
+            *bh += s;
+        }
+    }
     if let Some(dx) = dx {
         matmul(
             dx,
