@@ -54,6 +54,7 @@ Curve = list[tuple[int, float, float]]  # (step, elapsed seconds, validation los
 PLAN_MARGIN = 0.95
 WARMUP_STEPS = 2  # untimed: first-call allocations
 CALIBRATION_STEPS = 10
+EVAL_MARGIN = 1.5
 
 
 def plan(
@@ -67,7 +68,8 @@ def plan(
     if train_seconds <= 0:
         raise SystemExit(f"--minutes {args.minutes}: the evaluations alone take longer")
     steps = max(1, int(PLAN_MARGIN * train_seconds / seconds_per_step))
-    return steps, max(1, steps // (args.evals + 1)), budget - seconds_per_eval
+    # The last evaluation starts at the limit; the margin covers one that runs slower than timed.
+    return steps, max(1, steps // (args.evals + 1)), budget - EVAL_MARGIN * seconds_per_eval
 
 
 def lr_at(args: argparse.Namespace, step: int, total: int) -> float:
