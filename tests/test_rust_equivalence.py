@@ -1,7 +1,11 @@
 """RustEngine against the NumPy reference (NumpyEngine), both in float32: outputs, final
 states, loss and every gradient for every cell, 1 and 2 layers, with and without a carried
 state and tied weights; the parameters after 20 Adam steps; and RNNLM + Trainer running on
-the Rust engine. Tolerance: rtol 1e-4, atol 1e-5 (summation order differs)."""
+the Rust engine. Tolerance: rtol 1e-4, atol 1e-5 (summation order differs).
+
+The vocabulary sizes cover both ways the Rust engine projects layer 0's input: per distinct
+token (VOCABS[0]: a chunk's rows repeat its few ids) and row by row (VOCABS[1]: more ids than
+half the rows)."""
 
 from __future__ import annotations
 
@@ -19,14 +23,17 @@ pytestmark = pytest.mark.skipif(not rust_available(), reason="the Rust extension
 
 RTOL, ATOL = 1e-4, 1e-5
 V, B, T = 17, 4, 9
+VOCABS = (5, 97)
 
 
-def pair(cell: str, layers: int, tie: bool = False, **extra: Any) -> tuple[Any, Any]:
+def pair(
+    cell: str, layers: int, tie: bool = False, vocab: int = V, **extra: Any
+) -> tuple[Any, Any]:
     from rnnrs import _core
 
     cfg = normalize_config(
         {
-            "vocab_size": V,
+            "vocab_size": vocab,
             "cell": cell,
             "hidden_size": 10,
             "embed_size": 10 if tie else 6,
@@ -55,11 +62,14 @@ def close(a: Any, b: Any, msg: str = "") -> None:
 @pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("carried", [False, True])
-def test_forward_and_gradients_match_the_reference(cell: str, layers: int, carried: bool) -> None:
-    rust, ref = pair(cell, layers)
+@pytest.mark.parametrize("vocab", VOCABS)
+def test_forward_and_gradients_match_the_reference(
+    cell: str, layers: int, carried: bool, vocab: int
+) -> None:
+    rust, ref = pair(cell, layers, vocab=vocab)
     rng = np.random.default_rng(2)
-    x = rng.integers(0, V, (B, T)).astype(np.uint32)
-    y = rng.integers(0, V, (B, T)).astype(np.uint32)
+    x = rng.integers(0, vocab, (B, T)).astype(np.uint32)
+    y = rng.integers(0, vocab, (B, T)).astype(np.uint32)
     state = None
     if carried:
         n = 2 if cell == "lstm" else 1
@@ -78,18 +88,19 @@ def test_forward_and_gradients_match_the_reference(cell: str, layers: int, carri
     step_n, st_n = ref.step_logits(x[:, 0], state)
     close(step_r, step_n)
     close(st_r[0], st_n[0])
-    stream = rng.integers(0, V, (B, 30)).astype(np.uint32)
+    stream = rng.integers(0, vocab, (B, 30)).astype(np.uint32)
     total_r, count_r = rust.evaluate(stream, 7)
     total_n, count_n = ref.evaluate(stream, 7)
     assert count_r == count_n and total_r == pytest.approx(total_n, rel=1e-5)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
-def test_tied_weights_match_the_reference(cell: str) -> None:
-    rust, ref = pair(cell, 2, tie=True)
+@pytest.mark.parametrize("vocab", VOCABS)
+def test_tied_weights_match_the_reference(cell: str, vocab: int) -> None:
+    rust, ref = pair(cell, 2, tie=True, vocab=vocab)
     rng = np.random.default_rng(4)
-    x = rng.integers(0, V, (B, T)).astype(np.uint32)
-    y = rng.integers(0, V, (B, T)).astype(np.uint32)
+    x = rng.integers(0, vocab, (B, T)).astype(np.uint32)
+    y = rng.integers(0, vocab, (B, T)).astype(np.uint32)
     loss_r, grads_r, _ = rust.loss_and_grads(x, y, None, False)
     loss_n, grads_n, _ = ref.loss_and_grads(x, y, None, False)
     assert loss_r == pytest.approx(loss_n, rel=1e-5)
@@ -99,15 +110,16 @@ def test_tied_weights_match_the_reference(cell: str) -> None:
 
 @pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
 @pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
-def test_twenty_steps_match_the_reference(cell: str, name: str) -> None:
-    rust, ref = pair(cell, 2)
+@pytest.mark.parametrize("vocab", VOCABS)
+def test_twenty_steps_match_the_reference(cell: str, name: str, vocab: int) -> None:
+    rust, ref = pair(cell, 2, vocab=vocab)
     spec: dict[str, Any] = {"name": name, "weight_decay": 0.01}
     if name == "sgd":
         spec.update(momentum=0.9, nesterov=False)
     for eng in (rust, ref):
         eng.configure_optimizer(spec)
     rng = np.random.default_rng(5)
-    stream = rng.integers(0, V, (B, 50)).astype(np.uint32)
+    stream = rng.integers(0, vocab, (B, 50)).astype(np.uint32)
     starts = np.array([(8 * k) % 48 for k in range(20)], dtype=np.int64)
     lrs = np.linspace(0.01, 0.002, 20)
     reset = starts == 0

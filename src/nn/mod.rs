@@ -13,6 +13,7 @@ pub mod gemm;
 pub mod kernels;
 pub mod model;
 pub mod params;
+pub mod projected_embedding;
 pub mod recurrent;
 pub mod sample;
 pub mod simd;

@@ -9,7 +9,8 @@ use rayon::prelude::*;
 use super::cell::CellKind;
 use super::dropout::{self, Rng};
 use super::params::Layout;
-use super::recurrent::{self, Cache, Dims, Grads, Weights};
+use super::projected_embedding::ProjectedEmbedding;
+use super::recurrent::{self, Cache, Dims, Grads, Input, InputGrad, Weights};
 use super::{decoder, embedding, threads};
 use crate::error::{CoreError, Result};
 
@@ -223,6 +224,10 @@ struct Offsets {
 struct Workspace {
     ids: Vec<u32>,
     targets: Vec<u32>,
+    /// Layer 0's input projection per distinct token, when `per_token` (else `emb` holds the
+    /// embedded rows and layer 0 projects them).
+    tokens: ProjectedEmbedding,
+    per_token: bool,
     emb: Vec<f32>,
     layers: Vec<Cache>,
     /// masks[l], dropped[l]: dropout on the input of layer l (l >= 1) and on the output (l = L).
@@ -542,8 +547,12 @@ impl Model {
             ..
         } = self;
         let params: &[f32] = params;
-        grow(&mut ws.emb, tb * e);
-        embedding::forward(&params[off.emb.clone()], e, &ws.ids, &mut ws.emb[..tb * e]);
+        let table = &params[off.emb.clone()];
+        ws.per_token = ws.tokens.plan(&ws.ids[..tb], v);
+        if !ws.per_token {
+            grow(&mut ws.emb, tb * e);
+            embedding::forward(table, e, &ws.ids, &mut ws.emb[..tb * e]);
+        }
         if ws.layers.len() < nl {
             ws.layers.resize_with(nl, Cache::default);
         }
@@ -572,14 +581,18 @@ impl Model {
                 None => (&ws.zeros[..bh], &ws.zeros[..bh]),
             };
             let (done, rest) = ws.layers.split_at_mut(l);
-            let input: &[f32] = if l == 0 {
-                &ws.emb[..tb * e]
-            } else if drop {
-                &ws.dropped[l][..tb * h]
-            } else {
-                done[l - 1].outputs(dims[l - 1])
-            };
             let w = Self::layer_weights(params, &off.layers[l]);
+            let input = if l == 0 && ws.per_token {
+                let gates = rest[0].input_gates(cfg.cell, dims[0]);
+                ws.tokens.forward(cfg.cell, table, e, w, gates);
+                Input::Projected
+            } else if l == 0 {
+                Input::Dense(&ws.emb[..tb * e])
+            } else if drop {
+                Input::Dense(&ws.dropped[l][..tb * h])
+            } else {
+                Input::Dense(done[l - 1].outputs(dims[l - 1]))
+            };
             recurrent::forward(cfg.cell, dims[l], w, input, h0, c0, &mut rest[0]);
         }
         let top: &[f32] = if drop {
@@ -664,12 +677,24 @@ impl Model {
         for l in (0..nl).rev() {
             let d = dims[l];
             let (done, rest) = ws.layers.split_at_mut(l);
-            let input: &[f32] = if l == 0 {
-                &ws.emb[..tb * e]
+            let dx = &mut ws.dx[..tb * d.i];
+            let input = if l == 0 && ws.per_token {
+                InputGrad::Projected
+            } else if l == 0 {
+                InputGrad::Dense {
+                    x: &ws.emb[..tb * e],
+                    dx: Some(dx),
+                }
             } else if drop {
-                &ws.dropped[l][..tb * h]
+                InputGrad::Dense {
+                    x: &ws.dropped[l][..tb * h],
+                    dx: Some(dx),
+                }
             } else {
-                done[l - 1].outputs(dims[l - 1])
+                InputGrad::Dense {
+                    x: done[l - 1].outputs(dims[l - 1]),
+                    dx: Some(dx),
+                }
             };
             let r = &off.layers[l];
             let w = Self::layer_weights(params, r);
@@ -683,7 +708,6 @@ impl Model {
                 b_ih,
                 b_hh,
             };
-            let dx = &mut ws.dx[..tb * d.i];
             recurrent::backward(
                 cfg.cell,
                 d,
@@ -692,7 +716,6 @@ impl Model {
                 &ws.dy[..tb * h],
                 &mut rest[0],
                 lg,
-                Some(dx),
                 None,
             );
             if l > 0 && drop {
@@ -700,7 +723,22 @@ impl Model {
             }
             std::mem::swap(&mut ws.dy, &mut ws.dx);
         }
-        embedding::backward(&mut grads[off.emb.clone()], e, &ws.ids, &ws.dy[..tb * e]);
+        let emb = off.emb.clone();
+        if ws.per_token {
+            // Layer 0's weight gradient and the embedding gradient, per distinct token.
+            let w_ih = off.layers[0][0].clone();
+            let (dtable, dw_ih) = split_two(grads, emb.clone(), w_ih.clone());
+            ws.tokens.backward(
+                ws.layers[0].gate_grads(cfg.cell, dims[0]),
+                &params[emb],
+                e,
+                &params[w_ih],
+                dw_ih,
+                dtable,
+            );
+        } else {
+            embedding::backward(&mut grads[emb], e, &ws.ids, &ws.dy[..tb * e]);
+        }
     }
 
     fn final_state(&self, t: usize, b: usize) -> State {

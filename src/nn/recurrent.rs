@@ -51,6 +51,39 @@ pub struct StateGrads<'a> {
     pub dc: &'a mut [f32],
 }
 
+/// Where a layer's input projection `W_ih x + b` of the T steps comes from.
+#[derive(Clone, Copy)]
+pub enum Input<'a> {
+    /// `x (T*B, I)`: [`forward`] projects it in one GEMM.
+    Dense(&'a [f32]),
+    /// The caller has written it into [`Cache::input_gates`] (see
+    /// [`super::projected_embedding`]).
+    Projected,
+}
+
+/// The input side of [`backward`].
+pub enum InputGrad<'a> {
+    /// `x (T*B, I)`, the forward's input: [`backward`] adds dW_ih and writes the input
+    /// gradient into `dx (T*B, I)` when given.
+    Dense {
+        x: &'a [f32],
+        dx: Option<&'a mut [f32]>,
+    },
+    /// The caller derives dW_ih and the input gradient from [`Cache::gate_grads`].
+    Projected,
+}
+
+/// The bias folded into the input projection: `b_ih + b_hh`, or `b_ih` alone for GRU (whose r
+/// multiplies `W_hn h + b_hn`, so `b_hn` stays on the hidden side). `scratch` holds the sum.
+pub fn input_bias<'a>(kind: CellKind, w: Weights<'a>, scratch: &'a mut Vec<f32>) -> &'a [f32] {
+    if kind == CellKind::Gru {
+        return w.b_ih;
+    }
+    scratch.clear();
+    scratch.extend(w.b_ih.iter().zip(w.b_hh).map(|(&p, &q)| p + q));
+    scratch
+}
+
 /// What forward keeps for backward, reused across calls (grown, never shrunk).
 #[derive(Default)]
 pub struct Cache {
@@ -99,6 +132,19 @@ impl Cache {
         }
         grow(&mut self.rec_a, bh);
         grow(&mut self.rec_b, bh);
+    }
+
+    /// The (T*B, G*H) input projection that [`forward`] with [`Input::Projected`] reads;
+    /// sized for `kind` and `d`.
+    pub fn input_gates(&mut self, kind: CellKind, d: Dims) -> &mut [f32] {
+        self.reserve(kind, d);
+        &mut self.gates[..d.t * d.b * kind.gates() * d.h]
+    }
+
+    /// The (T*B, G*H) gradient of the loss w.r.t. the input projection (valid after
+    /// [`backward`]).
+    pub fn gate_grads(&self, kind: CellKind, d: Dims) -> &[f32] {
+        &self.gates[..d.t * d.b * kind.gates() * d.h]
     }
 
     /// The layer outputs h_1..h_T as a (T*B, H) block (valid after [`forward`]).
@@ -181,14 +227,14 @@ struct FwdShard<'a> {
     step: Vec<&'a mut [f32]>,
 }
 
-/// Forward over T steps. `x (T*B, I)` the inputs, `h0 (B, H)`, `c0 (B, H)` (LSTM only).
-/// Results stay in `cache` (outputs, final state, and what backward needs).
+/// Forward over T steps from `input`, `h0 (B, H)`, `c0 (B, H)` (LSTM only). Results stay in
+/// `cache` (outputs, final state, and what backward needs).
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     kind: CellKind,
     d: Dims,
     w: Weights<'_>,
-    x: &[f32],
+    input: Input<'_>,
     h0: &[f32],
     c0: &[f32],
     cache: &mut Cache,
@@ -198,25 +244,18 @@ pub fn forward(
     let bh = b * h;
     cache.reserve(kind, d);
 
-    // Input projection for all T steps, with the biases folded in (GRU keeps b_hh apart,
-    // since r multiplies W_hn h + b_hn).
-    let gates = &mut cache.gates[..d.t * b * g];
-    if kind == CellKind::Gru {
-        colsum::fill_rows(gates, w.b_ih);
-    } else {
-        grow(&mut cache.bias, g);
-        for ((o, &p), &q) in cache.bias.iter_mut().zip(w.b_ih).zip(w.b_hh) {
-            *o = p + q;
-        }
-        colsum::fill_rows(gates, &cache.bias[..g]);
+    // Input projection for all T steps, with the biases folded in.
+    if let Input::Dense(x) = input {
+        let gates = &mut cache.gates[..d.t * b * g];
+        colsum::fill_rows(gates, input_bias(kind, w, &mut cache.bias));
+        matmul(
+            gates,
+            g,
+            MatRef::new(x, d.t * b, d.i),
+            MatRef::new(w.w_ih, g, d.i).t(),
+            true,
+        );
     }
-    matmul(
-        gates,
-        g,
-        MatRef::new(x, d.t * b, d.i),
-        MatRef::new(w.w_ih, g, d.i).t(),
-        true,
-    );
 
     // W_hh^T packed once for all T steps.
     cache.w_hh.pack_transposed(w.w_hh, g, h);
@@ -330,22 +369,21 @@ struct BwdShard<'a> {
     carry: Vec<&'a mut [f32]>,
 }
 
-/// Backward over the T steps of the last [`forward`] (same `kind`, `d`, `w`, `x`).
+/// Backward over the T steps of the last [`forward`] (same `kind`, `d`, `w`).
 /// `dy (T*B, H)`: gradient of the loss w.r.t. the outputs h_1..h_T. Adds the weight gradients
-/// into `grads` and writes the input gradient into `dx (T*B, I)` when given. With `state`,
-/// the final state's gradient flows in and the initial state's comes out; without it the
-/// carry starts at zero and stops at step 1 (truncated BPTT). Consumes the forward cache:
-/// one backward per forward.
+/// into `grads` (dW_ih only for [`InputGrad::Dense`]), leaving the gradient of the input
+/// projection in [`Cache::gate_grads`]. With `state`, the final state's gradient flows in and
+/// the initial state's comes out; without it the carry starts at zero and stops at step 1
+/// (truncated BPTT). Consumes the forward cache: one backward per forward.
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
     kind: CellKind,
     d: Dims,
     w: Weights<'_>,
-    x: &[f32],
+    input: InputGrad<'_>,
     dy: &[f32],
     cache: &mut Cache,
     grads: Grads<'_>,
-    dx: Option<&mut [f32]>,
     mut state: Option<StateGrads<'_>>,
 ) {
     let (h, b) = (d.h, d.b);
@@ -459,13 +497,6 @@ pub fn backward(
     let dg_h: &[f32] = if gru { &cache.dgh[..tb * g] } else { gates };
     let hs = &cache.hs[..tb * h];
     matmul(
-        grads.w_ih,
-        d.i,
-        MatRef::new(gates, tb, g).t(),
-        MatRef::new(x, tb, d.i),
-        true,
-    );
-    matmul(
         grads.w_hh,
         h,
         MatRef::new(dg_h, tb, g).t(),
@@ -486,14 +517,23 @@ pub fn backward(
             *bh += s;
         }
     }
-    if let Some(dx) = dx {
+    if let InputGrad::Dense { x, dx } = input {
         matmul(
-            dx,
+            grads.w_ih,
             d.i,
-            MatRef::new(gates, tb, g),
-            MatRef::new(w.w_ih, g, d.i),
-            false,
+            MatRef::new(gates, tb, g).t(),
+            MatRef::new(x, tb, d.i),
+            true,
         );
+        if let Some(dx) = dx {
+            matmul(
+                dx,
+                d.i,
+                MatRef::new(gates, tb, g),
+                MatRef::new(w.w_ih, g, d.i),
+                false,
+            );
+        }
     }
 }
 

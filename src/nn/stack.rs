@@ -29,7 +29,7 @@ use super::cell::CellKind;
 use super::dropout::{self, Rng};
 use super::model::State;
 use super::params::Layout;
-use super::recurrent::{self, Cache, Dims, Grads, StateGrads, Weights};
+use super::recurrent::{self, Cache, Dims, Grads, Input, InputGrad, StateGrads, Weights};
 use super::threads;
 use crate::error::{CoreError, Result};
 
@@ -493,7 +493,15 @@ impl Stack {
                     None => (zeros, zeros),
                 };
                 let input = if dir == 0 { &ws.inputs[k] } else { &ws.rev[k] };
-                recurrent::forward(cfg.cell, d, w, &input[..n], h0, c0, &mut ws.caches[idx]);
+                recurrent::forward(
+                    cfg.cell,
+                    d,
+                    w,
+                    Input::Dense(&input[..n]),
+                    h0,
+                    c0,
+                    &mut ws.caches[idx],
+                );
             }
         }
     }
@@ -583,11 +591,13 @@ impl Stack {
                     cfg.cell,
                     d,
                     w,
-                    &input[..n],
+                    InputGrad::Dense {
+                        x: &input[..n],
+                        dx: Some(&mut ws.dx[dir][..n]),
+                    },
                     &ws.dy[dir][..tb * h],
                     &mut ws.caches[idx],
                     layer_grads(grads, r),
-                    Some(&mut ws.dx[dir][..n]),
                     Some(s),
                 );
             }

@@ -1,0 +1,316 @@
+//! Layer 0 of a language model reads embedding rows, so its input projection
+//! `W_ih · emb[id] + b` takes one value per token id. When a chunk holds far fewer distinct ids
+//! than rows (a character model has about 100 ids against T*B = 2,048-8,192 rows), projecting
+//! each distinct id once and gathering the rows replaces the (T*B, E) x (E, G) input GEMM with
+//! a (U, E) x (E, G) one; backward sums the gate gradients per id first, so the weight and
+//! embedding gradients are (U, ·) products too instead of two more (T*B, ·) ones. The values
+//! are those of the dense path up to fp32 summation order; the sums run in a fixed order, so
+//! results do not depend on the thread count.
+
+use rayon::prelude::*;
+
+use super::cell::CellKind;
+use super::colsum;
+use super::gemm::{matmul, MatRef};
+use super::recurrent::{self, Weights};
+
+/// `slot` entry of an id that is not in the chunk.
+const ABSENT: u32 = u32::MAX;
+
+/// Rows per parallel task of the gather (at least this many floats per task).
+const GATHER_FLOATS: usize = 1 << 16;
+
+/// The distinct ids of one chunk, and buffers reused from call to call.
+#[derive(Default)]
+pub struct ProjectedEmbedding {
+    /// `slot[id]`: the position of `id` in `distinct`, or [`ABSENT`]; all [`ABSENT`] between
+    /// calls to [`ProjectedEmbedding::plan`].
+    slot: Vec<u32>,
+    /// The distinct ids of the chunk, in order of first appearance.
+    distinct: Vec<u32>,
+    /// The position in `distinct` of each row's id.
+    row_slot: Vec<u32>,
+    /// How many rows each distinct id has.
+    rows_per_slot: Vec<usize>,
+    /// (U, E): the embedding rows of the distinct ids.
+    emb: Vec<f32>,
+    /// (U, G): their input projections in forward, the per-id sums of the gate gradients in
+    /// backward.
+    proj: Vec<f32>,
+    /// (U, E): the embedding gradient of the distinct ids.
+    demb: Vec<f32>,
+    /// (G): the folded input bias.
+    bias: Vec<f32>,
+}
+
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
+impl ProjectedEmbedding {
+    /// Index the distinct ids of the rows `ids` (each below `vocab`, checked by the caller).
+    /// Returns whether the per-id path pays: at least two rows per distinct id, so the
+    /// (U, E, G) products are at most half the (T*B, E, G) ones they replace.
+    pub fn plan(&mut self, ids: &[u32], vocab: usize) -> bool {
+        if self.slot.len() < vocab {
+            self.slot.resize(vocab, ABSENT);
+        }
+        self.distinct.clear();
+        self.row_slot.clear();
+        self.rows_per_slot.clear();
+        for &id in ids {
+            let slot = &mut self.slot[id as usize];
+            if *slot == ABSENT {
+                *slot = self.distinct.len() as u32;
+                self.distinct.push(id);
+                self.rows_per_slot.push(0);
+            }
+            self.rows_per_slot[*slot as usize] += 1;
+            self.row_slot.push(*slot);
+        }
+        for &id in &self.distinct {
+            self.slot[id as usize] = ABSENT;
+        }
+        2 * self.distinct.len() <= ids.len()
+    }
+
+    /// `gates (N, G)` row n = `w.w_ih (G, E) · table[ids[n]] + b`, `table (V, E)`, for the ids
+    /// of the last [`ProjectedEmbedding::plan`]; `b` is [`recurrent::input_bias`].
+    pub fn forward(
+        &mut self,
+        kind: CellKind,
+        table: &[f32],
+        e: usize,
+        w: Weights<'_>,
+        gates: &mut [f32],
+    ) {
+        let u = self.distinct.len();
+        let bias = recurrent::input_bias(kind, w, &mut self.bias);
+        let g = bias.len();
+        grow(&mut self.emb, u * e);
+        for (row, &id) in self.emb.chunks_exact_mut(e).zip(&self.distinct) {
+            row.copy_from_slice(&table[id as usize * e..(id as usize + 1) * e]);
+        }
+        grow(&mut self.proj, u * g);
+        let proj = &mut self.proj[..u * g];
+        colsum::fill_rows(proj, bias);
+        matmul(
+            proj,
+            g,
+            MatRef::new(&self.emb, u, e),
+            MatRef::new(w.w_ih, g, e).t(),
+            true,
+        );
+        let proj: &[f32] = proj;
+        let rows_per_task = GATHER_FLOATS.div_ceil(g);
+        gates[..self.row_slot.len() * g]
+            .par_chunks_mut(rows_per_task * g)
+            .zip(self.row_slot.par_chunks(rows_per_task))
+            .for_each(|(out, slots)| {
+                for (row, &s) in out.chunks_exact_mut(g).zip(slots) {
+                    row.copy_from_slice(&proj[s as usize * g..(s as usize + 1) * g]);
+                }
+            });
+    }
+
+    /// Backward of [`ProjectedEmbedding::forward`] from the gate gradients `dgates (N, G)`:
+    /// `dw_ih (G, E) += Σ_n dgates[n]^T table[ids[n]]` and `dtable[ids[n]] += dgates[n] · w_ih`.
+    pub fn backward(
+        &mut self,
+        dgates: &[f32],
+        table: &[f32],
+        e: usize,
+        w_ih: &[f32],
+        dw_ih: &mut [f32],
+        dtable: &mut [f32],
+    ) {
+        let u = self.distinct.len();
+        let g = w_ih.len() / e;
+        let proj = &mut self.proj[..u * g];
+        sum_rows_by_slot(dgates, g, &self.row_slot, &self.rows_per_slot, proj);
+        let proj: &[f32] = proj;
+        let emb = &self.emb[..u * e];
+        // The forward's gathered rows are still those of `table`: parameters change only
+        // between calls.
+        debug_assert!(self
+            .distinct
+            .iter()
+            .zip(emb.chunks_exact(e))
+            .all(|(&id, row)| row == &table[id as usize * e..(id as usize + 1) * e]));
+        matmul(
+            dw_ih,
+            e,
+            MatRef::new(proj, u, g).t(),
+            MatRef::new(emb, u, e),
+            true,
+        );
+        grow(&mut self.demb, u * e);
+        matmul(
+            &mut self.demb,
+            e,
+            MatRef::new(proj, u, g),
+            MatRef::new(w_ih, g, e),
+            false,
+        );
+        for (row, &id) in self.demb.chunks_exact(e).zip(&self.distinct) {
+            let out = &mut dtable[id as usize * e..(id as usize + 1) * e];
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o += v;
+            }
+        }
+    }
+}
+
+/// `sums (U, G)` row s = the sum, in row order, of the rows n of `m (N, G)` with
+/// `row_slot[n] == s`. Tasks own runs of slots holding about equal numbers of rows; each reads
+/// only its own rows of `m`, and each slot's sum runs in row order whatever the split.
+fn sum_rows_by_slot(
+    m: &[f32],
+    g: usize,
+    row_slot: &[u32],
+    rows_per_slot: &[usize],
+    sums: &mut [f32],
+) {
+    sums.fill(0.0);
+    let tasks = 4 * rayon::current_num_threads();
+    let per_task = row_slot.len().div_ceil(tasks).max(1);
+    let mut runs: Vec<(usize, &mut [f32])> = Vec::with_capacity(tasks);
+    let (mut rest, mut first, mut filled) = (sums, 0, 0);
+    for (s, &count) in rows_per_slot.iter().enumerate() {
+        filled += count;
+        if filled >= per_task || s + 1 == rows_per_slot.len() {
+            let (run, tail) = rest.split_at_mut((s + 1 - first) * g);
+            runs.push((first, run));
+            rest = tail;
+            first = s + 1;
+            filled = 0;
+        }
+    }
+    runs.into_par_iter()
+        .with_max_len(1)
+        .for_each(|(first, run)| {
+            let end = first + run.len() / g;
+            for (row, &s) in m.chunks_exact(g).zip(row_slot) {
+                let s = s as usize;
+                if (first..end).contains(&s) {
+                    let out = &mut run[(s - first) * g..(s - first + 1) * g];
+                    for (o, &v) in out.iter_mut().zip(row) {
+                        *o += v;
+                    }
+                }
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::embedding;
+
+    fn filled(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| {
+                ((i.wrapping_mul(7919).wrapping_add(seed * 104_729)) % 1013) as f32 * 1e-3 - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plan_indexes_distinct_ids_and_says_when_it_pays() {
+        let mut p = ProjectedEmbedding::default();
+        assert!(p.plan(&[3, 1, 3, 3, 1, 0], 5));
+        assert_eq!(p.distinct, [3, 1, 0]);
+        assert_eq!(p.row_slot, [0, 1, 0, 0, 1, 2]);
+        assert_eq!(p.rows_per_slot, [3, 2, 1]);
+        assert!(p.slot.iter().all(|&s| s == ABSENT));
+        assert!(!p.plan(&[0, 1, 2, 3, 4, 0], 5));
+    }
+
+    #[test]
+    fn matches_the_dense_projection_and_its_gradients() {
+        let (v, e, h, kind) = (7, 5, 3, CellKind::Lstm);
+        let g = kind.gates() * h;
+        let ids: Vec<u32> = (0..40u32).map(|i| (i * i + 3) % v as u32).collect();
+        let n = ids.len();
+        let table = filled(v * e, 1);
+        let w_ih = filled(g * e, 2);
+        let (b_ih, b_hh) = (filled(g, 3), filled(g, 4));
+        let w_hh = vec![0.0; g * h];
+        let w = Weights {
+            w_ih: &w_ih,
+            w_hh: &w_hh,
+            b_ih: &b_ih,
+            b_hh: &b_hh,
+        };
+        let mut p = ProjectedEmbedding::default();
+        assert!(p.plan(&ids, v));
+        let mut gates = vec![0.0; n * g];
+        p.forward(kind, &table, e, w, &mut gates);
+
+        let mut x = vec![0.0; n * e];
+        embedding::forward(&table, e, &ids, &mut x);
+        for (r, row) in gates.chunks_exact(g).enumerate() {
+            for (j, &got) in row.iter().enumerate() {
+                let want: f32 =
+                    b_ih[j] + b_hh[j] + (0..e).map(|k| w_ih[j * e + k] * x[r * e + k]).sum::<f32>();
+                assert!(
+                    (got - want).abs() < 1e-5,
+                    "row {r} col {j}: {got} vs {want}"
+                );
+            }
+        }
+
+        let dgates = filled(n * g, 5);
+        let (mut dw, mut dtable) = (vec![0.25; g * e], vec![0.5; v * e]);
+        p.backward(&dgates, &table, e, &w_ih, &mut dw, &mut dtable);
+        let (mut want_dw, mut dx) = (vec![0.25; g * e], vec![0.0; n * e]);
+        for r in 0..n {
+            for j in 0..g {
+                for k in 0..e {
+                    want_dw[j * e + k] += dgates[r * g + j] * x[r * e + k];
+                    dx[r * e + k] += dgates[r * g + j] * w_ih[j * e + k];
+                }
+            }
+        }
+        let mut want_dtable = vec![0.5; v * e];
+        embedding::backward(&mut want_dtable, e, &ids, &dx);
+        for (got, want) in dw
+            .iter()
+            .zip(&want_dw)
+            .chain(dtable.iter().zip(&want_dtable))
+        {
+            assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn slot_sums_do_not_depend_on_the_thread_count() {
+        let (g, n) = (9, 500);
+        let row_slot: Vec<u32> = (0..n as u32).map(|i| (i * 31 % 17) % 6).collect();
+        let mut rows_per_slot = vec![0; 6];
+        for &s in &row_slot {
+            rows_per_slot[s as usize] += 1;
+        }
+        let m = filled(n * g, 6);
+        let mut want = vec![0.0f32; 6 * g];
+        for (row, &s) in m.chunks_exact(g).zip(&row_slot) {
+            for (o, &v) in want[s as usize * g..(s as usize + 1) * g]
+                .iter_mut()
+                .zip(row)
+            {
+                *o += v;
+            }
+        }
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a pool");
+            let mut got = vec![1.0f32; 6 * g];
+            pool.install(|| sum_rows_by_slot(&m, g, &row_slot, &rows_per_slot, &mut got));
+            assert_eq!(got, want, "{threads} threads");
+        }
+    }
+}
