@@ -34,6 +34,13 @@ pub unsafe fn tile<const R: usize>(
     for (i, r) in rows.iter_mut().enumerate() {
         *r = a.wrapping_add(i * lda);
     }
+    // Fetch this tile of C now: it is read (accumulate) or written only after the k loop,
+    // and in the recurrence it is a gate row written long before, no longer in cache.
+    for i in 0..R {
+        let row = c.wrapping_add(i * ldc);
+        _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(nv - 1) as *const i8);
+    }
     let mut b = panel;
     let mut pf = next;
     for p in 0..k {
