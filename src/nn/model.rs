@@ -367,22 +367,7 @@ impl Model {
 
     /// Overwrite one tensor; `values` must have exactly its number of elements.
     pub fn set_param(&mut self, name: &str, values: &[f32]) -> Result<()> {
-        let e = self
-            .layout
-            .get(name)
-            .ok_or_else(|| CoreError::invalid(name, "no such parameter"))?;
-        if values.len() != e.len() {
-            return Err(CoreError::invalid(
-                name,
-                format!(
-                    "expected {} values (shape {:?}), got {}",
-                    e.len(),
-                    e.shape,
-                    values.len()
-                ),
-            ));
-        }
-        let r = e.range();
+        let r = self.layout.range_for(name, values.len())?;
         self.params[r].copy_from_slice(values);
         Ok(())
     }
@@ -501,15 +486,6 @@ impl Model {
         y.load("y", self.cfg.vocab_size, &mut self.ws.targets)
     }
 
-    fn layer_weights<'a>(params: &'a [f32], r: &[Range<usize>; 4]) -> Weights<'a> {
-        Weights {
-            w_ih: &params[r[0].clone()],
-            w_hh: &params[r[1].clone()],
-            b_ih: &params[r[2].clone()],
-            b_hh: &params[r[3].clone()],
-        }
-    }
-
     fn dims(&self, l: usize, t: usize, b: usize) -> Dims {
         let i = if l == 0 {
             self.cfg.embed_size
@@ -581,7 +557,7 @@ impl Model {
                 None => (&ws.zeros[..bh], &ws.zeros[..bh]),
             };
             let (done, rest) = ws.layers.split_at_mut(l);
-            let w = Self::layer_weights(params, &off.layers[l]);
+            let w = Weights::at(params, &off.layers[l]);
             let input = if l == 0 && ws.per_token {
                 let gates = rest[0].input_gates(cfg.cell, dims[0]);
                 ws.tokens.forward(cfg.cell, table, e, w, gates);
@@ -697,17 +673,7 @@ impl Model {
                 }
             };
             let r = &off.layers[l];
-            let w = Self::layer_weights(params, r);
-            let g = &mut grads[r[0].start..r[3].end];
-            let (w_ih, g) = g.split_at_mut(r[0].len());
-            let (w_hh, g) = g.split_at_mut(r[1].len());
-            let (b_ih, b_hh) = g.split_at_mut(r[2].len());
-            let lg = Grads {
-                w_ih,
-                w_hh,
-                b_ih,
-                b_hh,
-            };
+            let w = Weights::at(params, r);
             recurrent::backward(
                 cfg.cell,
                 d,
@@ -715,7 +681,7 @@ impl Model {
                 input,
                 &ws.dy[..tb * h],
                 &mut rest[0],
-                lg,
+                Grads::at(grads, r),
                 None,
             );
             if l > 0 && drop {

@@ -4,6 +4,8 @@
 
 use std::ops::Range;
 
+use crate::error::{CoreError, Result};
+
 /// One named tensor inside the flat buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -64,6 +66,25 @@ impl Layout {
     pub fn get(&self, name: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.name == name)
     }
+
+    /// Where tensor `name` lives, checking that `len` values fit it exactly (for overwriting
+    /// one tensor); the error names the tensor and its shape.
+    pub fn range_for(&self, name: &str, len: usize) -> Result<Range<usize>> {
+        let e = self
+            .get(name)
+            .ok_or_else(|| CoreError::invalid(name, "no such parameter"))?;
+        if len != e.len() {
+            return Err(CoreError::invalid(
+                name,
+                format!(
+                    "expected {} values (shape {:?}), got {len}",
+                    e.len(),
+                    e.shape
+                ),
+            ));
+        }
+        Ok(e.range())
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +99,8 @@ mod tests {
         assert_eq!(l.total(), 10);
         assert_eq!(l.get("b").map(|e| e.range()), Some(6..10));
         assert!(l.get("c").is_none());
+        assert_eq!(l.range_for("b", 4).ok(), Some(6..10));
+        assert!(l.range_for("b", 5).is_err() && l.range_for("c", 1).is_err());
         assert_eq!(l.entries()[0].name, "a");
     }
 }

@@ -11,6 +11,8 @@
 //! instead. Each shard always gets the same rows for a given thread count, so results are
 //! reproducible.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::cell::{self, CellKind};
@@ -36,12 +38,41 @@ pub struct Weights<'a> {
     pub b_hh: &'a [f32],
 }
 
+impl<'a> Weights<'a> {
+    /// The views of a flat parameter buffer at `r`: the ranges of w_ih, w_hh, b_ih, b_hh.
+    pub fn at(params: &'a [f32], r: &[Range<usize>; 4]) -> Self {
+        Weights {
+            w_ih: &params[r[0].clone()],
+            w_hh: &params[r[1].clone()],
+            b_ih: &params[r[2].clone()],
+            b_hh: &params[r[3].clone()],
+        }
+    }
+}
+
 /// Gradient buffers of one layer (same layouts as [`Weights`]); backward adds into them.
 pub struct Grads<'a> {
     pub w_ih: &'a mut [f32],
     pub w_hh: &'a mut [f32],
     pub b_ih: &'a mut [f32],
     pub b_hh: &'a mut [f32],
+}
+
+impl<'a> Grads<'a> {
+    /// The views of a flat gradient buffer at `r`, as [`Weights::at`]; the four ranges are
+    /// consecutive, in that order.
+    pub fn at(grads: &'a mut [f32], r: &[Range<usize>; 4]) -> Self {
+        let g = &mut grads[r[0].start..r[3].end];
+        let (w_ih, g) = g.split_at_mut(r[0].len());
+        let (w_hh, g) = g.split_at_mut(r[1].len());
+        let (b_ih, b_hh) = g.split_at_mut(r[2].len());
+        Grads {
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+        }
+    }
 }
 
 /// The gradient w.r.t. a layer's state, (B, H) each; `dc` is used by LSTM only (empty

@@ -240,19 +240,6 @@ fn scatter_outputs(src: &[f32], d: Dims, dirs: usize, dst: &mut [Vec<f32>; 2], b
     }
 }
 
-fn layer_grads<'a>(grads: &'a mut [f32], r: &[Range<usize>; 4]) -> Grads<'a> {
-    let g = &mut grads[r[0].start..r[3].end];
-    let (w_ih, g) = g.split_at_mut(r[0].len());
-    let (w_hh, g) = g.split_at_mut(r[1].len());
-    let (b_ih, b_hh) = g.split_at_mut(r[2].len());
-    Grads {
-        w_ih,
-        w_hh,
-        b_ih,
-        b_hh,
-    }
-}
-
 /// Stacked recurrent layers with their parameters, gradients, dropout generator and the
 /// caches of the last forward. See the module docs for an example.
 pub struct Stack {
@@ -335,22 +322,7 @@ impl Stack {
 
     /// Overwrite one tensor; `values` must have exactly its number of elements.
     pub fn set_param(&mut self, name: &str, values: &[f32]) -> Result<()> {
-        let e = self
-            .layout
-            .get(name)
-            .ok_or_else(|| CoreError::invalid(name, "no such parameter"))?;
-        if values.len() != e.len() {
-            return Err(CoreError::invalid(
-                name,
-                format!(
-                    "expected {} values (shape {:?}), got {}",
-                    e.len(),
-                    e.shape,
-                    values.len()
-                ),
-            ));
-        }
-        let r = e.range();
+        let r = self.layout.range_for(name, values.len())?;
         self.params[r].copy_from_slice(values);
         Ok(())
     }
@@ -478,12 +450,7 @@ impl Stack {
             for dir in 0..dirs {
                 let idx = k * dirs + dir;
                 let r = &layers[idx];
-                let w = Weights {
-                    w_ih: &params[r[0].clone()],
-                    w_hh: &params[r[1].clone()],
-                    b_ih: &params[r[2].clone()],
-                    b_hh: &params[r[3].clone()],
-                };
+                let w = Weights::at(params, r);
                 let zeros = &ws.zeros[..bh];
                 let (h0, c0) = match state {
                     Some(s) => (
@@ -573,12 +540,7 @@ impl Stack {
             for dir in 0..dirs {
                 let idx = k * dirs + dir;
                 let r = &layers[idx];
-                let w = Weights {
-                    w_ih: &params[r[0].clone()],
-                    w_hh: &params[r[1].clone()],
-                    b_ih: &params[r[2].clone()],
-                    b_hh: &params[r[3].clone()],
-                };
+                let w = Weights::at(params, r);
                 let input = if dir == 0 { &ws.inputs[k] } else { &ws.rev[k] };
                 let s = StateGrads {
                     dh: &mut state.h[idx * bh..(idx + 1) * bh],
@@ -597,7 +559,7 @@ impl Stack {
                     },
                     &ws.dy[dir][..tb * h],
                     &mut ws.caches[idx],
-                    layer_grads(grads, r),
+                    Grads::at(grads, r),
                     Some(s),
                 );
             }
