@@ -427,6 +427,24 @@ impl RustEngine {
             .as_mut()
             .ok_or_else(|| value_err("optimizer: call configure_optimizer(spec) first".into()))
     }
+
+    /// The logits of the (b, t) ids `xs` from `state` (GIL released), as an array of `shape`
+    /// (b * t * vocab elements), and the final state.
+    fn logits_from<'py>(
+        &mut self,
+        py: Python<'py>,
+        xs: &[u32],
+        b: usize,
+        t: usize,
+        state: &Bound<'py, PyAny>,
+        shape: &[usize],
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let s0 = parse_state(self.model.config(), state, b)?;
+        let model = &mut self.model;
+        let (out, s) = py.detach(|| model.logits(Tokens::new(xs, b, t)?, s0.as_ref()))?;
+        let arr = PyArray1::from_vec(py, out).reshape(shape)?.into_any();
+        Ok((arr, state_to_py(py, self.model.config(), s)?))
+    }
 }
 
 #[pymethods]
@@ -543,13 +561,8 @@ impl RustEngine {
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let xa = tokens2(x, "x")?;
         let (b, t) = (xa.shape()[0], xa.shape()[1]);
-        let s0 = parse_state(self.model.config(), state, b)?;
-        let xs = slice(&xa, "x")?;
-        let model = &mut self.model;
-        let (out, s) = py.detach(|| model.logits(Tokens::new(xs, b, t)?, s0.as_ref()))?;
         let v = self.model.config().vocab_size;
-        let arr = PyArray1::from_vec(py, out).reshape([b, t, v])?.into_any();
-        Ok((arr, state_to_py(py, self.model.config(), s)?))
+        self.logits_from(py, slice(&xa, "x")?, b, t, state, &[b, t, v])
     }
 
     fn step_logits<'py>(
@@ -563,13 +576,8 @@ impl RustEngine {
         if b == 0 {
             return Err(value_err("tokens: expected at least one token".into()));
         }
-        let s0 = parse_state(self.model.config(), state, b)?;
-        let ts = slice(&ta, "tokens")?;
-        let model = &mut self.model;
-        let (out, s) = py.detach(|| model.logits(Tokens::new(ts, b, 1)?, s0.as_ref()))?;
         let v = self.model.config().vocab_size;
-        let arr = PyArray1::from_vec(py, out).reshape([b, v])?.into_any();
-        Ok((arr, state_to_py(py, self.model.config(), s)?))
+        self.logits_from(py, slice(&ta, "tokens")?, b, 1, state, &[b, v])
     }
 
     fn evaluate(
