@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
+use crate::nn::simd::multiversion;
 
 /// Which optimizer, with torch.optim's hyper-parameters (the learning rate is per step).
 #[derive(Clone, Debug, PartialEq)]
@@ -188,30 +189,20 @@ impl Optimizer {
                     params
                         .par_chunks_mut(CHUNK)
                         .zip(grads.par_chunks(CHUNK))
-                        .for_each(|(p, g)| {
-                            for (p, &g) in p.iter_mut().zip(g) {
-                                let d = g + weight_decay * *p;
-                                *p -= lr * d;
-                            }
-                        });
+                        .for_each(|(p, g)| sgd_update(p, g, lr, weight_decay));
                 } else {
-                    let first = step == 1;
+                    let h = MomentumStep {
+                        lr,
+                        momentum,
+                        nesterov,
+                        weight_decay,
+                        first: step == 1,
+                    };
                     params
                         .par_chunks_mut(CHUNK)
                         .zip(grads.par_chunks(CHUNK))
                         .zip(self.m.par_chunks_mut(CHUNK))
-                        .for_each(|((p, g), m)| {
-                            for ((p, &g), m) in p.iter_mut().zip(g).zip(m) {
-                                let d = if weight_decay != 0.0 {
-                                    g + weight_decay * *p
-                                } else {
-                                    g
-                                };
-                                *m = if first { d } else { momentum * *m + d };
-                                let u = if nesterov { d + momentum * *m } else { *m };
-                                *p -= lr * u;
-                            }
-                        });
+                        .for_each(|((p, g), m)| momentum_update(p, g, m, h));
                 }
             }
             OptimizerSpec::Adam {
@@ -224,34 +215,97 @@ impl Optimizer {
                 eps,
                 weight_decay,
             } => {
-                let decoupled = matches!(self.spec, OptimizerSpec::AdamW { .. });
                 let (b1, b2) = betas;
                 let bc1 = 1.0 - (b1 as f64).powi(step as i32);
                 let bc2 = 1.0 - (b2 as f64).powi(step as i32);
-                let step_size = (lr as f64 / bc1) as f32;
-                let bc2_sqrt = bc2.sqrt() as f32;
-                let shrink = 1.0 - lr * weight_decay;
-                let (w1, w2) = (1.0 - b1, 1.0 - b2);
+                let h = AdamStep {
+                    decoupled: matches!(self.spec, OptimizerSpec::AdamW { .. }),
+                    weight_decay,
+                    shrink: 1.0 - lr * weight_decay,
+                    b2,
+                    w1: 1.0 - b1,
+                    w2: 1.0 - b2,
+                    step_size: (lr as f64 / bc1) as f32,
+                    bc2_sqrt: bc2.sqrt() as f32,
+                    eps,
+                };
                 params
                     .par_chunks_mut(CHUNK)
                     .zip(grads.par_chunks(CHUNK))
                     .zip(self.m.par_chunks_mut(CHUNK))
                     .zip(self.v.par_chunks_mut(CHUNK))
-                    .for_each(|(((p, g), m), v)| {
-                        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-                            let g = if decoupled {
-                                *p *= shrink;
-                                g
-                            } else {
-                                g + weight_decay * *p
-                            };
-                            *m += w1 * (g - *m);
-                            *v = b2 * *v + w2 * g * g;
-                            let denom = v.sqrt() / bc2_sqrt + eps;
-                            *p -= step_size * *m / denom;
-                        }
-                    });
+                    .for_each(|(((p, g), m), v)| adam_update(p, g, m, v, h));
             }
+        }
+    }
+}
+
+multiversion! {
+    /// Plain SGD on a chunk of parameters.
+    fn sgd_update(p: &mut [f32], g: &[f32], lr: f32, weight_decay: f32) {
+        for (p, &g) in p.iter_mut().zip(g) {
+            let d = g + weight_decay * *p;
+            *p -= lr * d;
+        }
+    }
+}
+
+/// The scalars of one SGD step with momentum.
+#[derive(Clone, Copy)]
+struct MomentumStep {
+    lr: f32,
+    momentum: f32,
+    nesterov: bool,
+    weight_decay: f32,
+    /// The first step sets the buffer to the gradient, as torch.optim.
+    first: bool,
+}
+
+multiversion! {
+    /// SGD with (Nesterov) momentum on a chunk of parameters.
+    fn momentum_update(p: &mut [f32], g: &[f32], m: &mut [f32], h: MomentumStep) {
+        for ((p, &g), m) in p.iter_mut().zip(g).zip(m) {
+            let d = if h.weight_decay != 0.0 {
+                g + h.weight_decay * *p
+            } else {
+                g
+            };
+            *m = if h.first { d } else { h.momentum * *m + d };
+            let u = if h.nesterov { d + h.momentum * *m } else { *m };
+            *p -= h.lr * u;
+        }
+    }
+}
+
+/// The scalars of one Adam/AdamW step, as torch.optim computes them.
+#[derive(Clone, Copy)]
+struct AdamStep {
+    decoupled: bool,
+    weight_decay: f32,
+    shrink: f32,
+    b2: f32,
+    w1: f32,
+    w2: f32,
+    step_size: f32,
+    bc2_sqrt: f32,
+    eps: f32,
+}
+
+multiversion! {
+    /// One Adam/AdamW update of a chunk of parameters (vectorized: the square root and the
+    /// division dominate, and IEEE rounds them alike at every vector width).
+    fn adam_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: AdamStep) {
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+            let g = if h.decoupled {
+                *p *= h.shrink;
+                g
+            } else {
+                g + h.weight_decay * *p
+            };
+            *m += h.w1 * (g - *m);
+            *v = h.b2 * *v + h.w2 * g * g;
+            let denom = v.sqrt() / h.bc2_sqrt + h.eps;
+            *p -= h.step_size * *m / denom;
         }
     }
 }
