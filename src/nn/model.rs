@@ -1,6 +1,8 @@
 //! The recurrent language model: embedding -> stacked recurrent layers (dropout between them
 //! and before the decoder) -> linear decoder (optionally tied to the embedding) -> softmax
 //! cross-entropy. Parameters and gradients live in two flat buffers with the same layout.
+//! Layer 0 projects each distinct token of a chunk once when ids repeat enough
+//! ([`super::projected_embedding`]), else it embeds every row and projects them in one GEMM.
 
 use std::ops::Range;
 
