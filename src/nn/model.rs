@@ -655,24 +655,19 @@ impl Model {
         for l in (0..nl).rev() {
             let d = dims[l];
             let (done, rest) = ws.layers.split_at_mut(l);
-            let dx = &mut ws.dx[..tb * d.i];
-            let input = if l == 0 && ws.per_token {
-                InputGrad::Projected
-            } else if l == 0 {
-                InputGrad::Dense {
-                    x: &ws.emb[..tb * e],
-                    dx: Some(dx),
-                }
+            let x: Option<&[f32]> = if l == 0 {
+                (!ws.per_token).then(|| &ws.emb[..tb * e])
             } else if drop {
-                InputGrad::Dense {
-                    x: &ws.dropped[l][..tb * h],
-                    dx: Some(dx),
-                }
+                Some(&ws.dropped[l][..tb * h])
             } else {
-                InputGrad::Dense {
-                    x: done[l - 1].outputs(dims[l - 1]),
-                    dx: Some(dx),
-                }
+                Some(done[l - 1].outputs(dims[l - 1]))
+            };
+            let input = match x {
+                Some(x) => InputGrad::Dense {
+                    x,
+                    dx: Some(&mut ws.dx[..tb * d.i]),
+                },
+                None => InputGrad::Projected,
             };
             let r = &off.layers[l];
             let w = Weights::at(params, r);
