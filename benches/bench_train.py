@@ -6,8 +6,10 @@ reference), on the canonical workloads of the design notes, in one run.
     python benches/bench_train.py --memory   # also C2 peak memory, each framework in a subprocess
 
 Prints one JSON object per line. A train step is forward + BPTT + clip (global norm 5.0) +
-Adam. GFLOP/s counts 6 x (matmul parameters) per token; `sgemm_peak_gflops` is torch's (else
-NumPy's) float32 1024^3 matmul at the same thread count, measured in the same run.
+Adam. GFLOP/s counts 6 x (matmul parameters) per token, the work PyTorch does (rnnrs does
+less on a char model's layer 0, so its figure is the rate of equivalent work);
+`sgemm_peak_gflops` is torch's (else NumPy's) float32 1024^3 matmul at the same thread count,
+measured in the same run.
 """
 
 from __future__ import annotations
