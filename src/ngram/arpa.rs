@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
 use super::counts::{pack, unpack};
-use super::model::Model;
+use super::model::{Levels, Model};
 use super::sort::{sort_pairs, Pair};
 use super::store::{ngram_key, ProbBow, Slot, Store, TableBuilder, BLANK, EMPTY};
 use super::vocab::{Vocab, BOS, EOS, UNK};
@@ -573,7 +573,7 @@ pub fn read_arpa(path: &Path) -> Result<Model> {
         "arpa".to_owned(),
         None,
         Store::Owned(unigrams),
-        tables,
+        Levels::Tables(tables),
     ))
 }
 

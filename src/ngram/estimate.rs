@@ -6,7 +6,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::counts::{pack, unpack, word_bits, NGramCounts};
-use super::model::Model;
+use super::model::{Levels, Model};
 use super::sort::{sort_pairs, Pair};
 use super::sorted::SortedLevel;
 use super::store::{ProbBow, Store, BLANK};
@@ -664,12 +664,12 @@ fn build(
         levels.push(SortedLevel::new(keys, probs, bows));
     }
     let stupid = (smoothing.method == Method::StupidBackoff).then_some(smoothing.alpha);
-    Ok(Model::from_sorted(
+    Ok(Model::new(
         order,
         vocab,
         smoothing.method.name().to_owned(),
         stupid,
         Store::Owned(unigrams),
-        levels,
+        Levels::Sorted(levels),
     ))
 }
