@@ -1,0 +1,128 @@
+//! Numbers as ARPA files write them: log10 values with up to 12 decimals.
+
+use super::LOG10_ZERO_ARPA;
+
+/// Append the decimal digits of `v`.
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    while v > 0 || i == digits.len() {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// The two decimal digits of every number below 100.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// `y` rounded to the nearest integer, halves away from zero (as `f64::round`), for
+/// |y| < 2^62, without a call into libm.
+#[inline(always)]
+fn round_to_i64(y: f64) -> i64 {
+    let t = y as i64;
+    // Exact: y and t are within 1 of each other (or y is already an integer).
+    let f = y - t as f64;
+    if f >= 0.5 {
+        t + 1
+    } else if f <= -0.5 {
+        t - 1
+    } else {
+        t
+    }
+}
+
+/// Append `x` with 12 decimals, trailing zeros dropped: values read from a KenLM or SRILM
+/// file (at most about 10 decimals) are written back exactly, and a value written once
+/// reads back as the nearest double and is written identically again.
+pub(super) fn push_number(out: &mut Vec<u8>, x: f64) {
+    if x == f64::NEG_INFINITY || x <= LOG10_ZERO_ARPA {
+        out.extend_from_slice(b"-99");
+        return;
+    }
+    if x.abs() >= 1e6 || x.is_nan() {
+        out.extend_from_slice(format!("{x}").as_bytes());
+        return;
+    }
+    let v = round_to_i64(x * 1e12);
+    if v == 0 {
+        out.push(b'0');
+        return;
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    let v = v.unsigned_abs();
+    let (int, mut frac) = (v / 1_000_000_000_000, v % 1_000_000_000_000);
+    push_u64(out, int);
+    if frac != 0 {
+        let mut digits = [0u8; 12];
+        for i in (0..6).rev() {
+            let d = (frac % 100) as usize;
+            frac /= 100;
+            digits[2 * i..2 * i + 2].copy_from_slice(&DIGIT_PAIRS[2 * d..2 * d + 2]);
+        }
+        let len = 12 - digits.iter().rev().take_while(|&&c| c == b'0').count();
+        out.push(b'.');
+        out.extend_from_slice(&digits[..len]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(x: f64) -> String {
+        let mut out = Vec::new();
+        push_number(&mut out, x);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn numbers_round_trip() {
+        assert_eq!(text(-0.123652525), "-0.123652525");
+        assert_eq!(text(0.0), "0");
+        assert_eq!(text(-0.0), "0");
+        assert_eq!(text(f64::NEG_INFINITY), "-99");
+        assert_eq!(text(-4.5), "-4.5");
+        assert_eq!(text(12.0), "12");
+        assert_eq!(text(-1e-13), "0");
+        // Against the plain formula: round(x * 1e12) as a decimal with 12 places.
+        let mut r = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..100_000 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            let x = -((r >> 11) as f64 / (1u64 << 53) as f64)
+                * [1.0, 10.0, 1e-3, 98.0][(r % 4) as usize];
+            let v = (x * 1e12).round() as i64;
+            let plain = format!(
+                "{}{}.{:012}",
+                if v < 0 { "-" } else { "" },
+                v.abs() / 1_000_000_000_000,
+                v.abs() % 1_000_000_000_000
+            );
+            let plain = plain.trim_end_matches('0').trim_end_matches('.');
+            let plain = if plain == "-0" || plain.is_empty() {
+                "0"
+            } else {
+                plain
+            };
+            assert_eq!(text(x), plain, "{x}");
+        }
+        let x = -4.281915417836858_f64;
+        let once = text(x);
+        assert_eq!(once, "-4.281915417837");
+        assert_eq!(text(once.parse().unwrap()), once);
+    }
+}
