@@ -2,18 +2,6 @@
 
 use super::LOG10_ZERO_ARPA;
 
-/// Append the decimal digits of `v`.
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    while v > 0 || i == digits.len() {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
-    out.extend_from_slice(&digits[i..]);
-}
-
 /// The two decimal digits of every number below 100.
 const DIGIT_PAIRS: [u8; 200] = {
     let mut t = [0u8; 200];
@@ -59,24 +47,44 @@ pub(super) fn push_number(out: &mut Vec<u8>, x: f64) {
         out.push(b'0');
         return;
     }
+    // At most 20 characters: sign, 6 integer digits, point, 12 decimals. Rendered into a
+    // fixed buffer and appended as one fixed-size copy (then cut back), which is cheaper
+    // than a variable-length copy per piece.
+    let mut buf = [0u8; NUMBER_BUF];
+    let mut len = 0;
     if v < 0 {
-        out.push(b'-');
+        buf[0] = b'-';
+        len = 1;
     }
     let v = v.unsigned_abs();
-    let (int, mut frac) = (v / 1_000_000_000_000, v % 1_000_000_000_000);
-    push_u64(out, int);
+    let (mut int, mut frac) = (v / 1_000_000_000_000, v % 1_000_000_000_000);
+    let digits = if int == 0 {
+        1
+    } else {
+        int.ilog10() as usize + 1
+    };
+    for i in (0..digits).rev() {
+        buf[len + i] = b'0' + (int % 10) as u8;
+        int /= 10;
+    }
+    len += digits;
     if frac != 0 {
-        let mut digits = [0u8; 12];
+        buf[len] = b'.';
+        let decimals = &mut buf[len + 1..len + 13];
         for i in (0..6).rev() {
             let d = (frac % 100) as usize;
             frac /= 100;
-            digits[2 * i..2 * i + 2].copy_from_slice(&DIGIT_PAIRS[2 * d..2 * d + 2]);
+            decimals[2 * i..2 * i + 2].copy_from_slice(&DIGIT_PAIRS[2 * d..2 * d + 2]);
         }
-        let len = 12 - digits.iter().rev().take_while(|&&c| c == b'0').count();
-        out.push(b'.');
-        out.extend_from_slice(&digits[..len]);
+        len += 13 - decimals.iter().rev().take_while(|&&c| c == b'0').count();
     }
+    let at = out.len();
+    out.extend_from_slice(&buf);
+    out.truncate(at + len);
 }
+
+/// The buffer a number is rendered into.
+const NUMBER_BUF: usize = 24;
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ use super::number::push_number;
 use crate::ngram::counts::{pack, unpack};
 use crate::ngram::model::Model;
 use crate::ngram::sort::{sort_pairs, Pair};
-use crate::ngram::store::{Slot, BLANK, EMPTY};
+use crate::ngram::store::{prefetch, Slot, BLANK, EMPTY};
 use crate::{CoreError, Result};
 
 /// Write `model` as ARPA to `path` (atomically: a temporary file, then a rename).
@@ -38,7 +38,9 @@ pub fn write_atomically(
     let tmp = PathBuf::from(tmp);
     let result = (|| {
         let file = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        // Writes larger than the buffer (the ARPA writer's rendered batches) go straight
+        // to the file.
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
         body(&mut w)?;
         w.flush()?;
         drop(w);
@@ -55,12 +57,73 @@ const CHUNK: usize = 1 << 14;
 /// Tasks rendered before their text is written out (bounds the memory held: two batches).
 const BATCH: usize = 16;
 
+/// The text of every word, for copying into lines.
+struct WordText {
+    /// The words one after another, then [`WORD_COPY`] bytes of padding.
+    bytes: Vec<u8>,
+    /// Where word `id` is in `bytes`: `spans[id]..spans[id + 1]`.
+    spans: Vec<usize>,
+}
+
+/// Words up to this long are copied as one fixed-size block (then cut back to length):
+/// cheaper than a variable-length copy, which is a call into libc.
+const WORD_COPY: usize = 32;
+
+impl WordText {
+    fn new(words: &[String]) -> WordText {
+        let total: usize = words.iter().map(String::len).sum();
+        let mut bytes = Vec::with_capacity(total + WORD_COPY);
+        let mut spans = Vec::with_capacity(words.len() + 1);
+        spans.push(0);
+        for w in words {
+            bytes.extend_from_slice(w.as_bytes());
+            spans.push(bytes.len());
+        }
+        bytes.resize(total + WORD_COPY, 0);
+        WordText { bytes, spans }
+    }
+
+    /// Append word `id` (nothing for an id a corrupt file made up).
+    #[inline(always)]
+    fn push(&self, id: u32, out: &mut Vec<u8>) {
+        let id = id as usize;
+        let (Some(&a), Some(&b)) = (self.spans.get(id), self.spans.get(id + 1)) else {
+            return;
+        };
+        match self.bytes[a..].first_chunk::<WORD_COPY>() {
+            Some(block) if b - a <= WORD_COPY => {
+                let at = out.len();
+                out.extend_from_slice(block);
+                out.truncate(at + b - a);
+            }
+            _ => out.extend_from_slice(&self.bytes[a..b]),
+        }
+    }
+
+    /// Start loading where word `id` is.
+    #[inline(always)]
+    fn prefetch_span(&self, id: u32) {
+        prefetch(&self.spans, id as usize);
+    }
+
+    /// Start loading the text of word `id` (its span should be loaded by now).
+    #[inline(always)]
+    fn prefetch_text(&self, id: u32) {
+        if let Some(&a) = self.spans.get(id as usize) {
+            prefetch(&self.bytes, a);
+        }
+    }
+}
+
+/// Rows ahead of the one being rendered whose words are prefetched: the span at twice
+/// this distance, the text at this distance. Lines read words at random from the whole
+/// vocabulary, and waiting on each of those misses is most of a line's time.
+const AHEAD: usize = 8;
+
 /// The words of every n-gram in sorted order, order by order: `keys[n][r]` is
 /// `(rank of its (n-1)-gram prefix, last word)` of the n-gram of rank r (n >= 2).
 struct Sorted<'a> {
-    words: &'a [u8],
-    /// Where word `id` is in `words`: `spans[id]..spans[id + 1]`.
-    spans: Vec<usize>,
+    words: WordText,
     keys: Vec<Cow<'a, [u64]>>,
 }
 
@@ -73,12 +136,27 @@ struct Context {
 }
 
 impl Sorted<'_> {
-    /// Append word `id` (nothing for an id a corrupt file made up).
-    fn word(&self, id: u32, out: &mut Vec<u8>) {
-        let id = id as usize;
-        if let (Some(&a), Some(&b)) = (self.spans.get(id), self.spans.get(id + 1)) {
-            out.extend_from_slice(&self.words[a..b]);
+    /// The (prefix, last word) of row r of order n >= 2 (zeros for an id a corrupt file
+    /// made up; unigrams: no prefix).
+    #[inline(always)]
+    fn row(&self, n: usize, r: usize) -> (u32, u32) {
+        if n == 1 {
+            return (0, r as u32);
         }
+        unpack(self.keys[n].get(r).copied().unwrap_or(0))
+    }
+
+    /// The last word of the context of row r of order n, and its own last word: the two
+    /// words of a line that change most often.
+    #[inline(always)]
+    fn changing_words(&self, n: usize, r: usize) -> [u32; 2] {
+        let (prefix, word) = self.row(n, r);
+        let context_word = match n {
+            1 => word,
+            2 => prefix,
+            _ => self.row(n - 1, prefix as usize).1,
+        };
+        [context_word, word]
     }
 
     /// Make `ctx.text` the words of the n-gram of rank r at order m and a space.
@@ -91,11 +169,11 @@ impl Sorted<'_> {
             ctx.text.clear();
             r
         } else {
-            let (prefix, word) = unpack(self.keys[m].get(r as usize).copied().unwrap_or(0));
+            let (prefix, word) = self.row(m, r as usize);
             self.context(m - 1, prefix, ctx);
             word
         };
-        self.word(word, &mut ctx.text);
+        self.words.push(word, &mut ctx.text);
         ctx.text.push(b' ');
         ctx.at[m] = (r, ctx.text.len());
         for deeper in &mut ctx.at[m + 1..] {
@@ -116,17 +194,30 @@ impl Sorted<'_> {
             text: Vec::new(),
             at: vec![(u32::MAX, 0); n],
         };
+        let end = range.end;
         for r in range {
+            if r + 2 * AHEAD < end {
+                for w in self.changing_words(n, r + 2 * AHEAD) {
+                    self.words.prefetch_span(w);
+                }
+            }
+            if r + AHEAD < end {
+                for w in self.changing_words(n, r + AHEAD) {
+                    self.words.prefetch_text(w);
+                }
+            }
             let prob = values.probs[r];
             if prob == BLANK {
                 continue;
             }
-            let (prefix, word) = unpack(self.keys[n][r]);
-            self.context(n - 1, prefix, &mut ctx);
+            let (prefix, word) = self.row(n, r);
             push_number(text, prob);
             text.push(b'\t');
-            text.extend_from_slice(&ctx.text);
-            self.word(word, text);
+            if n > 1 {
+                self.context(n - 1, prefix, &mut ctx);
+                text.extend_from_slice(&ctx.text);
+            }
+            self.words.push(word, text);
             if n < order {
                 text.push(b'\t');
                 push_number(text, values.bows[r]);
@@ -192,30 +283,10 @@ fn write_body(model: &Model, out: &mut (dyn Write + Send)) -> std::io::Result<()
         let _ = writeln!(head, "ngram {}={c}", n + 1);
     }
     out.write_all(head.as_bytes())?;
-    out.write_all(b"\n\\1-grams:\n")?;
-    let words: Vec<u8> = vocab.words().iter().flat_map(|w| w.bytes()).collect();
-    let mut spans = Vec::with_capacity(vocab.len() + 1);
-    spans.push(0);
-    for w in vocab.words() {
-        spans.push(spans[spans.len() - 1] + w.len());
-    }
     let mut sorted = Sorted {
-        words: &words,
-        spans,
+        words: WordText::new(vocab.words()),
         keys: vec![Cow::Borrowed(&[][..]); order + 1],
     };
-    let mut line = Vec::new();
-    for (w, e) in model.unigrams.as_slice().iter().enumerate() {
-        push_number(&mut line, e.prob);
-        line.push(b'\t');
-        sorted.word(w as u32, &mut line);
-        if order > 1 {
-            line.push(b'\t');
-            push_number(&mut line, e.bow);
-        }
-        line.push(b'\n');
-    }
-    out.write_all(&line)?;
     // Without sorted levels: the rank of every slot of the order below (unigrams: word id).
     let mut rank: Vec<u32> = (0..vocab.len() as u32).collect();
     // The text of each task of a batch, reused from batch to batch: one batch is written
@@ -223,21 +294,24 @@ fn write_body(model: &Model, out: &mut (dyn Write + Send)) -> std::io::Result<()
     let mut texts: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
     let mut ready: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
     let mut ready_tasks = 0;
-    for n in 2..=order {
-        let values = match &model.sorted {
-            Some(levels) => {
-                let level = &levels[n - 2];
-                sorted.keys[n] = Cow::Borrowed(&level.keys);
-                Values {
-                    probs: Cow::Borrowed(&level.probs),
-                    bows: Cow::Borrowed(&level.bows),
-                }
+    for n in 1..=order {
+        let values = if n == 1 {
+            let unigrams = model.unigrams.as_slice();
+            Values {
+                probs: unigrams.iter().map(|u| u.prob).collect(),
+                bows: unigrams.iter().map(|u| u.bow).collect(),
             }
-            None => {
-                let (keys, values) = rank_table(model.tables()[n - 2].slots(), &mut rank);
-                sorted.keys[n] = Cow::Owned(keys);
-                values
+        } else if let Some(levels) = &model.sorted {
+            let level = &levels[n - 2];
+            sorted.keys[n] = Cow::Borrowed(&level.keys);
+            Values {
+                probs: Cow::Borrowed(&level.probs),
+                bows: Cow::Borrowed(&level.bows),
             }
+        } else {
+            let (keys, values) = rank_table(model.tables()[n - 2].slots(), &mut rank);
+            sorted.keys[n] = Cow::Owned(keys);
+            values
         };
         let rows = values.probs.len();
         let sorted = &sorted;
