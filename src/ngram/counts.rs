@@ -315,7 +315,7 @@ impl NGramCounts {
     pub fn add_lines<'a>(&mut self, lines: impl Iterator<Item = &'a str>) -> Result<()> {
         let lines: Vec<&str> = lines.collect();
         let mut ids = Vec::new();
-        self.vocab.encode_lines(&lines, &mut ids);
+        self.vocab.encode_lines(&lines, &mut ids)?;
         self.add_padded(&ids)
     }
 
