@@ -69,11 +69,10 @@ fn too_many() -> CoreError {
 fn count_levels(ids: &[u32], order: usize, vocab_size: usize) -> Vec<Level> {
     let wb = word_bits(vocab_size);
     // Starts followed by another word of their sentence, and their index at this order.
-    let (mut pos, mut cur): (Vec<u32>, Vec<u32>) = (0..ids.len().saturating_sub(1))
-        .into_par_iter()
-        .filter(|&i| ids[i] != EOS)
-        .map(|i| (i as u32, ids[i]))
-        .unzip();
+    let starts = ids.len().saturating_sub(1);
+    let mut pos: Vec<u32> = (0..starts as u32).into_par_iter().collect();
+    let mut cur: Vec<u32> = ids[..starts].to_vec();
+    retain_starts(&mut pos, &mut cur, |p| ids[p as usize] != EOS);
     let mut levels = Vec::with_capacity(order.saturating_sub(1));
     let (mut pairs, mut scratch) = (Vec::new(), Vec::new());
     for n in 2..=order {
@@ -90,16 +89,42 @@ fn count_levels(ids: &[u32], order: usize, vocab_size: usize) -> Vec<Level> {
         sort_pairs(&mut pairs, &mut scratch);
         levels.push(runs(&pairs, wb, &mut cur));
         // The starts whose n-gram did not end the sentence go on to order n + 1.
-        (pos, cur) = pos
-            .par_iter()
-            .zip(&cur)
-            .filter(|&(&p, _)| {
-                let p = p as usize;
-                ids[p + n - 1] != EOS && p + n < ids.len()
-            })
-            .unzip();
+        retain_starts(&mut pos, &mut cur, |p| {
+            let p = p as usize;
+            ids[p + n - 1] != EOS && p + n < ids.len()
+        });
     }
     levels
+}
+
+/// Keep the starts (positions `pos`, indices `cur`) whose position satisfies `keep`, in
+/// order and in place: each block keeps its own at its head in parallel, then the blocks
+/// move down.
+fn retain_starts(pos: &mut Vec<u32>, cur: &mut Vec<u32>, keep: impl Fn(u32) -> bool + Sync) {
+    const BLOCK: usize = 1 << 16;
+    let kept: Vec<usize> = pos
+        .par_chunks_mut(BLOCK)
+        .zip(cur.par_chunks_mut(BLOCK))
+        .map(|(p, c)| {
+            let mut j = 0;
+            for i in 0..p.len() {
+                if keep(p[i]) {
+                    p[j] = p[i];
+                    c[j] = c[i];
+                    j += 1;
+                }
+            }
+            j
+        })
+        .collect();
+    let mut at = 0;
+    for (b, &k) in kept.iter().enumerate() {
+        pos.copy_within(b * BLOCK..b * BLOCK + k, at);
+        cur.copy_within(b * BLOCK..b * BLOCK + k, at);
+        at += k;
+    }
+    pos.truncate(at);
+    cur.truncate(at);
 }
 
 /// A start's place in `cur`, written from several threads at once.
