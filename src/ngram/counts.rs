@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use super::sort::{sort_pairs, Pair};
+use super::sort::{sort_pairs, Pair, WriteByVal};
 use super::vocab::{Vocab, BOS, EOS};
 use crate::{CoreError, Result};
 
@@ -127,12 +127,6 @@ fn retain_starts(pos: &mut Vec<u32>, cur: &mut Vec<u32>, keep: impl Fn(u32) -> b
     cur.truncate(at);
 }
 
-/// A start's place in `cur`, written from several threads at once.
-struct Scatter(*mut u32);
-// SAFETY: `runs` writes each index through it at most once (the pairs' `val`s are
-// distinct), so no two threads touch the same element.
-unsafe impl Sync for Scatter {}
-
 /// The entries of a level from its sorted pairs, one per run of equal keys with the run's
 /// length as count; `cur[val]` of each pair becomes its entry. In parallel: each task
 /// numbers the runs starting in its part; the pairs a run has in later parts are added to
@@ -166,8 +160,7 @@ fn runs(pairs: &[Pair], wb: u32, cur: &mut [u32]) -> Level {
         tasks.push((at, k_mine, c_mine));
         (keys, counts, at) = (k_rest, c_rest, at + k);
     }
-    assert!(pairs.par_iter().all(|p| (p.val as usize) < cur.len()));
-    let out = Scatter(cur.as_mut_ptr());
+    let out = WriteByVal::new(cur);
     let mask = (1u64 << wb) - 1;
     // Pairs at the head of each part that continue the previous part's last run.
     let carried: Vec<(usize, u64)> = tasks
@@ -188,8 +181,8 @@ fn runs(pairs: &[Pair], wb: u32, cur: &mut [u32]) -> Level {
                 } else {
                     counts[idx - first] += 1;
                 }
-                // SAFETY: in bounds (checked above), and no other pair has this `val`.
-                unsafe { *out.0.add(p.val as usize) = idx as u32 };
+                // SAFETY: no other pair has this `val`.
+                unsafe { out.write(p.val as usize, idx as u32) };
             }
             (first, carry)
         })

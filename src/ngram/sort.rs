@@ -2,6 +2,8 @@
 //! read memory at random (as KenLM's lmplz does): after a sort, counting runs, joining
 //! tables and filling probing tables all walk memory in order.
 
+use std::marker::PhantomData;
+
 use rayon::prelude::*;
 
 /// A sort key and the index of what it stands for.
@@ -9,6 +11,38 @@ use rayon::prelude::*;
 pub struct Pair {
     pub key: u64,
     pub val: u32,
+}
+
+/// Writes `out[val]` for sorted pairs from several threads at once: the pairs' `val`s are
+/// distinct indices, so no two writes touch the same element.
+pub(crate) struct WriteByVal<'a> {
+    out: *mut u32,
+    len: usize,
+    _out: PhantomData<&'a mut [u32]>,
+}
+
+// SAFETY: every write goes through `write`, whose callers pass each index at most once.
+unsafe impl Sync for WriteByVal<'_> {}
+
+impl<'a> WriteByVal<'a> {
+    pub(crate) fn new(out: &'a mut [u32]) -> Self {
+        WriteByVal {
+            out: out.as_mut_ptr(),
+            len: out.len(),
+            _out: PhantomData,
+        }
+    }
+
+    /// `out[i] = x`.
+    ///
+    /// # Safety
+    /// No other call, from any thread, writes index `i`.
+    #[inline(always)]
+    pub(crate) unsafe fn write(&self, i: usize, x: u32) {
+        assert!(i < self.len, "pair index out of range");
+        // SAFETY: in bounds, and the caller guarantees that no one else touches element i.
+        unsafe { *self.out.add(i) = x };
+    }
 }
 
 /// Below this many pairs, one least-significant-digit sort over the whole slice.
