@@ -6,8 +6,10 @@ use std::marker::PhantomData;
 
 use rayon::prelude::*;
 
-/// A sort key and the index of what it stands for.
+/// A sort key and the index of what it stands for. Packed to 12 bytes: sorting is bound by
+/// moving pairs through memory, and current CPUs read the unaligned key at no extra cost.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C, packed(4))]
 pub struct Pair {
     pub key: u64,
     pub val: u32,
