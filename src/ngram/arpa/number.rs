@@ -2,17 +2,22 @@
 
 use super::LOG10_ZERO_ARPA;
 
-/// The two decimal digits of every number below 100.
-const DIGIT_PAIRS: [u8; 200] = {
-    let mut t = [0u8; 200];
-    let mut i = 0;
-    while i < 100 {
-        t[2 * i] = b'0' + (i / 10) as u8;
-        t[2 * i + 1] = b'0' + (i % 10) as u8;
-        i += 1;
-    }
-    t
-};
+/// The 8 decimal digits of `x < 10^8` as byte values 0..=9, most significant digit in the
+/// lowest byte (the order they are written in), computed in all lanes at once: split into
+/// two 4-digit halves, each into two 2-digit quarters, each into two digits (the divisions
+/// by 100 and 10 are multiplications, exact in this range).
+#[inline(always)]
+fn digits8(x: u32) -> u64 {
+    let x = x as u64;
+    let halves = (x / 10_000) | ((x % 10_000) << 32);
+    let hundreds = ((halves * 10_486) >> 20) & 0x0000_007F_0000_007F;
+    let quarters = hundreds | ((halves - hundreds * 100) << 16);
+    let tens = ((quarters * 103) >> 10) & 0x000F_000F_000F_000F;
+    tens | ((quarters - tens * 10) << 8)
+}
+
+/// ASCII `'0'` in every byte.
+const ZEROS: u64 = 0x3030_3030_3030_3030;
 
 /// `y` rounded to the nearest integer, halves away from zero (as `f64::round`), for
 /// |y| < 2^62, without a call into libm.
@@ -57,7 +62,7 @@ pub(super) fn push_number(out: &mut Vec<u8>, x: f64) {
         len = 1;
     }
     let v = v.unsigned_abs();
-    let (mut int, mut frac) = (v / 1_000_000_000_000, v % 1_000_000_000_000);
+    let (mut int, frac) = (v / 1_000_000_000_000, v % 1_000_000_000_000);
     let digits = if int == 0 {
         1
     } else {
@@ -69,14 +74,19 @@ pub(super) fn push_number(out: &mut Vec<u8>, x: f64) {
     }
     len += digits;
     if frac != 0 {
+        // 12 decimals: 8 from the high part, then the 4 of the low part.
+        let (high, low) = (frac / 10_000, frac % 10_000);
+        let (high, low) = (digits8(high as u32), digits8(low as u32));
         buf[len] = b'.';
-        let decimals = &mut buf[len + 1..len + 13];
-        for i in (0..6).rev() {
-            let d = (frac % 100) as usize;
-            frac /= 100;
-            decimals[2 * i..2 * i + 2].copy_from_slice(&DIGIT_PAIRS[2 * d..2 * d + 2]);
-        }
-        len += 13 - decimals.iter().rev().take_while(|&&c| c == b'0').count();
+        buf[len + 1..len + 9].copy_from_slice(&(high | ZEROS).to_le_bytes());
+        buf[len + 9..len + 13].copy_from_slice(&(low | ZEROS).to_le_bytes()[4..]);
+        // Trailing zero digits are the zero bytes at the top of the last nonzero part.
+        let trailing = if low != 0 {
+            low.leading_zeros() / 8
+        } else {
+            4 + high.leading_zeros() / 8
+        };
+        len += 13 - trailing as usize;
     }
     let at = out.len();
     out.extend_from_slice(&buf);
@@ -94,6 +104,17 @@ mod tests {
         let mut out = Vec::new();
         push_number(&mut out, x);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn digits_in_lanes() {
+        let mut x = 0u32;
+        while x < 100_000_000 {
+            let want: Vec<u8> = format!("{x:08}").bytes().map(|b| b - b'0').collect();
+            assert_eq!(digits8(x).to_le_bytes().to_vec(), want, "{x}");
+            x += if x < 20_000 { 1 } else { 9_973 };
+        }
+        assert_eq!(digits8(99_999_999), 0x0909_0909_0909_0909);
     }
 
     #[test]
