@@ -370,6 +370,17 @@ mod tests {
         assert_eq!(v.len(), 6);
     }
 
+    /// The id stream of `lines`, interning their words one at a time.
+    fn intern_one_by_one(vocab: &mut Vocab, lines: &[&str]) -> Vec<u32> {
+        let mut ids = Vec::new();
+        for line in lines {
+            ids.push(BOS);
+            ids.extend(line.split_whitespace().map(|t| vocab.intern(t)));
+            ids.push(EOS);
+        }
+        ids
+    }
+
     #[test]
     fn chunked_encoding_keeps_first_appearance_order() {
         // Enough lines for several parallel chunks, words recurring across them.
@@ -381,13 +392,7 @@ mod tests {
         let mut ids = Vec::new();
         assert_eq!(v.encode_lines(&refs, &mut ids).unwrap(), refs.len());
         let mut expected = Vocab::new();
-        let mut want = Vec::new();
-        for line in &refs {
-            want.push(BOS);
-            want.extend(line.split_whitespace().map(|t| expected.intern(t)));
-            want.push(EOS);
-        }
-        assert_eq!(ids, want);
+        assert_eq!(ids, intern_one_by_one(&mut expected, &refs));
         assert_eq!(v.words(), expected.words());
         // A second call keeps the ids given and numbers only the words it adds.
         let more: Vec<String> = (0..9_000u64)
@@ -395,14 +400,8 @@ mod tests {
             .collect();
         let refs: Vec<&str> = more.iter().map(String::as_str).collect();
         ids.clear();
-        want.clear();
         v.encode_lines(&refs, &mut ids).unwrap();
-        for line in &refs {
-            want.push(BOS);
-            want.extend(line.split_whitespace().map(|t| expected.intern(t)));
-            want.push(EOS);
-        }
-        assert_eq!(ids, want);
+        assert_eq!(ids, intern_one_by_one(&mut expected, &refs));
         assert_eq!(v.words(), expected.words());
         for (id, w) in expected.words().iter().enumerate() {
             assert_eq!(v.get(w), Some(id as u32));
