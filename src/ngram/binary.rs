@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
-use super::model::Model;
+use super::model::{Levels, Model};
 use super::store::{ProbBow, Slot, Store, Table};
 use super::vocab::{Vocab, SPECIAL_WORDS};
 use crate::{CoreError, Result};
@@ -233,5 +233,12 @@ pub fn load(path: &Path) -> Result<Model> {
         });
     }
     let stupid = (has_alpha != 0).then_some(alpha);
-    Ok(Model::new(order, vocab, method, stupid, unigrams, tables))
+    Ok(Model::new(
+        order,
+        vocab,
+        method,
+        stupid,
+        unigrams,
+        Levels::Tables(tables),
+    ))
 }

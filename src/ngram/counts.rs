@@ -11,6 +11,7 @@
 use rayon::prelude::*;
 
 use super::sort::{sort_pairs, Pair};
+use super::store::prefetch;
 use super::vocab::{Vocab, BOS, EOS};
 use crate::{CoreError, Result};
 
@@ -63,59 +64,124 @@ fn too_many() -> CoreError {
 
 /// The levels of orders 2..=order of a padded stream `<s> w.. </s> <s> ..`.
 ///
-/// Level by level: every n-gram start still inside its sentence is keyed by (index of its
-/// (n-1)-gram, next word); the keys are sorted, runs of equal keys become the entries, and
-/// each start learns its entry's index for the next level.
+/// Every bigram occurrence is keyed by its two words and the keys are radix-sorted; then,
+/// level by level, runs of equal keys become the entries, and each occurrence that a word
+/// of its sentence follows is extended by that word, keyed by (index of its entry, next
+/// word). Those keys come out in order of their entries, so sorting them only sorts the
+/// occurrences of each entry among themselves by their next word.
 fn count_levels(ids: &[u32], order: usize, vocab_size: usize) -> Vec<Level> {
     let wb = word_bits(vocab_size);
-    // Starts followed by another word of their sentence, and their index at this order.
-    let (mut pos, mut cur): (Vec<u32>, Vec<u32>) = (0..ids.len().saturating_sub(1))
-        .into_par_iter()
-        .filter(|&i| ids[i] != EOS)
-        .map(|i| (i as u32, ids[i]))
-        .unzip();
     let mut levels = Vec::with_capacity(order.saturating_sub(1));
-    let (mut pairs, mut scratch) = (Vec::new(), Vec::new());
+    if order < 2 {
+        return levels;
+    }
+    // Occurrences: `(key, position of the n-gram in ids)`.
+    let mut pairs = Vec::new();
+    fill_in_order(&mut pairs, ids.len().saturating_sub(1), |p| {
+        (ids[p] != EOS).then(|| Pair {
+            key: ((ids[p] as u64) << wb) | ids[p + 1] as u64,
+            val: p as u32,
+        })
+    });
+    let mut next = Vec::new();
+    sort_pairs(&mut pairs, &mut next);
     for n in 2..=order {
-        pairs.clear();
-        pairs.par_extend(
-            pos.par_iter()
-                .zip(&cur)
-                .enumerate()
-                .map(|(k, (&p, &c))| Pair {
-                    key: ((c as u64) << wb) | ids[p as usize + n - 1] as u64,
-                    val: k as u32,
-                }),
-        );
-        sort_pairs(&mut pairs, &mut scratch);
-        levels.push(runs(&pairs, wb, &mut cur));
-        // The starts whose n-gram did not end the sentence go on to order n + 1.
-        (pos, cur) = pos
-            .par_iter()
-            .zip(&cur)
-            .filter(|&(&p, _)| {
-                let p = p as usize;
-                ids[p + n - 1] != EOS && p + n < ids.len()
-            })
-            .unzip();
+        let extend = (n < order).then_some(Extend {
+            ids,
+            n,
+            out: &mut next,
+        });
+        levels.push(runs(&pairs, wb, extend));
+        if n < order {
+            std::mem::swap(&mut pairs, &mut next);
+            sort_within_prefixes(&mut pairs, wb);
+        }
     }
     levels
 }
 
-/// A start's place in `cur`, written from several threads at once.
-struct Scatter(*mut u32);
-// SAFETY: `runs` writes each index through it at most once (the pairs' `val`s are
-// distinct), so no two threads touch the same element.
-unsafe impl Sync for Scatter {}
+/// Parallel tasks cut a slice into about this many parts per thread.
+const PARTS_PER_THREAD: usize = 4;
+
+/// Fill `out` with the `Some` values of `f(0..len)`, in order: blocks of indices write
+/// theirs at the head of their own range in parallel, then the blocks move down.
+fn fill_in_order(out: &mut Vec<Pair>, len: usize, f: impl Fn(usize) -> Option<Pair> + Sync) {
+    const BLOCK: usize = 1 << 16;
+    out.clear();
+    out.resize(len, Pair::default());
+    let kept: Vec<usize> = out
+        .par_chunks_mut(BLOCK)
+        .enumerate()
+        .map(|(b, dst)| {
+            let mut k = 0;
+            for i in b * BLOCK..b * BLOCK + dst.len() {
+                if let Some(x) = f(i) {
+                    dst[k] = x;
+                    k += 1;
+                }
+            }
+            k
+        })
+        .collect();
+    close_gaps(out, BLOCK, &kept);
+}
+
+/// Move the heads `kept[t]` of the blocks of `out` (block t starts at `t * block`) down
+/// next to each other and cut `out` after them.
+fn close_gaps(out: &mut Vec<Pair>, block: usize, kept: &[usize]) {
+    let mut at = 0;
+    for (t, &k) in kept.iter().enumerate() {
+        out.copy_within(t * block..t * block + k, at);
+        at += k;
+    }
+    out.truncate(at);
+}
+
+/// Sort pairs already in order of their keys' high bits (above `wb`) fully: each run of
+/// equal high bits is sorted by its low bits; in parallel over parts cut between runs.
+fn sort_within_prefixes(pairs: &mut [Pair], wb: u32) {
+    let prefix = |p: &Pair| p.key >> wb;
+    let parts = PARTS_PER_THREAD * rayon::current_num_threads();
+    let mut tasks: Vec<&mut [Pair]> = Vec::with_capacity(parts);
+    let mut rest = pairs;
+    for t in (1..=parts).rev() {
+        let mut cut = rest.len() / t;
+        while cut > 0 && cut < rest.len() && prefix(&rest[cut]) == prefix(&rest[cut - 1]) {
+            cut += 1;
+        }
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(cut);
+        tasks.push(mine);
+        rest = tail;
+    }
+    tasks.into_par_iter().for_each(|part| {
+        for run in part.chunk_by_mut(|a, b| prefix(a) == prefix(b)) {
+            if run.len() > 1 {
+                run.sort_unstable_by_key(|p| p.key);
+            }
+        }
+    });
+}
+
+/// What [`runs`] needs to extend the occurrences of order n by the word after them.
+struct Extend<'a> {
+    ids: &'a [u32],
+    n: usize,
+    /// Receives the extended occurrences (resized as needed).
+    out: &'a mut Vec<Pair>,
+}
+
+/// How many occurrences ahead the word after an occurrence is prefetched.
+const NEXT_WORD_AHEAD: usize = 16;
 
 /// The entries of a level from its sorted pairs, one per run of equal keys with the run's
-/// length as count; `cur[val]` of each pair becomes its entry. In parallel: each task
-/// numbers the runs starting in its part; the pairs a run has in later parts are added to
-/// its count after. The pairs' `val`s must be distinct indices into `cur`.
-fn runs(pairs: &[Pair], wb: u32, cur: &mut [u32]) -> Level {
+/// length as count. With `extend`, also each occurrence (`val`: its position) that a word
+/// of its sentence follows, keyed by `(index of its entry << wb) | next word`, in order. In
+/// parallel: each task numbers the runs starting in its part; the pairs a run has in later
+/// parts are added to its count after.
+fn runs(pairs: &[Pair], wb: u32, extend: Option<Extend>) -> Level {
     let part = pairs
         .len()
-        .div_ceil(4 * rayon::current_num_threads())
+        .div_ceil(PARTS_PER_THREAD * rayon::current_num_threads())
         .max(1 << 12);
     let starts = |i: usize| i == 0 || pairs[i].key != pairs[i - 1].key;
     let firsts: Vec<usize> = (0..pairs.len().div_ceil(part))
@@ -131,26 +197,41 @@ fn runs(pairs: &[Pair], wb: u32, cur: &mut [u32]) -> Level {
         keys: vec![0; total],
         counts: vec![0; total],
     };
-    // Per part: its slices of the entries, and where its first entry is.
+    let (ids, n, mut out) = match extend {
+        Some(Extend { ids, n, out }) => {
+            out.clear();
+            out.resize(pairs.len(), Pair::default());
+            (ids, n, Some(out))
+        }
+        None => (&[][..], 0, None),
+    };
+    // Per part: where its first entry is, its slices of the entries, and its range of
+    // `out` (the extended occurrences go to its head).
     let mut tasks = Vec::with_capacity(firsts.len());
     let (mut keys, mut counts) = (&mut level.keys[..], &mut level.counts[..]);
+    let mut extended = out.as_deref_mut().map(|o| &mut o[..]);
     let mut at = 0;
     for &k in &firsts {
         let (k_mine, k_rest) = std::mem::take(&mut keys).split_at_mut(k);
         let (c_mine, c_rest) = std::mem::take(&mut counts).split_at_mut(k);
-        tasks.push((at, k_mine, c_mine));
+        let e_mine = extended.as_mut().map(|e| {
+            let size = part.min(e.len());
+            let (mine, rest) = std::mem::take(e).split_at_mut(size);
+            *e = rest;
+            mine
+        });
+        tasks.push((at, k_mine, c_mine, e_mine));
         (keys, counts, at) = (k_rest, c_rest, at + k);
     }
-    assert!(pairs.par_iter().all(|p| (p.val as usize) < cur.len()));
-    let out = Scatter(cur.as_mut_ptr());
     let mask = (1u64 << wb) - 1;
-    // Pairs at the head of each part that continue the previous part's last run.
-    let carried: Vec<(usize, u64)> = tasks
+    // Per part: pairs at its head that continue the previous part's last run, and how
+    // many occurrences it extended.
+    let done: Vec<(usize, u64, usize)> = tasks
         .into_par_iter()
         .enumerate()
-        .map(|(t, (first, keys, counts))| {
-            let out = &out;
+        .map(|(t, (first, keys, counts, mut extended))| {
             let mut carry = 0;
+            let mut kept = 0;
             let mut idx = first.wrapping_sub(1);
             let end = ((t + 1) * part).min(pairs.len());
             for (i, p) in pairs.iter().enumerate().take(end).skip(t * part) {
@@ -163,16 +244,32 @@ fn runs(pairs: &[Pair], wb: u32, cur: &mut [u32]) -> Level {
                 } else {
                     counts[idx - first] += 1;
                 }
-                // SAFETY: in bounds (checked above), and no other pair has this `val`.
-                unsafe { *out.0.add(p.val as usize) = idx as u32 };
+                if let Some(dst) = extended.as_deref_mut() {
+                    if let Some(ahead) = pairs.get(i + NEXT_WORD_AHEAD) {
+                        prefetch(ids, ahead.val as usize + n - 1);
+                    }
+                    // The n-gram at `val` is ids[val..val + n].
+                    let last = p.val as usize + n - 1;
+                    if ids[last] != EOS && last + 1 < ids.len() {
+                        dst[kept] = Pair {
+                            key: ((idx as u64) << wb) | ids[last + 1] as u64,
+                            val: p.val,
+                        };
+                        kept += 1;
+                    }
+                }
             }
-            (first, carry)
+            (first, carry, kept)
         })
         .collect();
-    for (first, carry) in carried {
+    for &(first, carry, _) in &done {
         if carry > 0 {
             level.counts[first - 1] += carry;
         }
+    }
+    if let Some(out) = out {
+        let kept: Vec<usize> = done.iter().map(|d| d.2).collect();
+        close_gaps(out, part, &kept);
     }
     level
 }
@@ -315,7 +412,7 @@ impl NGramCounts {
     pub fn add_lines<'a>(&mut self, lines: impl Iterator<Item = &'a str>) -> Result<()> {
         let lines: Vec<&str> = lines.collect();
         let mut ids = Vec::new();
-        self.vocab.encode_lines(&lines, &mut ids);
+        self.vocab.encode_lines(&lines, &mut ids)?;
         self.add_padded(&ids)
     }
 
@@ -496,19 +593,38 @@ mod tests {
                 val: (49_999 - i) as u32,
             })
             .collect();
-        let mut cur = vec![u32::MAX; pairs.len()];
-        let level = runs(&pairs, 20, &mut cur);
+        // Bigram occurrences at `val` in ids, some followed by a sentence end.
+        let ids: Vec<u32> = (0..50_002u32)
+            .map(|j| if j % 7 == 0 { EOS } else { j % 100 + 3 })
+            .collect();
+        let mut out = Vec::new();
+        let extend = Extend {
+            ids: &ids,
+            n: 2,
+            out: &mut out,
+        };
+        let level = runs(&pairs, 20, Some(extend));
         let runs: Vec<&[u64]> = keys.chunk_by(|a, b| a == b).collect();
-        let distinct: Vec<u64> = runs.iter().map(|r| r[0]).collect();
         assert_eq!(level.len(), runs.len());
         for (e, run) in runs.iter().enumerate() {
             assert_eq!(level.keys[e], pack(0, run[0] as u32));
             assert_eq!(level.counts[e], run.len() as u64);
         }
-        for p in &pairs {
-            let e = cur[p.val as usize] as usize;
-            assert_eq!(distinct[e], p.key);
+        let mut want = Vec::new();
+        let mut entry = 0;
+        for (i, p) in pairs.iter().enumerate() {
+            if i > 0 && p.key != pairs[i - 1].key {
+                entry += 1;
+            }
+            let last = p.val as usize + 1;
+            if ids[last] != EOS && last + 1 < ids.len() {
+                want.push(Pair {
+                    key: (entry << 20) | ids[last + 1] as u64,
+                    val: p.val,
+                });
+            }
         }
+        assert_eq!(out, want);
     }
 
     #[test]

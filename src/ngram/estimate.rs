@@ -6,10 +6,10 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::counts::{pack, unpack, word_bits, NGramCounts};
-use super::model::Model;
-use super::sort::{sort_pairs, Pair};
+use super::model::{Levels, Model};
+use super::sort::{sort_pairs, Pair, WriteByVal};
 use super::sorted::SortedLevel;
-use super::store::{ProbBow, Store, BLANK};
+use super::store::{prefetch, ProbBow, Store, BLANK};
 use super::vocab::{Vocab, BOS};
 use crate::{CoreError, Result};
 
@@ -242,7 +242,6 @@ struct Suffixes {
 fn suffixes(c: &NGramCounts) -> Result<Suffixes> {
     let order = c.order();
     let wb = word_bits(c.vocab.len());
-    let mask = (1u64 << wb) - 1;
     let mut suffix: Vec<Vec<u32>> = vec![Vec::new(); order + 1];
     let mut cont: Vec<Vec<u64>> = vec![Vec::new(); order + 1];
     if order >= 2 {
@@ -270,25 +269,72 @@ fn suffixes(c: &NGramCounts) -> Result<Suffixes> {
         sort_pairs(&mut pairs, &mut scratch);
         let mut s = vec![0u32; keys.len()];
         let mut a = vec![0u64; below.len()];
-        let mut j = 0usize;
-        for p in &pairs {
-            let want = pack((p.key >> wb) as u32, (p.key & mask) as u32);
+        join_suffixes(&pairs, below, wb, &mut s, &mut a)?;
+        suffix[n] = s;
+        cont[n - 1] = a;
+    }
+    Ok(Suffixes { suffix, cont })
+}
+
+/// Find each suffix (sorted `pairs` of keys `(suffix of the parent << wb) | word` and the
+/// n-gram's index) among the sorted keys `below` of the order down: `s[n-gram]` becomes its
+/// index there, and `a[index]` counts the n-grams sharing it (the continuation counts). In
+/// parallel over parts of the pairs cut between keys, so each part owns its range of `a`.
+fn join_suffixes(
+    pairs: &[Pair],
+    below: &[u64],
+    wb: u32,
+    s: &mut [u32],
+    a: &mut [u64],
+) -> Result<()> {
+    let mask = (1u64 << wb) - 1;
+    let want = |p: &Pair| pack((p.key >> wb) as u32, (p.key & mask) as u32);
+    let parts = 4 * rayon::current_num_threads();
+    let mut cuts = vec![0];
+    for t in 1..parts {
+        let mut c = (t * pairs.len() / parts).max(cuts[cuts.len() - 1]);
+        while c > 0 && c < pairs.len() && pairs[c].key == pairs[c - 1].key {
+            c += 1;
+        }
+        if c > cuts[cuts.len() - 1] && c < pairs.len() {
+            cuts.push(c);
+        }
+    }
+    cuts.push(pairs.len());
+    // Each part: its pairs, where its range of `below` starts, and that range of `a`.
+    let mut tasks = Vec::with_capacity(cuts.len());
+    let mut rest = a;
+    let mut at = 0;
+    for w in cuts.windows(2) {
+        let end = match pairs.get(w[1]) {
+            Some(next) => below.partition_point(|&k| k < want(next)),
+            None => below.len(),
+        }
+        .max(at);
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(end - at);
+        tasks.push((&pairs[w[0]..w[1]], at, mine));
+        (rest, at) = (tail, end);
+    }
+    let out = WriteByVal::new(s);
+    tasks.into_par_iter().try_for_each(|(part, first, a)| {
+        let mut j = first;
+        for p in part {
+            let want = want(p);
             while below.get(j).is_some_and(|&k| k < want) {
                 j += 1;
             }
-            if below.get(j) != Some(&want) {
+            if below.get(j) != Some(&want) || j - first >= a.len() {
                 return Err(CoreError::invalid(
                     "counts",
                     "inconsistent tables: a suffix is missing",
                 ));
             }
-            s[p.val as usize] = j as u32;
-            a[j] += 1;
+            // SAFETY: the pairs' `val`s are distinct n-gram indices.
+            unsafe { out.write(p.val as usize, j as u32) };
+            a[j - first] += 1;
         }
-        suffix[n] = s;
-        cont[n - 1] = a;
-    }
-    Ok(Suffixes { suffix, cont })
+        Ok(())
+    })
 }
 
 /// The n-grams of order n starting with `<s>`: one range of indices (keys are sorted).
@@ -406,6 +452,11 @@ fn for_contexts<T: Send>(
         .for_each(|(grams, first, mine)| f(grams, first, mine));
 }
 
+/// N-grams per parallel task when their probabilities are computed.
+const PROB_CHUNK: usize = 1 << 14;
+/// How many n-grams ahead the probability of the suffix is prefetched.
+const LOWER_AHEAD: usize = 16;
+
 /// Per order: the probability of every n-gram (NaN: pruned) and the log10 backoff of
 /// every n-gram as a context.
 type Estimates = (Vec<Vec<f64>>, Vec<Vec<f64>>);
@@ -414,13 +465,13 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
     let method = smoothing.method;
     let order = counts.order();
     let v = (counts.vocab.len() - 1) as f64;
-    let sx = suffixes(counts)?;
+    let Suffixes { suffix, mut cont } = suffixes(counts)?;
     let raw = |n: usize| counts.raw_counts(n);
     // The counts the method estimates from (`<s>` never counts as a unigram).
     let est: Vec<Vec<u64>> = (1..=order)
         .map(|n| {
             if method.adjusted() && n < order {
-                let mut a = sx.cont[n].clone();
+                let mut a = std::mem::take(&mut cont[n]);
                 let (lo, hi) = bos_range(counts, n);
                 a[lo..hi].copy_from_slice(&raw(n)[lo..hi]);
                 a
@@ -443,6 +494,10 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
     unigram[BOS as usize] = 0;
 
     let mut lin: Vec<Vec<f64>> = vec![Vec::new(); order + 1];
+    // Per-context buffers, reused from order to order (fresh memory costs a page fault
+    // per 4 kB).
+    let mut sums: Vec<Sums> = Vec::new();
+    let mut gamma: Vec<f64> = Vec::new();
     let mut bows: Vec<Vec<f64>> = (0..=order)
         .map(|n| vec![0.0; raw(n.max(1)).len()])
         .collect();
@@ -468,7 +523,8 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
         };
         let nctx = if n == 1 { 1 } else { raw(n - 1).len() };
         let cuts = context_cuts(counts, n, a.len(), nctx);
-        let mut sums = vec![Sums::default(); nctx];
+        sums.clear();
+        sums.resize(nctx, Sums::default());
         for_contexts(&cuts, &mut sums, |grams, first, sums| {
             for g in grams {
                 let x = a[g];
@@ -498,18 +554,23 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
             if n == 1 {
                 1.0 / v
             } else {
-                below[sx.suffix[n][g] as usize]
+                below[suffix[n][g] as usize]
+            }
+        };
+        // The probabilities one order down are read in the order of the suffixes, at
+        // random: load them a few n-grams ahead.
+        let prefetch_lower = |g: usize| {
+            if let Some(&s) = suffix[n].get(g + LOWER_AHEAD) {
+                prefetch(below, s as usize);
             }
         };
         let mut p = vec![f64::NAN; a.len()];
         if method.interpolated() {
-            let mut gamma: Vec<f64> = sums
-                .par_iter()
-                .map(|s| match method {
-                    Method::WittenBell => s.items as f64 / (s.total + s.items as f64),
-                    _ => s.dsum / s.total,
-                })
-                .collect();
+            gamma.clear();
+            gamma.par_extend(sums.par_iter().map(|s| match method {
+                Method::WittenBell => s.items as f64 / (s.total + s.items as f64),
+                _ => s.dsum / s.total,
+            }));
             // Stored n-grams have raw counts >= 1: a threshold of 0 or 1 prunes nothing.
             if threshold > 1 {
                 for_contexts(&cuts, &mut gamma, |grams, first, gamma| {
@@ -522,13 +583,20 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
                     }
                 });
             }
-            p.par_iter_mut().enumerate().for_each(|(g, pg)| {
-                let x = a[g];
-                if x > 0 && kept(g) {
-                    let c = parent(counts, n, g);
-                    *pg = alpha(x, c) + gamma[c] * lower(g);
-                }
-            });
+            let gamma = &gamma;
+            p.par_chunks_mut(PROB_CHUNK)
+                .enumerate()
+                .for_each(|(chunk, ps)| {
+                    for (i, pg) in ps.iter_mut().enumerate() {
+                        let g = chunk * PROB_CHUNK + i;
+                        prefetch_lower(g);
+                        let x = a[g];
+                        if x > 0 && kept(g) {
+                            let c = parent(counts, n, g);
+                            *pg = alpha(x, c) + gamma[c] * lower(g);
+                        }
+                    }
+                });
             if n == 1 {
                 for (w, pw) in p.iter_mut().enumerate() {
                     if a[w] == 0 && w != BOS as usize {
@@ -538,7 +606,7 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
             } else {
                 bows[n - 1]
                     .par_iter_mut()
-                    .zip(sums.par_iter().zip(&gamma))
+                    .zip(sums.par_iter().zip(gamma))
                     .for_each(|(b, (s, &gm))| {
                         if s.items > 0 {
                             *b = log10(gm);
@@ -664,12 +732,12 @@ fn build(
         levels.push(SortedLevel::new(keys, probs, bows));
     }
     let stupid = (smoothing.method == Method::StupidBackoff).then_some(smoothing.alpha);
-    Ok(Model::from_sorted(
+    Ok(Model::new(
         order,
         vocab,
         smoothing.method.name().to_owned(),
         stupid,
         Store::Owned(unigrams),
-        levels,
+        Levels::Sorted(levels),
     ))
 }

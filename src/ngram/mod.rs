@@ -8,6 +8,7 @@ pub mod arpa;
 pub mod binary;
 pub mod counts;
 pub mod estimate;
+mod id_table;
 pub mod model;
 mod sort;
 mod sorted;

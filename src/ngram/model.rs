@@ -37,6 +37,14 @@ pub struct State {
     history: usize,
 }
 
+/// How a model holds its n-grams of orders 2.. when built.
+pub(crate) enum Levels {
+    /// Probing tables, as read from a file.
+    Tables(Vec<Table>),
+    /// Sorted arrays, as estimation leaves them; the tables are built from them on first use.
+    Sorted(Vec<SortedLevel>),
+}
+
 impl Model {
     pub(crate) fn new(
         order: usize,
@@ -44,36 +52,20 @@ impl Model {
         method: String,
         stupid_alpha: Option<f64>,
         unigrams: Store<ProbBow>,
-        tables: Vec<Table>,
+        levels: Levels,
     ) -> Model {
+        let (tables, sorted) = match levels {
+            Levels::Tables(tables) => (OnceLock::from(tables), None),
+            Levels::Sorted(sorted) => (OnceLock::new(), Some(sorted)),
+        };
         Model {
             order,
             vocab,
             method,
             stupid_alpha,
             unigrams,
-            tables: OnceLock::from(tables),
-            sorted: None,
-        }
-    }
-
-    /// A model of n-grams in sorted order, as estimation leaves them.
-    pub(crate) fn from_sorted(
-        order: usize,
-        vocab: Vocab,
-        method: String,
-        stupid_alpha: Option<f64>,
-        unigrams: Store<ProbBow>,
-        sorted: Vec<SortedLevel>,
-    ) -> Model {
-        Model {
-            order,
-            vocab,
-            method,
-            stupid_alpha,
-            unigrams,
-            tables: OnceLock::new(),
-            sorted: Some(sorted),
+            tables,
+            sorted,
         }
     }
 

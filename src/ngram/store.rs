@@ -161,21 +161,21 @@ impl Table {
     }
 }
 
-/// Ask the CPU to start loading `slots[i]` (a hint; nothing happens out of range).
+/// Ask the CPU to start loading `items[i]` (a hint; nothing happens out of range).
 #[inline(always)]
-pub fn prefetch(slots: &[Slot], i: usize) {
+pub fn prefetch<T>(items: &[T], i: usize) {
     #[cfg(target_arch = "x86_64")]
-    if let Some(slot) = slots.get(i) {
+    if let Some(item) = items.get(i) {
         // SAFETY: prefetching a valid address has no effect beyond the cache.
         unsafe {
             std::arch::x86_64::_mm_prefetch(
-                slot as *const Slot as *const i8,
+                item as *const T as *const i8,
                 std::arch::x86_64::_MM_HINT_T0,
             )
         };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slots, i);
+    let _ = (items, i);
 }
 
 /// A table being filled; sized for its entries up front, never grown.
