@@ -25,3 +25,11 @@ pub use model::{Model, ModelConfig, State, Tokens};
 pub use stack::{InputGrads, Stack, StackConfig};
 #[cfg(test)]
 mod gradcheck;
+
+/// Grow `v` to at least `n` elements (default-filled); never shrinks, so workspaces reused
+/// from call to call allocate only when a call is bigger than every one before.
+pub(crate) fn grow<T: Clone + Default>(v: &mut Vec<T>, n: usize) {
+    if v.len() < n {
+        v.resize(n, T::default());
+    }
+}

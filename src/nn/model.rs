@@ -13,7 +13,7 @@ use super::dropout::{self, Rng};
 use super::params::Layout;
 use super::projected_embedding::ProjectedEmbedding;
 use super::recurrent::{self, Cache, Dims, Grads, Input, InputGrad, Weights};
-use super::{decoder, embedding, threads};
+use super::{decoder, embedding, grow, threads};
 use crate::error::{CoreError, Result};
 
 /// What to build. Defaults (via [`ModelConfig::new`]): no dropout, untied, seed 0.
@@ -240,12 +240,6 @@ struct Workspace {
     row_loss: Vec<f64>,
     dy: Vec<f32>,
     dx: Vec<f32>,
-}
-
-fn grow<T: Clone + Default>(v: &mut Vec<T>, n: usize) {
-    if v.len() < n {
-        v.resize(n, T::default());
-    }
 }
 
 /// A recurrent language model with its parameters, gradients and workspace.
@@ -690,10 +684,9 @@ impl Model {
         if ws.per_token {
             // Layer 0's weight gradient and the embedding gradient, per distinct token.
             let w_ih = off.layers[0][0].clone();
-            let (dtable, dw_ih) = split_two(grads, emb.clone(), w_ih.clone());
+            let (dtable, dw_ih) = split_two(grads, emb, w_ih.clone());
             ws.tokens.backward(
                 ws.layers[0].gate_grads(cfg.cell, dims[0]),
-                &params[emb],
                 e,
                 &params[w_ih],
                 dw_ih,

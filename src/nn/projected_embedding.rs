@@ -10,9 +10,9 @@
 use rayon::prelude::*;
 
 use super::cell::CellKind;
-use super::colsum;
 use super::gemm::{matmul, MatRef};
 use super::recurrent::{self, Weights};
+use super::{colsum, embedding, grow};
 
 /// `slot` entry of an id that is not in the chunk.
 const ABSENT: u32 = u32::MAX;
@@ -41,12 +41,6 @@ pub struct ProjectedEmbedding {
     demb: Vec<f32>,
     /// (G): the folded input bias.
     bias: Vec<f32>,
-}
-
-fn grow(v: &mut Vec<f32>, n: usize) {
-    if v.len() < n {
-        v.resize(n, 0.0);
-    }
 }
 
 impl ProjectedEmbedding {
@@ -92,9 +86,7 @@ impl ProjectedEmbedding {
         let bias = recurrent::input_bias(kind, w, &mut self.bias);
         let g = bias.len();
         grow(&mut self.emb, u * e);
-        for (row, &id) in self.emb.chunks_exact_mut(e).zip(&self.distinct) {
-            row.copy_from_slice(&table[id as usize * e..(id as usize + 1) * e]);
-        }
+        embedding::forward(table, e, &self.distinct, &mut self.emb[..u * e]);
         grow(&mut self.proj, u * g);
         let proj = &mut self.proj[..u * g];
         colsum::fill_rows(proj, bias);
@@ -118,11 +110,11 @@ impl ProjectedEmbedding {
     }
 
     /// Backward of [`ProjectedEmbedding::forward`] from the gate gradients `dgates (N, G)`:
-    /// `dw_ih (G, E) += Σ_n dgates[n]^T table[ids[n]]` and `dtable[ids[n]] += dgates[n] · w_ih`.
+    /// `dw_ih (G, E) += Σ_n dgates[n]^T table[ids[n]]` and `dtable[ids[n]] += dgates[n] · w_ih`
+    /// (the embedding rows are those the forward gathered).
     pub fn backward(
         &mut self,
         dgates: &[f32],
-        table: &[f32],
         e: usize,
         w_ih: &[f32],
         dw_ih: &mut [f32],
@@ -134,13 +126,6 @@ impl ProjectedEmbedding {
         sum_rows_by_slot(dgates, g, &self.row_slot, &self.rows_per_slot, proj);
         let proj: &[f32] = proj;
         let emb = &self.emb[..u * e];
-        // The forward's gathered rows are still those of `table`: parameters change only
-        // between calls.
-        debug_assert!(self
-            .distinct
-            .iter()
-            .zip(emb.chunks_exact(e))
-            .all(|(&id, row)| row == &table[id as usize * e..(id as usize + 1) * e]));
         matmul(
             dw_ih,
             e,
@@ -156,12 +141,7 @@ impl ProjectedEmbedding {
             MatRef::new(w_ih, g, e),
             false,
         );
-        for (row, &id) in self.demb.chunks_exact(e).zip(&self.distinct) {
-            let out = &mut dtable[id as usize * e..(id as usize + 1) * e];
-            for (o, &v) in out.iter_mut().zip(row) {
-                *o += v;
-            }
-        }
+        embedding::backward(dtable, e, &self.distinct, &self.demb[..u * e]);
     }
 }
 
@@ -267,7 +247,7 @@ mod tests {
 
         let dgates = filled(n * g, 5);
         let (mut dw, mut dtable) = (vec![0.25; g * e], vec![0.5; v * e]);
-        p.backward(&dgates, &table, e, &w_ih, &mut dw, &mut dtable);
+        p.backward(&dgates, e, &w_ih, &mut dw, &mut dtable);
         let (mut want_dw, mut dx) = (vec![0.25; g * e], vec![0.0; n * e]);
         for r in 0..n {
             for j in 0..g {

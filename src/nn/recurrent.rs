@@ -16,9 +16,9 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::cell::{self, CellKind};
-use super::colsum;
 use super::gemm::{matmul, MatRef};
 use super::kernels::{matmul_packed, PackedB};
+use super::{colsum, grow};
 
 /// Sizes of one layer's work: T steps, B batch rows, I input features, H hidden units.
 #[derive(Clone, Copy, Debug)]
@@ -140,12 +140,6 @@ pub struct Cache {
     rec_a: Vec<f32>,
     rec_b: Vec<f32>,
     dc: Vec<f32>,
-}
-
-fn grow(v: &mut Vec<f32>, n: usize) {
-    if v.len() < n {
-        v.resize(n, 0.0);
-    }
 }
 
 impl Cache {

@@ -30,7 +30,7 @@ use super::dropout::{self, Rng};
 use super::model::State;
 use super::params::Layout;
 use super::recurrent::{self, Cache, Dims, Grads, Input, InputGrad, StateGrads, Weights};
-use super::threads;
+use super::{grow, threads};
 use crate::error::{CoreError, Result};
 
 /// What to build. Defaults (via [`StackConfig::new`]): one direction, no dropout, seed 0.
@@ -182,12 +182,6 @@ struct Workspace {
     dy: [Vec<f32>; 2],
     dx: [Vec<f32>; 2],
     zeros: Vec<f32>,
-}
-
-fn grow(v: &mut Vec<f32>, n: usize) {
-    if v.len() < n {
-        v.resize(n, 0.0);
-    }
 }
 
 /// `dst` block t = `src` block T-1-t, blocks of `block` values.
