@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use super::sort::{sort_pairs, Pair};
+use super::sort::{cut_between, sort_pairs, Pair, PARTS_PER_THREAD};
 use super::store::prefetch;
 use super::vocab::{Vocab, BOS, EOS};
 use crate::{CoreError, Result};
@@ -100,9 +100,6 @@ fn count_levels(ids: &[u32], order: usize, vocab_size: usize) -> Vec<Level> {
     levels
 }
 
-/// Parallel tasks cut a slice into about this many parts per thread.
-const PARTS_PER_THREAD: usize = 4;
-
 /// Fill `out` with the `Some` values of `f(0..len)`, in order: blocks of indices write
 /// theirs at the head of their own range in parallel, then the blocks move down.
 fn fill_in_order(out: &mut Vec<Pair>, len: usize, f: impl Fn(usize) -> Option<Pair> + Sync) {
@@ -141,15 +138,11 @@ fn close_gaps(out: &mut Vec<Pair>, block: usize, kept: &[usize]) {
 /// equal high bits is sorted by its low bits; in parallel over parts cut between runs.
 fn sort_within_prefixes(pairs: &mut [Pair], wb: u32) {
     let prefix = |p: &Pair| p.key >> wb;
-    let parts = PARTS_PER_THREAD * rayon::current_num_threads();
-    let mut tasks: Vec<&mut [Pair]> = Vec::with_capacity(parts);
+    let cuts = cut_between(pairs.len(), |i| prefix(&pairs[i]) == prefix(&pairs[i - 1]));
+    let mut tasks: Vec<&mut [Pair]> = Vec::with_capacity(cuts.len());
     let mut rest = pairs;
-    for t in (1..=parts).rev() {
-        let mut cut = rest.len() / t;
-        while cut > 0 && cut < rest.len() && prefix(&rest[cut]) == prefix(&rest[cut - 1]) {
-            cut += 1;
-        }
-        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(cut);
+    for w in cuts.windows(2) {
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(w[1] - w[0]);
         tasks.push(mine);
         rest = tail;
     }

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::counts::{pack, unpack, word_bits, NGramCounts};
 use super::model::{Levels, Model};
-use super::sort::{sort_pairs, Pair, WriteByVal};
+use super::sort::{cut_between, sort_pairs, Pair, WriteByVal};
 use super::sorted::SortedLevel;
 use super::store::{prefetch, ProbBow, Store, BLANK};
 use super::vocab::{Vocab, BOS};
@@ -289,18 +289,7 @@ fn join_suffixes(
 ) -> Result<()> {
     let mask = (1u64 << wb) - 1;
     let want = |p: &Pair| pack((p.key >> wb) as u32, (p.key & mask) as u32);
-    let parts = 4 * rayon::current_num_threads();
-    let mut cuts = vec![0];
-    for t in 1..parts {
-        let mut c = (t * pairs.len() / parts).max(cuts[cuts.len() - 1]);
-        while c > 0 && c < pairs.len() && pairs[c].key == pairs[c - 1].key {
-            c += 1;
-        }
-        if c > cuts[cuts.len() - 1] && c < pairs.len() {
-            cuts.push(c);
-        }
-    }
-    cuts.push(pairs.len());
+    let cuts = cut_between(pairs.len(), |i| pairs[i].key == pairs[i - 1].key);
     // Each part: its pairs, where its range of `below` starts, and that range of `a`.
     let mut tasks = Vec::with_capacity(cuts.len());
     let mut rest = a;

@@ -49,6 +49,30 @@ impl<'a> WriteByVal<'a> {
 
 /// Below this many pairs, one least-significant-digit sort over the whole slice.
 const SPLIT_FROM: usize = 1 << 14;
+/// Parallel tasks cut a slice into about this many parts per thread.
+pub(crate) const PARTS_PER_THREAD: usize = 4;
+
+/// Cut `0..len` into about [`PARTS_PER_THREAD`] parts per thread of similar size, moving
+/// each cut forward past the indices `i` for which `joined(i)` says `i` belongs with `i - 1`
+/// (the same key, say), so no group straddles two parts. Returns the boundaries: `0` first,
+/// `len` last, strictly increasing (fewer parts when groups are large).
+pub(crate) fn cut_between(len: usize, joined: impl Fn(usize) -> bool) -> Vec<usize> {
+    let parts = PARTS_PER_THREAD * rayon::current_num_threads();
+    let mut cuts = vec![0];
+    for t in 1..parts {
+        let last = cuts[cuts.len() - 1];
+        let mut c = (t * len / parts).max(last);
+        while c > 0 && c < len && joined(c) {
+            c += 1;
+        }
+        if c > last && c < len {
+            cuts.push(c);
+        }
+    }
+    cuts.push(len);
+    cuts
+}
+
 /// Buckets of up to this many pairs (2 MB with their scratch) are sorted by
 /// least-significant-digit passes; larger ones are split again on their top bits.
 const BUCKET_MAX: usize = 1 << 16;
@@ -206,6 +230,20 @@ fn scatter(src: &[Pair], dst: &mut [Pair], shift: u32, chunk: usize) -> Vec<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cuts_fall_between_groups() {
+        // Groups of 7 equal keys: a cut never splits one.
+        let keys: Vec<usize> = (0..1000).map(|i| i / 7).collect();
+        let cuts = cut_between(keys.len(), |i| keys[i] == keys[i - 1]);
+        assert_eq!((cuts[0], cuts[cuts.len() - 1]), (0, 1000));
+        assert!(cuts.windows(2).all(|w| w[0] < w[1]));
+        assert!(cuts[1..cuts.len() - 1]
+            .iter()
+            .all(|&c| keys[c] != keys[c - 1]));
+        assert_eq!(cut_between(5, |_| true), [0, 5]);
+        assert_eq!(cut_between(0, |_| false), [0, 0]);
+    }
 
     fn check(keys: &[u64]) {
         let mut pairs: Vec<Pair> = keys

@@ -158,7 +158,8 @@ impl Vocab {
             .map(|(t, table)| NewWords::look_up(t, table, words, &chunks))
             .collect::<Result<_>>()?;
         // Every new word, by (chunk, token) of its first appearance.
-        let mut firsts: Vec<(u64, u32)> = new.iter().flat_map(|n| n.firsts.clone()).collect();
+        let mut firsts: Vec<(u64, u32)> =
+            new.iter().flat_map(|n| n.firsts.iter().copied()).collect();
         firsts.par_sort_unstable_by_key(|&(at, _)| at);
         let base = self.words.len();
         if base + firsts.len() >= NEW as usize {
@@ -265,7 +266,7 @@ impl<'a> Tokens<'a> {
         if texts.len() >= u32::MAX as usize {
             return Err(CoreError::invalid(
                 "corpus",
-                "more than 4 billion tokens in 4096 lines",
+                format!("more than 4 billion tokens in {CHUNK_LINES} lines"),
             ));
         }
         let mut by_table = vec![Vec::new(); SHARDS];
