@@ -36,7 +36,8 @@ from typing import Any, Optional
 import numpy as np
 
 import rnnrs
-from rnnrs.data import batchify, read_text, split_corpus
+from rnnrs.text.batching import batchify
+from rnnrs.text.corpus import read_text, split_corpus
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 TARGET = 1.50
@@ -172,7 +173,7 @@ def run_torch(
 
     import torch
 
-    from rnnrs.torch_interop import torch_module
+    from rnnrs.io.torch_interop import torch_module
 
     torch.set_num_threads(args.threads)
     module = torch_module(model.config)

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import rnnrs
-from rnnrs._lmconfig import init_parameters, normalize_config
+from rnnrs.backends.numpy_rnnlm import NumpyEngine
+from rnnrs.nn.config import init_parameters, normalize_config
 from rnnrs.reference.cells import CELLS
-from rnnrs.reference.engine import NumpyEngine
 
 TOL = 1e-6
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rnnrs
-from rnnrs.diagnostics import gradient_flow
+from rnnrs.models.diagnostics import gradient_flow
 
 
 def model(**kwargs: object) -> rnnrs.RNNLM:

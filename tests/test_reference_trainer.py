@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import rnnrs
-from rnnrs.reference.engine import NumpyEngine
+from rnnrs.backends.numpy_rnnlm import NumpyEngine
 
 PATTERN = np.tile(np.array([0, 1, 2, 3, 2, 1]), 120)  # 720 tokens, easy to learn
 

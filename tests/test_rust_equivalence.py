@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import rnnrs
-from rnnrs._backend import rust_available
-from rnnrs._lmconfig import init_parameters, normalize_config
-from rnnrs.reference.engine import NumpyEngine
+from rnnrs.backends.numpy_rnnlm import NumpyEngine
+from rnnrs.backends.selection import rust_available
+from rnnrs.nn.config import init_parameters, normalize_config
 
 pytestmark = pytest.mark.skipif(not rust_available(), reason="the Rust extension is not built")
 

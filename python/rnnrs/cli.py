@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from . import __version__
-from ._backend import backend
+from .backends.selection import backend
 
 # Sub-command modules, in the order `rnnrs --help` lists them.
 _COMMAND_MODULES: tuple[str, ...] = ("stats", "train", "generate", "eval", "ngram")

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from ..cli import UsageError
-from ..generate import check_sampling_args
+from ..generation import check_sampling_args
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(h|m|s)?", re.IGNORECASE)
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}

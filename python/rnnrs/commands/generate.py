@@ -48,8 +48,8 @@ def default_prompt(model: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Load the checkpoint, generate, print."""
-    from ..checkpoint import load
     from ..cli import UsageError
+    from ..io.checkpoint import load
 
     model = load(args.model, backend=args.backend)
     if model.tokenizer is None:

@@ -1,7 +1,7 @@
 """The NumPy-backend engines of ``NGramCounts`` and ``NGramLM``: the same methods as
 ``rnnrs._core.NGramCounts`` / ``rnnrs._core.NGramModel``, built on the pure-Python
-reference (``rnnrs.reference.ngram``), ARPA text (``rnnrs.reference.arpa``) and the binary
-form (``rnnrs.reference.ngram_binary``). Slower, same numbers.
+reference (``rnnrs.reference.ngram``), ARPA text (``rnnrs.backends.arpa``) and the binary
+form (``rnnrs.backends.ngram_binary``). Slower, same numbers.
 
 Example:
     >>> c = RefNGramCounts(2)
@@ -20,8 +20,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import arpa, ngram_binary
-from .ngram import (
+from ..reference.ngram import (
     BOS,
     EOS,
     SPECIAL_WORDS,
@@ -34,6 +33,7 @@ from .ngram import (
     logprob10,
     merge_counts,
 )
+from . import arpa, ngram_binary
 
 MAX_ORDER = 16
 METHOD_ALIASES = {"laplace": "add_k"}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ._backend import core, resolve_backend
+from .selection import core, resolve_backend
 
 
 def choose_backend(requested: Optional[str]) -> str:
     """The backend a model uses: the argument, else ``RNNRS_BACKEND``, else "rust" when the
-    compiled core imports, else "numpy" (see ``rnnrs._backend.resolve_backend``)."""
+    compiled core imports, else "numpy" (see ``rnnrs.backends.selection.resolve_backend``)."""
     return resolve_backend(requested)
 
 
@@ -17,6 +17,6 @@ def make_engine(config: dict[str, Any], backend: str) -> Any:
     """A new engine of ``backend`` for a normalized RNNLM ``config``."""
     if backend == "rust":
         return core().RustEngine(config)
-    from .reference.engine import NumpyEngine
+    from .numpy_rnnlm import NumpyEngine
 
     return NumpyEngine(config)

@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import ArpaError
-from ..io import atomic_open
-from .ngram import BOS, EOS, SPECIAL_WORDS, UNK, Model
+from ..io.atomic import atomic_open
+from ..reference.ngram import BOS, EOS, SPECIAL_WORDS, UNK, Model
 
 LOG10_ZERO_ARPA = -99.0
 MISSING_UNK_LOG10 = -100.0

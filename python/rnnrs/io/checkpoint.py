@@ -19,7 +19,7 @@ checkpoint instead of loading mismatched parts.
 
 Example:
     >>> import numpy as np, tempfile
-    >>> from rnnrs.checkpoint import write_checkpoint, read_checkpoint
+    >>> from rnnrs.io.checkpoint import write_checkpoint, read_checkpoint
     >>> d = tempfile.mkdtemp()
     >>> write_checkpoint(d, kind="demo", config={"n": 2}, tensors={"w": np.ones(2, np.float32)})
     >>> read_checkpoint(d).tensors["w"].tolist()
@@ -39,8 +39,9 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .errors import CheckpointError
-from .io import atomic_open, load_safetensors, save_safetensors
+from ..errors import CheckpointError
+from .atomic import atomic_open
+from .safetensors import load_safetensors, save_safetensors
 
 FORMAT = "rnnrs.checkpoint"
 VERSION = 1
@@ -278,8 +279,8 @@ def tokenizer_to_json(tokenizer: Any) -> Optional[dict[str, Any]]:
 
 def tokenizer_from_json(document: Mapping[str, Any], where: Path) -> Any:
     """Rebuild a tokenizer from the JSON its ``save`` wrote (via ``rnnrs.load_tokenizer``)."""
-    from .errors import FormatError
-    from .tokenize import load_tokenizer
+    from ..errors import FormatError
+    from ..text.tokenizers import load_tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "tokenizer.json"
@@ -339,7 +340,7 @@ def load(directory: Union[str, os.PathLike], *, backend: Optional[str] = None) -
         >>> model = rnnrs.load("run1")  # doctest: +SKIP
         >>> model.generate("To be", 100)  # doctest: +SKIP
     """
-    from .models import RNNLM
+    from ..models.rnnlm import RNNLM
 
     ckpt = read_checkpoint(directory)
     if ckpt.kind != "RNNLM":

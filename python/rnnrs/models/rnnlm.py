@@ -14,12 +14,12 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from ._arrays import as_token_array, check_param_dict
-from ._engines import choose_backend, make_engine
-from ._lmconfig import init_parameters, normalize_config, parameter_shapes
-from .generate import beam_search as beam_search_sequence
-from .generate import generate as generate_sequence
-from .reference.loss import log_softmax
+from ..backends.arrays import as_token_array, check_param_dict
+from ..backends.engines import choose_backend, make_engine
+from ..generation import beam_search as beam_search_sequence
+from ..generation import generate as generate_sequence
+from ..nn.config import init_parameters, normalize_config, parameter_shapes
+from ..reference.loss import log_softmax
 
 State = tuple[np.ndarray, ...]
 
@@ -143,13 +143,13 @@ class RNNLM:
             >>> model.save("run1")  # doctest: +SKIP
             >>> rnnrs.load("run1")  # doctest: +SKIP
         """
-        from .checkpoint import save_model
+        from ..io.checkpoint import save_model
 
         save_model(self, directory, trainer=trainer)
 
     def to_torch_state_dict(self) -> dict[str, np.ndarray]:
         """The weights as the state_dict (numpy float32) of the equivalent torch module
-        (``rnnrs.torch_interop.torch_module``): Embedding ``embedding``, RNN/LSTM/GRU
+        (``rnnrs.io.torch_interop.torch_module``): Embedding ``embedding``, RNN/LSTM/GRU
         ``rnn`` (batch_first), Linear ``output``.
 
         Example:
@@ -158,7 +158,7 @@ class RNNLM:
             >>> sd["rnn.weight_hh_l0"].shape
             (16, 4)
         """
-        from .torch_interop import state_dict_from_parameters
+        from ..io.torch_interop import state_dict_from_parameters
 
         return state_dict_from_parameters(self.parameters(), self._config["tie_weights"])
 
@@ -183,7 +183,7 @@ class RNNLM:
             >>> b.config == a.config
             True
         """
-        from .torch_interop import (
+        from ..io.torch_interop import (
             as_numpy_state_dict,
             config_from_state_dict,
             parameters_from_state_dict,
@@ -236,7 +236,7 @@ class RNNLM:
         """exp(mean NLL) of each token given the ones before it.
 
         ``ids`` is a 1-D id sequence (scored exactly, as one stream) or a batchified
-        (B, N) stream (B independent streams; see ``rnnrs.data.batchify``).
+        (B, N) stream (B independent streams; see ``rnnrs.text.batching.batchify``).
 
         Example:
             >>> import rnnrs
@@ -277,7 +277,7 @@ class RNNLM:
     def generate(
         self, prompt: Union[str, Sequence[int]], max_new_tokens: int = 100, **kwargs: Any
     ) -> Any:
-        """Sample a continuation of ``prompt``; keywords as :func:`rnnrs.generate.generate`
+        """Sample a continuation of ``prompt``; keywords as :func:`rnnrs.generation.generate`
         (temperature, top_k, top_p, greedy, seed, stop, stop_at_end). Text in, text out;
         ids in, new ids out.
 
@@ -296,7 +296,7 @@ class RNNLM:
         **kwargs: Any,
     ) -> Any:
         """The most likely continuation found by beam search; keywords as
-        :func:`rnnrs.generate.beam_search` (length_penalty, stop_at_end).
+        :func:`rnnrs.generation.beam_search` (length_penalty, stop_at_end).
 
         Example:
             >>> m = RNNLM(10, hidden_size=8, backend="numpy")
@@ -359,7 +359,7 @@ class RNNLM:
         end_ids: frozenset[int],
     ) -> Optional[list[int]]:
         """The new ids of a whole sampling loop run by the engine (Rust backend), or None
-        when the engine has no native loop (NumPy backend; :func:`rnnrs.generate.generate`
+        when the engine has no native loop (NumPy backend; :func:`rnnrs.generation.generate`
         then loops in Python). Arguments are checked by the caller, as in ``generate``.
 
         Example:

@@ -12,14 +12,14 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .._arrays import as_token_array, check_param_dict, check_state
-from .._lmconfig import normalize_config, parameter_shapes
 from ..errors import TrainingDivergedError
-from .cells import State, state_size
-from .clip import NORM_EPS, global_norm
-from .lm import lm_backward, lm_forward, lm_loss_and_grads, targets_time_major
-from .loss import cross_entropy
-from .optim import adam_step, sgd_step
+from ..nn.config import normalize_config, parameter_shapes
+from ..reference.cells import State, state_size
+from ..reference.clip import NORM_EPS, global_norm
+from ..reference.lm import lm_backward, lm_forward, lm_loss_and_grads, targets_time_major
+from ..reference.loss import cross_entropy
+from ..reference.optim import adam_step, sgd_step
+from .arrays import as_token_array, check_param_dict, check_state
 
 _RNG_WORDS = 6  # PCG64 state as uint64 words: state hi/lo, inc hi/lo, has_uint32, uinteger
 _MASK64 = (1 << 64) - 1
@@ -57,7 +57,7 @@ class NumpyEngine:
 
     Example:
         >>> import numpy as np
-        >>> from rnnrs._lmconfig import init_parameters, normalize_config
+        >>> from rnnrs.nn.config import init_parameters, normalize_config
         >>> cfg = normalize_config({"vocab_size": 5, "hidden_size": 4})
         >>> eng = NumpyEngine(cfg)
         >>> eng.set_parameters(init_parameters(cfg))

@@ -19,11 +19,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ._arrays import as_float_array, check_param_dict, check_state
-from ._backend import core, resolve_backend
-from ._lmconfig import check_dropout, check_positive_int
-from .reference.cells import GATES, State, state_size
-from .reference.stack import layer_names, stack_backward, stack_forward
+from ..backends.arrays import as_float_array, check_param_dict, check_state
+from ..backends.selection import core, resolve_backend
+from ..reference.cells import GATES, State, state_size
+from ..reference.stack import layer_names, stack_backward, stack_forward
+from .config import check_dropout, check_positive_int
 
 
 def _layer_backend(requested: Optional[str], dtype: np.dtype) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .reference.optim import adam_step, sgd_step
+from ..reference.optim import adam_step, sgd_step
 
 
 def _check_nonneg(value: Any, name: str) -> float:

@@ -1,6 +1,6 @@
 """RNNLM configuration: validation, parameter names and shapes, and weight initialisation.
 
-Shared by ``rnnrs.models`` (which initialises the weights) and both engines (which re-check
+Shared by ``rnnrs.models.rnnlm`` (which initialises the weights) and both engines (which re-check
 the configuration), so the rules live in one place.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .reference.cells import GATES
+from ..reference.cells import GATES
 
 CELL_ALIASES = {"rnn": "rnn_tanh", "tanh": "rnn_tanh", "relu": "rnn_relu"}
 CONFIG_KEYS = (

@@ -26,10 +26,10 @@ from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
 
-from ._backend import core, resolve_backend
-from ._jsonfile import PathLike, read_json_kind, write_json_atomic
-from .errors import FormatError
-from .reference import bpe as reference_bpe
+from ..backends.selection import core, resolve_backend
+from ..errors import FormatError
+from ..io.jsonfile import PathLike, read_json_kind, write_json_atomic
+from ..reference import bpe as reference_bpe
 
 UNK, BOS, EOS, PAD = "<unk>", "<s>", "</s>", "<pad>"
 FORMAT_VERSION = 1
@@ -427,7 +427,7 @@ class BPETokenizer(_Vocabulary):
 
         Stops early, with a smaller vocabulary, when no pair of adjacent tokens occurs at
         least ``min_frequency`` times. ``texts`` may be one string or any iterable of strings
-        (e.g. :func:`rnnrs.data.iter_blocks` of a file larger than memory): only the counts
+        (e.g. :func:`rnnrs.text.corpus.iter_blocks` of a file larger than memory): only the counts
         of distinct pre-tokens are kept.
         """
         vocab_size = _check_int(

@@ -18,7 +18,7 @@ cut where the per-token loop would have stopped. Beam search always runs here, i
 
 Example:
     >>> import numpy as np
-    >>> from rnnrs.generate import sample_token
+    >>> from rnnrs.generation import sample_token
     >>> rng = np.random.default_rng(0)
     >>> int(sample_token(np.log([0.1, 0.7, 0.2]), rng, greedy=True))
     1

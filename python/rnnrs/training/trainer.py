@@ -21,25 +21,15 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from ._arrays import as_token_array
-from ._jsonfile import write_json_atomic
-from .data import batchify
-from .errors import TrainingDivergedError
-from .models import RNNLM
-from .optim import SGD, Adam, AdamW, Optimizer
-from .schedules import ConstantLR, CosineWithWarmup, ReduceOnPlateau, Schedule, StepLR
+from ..backends.arrays import as_token_array
+from ..errors import TrainingDivergedError
+from ..io.jsonfile import write_json_atomic
+from ..models.rnnlm import RNNLM
+from ..text.batching import batchify
+from .optimizers import Optimizer
+from .schedules import ConstantLR, CosineWithWarmup, Schedule
 
-__all__ = [
-    "SGD",
-    "Adam",
-    "AdamW",
-    "ConstantLR",
-    "CosineWithWarmup",
-    "History",
-    "ReduceOnPlateau",
-    "StepLR",
-    "Trainer",
-]
+__all__ = ["History", "Trainer"]
 
 Callback = Callable[[dict[str, Any]], Optional[bool]]
 _GROUP_SECONDS = 0.5  # aim for this much work per engine call: responsive bar and Ctrl-C
@@ -66,7 +56,8 @@ class History(list):  # type: ignore[type-arg]
 
 def _training_stream(ids: Any, batch_size: int, vocab_size: int, name: str) -> np.ndarray:
     """``ids`` as a batchified (B, N) uint32 stream checked against the vocabulary: a 1-D
-    sequence goes through :func:`rnnrs.data.batchify`; a 2-D array is taken as batchified."""
+    sequence goes through :func:`rnnrs.text.batching.batchify`; a 2-D array is taken as
+    batchified."""
     arr = np.asarray(ids)
     if arr.ndim == 2:
         return as_token_array(arr, name, vocab_size)
@@ -221,7 +212,7 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """What a later fit needs to continue exactly as an uninterrupted run: the step, the
         position in the epoch and the carried recurrent state, the optimizer moments and
-        spec, the dropout RNG and the schedule's state (``rnnrs.checkpoint`` saves it).
+        spec, the dropout RNG and the schedule's state (``rnnrs.io.checkpoint`` saves it).
 
         Example:
             >>> import numpy as np, rnnrs

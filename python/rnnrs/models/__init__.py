@@ -1,0 +1,2 @@
+"""Model kinds: the recurrent language model (``rnnlm``) and its diagnostics
+(``diagnostics``)."""

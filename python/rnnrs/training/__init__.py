@@ -1,0 +1,2 @@
+"""Training any model kind: the ``Trainer`` (``trainer``), optimizers (``optimizers``),
+learning-rate schedules (``schedules``) and loss curves (``plotting``)."""
