@@ -13,10 +13,15 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import TrainingDivergedError
-from ..nn.config import normalize_config, parameter_shapes
 from ..reference.cells import State, state_size
 from ..reference.clip import NORM_EPS, global_norm
-from ..reference.lm import lm_backward, lm_forward, lm_loss_and_grads, targets_time_major
+from ..reference.lm import (
+    lm_backward,
+    lm_forward,
+    lm_loss_and_grads,
+    parameter_shapes,
+    targets_time_major,
+)
 from ..reference.loss import cross_entropy
 from ..reference.optim import adam_step, sgd_step
 from .arrays import as_token_array, check_param_dict, check_state
@@ -55,6 +60,8 @@ def check_optimizer_spec(spec: Any) -> dict[str, Any]:
 class NumpyEngine:
     """The NumPy backend of RNNLM (see docs/backends.md for every method's contract).
 
+    ``config`` is taken as given: :func:`rnnrs.nn.config.normalize_config` checked it.
+
     Example:
         >>> import numpy as np
         >>> from rnnrs.nn.config import init_parameters, normalize_config
@@ -68,7 +75,7 @@ class NumpyEngine:
     """
 
     def __init__(self, config: dict[str, Any], *, dtype: Any = np.float32) -> None:
-        self.config = normalize_config(config)
+        self.config = dict(config)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype: expected float32 or float64, got {self.dtype}")

@@ -15,10 +15,12 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from ..backends.arrays import as_token_array, check_param_dict
-from ..backends.engines import choose_backend, make_engine
+from ..backends.engines import rnnlm_engine
+from ..backends.selection import resolve_backend
 from ..generation import beam_search as beam_search_sequence
 from ..generation import generate as generate_sequence
-from ..nn.config import init_parameters, normalize_config, parameter_shapes
+from ..nn.config import init_parameters, normalize_config
+from ..reference.lm import parameter_shapes
 from ..reference.loss import log_softmax
 
 State = tuple[np.ndarray, ...]
@@ -89,8 +91,8 @@ class RNNLM:
         ):
             raise TypeError("tokenizer: expected an object with encode(text) and decode(ids)")
         self.tokenizer = tokenizer
-        self.backend = choose_backend(backend)
-        self.engine = make_engine(self._config, self.backend)
+        self.backend = resolve_backend(backend)
+        self.engine = rnnlm_engine(self._config, self.backend)
         self.engine.set_parameters(init_parameters(self._config))
 
     # ------------------------------------------------------------------ description

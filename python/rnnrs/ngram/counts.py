@@ -14,19 +14,13 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from ..backends.numpy_ngram import RefNGramCounts, check_order
-from ..backends.selection import core, resolve_backend
+from ..backends.engines import ngram_counts_engine
+from ..backends.numpy_ngram import check_order
+from ..backends.selection import resolve_backend
 from ..reference.ngram import EOS, UNK
 from .inputs import PathLike, Sentences, file_path, id_array, sentence_lines
 
 __all__ = ["NGramCounts"]
-
-
-def _counts_engine(order: int, backend: Optional[str]) -> Any:
-    check_order(order)
-    if resolve_backend(backend) == "rust":
-        return core().NGramCounts(order)
-    return RefNGramCounts(order)
 
 
 class NGramCounts:
@@ -43,8 +37,9 @@ class NGramCounts:
     """
 
     def __init__(self, order: int, *, backend: Optional[str] = None) -> None:
-        self._engine = _counts_engine(order, backend)
+        check_order(order)
         self.backend = resolve_backend(backend)
+        self._engine = ngram_counts_engine(order, self.backend)
 
     @property
     def order(self) -> int:

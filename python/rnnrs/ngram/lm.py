@@ -22,8 +22,9 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from ..backends.numpy_ngram import RefNGramModel, check_order, check_smoothing_args
-from ..backends.selection import core, resolve_backend
+from ..backends.engines import ngram_model_engine
+from ..backends.numpy_ngram import check_order, check_smoothing_args
+from ..backends.selection import resolve_backend
 from ..generation import Prompt, beam_search, generate
 from ..reference.ngram import EOS, METHODS, UNK
 from .counts import NGramCounts
@@ -144,8 +145,7 @@ class NGramLM:
             raise ValueError("data: the corpus is empty (no sentence has a token)")
         if counts.backend != self.backend:
             raise ValueError(f"data: counts of backend {counts.backend!r}, not {self.backend!r}")
-        engine_cls = core().NGramModel if self.backend == "rust" else RefNGramModel
-        engine = engine_cls.estimate(
+        engine = ngram_model_engine(self.backend).estimate(
             counts._engine, self.smoothing, consume=consume, **self.options
         )
         self._set_model(engine)
@@ -208,7 +208,7 @@ class NGramLM:
         """
         p = file_path(path, "path")
         b = resolve_backend(backend)
-        engine = core().NGramModel.from_arpa(p) if b == "rust" else RefNGramModel.from_arpa(p)
+        engine = ngram_model_engine(b).from_arpa(p)
         return cls._wrap(engine, b)
 
     @classmethod
@@ -220,7 +220,7 @@ class NGramLM:
         """
         p = file_path(path, "path")
         b = resolve_backend(backend)
-        engine = core().NGramModel.load(p) if b == "rust" else RefNGramModel.load(p)
+        engine = ngram_model_engine(b).load(p)
         return cls._wrap(engine, b)
 
     def _engine(self) -> Any:

@@ -1,7 +1,6 @@
-"""RNNLM configuration: validation, parameter names and shapes, and weight initialisation.
-
-Shared by ``rnnrs.models.rnnlm`` (which initialises the weights) and both engines (which re-check
-the configuration), so the rules live in one place.
+"""Configuration checks, the one place where a model's config is validated and made
+canonical: the engines take it as given (the Rust core's own ``validate`` is only the last
+guard). Also the weight initialisation of an RNNLM.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..reference.cells import GATES
+from ..reference.lm import parameter_shapes
 
 CELL_ALIASES = {"rnn": "rnn_tanh", "tanh": "rnn_tanh", "relu": "rnn_relu"}
 CONFIG_KEYS = (
@@ -91,28 +91,6 @@ def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
         "tie_weights": bool(tie),
         "seed": int(seed),
     }
-
-
-def parameter_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
-    """Parameter names (canonical order) and PyTorch shapes of an RNNLM.
-
-    Example:
-        >>> cfg = normalize_config({"vocab_size": 5, "cell": "gru", "hidden_size": 4})
-        >>> parameter_shapes(cfg)["rnn.weight_ih_l0"]
-        (12, 4)
-    """
-    vocab, hid, emb = config["vocab_size"], config["hidden_size"], config["embed_size"]
-    gates = GATES[config["cell"]] * hid
-    shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (vocab, emb)}
-    for k in range(config["num_layers"]):
-        shapes[f"rnn.weight_ih_l{k}"] = (gates, emb if k == 0 else hid)
-        shapes[f"rnn.weight_hh_l{k}"] = (gates, hid)
-        shapes[f"rnn.bias_ih_l{k}"] = (gates,)
-        shapes[f"rnn.bias_hh_l{k}"] = (gates,)
-    if not config["tie_weights"]:
-        shapes["output.weight"] = (vocab, hid)
-    shapes["output.bias"] = (vocab,)
-    return shapes
 
 
 def init_parameters(config: dict[str, Any]) -> dict[str, np.ndarray]:

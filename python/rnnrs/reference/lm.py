@@ -16,7 +16,28 @@ from .cells import State
 from .dropout import dropout_mask
 from .embedding import embedding_backward, embedding_forward
 from .loss import cross_entropy, linear_backward, linear_forward
-from .stack import stack_backward, stack_forward
+from .stack import stack_backward, stack_forward, stack_shapes
+
+
+def parameter_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Parameter names (canonical order) and PyTorch shapes of the language model of a
+    complete ``config`` (vocab_size, cell, hidden_size, num_layers, embed_size,
+    tie_weights).
+
+    Example:
+        >>> cfg = {"vocab_size": 5, "cell": "gru", "hidden_size": 4, "num_layers": 1,
+        ...        "embed_size": 4, "tie_weights": False}
+        >>> parameter_shapes(cfg)["rnn.weight_ih_l0"]
+        (12, 4)
+    """
+    vocab, hid, emb = config["vocab_size"], config["hidden_size"], config["embed_size"]
+    shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (vocab, emb)}
+    stack = stack_shapes(config["cell"], emb, hid, config["num_layers"], False)
+    shapes.update((f"rnn.{name}", shape) for name, shape in stack.items())
+    if not config["tie_weights"]:
+        shapes["output.weight"] = (vocab, hid)
+    shapes["output.bias"] = (vocab,)
+    return shapes
 
 
 def _rnn_params(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

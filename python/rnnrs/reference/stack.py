@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .cells import LayerWeights, State, cell_backward, cell_forward, state_size
+from .cells import GATES, LayerWeights, State, cell_backward, cell_forward, state_size
 from .dropout import dropout_mask
 
 
@@ -29,6 +29,29 @@ def layer_names(k: int, reverse: bool) -> tuple[str, str, str, str]:
         f"bias_ih_l{k}{sfx}",
         f"bias_hh_l{k}{sfx}",
     )
+
+
+def stack_shapes(
+    cell: str, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool
+) -> dict[str, tuple[int, ...]]:
+    """Parameter names (canonical order: by layer, then direction) and PyTorch shapes.
+
+    Example:
+        >>> stack_shapes("gru", 3, 4, 2, True)["weight_ih_l1_reverse"]
+        (12, 8)
+    """
+    dirs = 2 if bidirectional else 1
+    gates = GATES[cell] * hidden_size
+    shapes: dict[str, tuple[int, ...]] = {}
+    for k in range(num_layers):
+        width = input_size if k == 0 else hidden_size * dirs
+        for d in range(dirs):
+            w_ih, w_hh, b_ih, b_hh = layer_names(k, d == 1)
+            shapes[w_ih] = (gates, width)
+            shapes[w_hh] = (gates, hidden_size)
+            shapes[b_ih] = (gates,)
+            shapes[b_hh] = (gates,)
+    return shapes
 
 
 def _weights(params: dict[str, np.ndarray], k: int, reverse: bool) -> LayerWeights:
