@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import positive_int
+from ._common import UsageError, positive_int
 
 EXAMPLES = """\
 examples:
@@ -77,7 +77,6 @@ def score(model: Any, ids: np.ndarray, bptt: int) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, score each file, print a table (or JSON lines)."""
-    from ..cli import UsageError
     from ..io.checkpoint import load
     from ..text.corpus import read_text
 

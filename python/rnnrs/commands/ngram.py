@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.ngram_binary import MAGIC
-from ..cli import UsageError, backend_note
 from ..ngram.counts import NGramCounts
 from ..ngram.lm import NGramLM
 from ..reference.ngram import METHODS
 from ..text.corpus import stdlib_files
-from ._common import add_generation_arguments, generate_from_args
+from ._common import UsageError, add_generation_arguments, backend_note, generate_from_args
 
 EXAMPLES = """examples:
   rnnrs ngram build corpus.txt --order 5 -o model.arpa       # modified Kneser-Ney, ARPA

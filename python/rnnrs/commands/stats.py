@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.selection import resolve_backend
-from ..cli import UsageError
 from ..text.corpus import iter_blocks, stdlib_files
 from ..text.tokenizers import BPETokenizer
+from ._common import UsageError
 
 BLOCK = 1 << 16
 # Bytes the BPE trains on and encodes by default: the Rust core handles the whole stdlib in

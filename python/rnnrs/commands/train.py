@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ._common import parse_duration, positive_float, positive_int
+from ._common import UsageError, parse_duration, positive_float, positive_int
 
 EXAMPLES = """\
 examples:
@@ -171,7 +171,6 @@ def split_ids(ids: np.ndarray, settings: dict[str, Any]) -> tuple[np.ndarray, np
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    from ..cli import UsageError
 
     settings = {k: getattr(args, k) for k in RUN_SETTINGS}
     if not 0.0 < settings["valid_fraction"] < 1.0:
@@ -198,7 +197,6 @@ def _optimizer(settings: dict[str, Any]) -> Any:
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
-    from ..cli import UsageError
     from ..io.checkpoint import MODEL_JSON
 
     if args.out is None and args.resume is not None:
@@ -215,7 +213,6 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 def _setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], str, list]:
     """(model, trainer, settings, corpus text, earlier history records), fresh or resumed."""
-    from ..cli import UsageError
     from ..io.checkpoint import load, load_training_state
     from ..models.rnnlm import RNNLM
 
