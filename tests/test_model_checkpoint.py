@@ -11,6 +11,8 @@ import pytest
 import rnnrs
 from rnnrs import CheckpointError
 from rnnrs.io.checkpoint import MODEL_JSON, VERSION
+from rnnrs.models.registry import load as registry_load
+from rnnrs.models.registry import model_kinds, register_model
 
 
 def corpus_ids(n: int = 3000, vocab: int = 11, seed: int = 0) -> np.ndarray:
@@ -63,6 +65,27 @@ def test_mismatched_tokenizer_is_refused(tmp_path: Path) -> None:
     (tmp_path / MODEL_JSON).write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match="sentencepiece"):
         rnnrs.load(tmp_path)
+
+
+def test_load_dispatches_on_the_kind_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    small_model().save(tmp_path)
+    doc = json.loads((tmp_path / MODEL_JSON).read_text())
+    assert doc["kind"] == "RNNLM" and rnnrs.load is registry_load
+    assert type(rnnrs.load(tmp_path)) is rnnrs.RNNLM
+    (tmp_path / MODEL_JSON).write_text(json.dumps({**doc, "kind": "SequenceTagger"}))
+    with pytest.raises(CheckpointError, match=r"kind 'SequenceTagger'.*it loads 'RNNLM'"):
+        rnnrs.load(tmp_path)
+
+
+def test_a_kind_belongs_to_one_class() -> None:
+    class Impostor(rnnrs.RNNLM):
+        kind = "RNNLM"
+
+    with pytest.raises(ValueError, match="already the kind of RNNLM"):
+        register_model(Impostor)
+    with pytest.raises(TypeError, match="from_checkpoint"):
+        register_model(type("NoKind", (), {"kind": "NoKind"}))
+    assert "NoKind" not in model_kinds()
 
 
 def test_newer_version_and_inconsistent_config(tmp_path: Path) -> None:

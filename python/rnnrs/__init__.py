@@ -21,7 +21,8 @@ from .errors import (
     RnnrsError,
     TrainingDivergedError,
 )
-from .io.checkpoint import load, load_training_state
+from .io.checkpoint import load_training_state
+from .models.registry import load
 from .models.rnnlm import RNNLM
 from .ngram.counts import NGramCounts
 from .ngram.lm import NGramLM

@@ -69,4 +69,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         print(f"rnnrs {args.command}: error: {exc}", file=sys.stderr)
         return 1
-

@@ -77,7 +77,7 @@ def score(model: Any, ids: np.ndarray, bptt: int) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, score each file, print a table (or JSON lines)."""
-    from ..io.checkpoint import load
+    from ..models.registry import load
     from ..text.corpus import read_text
 
     model = load(args.model, backend=args.backend)

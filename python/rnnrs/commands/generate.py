@@ -48,7 +48,7 @@ def default_prompt(model: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Load the checkpoint, generate, print."""
-    from ..io.checkpoint import load
+    from ..models.registry import load
 
     model = load(args.model, backend=args.backend)
     if model.tokenizer is None:

@@ -213,7 +213,8 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 def _setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], str, list]:
     """(model, trainer, settings, corpus text, earlier history records), fresh or resumed."""
-    from ..io.checkpoint import load, load_training_state
+    from ..io.checkpoint import load_training_state
+    from ..models.registry import load
     from ..models.rnnlm import RNNLM
 
     progress = not args.no_progress and sys.stderr.isatty()

@@ -1,2 +1,2 @@
-"""Model kinds: the recurrent language model (``rnnlm``) and its diagnostics
-(``diagnostics``)."""
+"""Model kinds: the registry that ``rnnrs.load`` dispatches on (``registry``), the recurrent
+language model (``rnnlm``) and its diagnostics (``diagnostics``)."""

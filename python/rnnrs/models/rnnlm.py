@@ -10,18 +10,21 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
 
 from ..backends.arrays import as_token_array, check_param_dict
 from ..backends.engines import rnnlm_engine
 from ..backends.selection import resolve_backend
+from ..errors import CheckpointError
 from ..generation import beam_search as beam_search_sequence
 from ..generation import generate as generate_sequence
+from ..io.checkpoint import Checkpoint, save_model
 from ..nn.config import init_parameters, normalize_config
 from ..reference.lm import parameter_shapes
 from ..reference.loss import log_softmax
+from .registry import register_model
 
 State = tuple[np.ndarray, ...]
 
@@ -35,6 +38,7 @@ class GenState:
     logprobs: np.ndarray
 
 
+@register_model
 class RNNLM:
     """A recurrent language model: embedding -> stacked RNN/LSTM/GRU -> linear -> softmax.
 
@@ -59,6 +63,8 @@ class RNNLM:
         >>> sorted(grads) == sorted(model.parameters()), state[0].shape
         (True, (1, 1, 8))
     """
+
+    kind: ClassVar[str] = "RNNLM"
 
     def __init__(
         self,
@@ -145,9 +151,29 @@ class RNNLM:
             >>> model.save("run1")  # doctest: +SKIP
             >>> rnnrs.load("run1")  # doctest: +SKIP
         """
-        from ..io.checkpoint import save_model
-
         save_model(self, directory, trainer=trainer)
+
+    @classmethod
+    def from_checkpoint(
+        cls, checkpoint: Checkpoint, tokenizer: Any, *, backend: Optional[str] = None
+    ) -> RNNLM:
+        """The model of a checkpoint read by ``rnnrs.load`` (see ``rnnrs.models.registry``),
+        with the tokenizer saved beside it (or None)."""
+        try:
+            model = cls(**checkpoint.config, backend=backend)
+            model.set_parameters(checkpoint.tensors)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"{checkpoint.path}: config and tensors do not fit ({exc})"
+            ) from None
+        if tokenizer is not None:
+            if tokenizer.vocab_size != model.vocab_size:
+                raise CheckpointError(
+                    f"{checkpoint.path}: the tokenizer has {tokenizer.vocab_size} tokens but "
+                    f"the model {model.vocab_size}: they do not belong together"
+                )
+            model.tokenizer = tokenizer
+        return model
 
     def to_torch_state_dict(self) -> dict[str, np.ndarray]:
         """The weights as the state_dict (numpy float32) of the equivalent torch module
