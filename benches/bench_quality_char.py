@@ -134,7 +134,7 @@ def run_rnnrs(
     )
     per_step = (time.perf_counter() - tick) / CALIBRATION_STEPS
     tick = time.perf_counter()
-    probe.engine.evaluate(batchify(valid, args.batch), args.bptt)
+    probe.evaluate_loss(batchify(valid, args.batch), args.bptt)
     per_eval = time.perf_counter() - tick
     steps, every, limit = plan(args, per_step, per_eval)
     emit(

@@ -276,7 +276,7 @@ class RNNLM:
         stream = self._tokens(arr[None, :] if arr.ndim == 1 else arr, "ids")
         if stream.shape[1] < 2:
             raise ValueError(f"ids: expected at least 2 tokens per stream, got {stream.shape}")
-        total, count = self.engine.evaluate(stream, bptt)
+        total, count = self.evaluate_loss(stream, bptt)
         return math.exp(total / count)
 
     def token_logprobs(self, ids: Any, bptt: int = 256) -> np.ndarray:
@@ -419,3 +419,50 @@ class RNNLM:
         """Ids that end a sequence: the tokenizer's ``eos_id`` when it has one."""
         eos = getattr(self.tokenizer, "eos_id", None)
         return frozenset() if eos is None else frozenset({int(eos)})
+
+    # ------------------------------------------------------------------ training interface
+    # rnnrs.training.trainer.TrainableModel: what the Trainer calls; the engine does the work.
+
+    def configure_optimizer(self, spec: dict[str, Any]) -> None:
+        """Use the optimizer of ``spec`` (``rnnrs.Adam(...).spec()``, ...) in
+        :meth:`train_steps` from now on; its moments start at zero."""
+        self.engine.configure_optimizer(spec)
+
+    def train_steps(
+        self,
+        stream: np.ndarray,
+        starts: np.ndarray,
+        bptt: int,
+        lrs: np.ndarray,
+        reset: np.ndarray,
+        state: Optional[State],
+        clip_norm: Optional[float],
+        clip_value: Optional[float],
+    ) -> tuple[np.ndarray, np.ndarray, State]:
+        """Train ``len(starts)`` steps on chunks of a batchified (B, N) stream: forward,
+        BPTT, clipping and one optimizer step each (docs/backends.md). Returns (losses,
+        gradient norms before clipping, final state)."""
+        return self.engine.train_steps(
+            stream, starts, bptt, lrs, reset, state, clip_norm, clip_value
+        )
+
+    def evaluate_loss(self, stream: np.ndarray, bptt: int) -> tuple[float, int]:
+        """(summed NLL in nats, number of targets) over a batchified (B, N) stream, in
+        chunks of ``bptt`` with the state carried, no dropout."""
+        return self.engine.evaluate(stream, bptt)
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """The optimizer's step and moments by torch.optim name (``exp_avg.<param>``, ...)."""
+        return self.engine.optimizer_state()
+
+    def load_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`optimizer_state` (after configuring the same optimizer)."""
+        self.engine.load_optimizer_state(state)
+
+    def rng_state(self) -> np.ndarray:
+        """The dropout generator's state (uint64 words; the engine's own generator)."""
+        return self.engine.rng_state()
+
+    def set_rng_state(self, state: np.ndarray) -> None:
+        """Restore :meth:`rng_state`."""
+        self.engine.set_rng_state(state)
