@@ -63,11 +63,11 @@ class NumpyEngine:
     ``config`` is taken as given: :func:`rnnrs.nn.config.normalize_config` checked it.
 
     Example:
-        >>> import numpy as np
-        >>> from rnnrs.nn.config import init_parameters, normalize_config
+        >>> import numpy as np, rnnrs
+        >>> from rnnrs.nn.config import normalize_config
         >>> cfg = normalize_config({"vocab_size": 5, "hidden_size": 4})
         >>> eng = NumpyEngine(cfg)
-        >>> eng.set_parameters(init_parameters(cfg))
+        >>> eng.set_parameters(rnnrs.RNNLM(**cfg, backend="numpy").parameters())
         >>> x = np.array([[1, 2, 3]], dtype=np.uint32)
         >>> loss, _ = eng.loss(x, x, None)
         >>> 1.0 < loss < 2.0  # close to ln(5) at initialisation

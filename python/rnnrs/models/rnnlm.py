@@ -21,7 +21,8 @@ from ..errors import CheckpointError
 from ..generation import beam_search as beam_search_sequence
 from ..generation import generate as generate_sequence
 from ..io.checkpoint import Checkpoint, save_model
-from ..nn.config import init_parameters, normalize_config
+from ..nn.config import normalize_config
+from ..nn.init import init_parameters
 from ..reference.lm import parameter_shapes
 from ..reference.loss import log_softmax
 from .registry import register_model
@@ -99,7 +100,12 @@ class RNNLM:
         self.tokenizer = tokenizer
         self.backend = resolve_backend(backend)
         self.engine = rnnlm_engine(self._config, self.backend)
-        self.engine.set_parameters(init_parameters(self._config))
+        initial = init_parameters(
+            parameter_shapes(self._config),
+            np.random.default_rng(self._config["seed"]),
+            hidden_size=self._config["hidden_size"],
+        )
+        self.engine.set_parameters(initial)
 
     # ------------------------------------------------------------------ description
 

@@ -1,2 +1,2 @@
-"""The pieces every neural model is built from: configuration checks (``config``) and the
-recurrent encoder layers (``recurrent``)."""
+"""The pieces every neural model is built from: configuration checks (``config``), weight
+initialisation (``init``) and the recurrent encoder layers (``recurrent``)."""

@@ -1,17 +1,15 @@
 """Configuration checks, the one place where a model's config is validated and made
 canonical: the engines take it as given (the Rust core's own ``validate`` is only the last
-guard). Also the weight initialisation of an RNNLM.
+guard).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from ..reference.cells import GATES
-from ..reference.lm import parameter_shapes
 
 CELL_ALIASES = {"rnn": "rnn_tanh", "tanh": "rnn_tanh", "relu": "rnn_relu"}
 CONFIG_KEYS = (
@@ -91,22 +89,3 @@ def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
         "tie_weights": bool(tie),
         "seed": int(seed),
     }
-
-
-def init_parameters(config: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Initial float32 weights from ``numpy.random.default_rng(seed)``, drawn in the
-    canonical order: recurrent tensors U(-1/sqrt(H), 1/sqrt(H)) as PyTorch; embedding and
-    output weight U(-0.1, 0.1) and output bias 0 as PyTorch's word_language_model.
-    """
-    rng = np.random.default_rng(config["seed"])
-    bound = 1.0 / math.sqrt(config["hidden_size"])
-    params: dict[str, np.ndarray] = {}
-    for name, shape in parameter_shapes(config).items():
-        if name == "output.bias":
-            values = np.zeros(shape)
-        elif name.startswith("rnn."):
-            values = rng.uniform(-bound, bound, shape)
-        else:
-            values = rng.uniform(-0.1, 0.1, shape)
-        params[name] = values.astype(np.float32)
-    return params

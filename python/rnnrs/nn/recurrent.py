@@ -14,7 +14,6 @@ them from its own generator seeded by ``seed``).
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 import numpy as np
@@ -25,6 +24,7 @@ from ..backends.selection import resolve_backend
 from ..reference.cells import State, state_size
 from ..reference.stack import stack_backward, stack_forward, stack_shapes
 from .config import check_dropout, check_positive_int
+from .init import init_parameters
 
 
 def _layer_backend(requested: Optional[str], dtype: np.dtype) -> str:
@@ -78,11 +78,10 @@ class _Recurrent:
         self._shapes = stack_shapes(
             self._cell, self.input_size, self.hidden_size, self.num_layers, self.bidirectional
         )
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        params = {
-            n: self._rng.uniform(-bound, bound, s).astype(self.dtype)
-            for n, s in self._shapes.items()
-        }
+        # The generator goes on to draw the NumPy backend's dropout masks.
+        params = init_parameters(
+            self._shapes, self._rng, hidden_size=self.hidden_size, dtype=self.dtype
+        )
         # The weights live in the NumPy dict or in the Rust stack, never in both.
         self._params: dict[str, np.ndarray] = {}
         self._rust: Any = None
