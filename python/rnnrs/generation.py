@@ -74,6 +74,8 @@ def check_sampling_args(
 ) -> None:
     """Raise ValueError naming the first sampling argument that is out of range.
 
+    Rust: src/lm/sampler.rs (Sampling::validate), the same checks on the native path.
+
     Example:
         >>> check_sampling_args(0.8, 40, 0.95, False, seed=1)
     """
@@ -102,6 +104,9 @@ def sample_token(
     greedy: bool = False,
 ) -> int:
     """Draw one token id from a (V,) array of log-probabilities (any base-e offset).
+
+    The spec of the native sampler, src/lm/sampler.rs (Sampler::pick): the same rules, its
+    own random numbers.
 
     Example:
         >>> import numpy as np

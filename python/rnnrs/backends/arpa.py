@@ -1,5 +1,6 @@
-"""ARPA text read and write for the NumPy backend (the same conventions as src/ngram/arpa.rs:
-KenLM/SRILM compatible; log10(0) written as -99 and read back as -inf).
+"""ARPA text read and write for the NumPy backend, with the conventions of the Rust engine's
+src/ngram/arpa/ (read.rs, write.rs): KenLM/SRILM compatible; log10(0) written as -99 and
+read back as -inf.
 
 Example:
     >>> import tempfile, pathlib

@@ -11,6 +11,10 @@ Everything is time-major inside the kernels:
 The input projection of all T steps is one matmul before the recurrence; the weight
 gradients are single matmuls after it: only the (B, H) x (H, G*H) work stays in the loop.
 Backward functions return fresh gradient arrays (callers accumulate where they need to).
+
+Rust: the elementwise step of each cell in src/nn/cell.rs; the chunk (the matmuls around
+the time loop, in src/linalg/gemm.rs) in src/nn/recurrent.rs. Each function below names its
+counterpart; docs/equations.md has the table with the tests that hold them together.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ State = tuple[np.ndarray, ...]
 
 
 class LayerWeights(NamedTuple):
-    """The four tensors of one direction of one layer (PyTorch layout); also their grads."""
+    """The four tensors of one direction of one layer (PyTorch layout); also their grads.
+
+    Rust: src/nn/recurrent.rs (Weights, Grads).
+    """
 
     w_ih: np.ndarray  # (G*H, I)
     w_hh: np.ndarray  # (G*H, H)
@@ -34,7 +41,10 @@ class LayerWeights(NamedTuple):
 
 
 class CellGrads(NamedTuple):
-    """What a cell's backward returns."""
+    """What a cell's backward returns.
+
+    Rust: src/nn/recurrent.rs (Grads, StateGrads).
+    """
 
     dx: np.ndarray  # (T, B, I)
     d_state0: State  # tuple of (B, H)
@@ -43,12 +53,16 @@ class CellGrads(NamedTuple):
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
-    """Logistic function, written with tanh so it never overflows in float32."""
+    """Logistic function, written with tanh so it never overflows in float32.
+
+    Rust: src/runtime/simd.rs (sigmoid).
+    """
     return 0.5 * (1.0 + np.tanh(0.5 * a))
 
 
 def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray) -> np.ndarray:
     # x (T, B, I) @ w_ih.T (I, G*H) + bias (G*H,) -> (T, B, G*H): all steps in one matmul.
+    # Rust: the input GEMM of src/nn/recurrent.rs (forward).
     t, b, i = x.shape
     xp = (x.reshape(t * b, i) @ w_ih.T).reshape(t, b, -1)
     xp += bias
@@ -59,6 +73,7 @@ def _weight_grads(
     x: np.ndarray, h_prev: np.ndarray, d_in: np.ndarray, d_rec: np.ndarray, w: LayerWeights
 ) -> tuple[np.ndarray, LayerWeights]:
     # d_in: dLoss/d(input pre-activations) (T, B, G*H); d_rec: same for the recurrent side.
+    # Rust: the weight-gradient GEMMs after the loop of src/nn/recurrent.rs (backward).
     t, b, i = x.shape
     h = h_prev.shape[-1]
     d_in2 = d_in.reshape(t * b, -1)
@@ -78,6 +93,9 @@ def rnn_forward(
     """h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu.
 
     x (T, B, I), state0 = (h0 (B, H),) -> out (T, B, H), (h_T,), cache.
+
+    Rust: src/nn/cell.rs (rnn_forward, one step), run over the chunk by src/nn/recurrent.rs
+    (forward).
     """
     t_len = x.shape[0]
     h0 = state0[0]
@@ -99,7 +117,11 @@ def rnn_forward(
 def rnn_backward(
     d_out: np.ndarray, d_state: Optional[State], cache: dict[str, Any], keep_dh: bool = False
 ) -> CellGrads:
-    """Backward of :func:`rnn_forward`. d_out (T, B, H); d_state = (dh_T,) or None."""
+    """Backward of :func:`rnn_forward`. d_out (T, B, H); d_state = (dh_T,) or None.
+
+    Rust: src/nn/cell.rs (rnn_backward, one step), run over the chunk by src/nn/recurrent.rs
+    (backward).
+    """
     x, hs, w, relu = cache["x"], cache["hs"], cache["w"], cache["relu"]
     t_len = x.shape[0]
     dh = np.zeros_like(hs[0]) if d_state is None else d_state[0].astype(x.dtype, copy=True)
@@ -129,6 +151,9 @@ def lstm_forward(
     c_t = f*c_{t-1} + i*g; h_t = o*tanh(c_t).
 
     x (T, B, I), state0 = (h0, c0) each (B, H) -> out (T, B, H), (h_T, c_T), cache.
+
+    Rust: src/nn/cell.rs (lstm_forward, one step), run over the chunk by src/nn/recurrent.rs
+    (forward).
     """
     t_len = x.shape[0]
     h0, c0 = state0
@@ -159,7 +184,11 @@ def lstm_forward(
 def lstm_backward(
     d_out: np.ndarray, d_state: Optional[State], cache: dict[str, Any], keep_dh: bool = False
 ) -> CellGrads:
-    """Backward of :func:`lstm_forward`. d_out (T, B, H); d_state = (dh_T, dc_T) or None."""
+    """Backward of :func:`lstm_forward`. d_out (T, B, H); d_state = (dh_T, dc_T) or None.
+
+    Rust: src/nn/cell.rs (lstm_backward, one step), run over the chunk by src/nn/recurrent.rs
+    (backward).
+    """
     x, hs, cs, acts, tanh_c, w = (cache[k] for k in ("x", "hs", "cs", "acts", "tanh_c", "w"))
     t_len = x.shape[0]
     hid = hs.shape[-1]
@@ -197,6 +226,9 @@ def gru_forward(
     n = tanh(W_in x + b_in + r*(W_hn h + b_hn)); h_t = (1-z)*n + z*h_{t-1}.
 
     x (T, B, I), state0 = (h0 (B, H),) -> out (T, B, H), (h_T,), cache.
+
+    Rust: src/nn/cell.rs (gru_forward, one step), run over the chunk by src/nn/recurrent.rs
+    (forward).
     """
     t_len = x.shape[0]
     h0 = state0[0]
@@ -223,7 +255,11 @@ def gru_forward(
 def gru_backward(
     d_out: np.ndarray, d_state: Optional[State], cache: dict[str, Any], keep_dh: bool = False
 ) -> CellGrads:
-    """Backward of :func:`gru_forward`. d_out (T, B, H); d_state = (dh_T,) or None."""
+    """Backward of :func:`gru_forward`. d_out (T, B, H); d_state = (dh_T,) or None.
+
+    Rust: src/nn/cell.rs (gru_backward, one step), run over the chunk by src/nn/recurrent.rs
+    (backward).
+    """
     x, hs, rz, n, hn, w = (cache[k] for k in ("x", "hs", "rz", "n", "hn", "w"))
     t_len = x.shape[0]
     hid = hs.shape[-1]
@@ -254,14 +290,20 @@ def gru_backward(
 
 
 def state_size(cell: str) -> int:
-    """Number of state tensors: 2 for lstm (h, c), 1 otherwise."""
+    """Number of state tensors: 2 for lstm (h, c), 1 otherwise.
+
+    Rust: src/nn/cell.rs (CellKind::has_cell_state).
+    """
     return 2 if cell == "lstm" else 1
 
 
 def cell_forward(
     cell: str, x: np.ndarray, state0: State, w: LayerWeights
 ) -> tuple[np.ndarray, State, dict[str, Any]]:
-    """Run ``cell`` over x (T, B, I) from state0; returns (out (T, B, H), state_T, cache)."""
+    """Run ``cell`` over x (T, B, I) from state0; returns (out (T, B, H), state_T, cache).
+
+    Rust: src/nn/recurrent.rs (forward).
+    """
     if cell == "lstm":
         return lstm_forward(x, state0, w)
     if cell == "gru":
@@ -276,7 +318,10 @@ def cell_backward(
     cache: dict[str, Any],
     keep_dh: bool = False,
 ) -> CellGrads:
-    """Backward through time of :func:`cell_forward` over the same chunk."""
+    """Backward through time of :func:`cell_forward` over the same chunk.
+
+    Rust: src/nn/recurrent.rs (backward).
+    """
     if cell == "lstm":
         return lstm_backward(d_out, d_state, cache, keep_dh)
     if cell == "gru":

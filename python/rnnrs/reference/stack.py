@@ -8,6 +8,8 @@ outputs are concatenated on the feature axis (forward first). Time-major through
 - state: tuple of (L*D, B, H) arrays — ``(h,)`` or ``(h, c)`` — index ``k*D + d``;
 - ``params``: PyTorch names ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
   ``bias_hh_l{k}`` with suffix ``_reverse`` for the backward direction.
+
+Rust: src/nn/stack.rs, the recurrent encoder every model composes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from .dropout import dropout_mask
 
 
 def layer_names(k: int, reverse: bool) -> tuple[str, str, str, str]:
-    """The four PyTorch parameter names of layer k (one direction)."""
+    """The four PyTorch parameter names of layer k (one direction).
+
+    Rust: src/nn/stack.rs (Stack::new names the tensors in a src/nn/params.rs Layout).
+    """
     sfx = "_reverse" if reverse else ""
     return (
         f"weight_ih_l{k}{sfx}",
@@ -35,6 +40,8 @@ def stack_shapes(
     cell: str, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool
 ) -> dict[str, tuple[int, ...]]:
     """Parameter names (canonical order: by layer, then direction) and PyTorch shapes.
+
+    Rust: src/nn/stack.rs (Stack::new, into a src/nn/params.rs Layout).
 
     Example:
         >>> stack_shapes("gru", 3, 4, 2, True)["weight_ih_l1_reverse"]
@@ -73,6 +80,8 @@ def stack_forward(
     Dropout (probability ``dropout``) is applied to the input of layers 2..L only when an
     ``rng`` is given (training); it draws one mask per layer boundary.
     Returns (out (T, B, D*H), final state tuple of (L*D, B, H), cache).
+
+    Rust: src/nn/stack.rs (Stack::forward).
     """
     dirs = 2 if bidirectional else 1
     finals = [np.empty_like(s) for s in state0]
@@ -118,6 +127,8 @@ def stack_backward(
 
     Returns (dx (T, B, I), d_state0 tuple of (L*D, B, H), grads by PyTorch name,
     dh_steps (T, B, D*H) = dLoss/d(top layer output at each step) when ``keep_dh``).
+
+    Rust: src/nn/stack.rs (Stack::backward).
     """
     cell, dirs, num_layers = cache["cell"], cache["dirs"], cache["num_layers"]
     first = cache["layers"][0][0]
