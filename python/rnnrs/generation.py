@@ -177,9 +177,33 @@ def native_seed(seed: Optional[int]) -> int:
 
 
 @overload
-def generate(model: GenerativeModel, prompt: str, **kwargs: Any) -> str: ...
+def generate(
+    model: GenerativeModel,
+    prompt: str,
+    max_new_tokens: int = ...,
+    *,
+    temperature: float = ...,
+    top_k: Optional[int] = ...,
+    top_p: Optional[float] = ...,
+    greedy: bool = ...,
+    seed: Optional[int] = ...,
+    stop: Union[str, Sequence[str], None] = ...,
+    stop_at_end: bool = ...,
+) -> str: ...
 @overload
-def generate(model: GenerativeModel, prompt: Sequence[int], **kwargs: Any) -> list[int]: ...
+def generate(
+    model: GenerativeModel,
+    prompt: Sequence[int],
+    max_new_tokens: int = ...,
+    *,
+    temperature: float = ...,
+    top_k: Optional[int] = ...,
+    top_p: Optional[float] = ...,
+    greedy: bool = ...,
+    seed: Optional[int] = ...,
+    stop: Union[str, Sequence[str], None] = ...,
+    stop_at_end: bool = ...,
+) -> list[int]: ...
 
 
 def generate(

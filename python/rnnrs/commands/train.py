@@ -236,7 +236,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], str, lis
     settings = _settings(args)
     text = read_corpus(settings)
     tokenizer = fit_tokenizer(text, settings["level"], settings["vocab_size"])
-    m = {
+    m: dict[str, Any] = {
         k: default if getattr(args, k) is None else getattr(args, k)
         for k, default in MODEL_DEFAULTS.items()
     }

@@ -33,7 +33,7 @@ def atomic_open(path: PathLike, mode: str = "wb") -> Iterator[IO]:
         raise ValueError(f"mode: expected 'w' or 'wb', got {mode!r}")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -80,7 +80,7 @@ class TrainableModel(Protocol):
     def set_rng_state(self, state: np.ndarray) -> None: ...
 
 
-class History(list):  # type: ignore[type-arg]
+class History(list[dict[str, Any]]):
     """The records of a :meth:`Trainer.fit` run (a list of dicts), plus how it ended:
     ``stop_reason`` ("max_steps", "max_time", "epochs", "early_stopping", "callback" or
     "interrupted") and ``interrupted`` (True after Ctrl-C)."""
@@ -370,7 +370,8 @@ class _Run:
         self.first_step = trainer.step
         self.history = History()
         # index into starts within the current epoch, and the carried state
-        self.pos, self.state = trainer._position if trainer._resume else (0, None)
+        position: tuple[int, Any] = trainer._position if trainer._resume else (0, None)
+        self.pos, self.state = position
         trainer._resume = False
         if self.pos >= len(starts):
             raise ValueError(
