@@ -1,11 +1,4 @@
-"""Raw n-gram counts: :class:`NGramCounts`, on the Rust engine or the NumPy reference.
-
-Example:
-    >>> from rnnrs import NGramCounts
-    >>> c = NGramCounts(2).add(["a b", "b a"])
-    >>> c["a b"], c.num_ngrams
-    (1, [4, 6])
-"""
+"""Raw n-gram counts: :class:`NGramCounts`, on the Rust engine or the NumPy reference."""
 
 from __future__ import annotations
 
