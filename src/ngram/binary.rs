@@ -22,7 +22,7 @@ use memmap2::Mmap;
 use super::model::{Levels, Model};
 use super::store::{ProbBow, Slot, Store, Table};
 use super::vocab::{Vocab, SPECIAL_WORDS};
-use crate::{CoreError, Result};
+use crate::{CoreError, FormatKind, Result};
 
 const MAGIC: &[u8; 8] = b"RNNRSNGM";
 /// The version written; files of other versions are refused.
@@ -95,7 +95,7 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn error(&self, message: impl Into<String>) -> CoreError {
         CoreError::Format {
-            what: "rnnrs binary n-gram model",
+            kind: FormatKind::NgramBinary,
             path: Some(self.path.to_owned()),
             line: 0,
             message: message.into(),

@@ -9,7 +9,7 @@ use super::{LOG10_ZERO_ARPA, MISSING_UNK_LOG10};
 use crate::ngram::model::{Levels, Model};
 use crate::ngram::store::{ngram_key, ProbBow, Store, Table, TableBuilder, BLANK};
 use crate::ngram::vocab::{Vocab, BOS, EOS, UNK};
-use crate::{CoreError, Result};
+use crate::{CoreError, FormatKind, Result};
 
 struct Reader {
     path: PathBuf,
@@ -20,7 +20,7 @@ struct Reader {
 impl Reader {
     fn error(&self, message: impl Into<String>) -> CoreError {
         CoreError::Format {
-            what: "ARPA file",
+            kind: FormatKind::Arpa,
             path: Some(self.path.clone()),
             line: self.number,
             message: message.into(),
@@ -244,7 +244,7 @@ fn build_tables(sections: &mut [Section], order: usize, r: &Reader) -> Result<Ve
         for (k, ws) in s.words.chunks_exact(n).enumerate() {
             if !set.insert(ngram_key(ws)) {
                 return Err(CoreError::Format {
-                    what: "ARPA file",
+                    kind: FormatKind::Arpa,
                     path: Some(r.path.clone()),
                     line: s.lines[k],
                     message: format!("duplicate {n}-gram"),
