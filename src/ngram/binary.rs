@@ -185,11 +185,15 @@ pub fn load(path: &Path) -> Result<Model> {
     let method = String::from_utf8(c.take(method_len)?.to_vec())
         .map_err(|_| c.error("the method name is not UTF-8"))?;
     c.align8()?;
-    let total = c.u64()? as usize;
+    let total = c.u64()?;
     let start = c.at;
+    let end = usize::try_from(total)
+        .ok()
+        .and_then(|t| start.checked_add(t))
+        .ok_or_else(|| c.error("the vocabulary size overflows"))?;
     let mut vocab = Vocab::new();
     let mut position = 0usize;
-    while c.at < start + total {
+    while c.at < end {
         let len = c.u32()? as usize;
         let bytes = c.take(len)?;
         let word = std::str::from_utf8(bytes).map_err(|_| c.error("a word is not UTF-8"))?;
@@ -203,7 +207,7 @@ pub fn load(path: &Path) -> Result<Model> {
         }
         position += 1;
     }
-    if c.at != start + total || vocab.len() != vsize {
+    if c.at != end || vocab.len() != vsize {
         return Err(c.error("the vocabulary does not match its size"));
     }
     c.align8()?;
@@ -241,4 +245,43 @@ pub fn load(path: &Path) -> Result<Model> {
         unigrams,
         Levels::Tables(tables),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ngram::estimate::{estimate, Method, Smoothing};
+    use crate::ngram::NGramCounts;
+
+    #[test]
+    fn a_vocabulary_size_that_overflows_is_a_format_error() {
+        let mut counts = NGramCounts::new(2).unwrap();
+        counts.add_lines(["a b", "b a"].into_iter()).unwrap();
+        let model = estimate(&counts, &Smoothing::new(Method::WittenBell)).unwrap();
+        let path = std::env::temp_dir().join(format!("rnnrs-binary-{}.ngram", std::process::id()));
+        save(&model, &path).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        // Header (40 bytes), one table size (16), "witten_bell" padded to 16: the total.
+        let at = 40 + 16 + 16;
+        let total = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        assert_eq!(total, [5, 3, 4, 1, 1].iter().map(|n| 4 + n).sum::<u64>());
+        bytes[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let err = load(&path).expect_err("the load must fail");
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            matches!(
+                err,
+                CoreError::Format {
+                    kind: FormatKind::NgramBinary,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().ends_with("the vocabulary size overflows"),
+            "{err}"
+        );
+    }
 }
