@@ -7,6 +7,9 @@
 //! any prefix are one contiguous run (a trie in sorted arrays). Counting radix-sorts the
 //! n-gram starts order by order (in parallel) and reads the counts off as run lengths;
 //! adding more text or merging counts made elsewhere is a linear merge of sorted arrays.
+//!
+//! Spec: python/rnnrs/reference/ngram.py::count_ngrams and ::merge_counts (dicts keyed by
+//! tuples of ids); the NumPy backend's counts: reference/ngram_engine.py::RefNGramCounts.
 
 use std::path::Path;
 

@@ -1,5 +1,9 @@
 //! Smoothing: from raw counts to a backoff model, for every method (formulas in
-//! docs/ngram.md; the spec is `rnnrs.reference.ngram.estimate`, matched to 1e-9).
+//! docs/ngram.md).
+//!
+//! Spec: python/rnnrs/reference/ngram.py::estimate, matched to 1e-9 (the stages here:
+//! `EstimationCounts` is its `adjusted_counts`, `discounts` its `mkn_discounts` and
+//! `single_discount`, `OrderInputs` its per-order loop).
 
 use std::ops::Range;
 

@@ -12,6 +12,8 @@
 //! Encoding (`BpeModel`): each pre-token starts as its bytes and the adjacent pair of lowest
 //! rank is merged, leftmost first, until no pair has a rank: the same segmentation training
 //! produced for its own words.
+//!
+//! Spec: python/rnnrs/reference/bpe.py (`BpeTrainer`, `BpeEncoder`).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
