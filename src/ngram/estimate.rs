@@ -498,13 +498,14 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
             v: (counts.vocab.len() - 1) as f64,
         };
         let mut p = vec![f64::NAN; a.len()];
-        let bows = &mut bows[n - 1];
+        // The backoffs of the contexts: the n-grams of order n - 1.
+        let context_bows = &mut bows[n - 1];
         if smoothing.method.interpolated() {
-            inputs.interpolate(&mut p, &mut gamma, bows);
+            inputs.interpolate(&mut p, &mut gamma, context_bows);
         } else if smoothing.method == Method::StupidBackoff || n == 1 {
             inputs.relative_frequencies(&mut p);
         } else {
-            inputs.back_off(&mut p, bows);
+            inputs.back_off(&mut p, context_bows);
         }
         if n == 1 {
             p[BOS as usize] = 1.0;
