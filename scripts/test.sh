@@ -23,6 +23,8 @@ step "cargo clippy -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
 step "cargo test"
 cargo test --quiet
+step "cargo test --no-default-features (the core without Python)"
+cargo test --quiet --no-default-features
 
 step "ruff"
 "$PY" -m ruff check python tests benches

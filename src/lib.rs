@@ -15,4 +15,4 @@ pub mod train;
 #[cfg(feature = "python")]
 mod python;
 
-pub use error::{CoreError, Result};
+pub use error::{CoreError, FormatKind, Result};

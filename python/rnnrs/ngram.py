@@ -24,6 +24,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from ._backend import core, resolve_backend
+from .errors import NotFittedError
 from .generate import Prompt, beam_search, generate
 from .reference.ngram import EOS, METHODS, UNK
 from .reference.ngram_engine import (
@@ -409,7 +410,7 @@ class NGramLM:
 
     def _engine(self) -> Any:
         if self._model is None:
-            raise RuntimeError("the model is not trained: call fit() or load one first")
+            raise NotFittedError("the model is not trained: call fit() or load one first")
         return self._model
 
     def to_arpa(self, path: PathLike) -> None:

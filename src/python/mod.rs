@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::import_classes(m.py())?;
     layers::register(m)?;
     ngram::register(m)?;
     nn::register(m)?;

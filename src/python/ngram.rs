@@ -84,20 +84,7 @@ impl PyNGramCounts {
     /// Count the lines of a UTF-8 text file.
     fn add_file(&mut self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let inner = &mut self.inner;
-        detached(py, file_work(&path), || {
-            let bytes = std::fs::read(&path).map_err(|e| CoreError::io(&path, e))?;
-            let text = String::from_utf8(bytes).map_err(|e| {
-                CoreError::invalid(
-                    "path",
-                    format!(
-                        "{} is not UTF-8 text (byte {})",
-                        path.display(),
-                        e.utf8_error().valid_up_to()
-                    ),
-                )
-            })?;
-            inner.add_lines(text.lines())
-        })?;
+        detached(py, file_work(&path), || inner.add_file(&path))?;
         Ok(())
     }
 

@@ -679,10 +679,7 @@ impl RustEngine {
         if let Some(e) = signal {
             return Err(e);
         }
-        let report = result.map_err(|e| match e {
-            CoreError::NonFinite { step, .. } => diverged(py, e.to_string(), step),
-            other => other.into(),
-        })?;
+        let report = result?;
         Ok((
             PyArray1::from_vec(py, report.losses),
             PyArray1::from_vec(py, report.grad_norms),
@@ -859,23 +856,6 @@ impl RustEngine {
             return Err(e);
         }
         Ok(PyArray1::from_vec(py, result?))
-    }
-}
-
-/// `rnnrs.errors.TrainingDivergedError(message, step=step)`.
-fn diverged(py: Python<'_>, message: String, step: u64) -> PyErr {
-    let made = py
-        .import("rnnrs.errors")
-        .and_then(|m| m.getattr("TrainingDivergedError"))
-        .and_then(|cls| {
-            let kwargs = PyDict::new(py);
-            kwargs.set_item("step", step)?;
-            cls.call((message.clone(),), Some(&kwargs))
-                .or_else(|_| cls.call1((message.clone(),)))
-        });
-    match made {
-        Ok(instance) => PyErr::from_value(instance),
-        Err(_) => CoreError::NonFinite { step, message }.into(),
     }
 }
 

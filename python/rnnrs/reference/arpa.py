@@ -1,5 +1,7 @@
-"""ARPA text read and write for the NumPy backend (the same conventions as src/ngram/arpa.rs:
-KenLM/SRILM compatible; log10(0) written as -99 and read back as -inf).
+"""ARPA text read and write for the NumPy backend: the spec of src/ngram/arpa/ (read.rs,
+write.rs), with its conventions (KenLM/SRILM compatible; log10(0) written as -99 and read
+back as -inf). Numbers are written as Python's shortest repr, where the Rust writer uses up
+to 12 decimals (src/ngram/arpa/number.rs): the same values, not the same bytes.
 
 Example:
     >>> import tempfile, pathlib
