@@ -4,7 +4,9 @@
 //! `cargo run --release --no-default-features --example train_workload -- C2 lstm 3 1`
 //! (workload, cell, steps, threads).
 
-use rnnrs::nn::{threads, CellKind, Model, ModelConfig};
+use rnnrs::lm::{Model, ModelConfig};
+use rnnrs::nn::CellKind;
+use rnnrs::runtime::threads;
 use rnnrs::train::{train_steps, Clip, Optimizer, OptimizerSpec, Schedule};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

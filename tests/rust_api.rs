@@ -2,7 +2,8 @@
 //! Adam on a repeating sequence until it has learned it, then score it; train the encoder
 //! layer stack in a hand-written loop.
 
-use rnnrs::nn::{CellKind, Model, ModelConfig, Tokens};
+use rnnrs::lm::{Model, ModelConfig, Tokens};
+use rnnrs::nn::CellKind;
 use rnnrs::train::{train_steps, Clip, Optimizer, OptimizerSpec, Schedule};
 
 #[test]

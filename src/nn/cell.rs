@@ -2,8 +2,8 @@
 //! PyTorch equations and gate orders (i, f, g, o for LSTM; r, z, n for GRU); the GEMMs that
 //! produce the gate pre-activations live in `recurrent.rs`.
 
-use super::simd::{multiversion, sigmoid, tanh};
 use crate::error::{CoreError, Result};
+use crate::runtime::simd::{multiversion, sigmoid, tanh};
 
 /// Which recurrence a layer computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

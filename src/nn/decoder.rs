@@ -3,9 +3,9 @@
 
 use rayon::prelude::*;
 
-use super::colsum::add_colsum;
-use super::gemm::{matmul, MatRef};
-use super::simd::{exp, max_lanes, multiversion, sum_lanes};
+use crate::linalg::colsum::add_colsum;
+use crate::linalg::gemm::{matmul, MatRef};
+use crate::runtime::simd::{exp, max_lanes, multiversion, sum_lanes};
 
 /// `logits (N, V) = h (N, H) · w (V, H)^T + bias (V)`.
 pub fn logits(h: &[f32], n: usize, hid: usize, w: &[f32], bias: &[f32], out: &mut [f32]) {

@@ -10,9 +10,10 @@
 use rayon::prelude::*;
 
 use super::cell::CellKind;
-use super::gemm::{matmul, MatRef};
 use super::recurrent::{self, Weights};
-use super::{colsum, embedding, grow};
+use super::{embedding, grow};
+use crate::linalg::colsum;
+use crate::linalg::gemm::{matmul, MatRef};
 
 /// `slot` entry of an id that is not in the chunk.
 const ABSENT: u32 = u32::MAX;

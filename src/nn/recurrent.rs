@@ -16,9 +16,10 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::cell::{self, CellKind};
-use super::gemm::{matmul, MatRef};
-use super::kernels::{matmul_packed, PackedB};
-use super::{colsum, grow};
+use super::grow;
+use crate::linalg::colsum;
+use crate::linalg::gemm::{matmul, MatRef};
+use crate::linalg::kernels::{matmul_packed, PackedB};
 
 /// Sizes of one layer's work: T steps, B batch rows, I input features, H hidden units.
 #[derive(Clone, Copy, Debug)]

@@ -27,11 +27,12 @@ use std::ops::Range;
 
 use super::cell::CellKind;
 use super::dropout::{self, Rng};
-use super::model::State;
+use super::grow;
 use super::params::Layout;
 use super::recurrent::{self, Cache, Dims, Grads, Input, InputGrad, StateGrads, Weights};
-use super::{grow, threads};
 use crate::error::{CoreError, Result};
+use crate::lm::State;
+use crate::runtime::threads;
 
 /// What to build. Defaults (via [`StackConfig::new`]): one direction, no dropout, seed 0.
 #[derive(Clone, Debug, PartialEq)]

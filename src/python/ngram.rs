@@ -7,7 +7,7 @@ use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 
 use crate::ngram::{arpa, binary, estimate, Method, Model, NGramCounts, Smoothing, EOS};
-use crate::nn::threads;
+use crate::runtime::threads;
 use crate::CoreError;
 
 /// Below this much work (tokens, or n-grams) a call runs on one thread.

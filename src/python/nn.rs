@@ -11,9 +11,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::error::CoreError;
+use crate::lm::stepper::{self, GenerateOptions, Sampling};
+use crate::lm::{Model, ModelConfig, State, Tokens};
 use crate::nn::params::Layout;
-use crate::nn::sample::{self, GenerateOptions, Sampling};
-use crate::nn::{threads, CellKind, Model, ModelConfig, State, Tokens};
+use crate::nn::CellKind;
+use crate::runtime::threads;
 use crate::train::{train_steps, Clip, Optimizer, OptimizerSpec, Schedule};
 
 pub(super) fn value_err(msg: String) -> PyErr {
@@ -853,7 +855,7 @@ impl RustEngine {
                     CoreError::Interrupted
                 })
             };
-            sample::generate(model, prompt, &opts, &mut check)
+            stepper::generate(model, prompt, &opts, &mut check)
         });
         if let Some(e) = signal {
             return Err(e);

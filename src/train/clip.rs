@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::nn::simd::multiversion;
+use crate::runtime::simd::multiversion;
 
 /// Elements per partial sum: fixed, so the norm is the same whatever the thread count.
 const CHUNK: usize = 32_768;

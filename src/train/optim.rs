@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
-use crate::nn::simd::multiversion;
+use crate::runtime::simd::multiversion;
 
 /// Which optimizer, with torch.optim's hyper-parameters (the learning rate is per step).
 #[derive(Clone, Debug, PartialEq)]

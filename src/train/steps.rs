@@ -5,7 +5,8 @@
 use super::clip;
 use super::optim::Optimizer;
 use crate::error::{CoreError, Result};
-use crate::nn::{threads, Model, State, Tokens};
+use crate::lm::{Model, State, Tokens};
+use crate::runtime::threads;
 
 /// Gradient clipping applied before every optimizer step.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -50,12 +50,12 @@ macro_rules! multiversion {
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
             unsafe fn v3($($arg: $ty),*) $(-> $ret)? { generic($($arg),*) }
-            match $crate::nn::simd::level() {
+            match $crate::runtime::simd::level() {
                 // SAFETY: `level()` reported these features present on this CPU.
                 #[cfg(target_arch = "x86_64")]
-                $crate::nn::simd::Level::Avx512 => unsafe { v4($($arg),*) },
+                $crate::runtime::simd::Level::Avx512 => unsafe { v4($($arg),*) },
                 #[cfg(target_arch = "x86_64")]
-                $crate::nn::simd::Level::Avx2 => unsafe { v3($($arg),*) },
+                $crate::runtime::simd::Level::Avx2 => unsafe { v3($($arg),*) },
                 _ => generic($($arg),*),
             }
         }

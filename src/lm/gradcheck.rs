@@ -1,8 +1,9 @@
 //! Finite-difference checks of every backward pass, through the whole model (embedding,
 //! each cell, stacked layers, dropout, tying, decoder, cross-entropy).
 
-use super::dropout::Rng;
-use super::{CellKind, Model, ModelConfig, State, Tokens};
+use super::{Model, ModelConfig, State, Tokens};
+use crate::nn::dropout::Rng;
+use crate::nn::CellKind;
 
 const X: [u32; 8] = [1, 4, 2, 0, 3, 3, 1, 2];
 const Y: [u32; 8] = [4, 2, 0, 3, 3, 1, 2, 4];
@@ -109,7 +110,7 @@ fn dropout_gradients() {
 
 #[test]
 fn batch_shards_agree_with_one_thread() {
-    use super::threads;
+    use crate::runtime::threads;
     let x: Vec<u32> = (0..16 * 5).map(|i| (i * 7 % 5) as u32).collect();
     let y: Vec<u32> = (0..16 * 5).map(|i| (i * 3 % 5) as u32).collect();
     for cell in [CellKind::Lstm, CellKind::Gru, CellKind::RnnTanh] {

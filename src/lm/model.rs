@@ -2,19 +2,20 @@
 //! and before the decoder) -> linear decoder (optionally tied to the embedding) -> softmax
 //! cross-entropy. Parameters and gradients live in two flat buffers with the same layout.
 //! Layer 0 projects each distinct token of a chunk once when ids repeat enough
-//! ([`super::projected_embedding`]), else it embeds every row and projects them in one GEMM.
+//! ([`crate::nn::projected_embedding`]), else it embeds every row and projects them in one GEMM.
 
 use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::cell::CellKind;
-use super::dropout::{self, Rng};
-use super::params::Layout;
-use super::projected_embedding::ProjectedEmbedding;
-use super::recurrent::{self, Cache, Dims, Grads, Input, InputGrad, Weights};
-use super::{decoder, embedding, grow, threads};
 use crate::error::{CoreError, Result};
+use crate::nn::cell::CellKind;
+use crate::nn::dropout::{self, Rng};
+use crate::nn::params::Layout;
+use crate::nn::projected_embedding::ProjectedEmbedding;
+use crate::nn::recurrent::{self, Cache, Dims, Grads, Input, InputGrad, Weights};
+use crate::nn::{decoder, embedding, grow};
+use crate::runtime::threads;
 
 /// What to build. Defaults (via [`ModelConfig::new`]): no dropout, untied, seed 0.
 #[derive(Clone, Debug, PartialEq)]
@@ -245,7 +246,8 @@ struct Workspace {
 /// A recurrent language model with its parameters, gradients and workspace.
 ///
 /// ```
-/// use rnnrs::nn::{CellKind, Model, ModelConfig, Tokens};
+/// use rnnrs::lm::{Model, ModelConfig, Tokens};
+/// use rnnrs::nn::CellKind;
 /// let cfg = ModelConfig::new(10, CellKind::Lstm, 8, 16, 2);
 /// let mut model = Model::new(cfg).unwrap();
 /// let x = [1u32, 2, 3, 4, 5, 6];

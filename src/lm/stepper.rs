@@ -6,8 +6,9 @@
 //! likeliest token (the first one on ties).
 //!
 //! ```
-//! use rnnrs::nn::sample::{generate, GenerateOptions, Sampling};
-//! use rnnrs::nn::{CellKind, Model, ModelConfig};
+//! use rnnrs::lm::stepper::{generate, GenerateOptions, Sampling};
+//! use rnnrs::lm::{Model, ModelConfig};
+//! use rnnrs::nn::CellKind;
 //! let model = Model::new(ModelConfig::new(10, CellKind::Lstm, 8, 16, 1)).unwrap();
 //! let opts = GenerateOptions {
 //!     max_new_tokens: 20,
@@ -22,11 +23,11 @@
 
 use std::cmp::Ordering;
 
-use super::cell::{self, CellKind};
-use super::dropout::Rng;
 use super::model::Model;
-use super::simd::{exp, level, max_lanes, multiversion, sum_lanes, Level};
 use crate::error::{CoreError, Result};
+use crate::nn::cell::{self, CellKind};
+use crate::nn::dropout::Rng;
+use crate::runtime::simd::{exp, level, max_lanes, multiversion, sum_lanes, Level};
 
 /// How the next token is chosen from the logits.
 #[derive(Clone, Debug, PartialEq)]
@@ -566,7 +567,7 @@ fn draw_in_place(weights: &[f32], target: f64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::{ModelConfig, Tokens};
+    use crate::lm::{ModelConfig, Tokens};
 
     fn model(cell: CellKind, layers: usize, tie: bool) -> Model {
         let (e, h) = if tie { (12, 12) } else { (7, 12) };

@@ -1,0 +1,7 @@
+//! Dense linear algebra on flat row-major `f32` buffers: the GEMM wrapper ([`gemm`]), the
+//! packed micro-kernels for the per-step recurrent products ([`kernels`]), row-wise bias
+//! fills and column sums ([`colsum`]).
+
+pub mod colsum;
+pub mod gemm;
+pub mod kernels;
