@@ -1,12 +1,9 @@
 //! Native generation for batch 1: a recurrent step built for one row (matrix-vector products,
-//! no allocation per token) and a sampler that fuses temperature, top-k, top-p, the softmax
-//! and the draw. The semantics are those of `rnnrs.generate` (python/rnnrs/generate.py):
-//! logits / temperature -> keep the `top_k` likeliest -> keep the smallest prefix whose
-//! probability reaches `top_p` -> renormalise -> one inverse-CDF draw; `greedy` takes the
-//! likeliest token (the first one on ties).
+//! no allocation per token) feeding the sampler ([`super::sampler`]), the whole loop in Rust.
 //!
 //! ```
-//! use rnnrs::lm::stepper::{generate, GenerateOptions, Sampling};
+//! use rnnrs::lm::sampler::Sampling;
+//! use rnnrs::lm::stepper::{generate, GenerateOptions};
 //! use rnnrs::lm::{Model, ModelConfig};
 //! use rnnrs::nn::CellKind;
 //! let model = Model::new(ModelConfig::new(10, CellKind::Lstm, 8, 16, 1)).unwrap();
@@ -21,69 +18,12 @@
 //! assert_eq!(ids, generate(&model, &[1, 2, 3], &opts, &mut || Ok(())).unwrap());
 //! ```
 
-use std::cmp::Ordering;
-
 use super::model::Model;
+use super::sampler::{Sampler, Sampling};
 use crate::error::{CoreError, Result};
+use crate::linalg::gemv::gemv_add;
 use crate::nn::cell::{self, CellKind};
 use crate::nn::dropout::Rng;
-use crate::runtime::simd::{exp, level, max_lanes, multiversion, sum_lanes, Level};
-
-/// How the next token is chosen from the logits.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Sampling {
-    /// Divides the logits (> 0; ignored when `greedy`).
-    pub temperature: f64,
-    /// Keep only the `top_k` likeliest tokens (>= 1).
-    pub top_k: Option<usize>,
-    /// Keep the smallest set of likeliest tokens whose probability reaches `top_p`, in (0, 1].
-    pub top_p: Option<f64>,
-    /// Take the likeliest token (no randomness).
-    pub greedy: bool,
-}
-
-impl Default for Sampling {
-    /// Plain sampling at temperature 1.
-    fn default() -> Self {
-        Sampling {
-            temperature: 1.0,
-            top_k: None,
-            top_p: None,
-            greedy: false,
-        }
-    }
-}
-
-impl Sampling {
-    /// Check every field; the error names the field (as `rnnrs.generate.check_sampling_args`).
-    pub fn validate(&self) -> Result<()> {
-        // NaN fails the comparison; +inf is allowed (uniform over the candidates).
-        if !(self.greedy || self.temperature > 0.0) {
-            return Err(CoreError::invalid(
-                "temperature",
-                format!(
-                    "must be > 0 when sampling, got {} (use greedy=True for the most likely tokens)",
-                    self.temperature
-                ),
-            ));
-        }
-        if self.top_k == Some(0) {
-            return Err(CoreError::invalid(
-                "top_k",
-                "must be a positive integer or None, got 0",
-            ));
-        }
-        if let Some(p) = self.top_p {
-            if !(p > 0.0 && p <= 1.0) {
-                return Err(CoreError::invalid(
-                    "top_p",
-                    format!("must be in (0, 1] or None, got {p}"),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
 
 /// What [`generate`] produces.
 #[derive(Clone, Debug, PartialEq)]
@@ -166,100 +106,6 @@ fn non_finite(at: usize) -> CoreError {
              infinity"
         ),
     )
-}
-
-/// `out (R) += w (R, C) · x (C)` with `w` row-major, for the widest SIMD level of this CPU.
-pub fn gemv_add(w: &[f32], x: &[f32], out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    unsafe fn v4(w: &[f32], x: &[f32], out: &mut [f32]) {
-        gemv_kernel::<32, true>(w, x, out)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn v3(w: &[f32], x: &[f32], out: &mut [f32]) {
-        gemv_kernel::<16, true>(w, x, out)
-    }
-    match level() {
-        // SAFETY: `level()` reported these features present on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { v4(w, x, out) },
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { v3(w, x, out) },
-        _ => gemv_kernel::<16, false>(w, x, out),
-    }
-}
-
-/// [`gemv_add`], four rows at a time with `L` lanes each (4 * L / lanes-per-register
-/// independent accumulator chains); `FMA` fuses the multiply-adds (only where the CPU has it,
-/// else `mul_add` would be a library call).
-#[inline(always)]
-fn gemv_kernel<const L: usize, const FMA: bool>(w: &[f32], x: &[f32], out: &mut [f32]) {
-    #[inline(always)]
-    fn madd<const FMA: bool>(acc: f32, a: f32, b: f32) -> f32 {
-        if FMA {
-            a.mul_add(b, acc)
-        } else {
-            acc + a * b
-        }
-    }
-    /// Sum of the lanes by halving (a short dependency chain; L is a power of two).
-    #[inline(always)]
-    fn finish<const L: usize>(acc: &[f32; L], row: &[f32], x: &[f32], main: usize) -> f32 {
-        let mut a = *acc;
-        let mut n = L;
-        while n > 1 {
-            n /= 2;
-            for i in 0..n {
-                a[i] += a[i + n];
-            }
-        }
-        let mut s = a[0];
-        for (&wv, &xv) in row[main..].iter().zip(&x[main..]) {
-            s += wv * xv;
-        }
-        s
-    }
-    let cols = x.len();
-    let rows = out.len();
-    let w = &w[..rows * cols];
-    let main = cols - cols % L;
-    let xm = &x[..main];
-    let mut quads = w.chunks_exact(4 * cols);
-    let mut r = 0;
-    for quad in &mut quads {
-        let (w0, rest) = quad.split_at(cols);
-        let (w1, rest) = rest.split_at(cols);
-        let (w2, w3) = rest.split_at(cols);
-        let mut acc = [[0.0f32; L]; 4];
-        let chunks = xm
-            .chunks_exact(L)
-            .zip(w0.chunks_exact(L))
-            .zip(w1.chunks_exact(L))
-            .zip(w2.chunks_exact(L))
-            .zip(w3.chunks_exact(L));
-        for ((((xc, a), b), c), d) in chunks {
-            for l in 0..L {
-                acc[0][l] = madd::<FMA>(acc[0][l], a[l], xc[l]);
-                acc[1][l] = madd::<FMA>(acc[1][l], b[l], xc[l]);
-                acc[2][l] = madd::<FMA>(acc[2][l], c[l], xc[l]);
-                acc[3][l] = madd::<FMA>(acc[3][l], d[l], xc[l]);
-            }
-        }
-        for (k, row) in [w0, w1, w2, w3].into_iter().enumerate() {
-            out[r + k] += finish(&acc[k], row, x, main);
-        }
-        r += 4;
-    }
-    for (row, o) in quads.remainder().chunks_exact(cols).zip(&mut out[r..]) {
-        let mut acc = [0.0f32; L];
-        for (xc, a) in xm.chunks_exact(L).zip(row.chunks_exact(L)) {
-            for l in 0..L {
-                acc[l] = madd::<FMA>(acc[l], a[l], xc[l]);
-            }
-        }
-        *o += finish(&acc, row, x, main);
-    }
 }
 
 /// One layer's weights as PyTorch lays them out.
@@ -448,122 +294,6 @@ fn input_projection(cell: CellKind, w: &LayerWeights<'_>, x: &[f32], gates: &mut
     gemv_add(w.w_ih, x, gates);
 }
 
-/// Draws token ids from logits with the rules of [`Sampling`]; owns its scratch buffers.
-pub struct Sampler {
-    sampling: Sampling,
-    temperature: f32,
-    /// Candidate ids, sorted by decreasing logit when top-k or top-p needs an order.
-    order: Vec<u32>,
-    weights: Vec<f64>,
-}
-
-/// Decreasing logit, then increasing id (a stable order, as `numpy.argsort(kind="stable")`).
-fn by_logit(logits: &[f32]) -> impl Fn(&u32, &u32) -> Ordering + '_ {
-    move |&a, &b| {
-        logits[b as usize]
-            .total_cmp(&logits[a as usize])
-            .then(a.cmp(&b))
-    }
-}
-
-impl Sampler {
-    /// A sampler for `vocab` logits (`sampling` must be valid, see [`Sampling::validate`]).
-    pub fn new(vocab: usize, sampling: &Sampling) -> Self {
-        let ordered =
-            sampling.top_k.is_some_and(|k| k < vocab) || sampling.top_p.is_some_and(|p| p < 1.0);
-        Sampler {
-            // Dividing (x - max) by a tiny temperature gives -inf, never NaN.
-            temperature: (sampling.temperature as f32).max(f32::MIN_POSITIVE),
-            sampling: sampling.clone(),
-            order: Vec::with_capacity(if ordered { vocab } else { 0 }),
-            weights: Vec::with_capacity(if ordered { vocab } else { 0 }),
-        }
-    }
-
-    /// One token id; `logits` is overwritten (scratch). None when a logit is NaN or +inf.
-    pub fn pick(&mut self, logits: &mut [f32], rng: &mut Rng) -> Option<u32> {
-        let max = max_lanes(logits);
-        if !max.is_finite() {
-            return None;
-        }
-        if self.sampling.greedy {
-            return logits.iter().position(|&x| x == max).map(|i| i as u32);
-        }
-        let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-        let vocab = logits.len();
-        let k = self.sampling.top_k.unwrap_or(vocab).min(vocab);
-        let p = self.sampling.top_p.unwrap_or(1.0);
-        if k == vocab && p >= 1.0 {
-            let total = softmax_weights(logits, max, self.temperature) as f64;
-            return Some(draw_in_place(logits, u * total));
-        }
-        // Candidates: the k likeliest in decreasing order.
-        self.order.clear();
-        self.order.extend(0..vocab as u32);
-        let cmp = by_logit(logits);
-        if k < vocab {
-            self.order.select_nth_unstable_by(k - 1, &cmp);
-            self.order.truncate(k);
-        }
-        self.order.sort_unstable_by(&cmp);
-        self.weights.clear();
-        let t = self.temperature;
-        let mut total = 0.0f64;
-        for &id in &self.order {
-            let w = exp((logits[id as usize] - max) / t) as f64;
-            total += w;
-            self.weights.push(w);
-        }
-        let mut keep = self.order.len();
-        if p < 1.0 {
-            // The smallest prefix whose probability reaches p (rnnrs.generate's rule).
-            let threshold = p * (1.0 - 1e-12) * total;
-            let mut cumulative = 0.0;
-            for (i, &w) in self.weights.iter().enumerate() {
-                cumulative += w;
-                if cumulative >= threshold {
-                    keep = i + 1;
-                    break;
-                }
-            }
-        }
-        let kept = &self.weights[..keep];
-        let target = u * kept.iter().sum::<f64>();
-        let mut cumulative = 0.0;
-        for (i, &w) in kept.iter().enumerate() {
-            cumulative += w;
-            if cumulative > target {
-                return Some(self.order[i]);
-            }
-        }
-        let last = kept.iter().rposition(|&w| w > 0.0).unwrap_or(0);
-        Some(self.order[last])
-    }
-}
-
-multiversion! {
-    /// `logits[i] = exp((logits[i] - max) / t)`; returns their sum.
-    fn softmax_weights(logits: &mut [f32], max: f32, t: f32) -> f32 {
-        for x in logits.iter_mut() {
-            *x = exp((*x - max) / t);
-        }
-        sum_lanes(logits)
-    }
-}
-
-/// The first index whose running sum of `weights` exceeds `target` (the last positive weight
-/// when rounding leaves the running sum short of it).
-fn draw_in_place(weights: &[f32], target: f64) -> u32 {
-    let mut cumulative = 0.0f64;
-    for (i, &w) in weights.iter().enumerate() {
-        cumulative += w as f64;
-        if cumulative > target {
-            return i as u32;
-        }
-    }
-    weights.iter().rposition(|&w| w > 0.0).unwrap_or(0) as u32
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,23 +309,6 @@ mod tests {
         let bias: Vec<f32> = (0..11).map(|i| (i as f32 * 0.37).sin() * 0.2).collect();
         m.set_param("output.bias", &bias).unwrap();
         m
-    }
-
-    #[test]
-    fn gemv_matches_naive_for_odd_shapes() {
-        for (rows, cols) in [(1, 1), (3, 17), (4, 16), (9, 35), (13, 64)] {
-            let w: Vec<f32> = (0..rows * cols).map(|i| (i as f32 * 0.7).cos()).collect();
-            let x: Vec<f32> = (0..cols).map(|i| (i as f32 * 0.3).sin()).collect();
-            let mut out = vec![1.0f32; rows];
-            gemv_add(&w, &x, &mut out);
-            for r in 0..rows {
-                let want: f64 = 1.0
-                    + (0..cols)
-                        .map(|c| w[r * cols + c] as f64 * x[c] as f64)
-                        .sum::<f64>();
-                assert!((out[r] as f64 - want).abs() < 1e-4, "{rows}x{cols} row {r}");
-            }
-        }
     }
 
     #[test]
@@ -626,87 +339,6 @@ mod tests {
                 assert_eq!(s.cell_state().len(), state.c.map_or(0, |c| c.len()));
             }
         }
-    }
-
-    fn frequencies(logits: &[f32], sampling: Sampling, n: usize) -> Vec<f64> {
-        let mut sampler = Sampler::new(logits.len(), &sampling);
-        let mut rng = Rng::new(11);
-        let mut counts = vec![0usize; logits.len()];
-        let mut scratch = logits.to_vec();
-        for _ in 0..n {
-            scratch.copy_from_slice(logits);
-            counts[sampler.pick(&mut scratch, &mut rng).unwrap() as usize] += 1;
-        }
-        counts.iter().map(|&c| c as f64 / n as f64).collect()
-    }
-
-    fn logits_of(p: &[f64]) -> Vec<f32> {
-        p.iter().map(|&x| x.ln() as f32 + 3.0).collect()
-    }
-
-    #[test]
-    fn plain_and_tempered_sampling_follow_the_distribution() {
-        let p = [0.5, 0.3, 0.15, 0.05];
-        for t in [1.0, 0.5, 2.0] {
-            let q: Vec<f64> = p.iter().map(|x: &f64| x.powf(1.0 / t)).collect();
-            let z: f64 = q.iter().sum();
-            let s = Sampling {
-                temperature: t,
-                ..Sampling::default()
-            };
-            let f = frequencies(&logits_of(&p), s, 40_000);
-            for (a, b) in f.iter().zip(&q) {
-                assert!((a - b / z).abs() < 0.01, "t={t}: {f:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn top_k_and_top_p_truncate_as_the_python_sampler() {
-        let p = [0.05, 0.5, 0.15, 0.3];
-        let k2 = Sampling {
-            top_k: Some(2),
-            ..Sampling::default()
-        };
-        let f = frequencies(&logits_of(&p), k2, 20_000);
-        assert_eq!((f[0], f[2]), (0.0, 0.0));
-        assert!((f[1] - 0.5 / 0.8).abs() < 0.015);
-        let nucleus = |top_p: f64| Sampling {
-            top_p: Some(top_p),
-            ..Sampling::default()
-        };
-        // 0.5 + 0.3 reaches 0.8 exactly: inclusive, so {1, 3}; 0.81 needs id 2 as well.
-        let f = frequencies(&logits_of(&p), nucleus(0.8), 5_000);
-        assert!(f[0] == 0.0 && f[2] == 0.0 && f[1] > 0.5);
-        let f = frequencies(&logits_of(&p), nucleus(0.81), 5_000);
-        assert!(f[0] == 0.0 && f[2] > 0.1);
-        let both = Sampling {
-            top_k: Some(3),
-            top_p: Some(0.6),
-            ..Sampling::default()
-        };
-        let f = frequencies(&logits_of(&p), both, 5_000);
-        assert!(f[0] == 0.0 && f[2] == 0.0 && f[1] > 0.55);
-    }
-
-    #[test]
-    fn greedy_and_cold_sampling_take_the_first_maximum() {
-        let logits = [0.1f32, 2.0, -1.0, 2.0];
-        let greedy = Sampling {
-            greedy: true,
-            ..Sampling::default()
-        };
-        assert_eq!(frequencies(&logits, greedy, 10)[1], 1.0);
-        let cold = Sampling {
-            temperature: 1e-30,
-            ..Sampling::default()
-        };
-        let f = frequencies(&[0.1f32, 2.0, -1.0, 1.9], cold, 1000);
-        assert_eq!(f[1], 1.0);
-        let mut nan = [0.0f32, f32::NAN];
-        assert!(Sampler::new(2, &Sampling::default())
-            .pick(&mut nan, &mut Rng::new(1))
-            .is_none());
     }
 
     #[test]

@@ -11,7 +11,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::error::CoreError;
-use crate::lm::stepper::{self, GenerateOptions, Sampling};
+use crate::lm::sampler::Sampling;
+use crate::lm::stepper::{self, GenerateOptions};
 use crate::lm::{Model, ModelConfig, State, Tokens};
 use crate::nn::params::Layout;
 use crate::nn::CellKind;
