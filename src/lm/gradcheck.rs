@@ -3,6 +3,7 @@
 
 use super::{Model, ModelConfig, State, Tokens};
 use crate::nn::dropout::Rng;
+use crate::nn::params::fill_uniform;
 use crate::nn::CellKind;
 
 const X: [u32; 8] = [1, 4, 2, 0, 3, 3, 1, 2];
@@ -14,11 +15,8 @@ fn model(cell: CellKind, layers: usize, tie: bool, dropout: f32) -> Model {
     cfg.dropout = dropout;
     cfg.seed = 3;
     let mut m = Model::new(cfg).expect("valid config");
-    // Larger weights than the default init, so every gradient is well away from zero.
-    let mut rng = Rng::new(11);
-    for p in m.params_mut() {
-        *p = rng.next_f32() - 0.5;
-    }
+    // Larger weights than Python's initial ones, so every gradient is well away from zero.
+    fill_uniform(m.params_mut().values_mut(), 11, 0.5);
     m
 }
 
@@ -46,16 +44,16 @@ fn check(cell: CellKind, layers: usize, tie: bool, dropout: f32) {
     let rng = m.rng_state();
     let train = dropout > 0.0;
     loss(&mut m, &state, train, rng);
-    let analytic = m.grads().to_vec();
+    let analytic = m.params().grads().to_vec();
     let eps = 1e-2f32;
     let mut worst = 0.0f64;
     for (i, &a) in analytic.iter().enumerate() {
-        let p0 = m.params()[i];
-        m.params_mut()[i] = p0 + eps;
+        let p0 = m.params().values()[i];
+        m.params_mut().values_mut()[i] = p0 + eps;
         let up = loss(&mut m, &state, train, rng);
-        m.params_mut()[i] = p0 - eps;
+        m.params_mut().values_mut()[i] = p0 - eps;
         let down = loss(&mut m, &state, train, rng);
-        m.params_mut()[i] = p0;
+        m.params_mut().values_mut()[i] = p0;
         let fd = (up - down) / (2.0 * eps as f64);
         let a = a as f64;
         let err = (fd - a).abs() / (2e-3 + a.abs());
@@ -120,7 +118,7 @@ fn batch_shards_agree_with_one_thread() {
             let xt = Tokens::new(&x, 16, 5).expect("shape");
             let yt = Tokens::new(&y, 16, 5).expect("shape");
             let (loss, state) = m.loss_and_grads(xt, yt, None, false).expect("valid");
-            (loss, state, m.grads().to_vec())
+            (loss, state, m.params().grads().to_vec())
         };
         let (l1, s1, g1) = run(1);
         let (l2, s2, g2) = run(2);

@@ -7,4 +7,5 @@ pub mod model;
 pub mod sampler;
 pub mod stepper;
 
-pub use model::{Model, ModelConfig, State, Tokens};
+pub use crate::nn::State;
+pub use model::{Model, ModelConfig, Tokens};

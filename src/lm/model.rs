@@ -1,20 +1,18 @@
-//! The recurrent language model: embedding -> stacked recurrent layers (dropout between them
-//! and before the decoder) -> linear decoder (optionally tied to the embedding) -> softmax
-//! cross-entropy. Parameters and gradients live in two flat buffers with the same layout.
-//! Layer 0 projects each distinct token of a chunk once when ids repeat enough
-//! ([`crate::nn::projected_embedding`]), else it embeds every row and projects them in one GEMM.
+//! The recurrent language model: embedding -> the recurrent encoder ([`Stack`]: stacked
+//! layers, dropout between them) -> dropout -> linear decoder (optionally tied to the
+//! embedding) -> softmax cross-entropy. Composed, not copied: the layer loop, layer 0's
+//! per-token projection and the state are the encoder's; this file adds the embedding table,
+//! the output dropout and the decoder around it, all tensors in one [`Params`].
+//! Spec: `reference/lm.py::lm_forward`, `lm_backward` and `lm_loss_and_grads`.
 
 use std::ops::Range;
-
-use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
 use crate::nn::cell::CellKind;
 use crate::nn::dropout::{self, Rng};
-use crate::nn::params::Layout;
-use crate::nn::projected_embedding::ProjectedEmbedding;
-use crate::nn::recurrent::{self, Cache, Dims, Grads, Input, InputGrad, Weights};
-use crate::nn::{decoder, embedding, grow};
+use crate::nn::params::{split_two, Layout, Params};
+use crate::nn::stack::{Stack, StackConfig, StackInput, State};
+use crate::nn::{decoder, grow};
 use crate::runtime::threads;
 
 /// What to build. Defaults (via [`ModelConfig::new`]): no dropout, untied, seed 0.
@@ -29,7 +27,7 @@ pub struct ModelConfig {
     pub dropout: f32,
     /// Use the embedding matrix as the decoder weight (requires embed_size == hidden_size).
     pub tie_weights: bool,
-    /// Seeds the initial weights and the dropout generator.
+    /// Seeds the dropout generator (the initial weights come from the caller).
     pub seed: u64,
 }
 
@@ -88,49 +86,6 @@ impl ModelConfig {
             ));
         }
         Ok(())
-    }
-}
-
-/// Recurrent state (num_layers, batch, hidden), row-major: `h`, and `c` for LSTM.
-#[derive(Clone, Debug, PartialEq)]
-pub struct State {
-    pub batch: usize,
-    pub h: Vec<f32>,
-    pub c: Option<Vec<f32>>,
-}
-
-impl State {
-    /// The all-zero state for `batch` rows.
-    pub fn zeros(cfg: &ModelConfig, batch: usize) -> Self {
-        let n = cfg.num_layers * batch * cfg.hidden_size;
-        State {
-            batch,
-            h: vec![0.0; n],
-            c: cfg.cell.has_cell_state().then(|| vec![0.0; n]),
-        }
-    }
-
-    fn check(&self, cfg: &ModelConfig, batch: usize) -> Result<()> {
-        let n = cfg.num_layers * batch * cfg.hidden_size;
-        let want = format!("({}, {batch}, {})", cfg.num_layers, cfg.hidden_size);
-        if self.batch != batch || self.h.len() != n {
-            return Err(CoreError::invalid(
-                "state",
-                format!("expected h of shape {want}"),
-            ));
-        }
-        match (&self.c, cfg.cell.has_cell_state()) {
-            (Some(c), true) if c.len() == n => Ok(()),
-            (None, false) => Ok(()),
-            (_, true) => Err(CoreError::invalid(
-                "state",
-                format!("an LSTM state is (h, c), both of shape {want}"),
-            )),
-            (Some(_), false) => Err(CoreError::invalid(
-                "state",
-                format!("a {} state is (h,) only", cfg.cell.name()),
-            )),
-        }
     }
 }
 
@@ -213,114 +168,77 @@ impl<'a> Tokens<'a> {
     }
 }
 
-/// Where each tensor lives in the flat buffers.
-#[derive(Clone, Debug)]
-struct Offsets {
-    emb: Range<usize>,
-    layers: Vec<[Range<usize>; 4]>,
-    out_w: Option<Range<usize>>,
-    out_b: Range<usize>,
-}
-
 /// Buffers reused from call to call (grown, never shrunk): no allocation in the time loop.
 #[derive(Default)]
 struct Workspace {
+    /// The chunk's input and target ids, time-major.
     ids: Vec<u32>,
     targets: Vec<u32>,
-    /// Layer 0's input projection per distinct token, when `per_token` (else `emb` holds the
-    /// embedded rows and layer 0 projects them).
-    tokens: ProjectedEmbedding,
-    per_token: bool,
-    emb: Vec<f32>,
-    layers: Vec<Cache>,
-    /// masks[l], dropped[l]: dropout on the input of layer l (l >= 1) and on the output (l = L).
-    masks: Vec<Vec<f32>>,
-    dropped: Vec<Vec<f32>>,
-    zeros: Vec<f32>,
+    /// The output dropout in training: its mask and the dropped top outputs (T*B, H).
+    out_mask: Vec<f32>,
+    dropped: Vec<f32>,
+    /// (T*B, V) logits; dL/dlogits after a loss with gradients.
     logits: Vec<f32>,
     row_loss: Vec<f64>,
-    dy: Vec<f32>,
-    dx: Vec<f32>,
 }
 
-/// A recurrent language model with its parameters, gradients and workspace.
+/// A recurrent language model with its parameters, gradients, dropout generator and
+/// workspace.
 ///
 /// ```
 /// use rnnrs::lm::{Model, ModelConfig, Tokens};
 /// use rnnrs::nn::CellKind;
 /// let cfg = ModelConfig::new(10, CellKind::Lstm, 8, 16, 2);
 /// let mut model = Model::new(cfg).unwrap();
+/// // Weights start at zero: the Python layer draws the initial weights (a Rust program sets
+/// // or loads them). A small deterministic pattern here.
+/// for (i, w) in model.params_mut().values_mut().iter_mut().enumerate() {
+///     *w = ((i * 37 % 101) as f32 / 101.0 - 0.5) * 0.1;
+/// }
 /// let x = [1u32, 2, 3, 4, 5, 6];
 /// let y = [2u32, 3, 4, 5, 6, 7];
 /// let (loss, state) = model
 ///     .loss(Tokens::new(&x, 2, 3).unwrap(), Tokens::new(&y, 2, 3).unwrap(), None)
 ///     .unwrap();
-/// assert!((loss - 10f64.ln()).abs() < 0.1); // near-uniform at initialisation
+/// assert!((loss - 10f64.ln()).abs() < 0.1); // near-uniform with small weights
 /// assert_eq!(state.h.len(), 2 * 2 * 16);
 /// ```
 pub struct Model {
     cfg: ModelConfig,
-    layout: Layout,
-    off: Offsets,
-    params: Vec<f32>,
-    grads: Vec<f32>,
+    params: Params,
+    /// The embedding table (V, E) in `params`; the decoder weight too when tied.
+    embedding: Range<usize>,
+    stack: Stack,
+    /// The decoder: weight (V, H) (None when tied) and bias (V).
+    out_w: Option<Range<usize>>,
+    out_b: Range<usize>,
     rng: Rng,
     ws: Workspace,
 }
 
 impl Model {
-    /// Build a model with PyTorch-style initial weights drawn from `cfg.seed`: recurrent
-    /// weights and biases U(-1/sqrt(H), 1/sqrt(H)), embedding and decoder U(-0.1, 0.1),
-    /// decoder bias 0.
+    /// Build a model with every weight zero (set them with [`Params::set`] through
+    /// [`Model::params_mut`]: `rnnrs.RNNLM` draws the initial weights in Python). Tensor names
+    /// and order: `embedding.weight`, the encoder's `rnn.weight_ih_l{k}` ... (see
+    /// [`Stack::new`]), `output.weight` (absent when tied), `output.bias`.
     pub fn new(cfg: ModelConfig) -> Result<Self> {
         cfg.validate()?;
         let (v, e, h) = (cfg.vocab_size, cfg.embed_size, cfg.hidden_size);
-        let g = cfg.cell.gates() * h;
         let mut layout = Layout::default();
-        let emb = layout.push("embedding.weight", &[v, e]);
-        let mut layers = Vec::with_capacity(cfg.num_layers);
-        for l in 0..cfg.num_layers {
-            let i = if l == 0 { e } else { h };
-            layers.push([
-                layout.push(format!("rnn.weight_ih_l{l}"), &[g, i]),
-                layout.push(format!("rnn.weight_hh_l{l}"), &[g, h]),
-                layout.push(format!("rnn.bias_ih_l{l}"), &[g]),
-                layout.push(format!("rnn.bias_hh_l{l}"), &[g]),
-            ]);
-        }
+        let embedding = layout.push("embedding.weight", &[v, e]);
+        let mut stack_cfg = StackConfig::new(cfg.cell, e, h, cfg.num_layers);
+        stack_cfg.dropout = cfg.dropout;
+        let stack = Stack::new(stack_cfg, &mut layout, "rnn.")?;
         let out_w = (!cfg.tie_weights).then(|| layout.push("output.weight", &[v, h]));
         let out_b = layout.push("output.bias", &[v]);
-        let off = Offsets {
-            emb,
-            layers,
-            out_w,
-            out_b,
-        };
-        let mut rng = Rng::new(cfg.seed);
-        let mut params = vec![0.0f32; layout.total()];
-        let mut uniform = |r: Range<usize>, k: f32| {
-            for p in &mut params[r] {
-                *p = (2.0 * rng.next_f32() - 1.0) * k;
-            }
-        };
-        uniform(off.emb.clone(), 0.1);
-        let k = 1.0 / (h as f32).sqrt();
-        for ranges in &off.layers {
-            for r in ranges {
-                uniform(r.clone(), k);
-            }
-        }
-        if let Some(r) = &off.out_w {
-            uniform(r.clone(), 0.1);
-        }
-        let grads = vec![0.0f32; layout.total()];
         Ok(Model {
             rng: Rng::new(cfg.seed),
             cfg,
-            layout,
-            off,
-            params,
-            grads,
+            params: Params::zeros(layout),
+            embedding,
+            stack,
+            out_w,
+            out_b,
             ws: Workspace::default(),
         })
     }
@@ -329,45 +247,35 @@ impl Model {
         &self.cfg
     }
 
-    /// Names, shapes and offsets of the tensors in the flat buffers.
-    pub fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
-    /// All parameters, flat (see [`Model::layout`]).
-    pub fn params(&self) -> &[f32] {
+    /// The weights, and the gradients of the last [`Model::loss_and_grads`].
+    pub fn params(&self) -> &Params {
         &self.params
     }
 
-    pub fn params_mut(&mut self) -> &mut [f32] {
+    pub fn params_mut(&mut self) -> &mut Params {
         &mut self.params
     }
 
-    /// The gradients of the last [`Model::loss_and_grads`], flat, same layout.
-    pub fn grads(&self) -> &[f32] {
-        &self.grads
+    /// The recurrent encoder (its tensors are in [`Model::params`]).
+    pub fn stack(&self) -> &Stack {
+        &self.stack
     }
 
-    /// Parameters and gradients together (for the optimizer).
-    pub fn params_and_grads(&mut self) -> (&mut [f32], &mut [f32]) {
-        (&mut self.params, &mut self.grads)
+    /// The embedding table (V, E).
+    pub fn embedding(&self) -> &[f32] {
+        &self.params.values()[self.embedding.clone()]
     }
 
-    /// One tensor by name.
-    pub fn param(&self, name: &str) -> Option<&[f32]> {
-        self.layout.get(name).map(|e| &self.params[e.range()])
+    /// The decoder's weight (V, H) (the embedding table when tied) and bias (V).
+    pub fn decoder(&self) -> (&[f32], &[f32]) {
+        let w = self.out_w.clone().unwrap_or(self.embedding.clone());
+        let values = self.params.values();
+        (&values[w], &values[self.out_b.clone()])
     }
 
-    /// One gradient by name.
-    pub fn grad(&self, name: &str) -> Option<&[f32]> {
-        self.layout.get(name).map(|e| &self.grads[e.range()])
-    }
-
-    /// Overwrite one tensor; `values` must have exactly its number of elements.
-    pub fn set_param(&mut self, name: &str, values: &[f32]) -> Result<()> {
-        let r = self.layout.range_for(name, values.len())?;
-        self.params[r].copy_from_slice(values);
-        Ok(())
+    /// The all-zero state (num_layers, batch, hidden).
+    pub fn zero_state(&self, batch: usize) -> State {
+        self.stack.config().zero_state(batch)
     }
 
     /// The dropout generator's state.
@@ -394,10 +302,10 @@ impl Model {
         self.load(x, y)?;
         let (t, b) = (x.time(), x.batch());
         threads::install(|| {
-            self.forward(t, b, state, train)?;
+            let fin = self.forward(t, b, state, train)?;
             let loss = self.loss_from_logits(t * b, true);
-            self.backward(t, b, train);
-            Ok((loss, self.final_state(t, b)))
+            self.backward(t, b, train)?;
+            Ok((loss, fin))
         })?
     }
 
@@ -411,9 +319,9 @@ impl Model {
         self.load(x, y)?;
         let (t, b) = (x.time(), x.batch());
         threads::install(|| {
-            self.forward(t, b, state, false)?;
+            let fin = self.forward(t, b, state, false)?;
             let loss = self.loss_from_logits(t * b, false);
-            Ok((loss, self.final_state(t, b)))
+            Ok((loss, fin))
         })?
     }
 
@@ -422,13 +330,13 @@ impl Model {
         x.load("x", self.cfg.vocab_size, &mut self.ws.ids)?;
         let (t, b, v) = (x.time(), x.batch(), self.cfg.vocab_size);
         threads::install(|| {
-            self.forward(t, b, state, false)?;
+            let fin = self.forward(t, b, state, false)?;
             let mut out = vec![0.0f32; b * t * v];
             for (r, row) in self.ws.logits[..t * b * v].chunks_exact(v).enumerate() {
                 let (tt, bb) = (r / b, r % b);
                 out[(bb * t + tt) * v..(bb * t + tt + 1) * v].copy_from_slice(row);
             }
-            Ok((out, self.final_state(t, b)))
+            Ok((out, fin))
         })?
     }
 
@@ -444,7 +352,7 @@ impl Model {
         if bptt == 0 {
             return Err(CoreError::invalid("bptt", "expected an integer > 0, got 0"));
         }
-        let mut state = State::zeros(&self.cfg, batch);
+        let mut state = self.zero_state(batch);
         let mut total = 0.0f64;
         let mut count = 0usize;
         let mut s = 0;
@@ -484,107 +392,41 @@ impl Model {
         y.load("y", self.cfg.vocab_size, &mut self.ws.targets)
     }
 
-    fn dims(&self, l: usize, t: usize, b: usize) -> Dims {
-        let i = if l == 0 {
-            self.cfg.embed_size
-        } else {
-            self.cfg.hidden_size
-        };
-        Dims {
-            t,
-            b,
-            i,
-            h: self.cfg.hidden_size,
-        }
-    }
-
-    /// Forward through embedding, layers and decoder; logits (T*B, V) land in ws.logits.
-    fn forward(&mut self, t: usize, b: usize, state: Option<&State>, train: bool) -> Result<()> {
-        if let Some(s) = state {
-            s.check(&self.cfg, b)?;
-        }
-        let (e, h, v, nl) = (
-            self.cfg.embed_size,
-            self.cfg.hidden_size,
-            self.cfg.vocab_size,
-            self.cfg.num_layers,
-        );
-        let (tb, bh) = (t * b, b * h);
+    /// Forward through the encoder (layer 0 reading the ids of ws.ids), the output dropout
+    /// and the decoder; logits (T*B, V) land in ws.logits. Returns the final state.
+    fn forward(&mut self, t: usize, b: usize, state: Option<&State>, train: bool) -> Result<State> {
+        let (h, v) = (self.cfg.hidden_size, self.cfg.vocab_size);
+        let tb = t * b;
         let drop = train && self.cfg.dropout > 0.0;
-        let dims: Vec<Dims> = (0..nl).map(|l| self.dims(l, t, b)).collect();
         let Model {
             cfg,
-            off,
             params,
+            embedding,
+            stack,
+            out_w,
+            out_b,
             rng,
             ws,
-            ..
         } = self;
-        let params: &[f32] = params;
-        let table = &params[off.emb.clone()];
-        ws.per_token = ws.tokens.plan(&ws.ids[..tb], v);
-        if !ws.per_token {
-            grow(&mut ws.emb, tb * e);
-            embedding::forward(table, e, &ws.ids, &mut ws.emb[..tb * e]);
-        }
-        if ws.layers.len() < nl {
-            ws.layers.resize_with(nl, Cache::default);
-        }
-        if ws.masks.len() < nl + 1 {
-            ws.masks.resize_with(nl + 1, Vec::new);
-            ws.dropped.resize_with(nl + 1, Vec::new);
-        }
-        grow(&mut ws.zeros, bh);
-        for l in 0..=nl {
-            if drop && l > 0 {
-                let prev = ws.layers[l - 1].outputs(dims[l - 1]);
-                grow(&mut ws.masks[l], tb * h);
-                grow(&mut ws.dropped[l], tb * h);
-                dropout::fill_mask(rng, cfg.dropout, &mut ws.masks[l][..tb * h]);
-                dropout::apply(prev, &ws.masks[l][..tb * h], &mut ws.dropped[l][..tb * h]);
-            }
-            if l == nl {
-                break;
-            }
-            let (h0, c0) = match state {
-                Some(s) => (
-                    &s.h[l * bh..(l + 1) * bh],
-                    s.c.as_ref()
-                        .map_or(&ws.zeros[..bh], |c| &c[l * bh..(l + 1) * bh]),
-                ),
-                None => (&ws.zeros[..bh], &ws.zeros[..bh]),
-            };
-            let (done, rest) = ws.layers.split_at_mut(l);
-            let w = Weights::at(params, &off.layers[l]);
-            let input = if l == 0 && ws.per_token {
-                let gates = rest[0].input_gates(cfg.cell, dims[0]);
-                ws.tokens.forward(cfg.cell, table, e, w, gates);
-                Input::Projected
-            } else if l == 0 {
-                Input::Dense(&ws.emb[..tb * e])
-            } else if drop {
-                Input::Dense(&ws.dropped[l][..tb * h])
-            } else {
-                Input::Dense(done[l - 1].outputs(dims[l - 1]))
-            };
-            recurrent::forward(cfg.cell, dims[l], w, input, h0, c0, &mut rest[0]);
-        }
-        let top: &[f32] = if drop {
-            &ws.dropped[nl][..tb * h]
-        } else {
-            ws.layers[nl - 1].outputs(dims[nl - 1])
+        let values = params.values();
+        let input = StackInput::Tokens {
+            ids: &ws.ids[..tb],
+            table: embedding.clone(),
         };
-        let w_out = &params[off.out_w.clone().unwrap_or(off.emb.clone())];
+        let fin = stack.forward(values, input, t, b, state, train.then_some(&mut *rng))?;
+        let mut top = stack.outputs(0);
+        if drop {
+            grow(&mut ws.out_mask, tb * h);
+            grow(&mut ws.dropped, tb * h);
+            let mask = &mut ws.out_mask[..tb * h];
+            dropout::fill_mask(rng, cfg.dropout, mask);
+            dropout::apply(top, mask, &mut ws.dropped[..tb * h]);
+            top = &ws.dropped[..tb * h];
+        }
+        let w_out = &values[out_w.clone().unwrap_or(embedding.clone())];
         grow(&mut ws.logits, tb * v);
-        decoder::logits(
-            top,
-            tb,
-            h,
-            w_out,
-            &params[off.out_b.clone()],
-            &mut ws.logits,
-        );
-        Ok(())
+        decoder::logits(top, tb, h, w_out, &values[out_b.clone()], &mut ws.logits);
+        Ok(fin)
     }
 
     /// Mean loss over the `n` rows of ws.logits; with `grad`, ws.logits becomes dL/dlogits.
@@ -602,129 +444,43 @@ impl Model {
         self.ws.row_loss[..n].iter().sum::<f64>() / n as f64
     }
 
-    /// Backward from dL/dlogits in ws.logits; replaces self.grads.
-    fn backward(&mut self, t: usize, b: usize, train: bool) {
-        let (e, h, v, nl) = (
-            self.cfg.embed_size,
-            self.cfg.hidden_size,
-            self.cfg.vocab_size,
-            self.cfg.num_layers,
-        );
+    /// Backward from dL/dlogits in ws.logits through the decoder, the output dropout and the
+    /// encoder (down to the embedding table); replaces the gradients.
+    fn backward(&mut self, t: usize, b: usize, train: bool) -> Result<()> {
+        let (h, v) = (self.cfg.hidden_size, self.cfg.vocab_size);
         let tb = t * b;
         let drop = train && self.cfg.dropout > 0.0;
-        let dims: Vec<Dims> = (0..nl).map(|l| self.dims(l, t, b)).collect();
         let Model {
-            cfg,
-            off,
             params,
-            grads,
+            embedding,
+            stack,
+            out_w,
+            out_b,
             ws,
             ..
         } = self;
-        let params: &[f32] = params;
-        grads.par_chunks_mut(1 << 16).for_each(|c| c.fill(0.0));
-        grow(&mut ws.dy, tb * h.max(e));
-        grow(&mut ws.dx, tb * h.max(e));
+        params.zero_grads();
+        let (values, grads) = params.values_and_grads();
+        let values: &[f32] = values;
+        let w_out = out_w.clone().unwrap_or(embedding.clone());
         {
-            let top: &[f32] = if drop {
-                &ws.dropped[nl][..tb * h]
+            let top = if drop {
+                &ws.dropped[..tb * h]
             } else {
-                ws.layers[nl - 1].outputs(dims[nl - 1])
+                stack.outputs(0)
             };
-            let w_range = off.out_w.clone().unwrap_or(off.emb.clone());
-            let (dw, db) = split_two(grads, w_range.clone(), off.out_b.clone());
-            decoder::backward(
-                &ws.logits,
-                tb,
-                v,
-                top,
-                h,
-                &params[w_range],
-                dw,
-                db,
-                &mut ws.dy[..tb * h],
-            );
-            if drop {
-                dropout::apply_in_place(&mut ws.dy[..tb * h], &ws.masks[nl][..tb * h]);
-            }
+            let (dw, db) = split_two(grads, w_out.clone(), out_b.clone());
+            decoder::backward_weights(&ws.logits, tb, v, top, h, dw, db);
         }
-        for l in (0..nl).rev() {
-            let d = dims[l];
-            let (done, rest) = ws.layers.split_at_mut(l);
-            let x: Option<&[f32]> = if l == 0 {
-                (!ws.per_token).then(|| &ws.emb[..tb * e])
-            } else if drop {
-                Some(&ws.dropped[l][..tb * h])
-            } else {
-                Some(done[l - 1].outputs(dims[l - 1]))
-            };
-            let input = match x {
-                Some(x) => InputGrad::Dense {
-                    x,
-                    dx: Some(&mut ws.dx[..tb * d.i]),
-                },
-                None => InputGrad::Projected,
-            };
-            let r = &off.layers[l];
-            let w = Weights::at(params, r);
-            recurrent::backward(
-                cfg.cell,
-                d,
-                w,
-                input,
-                &ws.dy[..tb * h],
-                &mut rest[0],
-                Grads::at(grads, r),
-                None,
-            );
-            if l > 0 && drop {
-                dropout::apply_in_place(&mut ws.dx[..tb * h], &ws.masks[l][..tb * h]);
-            }
-            std::mem::swap(&mut ws.dy, &mut ws.dx);
+        let dy = stack.output_grads_mut(0);
+        decoder::backward_input(&ws.logits, tb, v, &values[w_out], h, dy);
+        if drop {
+            dropout::apply_in_place(dy, &ws.out_mask[..tb * h]);
         }
-        let emb = off.emb.clone();
-        if ws.per_token {
-            // Layer 0's weight gradient and the embedding gradient, per distinct token.
-            let w_ih = off.layers[0][0].clone();
-            let (dtable, dw_ih) = split_two(grads, emb, w_ih.clone());
-            ws.tokens.backward(
-                ws.layers[0].gate_grads(cfg.cell, dims[0]),
-                e,
-                &params[w_ih],
-                dw_ih,
-                dtable,
-            );
-        } else {
-            embedding::backward(&mut grads[emb], e, &ws.ids, &ws.dy[..tb * e]);
-        }
-    }
-
-    fn final_state(&self, t: usize, b: usize) -> State {
-        let nl = self.cfg.num_layers;
-        let mut h = Vec::with_capacity(nl * b * self.cfg.hidden_size);
-        let mut c = self
-            .cfg
-            .cell
-            .has_cell_state()
-            .then(|| Vec::with_capacity(h.capacity()));
-        for l in 0..nl {
-            let d = self.dims(l, t, b);
-            h.extend_from_slice(self.ws.layers[l].final_h(d));
-            if let Some(c) = c.as_mut() {
-                c.extend_from_slice(self.ws.layers[l].final_c(d));
-            }
-        }
-        State { batch: b, h, c }
-    }
-}
-
-/// Two disjoint mutable ranges of one buffer, in either order.
-fn split_two(buf: &mut [f32], a: Range<usize>, b: Range<usize>) -> (&mut [f32], &mut [f32]) {
-    if a.start < b.start {
-        let (lo, hi) = buf.split_at_mut(b.start);
-        (&mut lo[a], &mut hi[..b.len()])
-    } else {
-        let (lo, hi) = buf.split_at_mut(a.start);
-        (&mut hi[..a.len()], &mut lo[b])
+        let input = StackInput::Tokens {
+            ids: &ws.ids[..tb],
+            table: embedding.clone(),
+        };
+        stack.backward(values, grads, input, None)
     }
 }

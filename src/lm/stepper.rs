@@ -24,6 +24,7 @@ use crate::error::{CoreError, Result};
 use crate::linalg::gemv::gemv_add;
 use crate::nn::cell::{self, CellKind};
 use crate::nn::dropout::Rng;
+use crate::nn::recurrent::Weights;
 
 /// What [`generate`] produces.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,7 +61,7 @@ pub fn generate(
         ));
     }
     let vocab = model.config().vocab_size;
-    let mut stepper = Stepper::new(model, prompt.len() + opts.max_new_tokens)?;
+    let mut stepper = Stepper::new(model, prompt.len() + opts.max_new_tokens);
     let mut sampler = Sampler::new(vocab, &opts.sampling);
     let mut is_end = vec![false; vocab];
     for &id in &opts.end_ids {
@@ -108,14 +109,6 @@ fn non_finite(at: usize) -> CoreError {
     )
 }
 
-/// One layer's weights as PyTorch lays them out.
-struct LayerWeights<'a> {
-    w_ih: &'a [f32],
-    w_hh: &'a [f32],
-    b_ih: &'a [f32],
-    b_hh: &'a [f32],
-}
-
 /// A model run one token at a time for one sequence: the recurrent state, the logits of the
 /// next token, and every buffer the step needs (allocated once).
 ///
@@ -127,7 +120,8 @@ pub struct Stepper<'a> {
     hidden: usize,
     embed_size: usize,
     embedding: &'a [f32],
-    layers: Vec<LayerWeights<'a>>,
+    /// Each layer's weights, in the model's parameters.
+    layers: Vec<Weights<'a>>,
     out_w: &'a [f32],
     out_b: &'a [f32],
     /// (L, H) hidden state and, for LSTM, (L, H) cell state.
@@ -149,39 +143,24 @@ pub struct Stepper<'a> {
 impl<'a> Stepper<'a> {
     /// A stepper at the zero state; `tokens` (an upper bound on the number of steps) sizes
     /// the layer-0 cache.
-    pub fn new(model: &'a Model, tokens: usize) -> Result<Self> {
+    pub fn new(model: &'a Model, tokens: usize) -> Self {
         let cfg = model.config();
         let (h, g) = (cfg.hidden_size, cfg.cell.gates() * cfg.hidden_size);
-        let param = |name: String| {
-            model
-                .param(&name)
-                .ok_or_else(|| CoreError::invalid(name, "missing from the model"))
-        };
-        let mut layers = Vec::with_capacity(cfg.num_layers);
-        for l in 0..cfg.num_layers {
-            layers.push(LayerWeights {
-                w_ih: param(format!("rnn.weight_ih_l{l}"))?,
-                w_hh: param(format!("rnn.weight_hh_l{l}"))?,
-                b_ih: param(format!("rnn.bias_ih_l{l}"))?,
-                b_hh: param(format!("rnn.bias_hh_l{l}"))?,
-            });
-        }
-        let embedding = param("embedding.weight".into())?;
-        let out_w = if cfg.tie_weights {
-            embedding
-        } else {
-            param("output.weight".into())?
-        };
+        let values = model.params().values();
+        let layers = (0..cfg.num_layers)
+            .map(|l| model.stack().weights(values, l, 0))
+            .collect();
+        let (out_w, out_b) = model.decoder();
         let n = cfg.num_layers * h;
         let table_rows = cfg.vocab_size.min(tokens).min(TABLE_FLOATS / g);
-        Ok(Stepper {
+        Stepper {
             cell: cfg.cell,
             hidden: h,
             embed_size: cfg.embed_size,
-            embedding,
+            embedding: model.embedding(),
             layers,
             out_w,
-            out_b: param("output.bias".into())?,
+            out_b,
             h: vec![0.0; n],
             c: if cfg.cell.has_cell_state() {
                 vec![0.0; n]
@@ -196,7 +175,7 @@ impl<'a> Stepper<'a> {
             table: Vec::with_capacity(table_rows * g),
             table_rows,
             logits: vec![0.0; cfg.vocab_size],
-        })
+        }
     }
 
     /// The hidden state (L, H), row-major.
@@ -284,7 +263,7 @@ impl<'a> Stepper<'a> {
 }
 
 /// `gates = W_ih x + b_ih`, plus `b_hh` except for GRU (its kernel adds `b_hh` itself).
-fn input_projection(cell: CellKind, w: &LayerWeights<'_>, x: &[f32], gates: &mut [f32]) {
+fn input_projection(cell: CellKind, w: &Weights<'_>, x: &[f32], gates: &mut [f32]) {
     gates.copy_from_slice(w.b_ih);
     if cell != CellKind::Gru {
         for (o, &b) in gates.iter_mut().zip(w.b_hh) {
@@ -298,16 +277,15 @@ fn input_projection(cell: CellKind, w: &LayerWeights<'_>, x: &[f32], gates: &mut
 mod tests {
     use super::*;
     use crate::lm::{ModelConfig, Tokens};
+    use crate::nn::params::fill_uniform;
 
     fn model(cell: CellKind, layers: usize, tie: bool) -> Model {
         let (e, h) = if tie { (12, 12) } else { (7, 12) };
         let mut cfg = ModelConfig::new(11, cell, e, h, layers);
         cfg.tie_weights = tie;
-        cfg.seed = 3;
         let mut m = Model::new(cfg).unwrap();
-        // Non-zero decoder bias so that its path is exercised.
-        let bias: Vec<f32> = (0..11).map(|i| (i as f32 * 0.37).sin() * 0.2).collect();
-        m.set_param("output.bias", &bias).unwrap();
+        // Every weight non-zero, the decoder bias included, so that every path is exercised.
+        fill_uniform(m.params_mut().values_mut(), 3, 0.3);
         m
     }
 
@@ -326,7 +304,7 @@ mod tests {
                     .logits(Tokens::new(&ids, 1, ids.len()).unwrap(), None)
                     .unwrap();
                 // A one-row cache: later ids exercise the uncached path.
-                let mut s = Stepper::new(&m, 1).unwrap();
+                let mut s = Stepper::new(&m, 1);
                 for (t, &id) in ids.iter().enumerate() {
                     s.advance(id).unwrap();
                     for (a, b) in s.logits().iter().zip(&want[t * 11..(t + 1) * 11]) {

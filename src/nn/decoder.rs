@@ -79,19 +79,16 @@ pub fn cross_entropy(
         .for_each(|((row, &t), l)| *l = xent_row(row, t as usize, grad_scale));
 }
 
-/// Backward of [`logits`]: `dw (V, H) += dlogits^T · h`, `db (V) += column sums`, and
-/// `dh (N, H) = dlogits · w`.
-#[allow(clippy::too_many_arguments)]
-pub fn backward(
+/// Backward of [`logits`], the weight side: `dw (V, H) += dlogits^T · h`, `db (V) += column
+/// sums`.
+pub fn backward_weights(
     dlogits: &[f32],
     n: usize,
     v: usize,
     h: &[f32],
     hid: usize,
-    w: &[f32],
     dw: &mut [f32],
     db: &mut [f32],
-    dh: &mut [f32],
 ) {
     matmul(
         dw,
@@ -101,6 +98,10 @@ pub fn backward(
         true,
     );
     add_colsum(db, &dlogits[..n * v], v);
+}
+
+/// Backward of [`logits`], the input side: `dh (N, H) = dlogits · w`.
+pub fn backward_input(dlogits: &[f32], n: usize, v: usize, w: &[f32], hid: usize, dh: &mut [f32]) {
     matmul(
         dh,
         hid,

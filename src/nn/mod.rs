@@ -15,7 +15,10 @@ pub mod recurrent;
 pub mod stack;
 
 pub use cell::CellKind;
-pub use stack::{InputGrads, Stack, StackConfig};
+pub use params::{Layout, Params};
+pub use stack::{InputGrads, RecurrentStack, Stack, StackConfig, StackInput, State};
+#[cfg(test)]
+mod gradcheck;
 
 /// Grow `v` to at least `n` elements (default-filled); never shrinks, so workspaces reused
 /// from call to call allocate only when a call is bigger than every one before.

@@ -10,7 +10,7 @@ use super::nn::{
     array, shape_str, slice, state_from_py, state_into_py, tensors_from_py, tensors_to_py,
     value_err,
 };
-use crate::nn::{CellKind, Stack, StackConfig};
+use crate::nn::{CellKind, RecurrentStack as Stack, StackConfig};
 
 /// Stacked, optionally bidirectional RNN/LSTM/GRU layers in float32 (the Rust side of
 /// `rnnrs.RNN`, `rnnrs.LSTM`, `rnnrs.GRU`; use those). Arrays are batch-first.
@@ -46,29 +46,29 @@ impl RecurrentStack {
         let mut cfg = StackConfig::new(CellKind::parse(cell)?, input_size, hidden_size, num_layers);
         cfg.bidirectional = bidirectional;
         cfg.dropout = dropout as f32;
-        cfg.seed = seed;
         Ok(RecurrentStack {
-            stack: Stack::new(cfg)?,
+            stack: Stack::new(cfg, seed)?,
         })
     }
 
     /// The parameter names in torch's order (`weight_ih_l0`, ..., `*_reverse`).
     fn param_names(&self) -> Vec<String> {
-        let entries = self.stack.layout().entries();
+        let entries = self.stack.params().layout().entries();
         entries.iter().map(|e| e.name.clone()).collect()
     }
 
     /// Copies of the parameters by name, float32, torch layouts.
     fn get_parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        tensors_to_py(py, self.stack.layout(), self.stack.params())
+        let params = self.stack.params();
+        tensors_to_py(py, params.layout(), params.values())
     }
 
     /// Replace every parameter (all names required, shapes checked, copied as float32).
     fn set_parameters(&mut self, params: &Bound<'_, PyAny>) -> PyResult<()> {
-        let values = tensors_from_py(params, self.stack.layout())?;
+        let values = tensors_from_py(params, self.stack.params().layout())?;
         let names = self.param_names();
         for (name, v) in names.iter().zip(values) {
-            self.stack.set_param(name, &v)?;
+            self.stack.params_mut().set(name, &v)?;
         }
         Ok(())
     }
@@ -130,7 +130,8 @@ impl RecurrentStack {
         let i = self.stack.config().input_size;
         let dx = PyArray1::from_vec(py, g.dx).reshape([b, t, i])?;
         let d_state0 = state_into_py(py, g.d_state0, self.state_shape(b))?;
-        let grads = tensors_to_py(py, self.stack.layout(), self.stack.grads())?;
+        let params = self.stack.params();
+        let grads = tensors_to_py(py, params.layout(), params.grads())?;
         Ok((dx.into_any(), d_state0, grads))
     }
 }

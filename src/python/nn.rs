@@ -14,8 +14,8 @@ use crate::error::CoreError;
 use crate::lm::sampler::Sampling;
 use crate::lm::stepper::{self, GenerateOptions};
 use crate::lm::{Model, ModelConfig, State, Tokens};
-use crate::nn::params::Layout;
 use crate::nn::CellKind;
+use crate::nn::Layout;
 use crate::runtime::threads;
 use crate::train::{train_steps, Clip, Optimizer, OptimizerSpec, Schedule};
 
@@ -422,7 +422,8 @@ pub struct RustEngine {
 
 impl RustEngine {
     fn grads_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        tensors_to_py(py, self.model.layout(), self.model.grads())
+        let params = self.model.params();
+        tensors_to_py(py, params.layout(), params.grads())
     }
 
     fn optimizer(&mut self) -> PyResult<&mut Optimizer> {
@@ -485,6 +486,7 @@ impl RustEngine {
 
     fn param_names(&self) -> Vec<String> {
         self.model
+            .params()
             .layout()
             .entries()
             .iter()
@@ -493,14 +495,15 @@ impl RustEngine {
     }
 
     fn get_parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        tensors_to_py(py, self.model.layout(), self.model.params())
+        let params = self.model.params();
+        tensors_to_py(py, params.layout(), params.values())
     }
 
     fn set_parameters(&mut self, params: &Bound<'_, PyAny>) -> PyResult<()> {
-        let values = tensors_from_py(params, self.model.layout())?;
-        let entries = self.model.layout().entries().to_vec();
+        let values = tensors_from_py(params, self.model.params().layout())?;
+        let entries = self.model.params().layout().entries().to_vec();
         for (e, v) in entries.iter().zip(values) {
-            self.model.set_param(&e.name, &v)?;
+            self.model.params_mut().set(&e.name, &v)?;
         }
         Ok(())
     }
@@ -694,7 +697,7 @@ impl RustEngine {
     }
 
     fn optimizer_state<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let entries = self.model.layout().entries().to_vec();
+        let entries = self.model.params().layout().entries().to_vec();
         let opt = self.optimizer()?;
         let d = PyDict::new(py);
         let np = py.import("numpy")?;
@@ -716,7 +719,7 @@ impl RustEngine {
         let d = state
             .cast::<PyDict>()
             .map_err(|_| PyTypeError::new_err("state: expected a dict of arrays"))?;
-        let entries = self.model.layout().entries().to_vec();
+        let entries = self.model.params().layout().entries().to_vec();
         let total = self.model.params().len();
         let opt = self.optimizer()?;
         let bufs: Vec<&'static str> = opt.buffers().iter().map(|(k, _)| *k).collect();
