@@ -1,6 +1,6 @@
 //! Matrix-vector products for one row at a time (generation steps): `out += w · x` with
 //! four weight rows per pass and SIMD lanes chosen at run time, where a GEMM would pay its
-//! packing for a single row.
+//! packing for a single row. Spec: NumPy's `w @ x`.
 
 use crate::runtime::simd::{level, Level};
 

@@ -2,7 +2,7 @@
 //! draw. The semantics are those of `rnnrs.generate.sample_token` (python/rnnrs/generate.py):
 //! logits / temperature -> keep the `top_k` likeliest -> keep the smallest prefix whose
 //! probability reaches `top_p` -> renormalise -> one inverse-CDF draw; `greedy` takes the
-//! likeliest token (the first one on ties).
+//! likeliest token (the first one on ties). Spec: `rnnrs.generate.sample_token`.
 
 use std::cmp::Ordering;
 

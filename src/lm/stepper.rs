@@ -1,12 +1,17 @@
 //! Native generation for batch 1: a recurrent step built for one row (matrix-vector products,
 //! no allocation per token) feeding the sampler ([`super::sampler`]), the whole loop in Rust.
+//! Spec: one step computes what `reference/lm.py::lm_forward` computes for T = B = 1; the loop
+//! is `rnnrs.generate.generate` (python/rnnrs/generate.py).
 //!
 //! ```
 //! use rnnrs::lm::sampler::Sampling;
 //! use rnnrs::lm::stepper::{generate, GenerateOptions};
 //! use rnnrs::lm::{Model, ModelConfig};
 //! use rnnrs::nn::CellKind;
-//! let model = Model::new(ModelConfig::new(10, CellKind::Lstm, 8, 16, 1)).unwrap();
+//! let mut model = Model::new(ModelConfig::new(10, CellKind::Lstm, 8, 16, 1)).unwrap();
+//! for (i, w) in model.params_mut().values_mut().iter_mut().enumerate() {
+//!     *w = ((i * 37 % 101) as f32 / 101.0 - 0.5) * 0.5; // initial weights: the caller's
+//! }
 //! let opts = GenerateOptions {
 //!     max_new_tokens: 20,
 //!     sampling: Sampling { top_k: Some(5), ..Sampling::default() },

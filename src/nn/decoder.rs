@@ -1,5 +1,6 @@
 //! The output layer: linear projection to the vocabulary and mean softmax cross-entropy,
-//! for all T*B rows of a chunk at once.
+//! for all T*B rows of a chunk at once. Spec: `reference/loss.py::linear_forward`,
+//! `linear_backward` and `cross_entropy`.
 
 use rayon::prelude::*;
 

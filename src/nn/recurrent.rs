@@ -1,4 +1,6 @@
-//! One recurrent layer over a chunk of T steps: forward and backward (BPTT).
+//! One recurrent layer over a chunk of T steps: forward and backward (BPTT). Spec:
+//! `reference/cells.py::cell_forward` and `cell_backward` (which dispatch to
+//! `rnn_forward`, `lstm_forward`, `gru_forward` and their backward functions).
 //!
 //! Layout is time-major: row `t*B + b` of every (T*B, ·) buffer is batch element b at step t.
 //! Forward hoists the input projection of all T steps into one GEMM; backward computes the

@@ -1,5 +1,6 @@
 //! Gradient clipping over the flat gradient buffer: by global L2 norm (as
-//! torch.nn.utils.clip_grad_norm_) and by value (clip_grad_value_).
+//! torch.nn.utils.clip_grad_norm_) and by value (clip_grad_value_). Spec:
+//! `reference/clip.py::global_norm`, `clip_grad_norm` and `clip_grad_value`.
 
 use rayon::prelude::*;
 

@@ -1,5 +1,6 @@
 //! SGD (momentum, Nesterov, weight decay), Adam and AdamW, exactly as torch.optim, each a
-//! single pass over the flat parameter, gradient and moment buffers.
+//! single pass over the flat parameter, gradient and moment buffers. Spec:
+//! `reference/optim.py::sgd_step` and `adam_step`.
 
 use rayon::prelude::*;
 

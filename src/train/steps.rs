@@ -1,6 +1,8 @@
 //! The training loop: many truncated-BPTT steps per call over a batchified token stream
 //! (`train_steps` of docs/backends.md). Learning rates come in per step, so schedules stay
-//! with the caller.
+//! with the caller. Spec, per step: `reference/lm.py::lm_loss_and_grads`, then
+//! `reference/clip.py::clip_grad_norm` / `clip_grad_value`, then `reference/optim.py::sgd_step`
+//! or `adam_step`.
 
 use super::clip;
 use super::optim::Optimizer;

@@ -2,7 +2,8 @@
 //! (the per-step recurrent GEMMs): the weight is packed once into column panels
 //! ([`PackedB`]) and every time step runs a register-blocked micro-kernel over the panels,
 //! with no packing per call. Micro-kernels for AVX-512, AVX2+FMA and plain Rust, chosen at
-//! run time by [`crate::runtime::simd::level`].
+//! run time by [`crate::runtime::simd::level`]. Spec: NumPy's `a @ b`, the per-step
+//! `h @ w_hh.T` of `reference/cells.py`.
 //!
 //! Every output element is summed over k in order by one micro-kernel call, so results do
 //! not depend on how the tiles are split between threads.
