@@ -354,7 +354,9 @@ impl Stack {
         &self.cfg
     }
 
-    /// The weights of layer `k`, direction `dir` (0 forward, 1 reverse), in `params`.
+    /// The weights of layer `k`, direction `dir` (0 forward, 1 reverse), in the owning model's
+    /// `params`. Panics unless `k < num_layers`, `dir < directions()` and `params` is that
+    /// model's buffer, as slicing out of bounds does.
     pub fn weights<'a>(&self, params: &'a [f32], k: usize, dir: usize) -> Weights<'a> {
         Weights::at(params, &self.layers[k * self.cfg.directions() + dir])
     }
