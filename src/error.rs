@@ -14,18 +14,42 @@ pub enum CoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// A file's content is malformed (ARPA, binary model, checkpoint, tokenizer JSON).
-    /// `line` is 1-based where the format has lines, 0 where it has none.
+    /// A file's content is malformed; `kind` says which format was expected (the Python
+    /// class raised follows from it). `line` is 1-based where the format has lines, 0 where
+    /// it has none.
     Format {
-        what: &'static str,
+        kind: FormatKind,
         path: Option<PathBuf>,
         line: usize,
         message: String,
     },
-    /// Training produced a non-finite loss or gradient.
+    /// Training produced a non-finite loss or gradient at `step` (counted from 0 within the
+    /// call that failed).
     NonFinite { step: u64, message: String },
     /// The user interrupted a long call (Ctrl-C seen between steps).
     Interrupted,
+}
+
+/// The file formats the core reads, named in [`CoreError::Format`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatKind {
+    /// An ARPA n-gram model (src/ngram/arpa/).
+    Arpa,
+    /// rnnrs's binary n-gram model (src/ngram/binary.rs).
+    NgramBinary,
+    /// A text corpus, which must be UTF-8.
+    Text,
+}
+
+impl FormatKind {
+    /// How messages name a file of this kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            FormatKind::Arpa => "ARPA file",
+            FormatKind::NgramBinary => "rnnrs binary n-gram model",
+            FormatKind::Text => "text file",
+        }
+    }
 }
 
 /// Result alias used throughout the core.
@@ -55,12 +79,12 @@ impl fmt::Display for CoreError {
             CoreError::InvalidArgument { name, message } => write!(f, "{name}: {message}"),
             CoreError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             CoreError::Format {
-                what,
+                kind,
                 path,
                 line,
                 message,
             } => {
-                write!(f, "malformed {what}")?;
+                write!(f, "malformed {}", kind.name())?;
                 if let Some(p) = path {
                     write!(f, " {}", p.display())?;
                 }
@@ -70,7 +94,10 @@ impl fmt::Display for CoreError {
                 write!(f, ": {message}")
             }
             CoreError::NonFinite { step, message } => {
-                write!(f, "non-finite value at step {step}: {message}")
+                write!(
+                    f,
+                    "training diverged at step {step} of this call: {message}"
+                )
             }
             CoreError::Interrupted => write!(f, "interrupted"),
         }
@@ -94,8 +121,25 @@ mod tests {
     fn messages_name_the_problem() {
         let e = CoreError::invalid("order", "must be >= 1, got 0");
         assert_eq!(e.to_string(), "order: must be >= 1, got 0");
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let e = CoreError::io("corpus.txt", missing);
+        assert!(e.to_string().starts_with("corpus.txt: "));
+        assert!(std::error::Error::source(&e).is_some());
+        let e = CoreError::NonFinite {
+            step: 3,
+            message: "loss NaN".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "training diverged at step 3 of this call: loss NaN"
+        );
+        assert_eq!(CoreError::Interrupted.to_string(), "interrupted");
+    }
+
+    #[test]
+    fn format_errors_name_their_kind_path_and_line() {
         let e = CoreError::Format {
-            what: "ARPA file",
+            kind: FormatKind::Arpa,
             path: Some("m.arpa".into()),
             line: 7,
             message: "bad number".into(),
@@ -103,6 +147,27 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "malformed ARPA file m.arpa at line 7: bad number"
+        );
+        // No line in a binary format, no path for data that came from memory.
+        let e = CoreError::Format {
+            kind: FormatKind::NgramBinary,
+            path: None,
+            line: 0,
+            message: "the file is truncated".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "malformed rnnrs binary n-gram model: the file is truncated"
+        );
+        let e = CoreError::Format {
+            kind: FormatKind::Text,
+            path: Some("c.txt".into()),
+            line: 2,
+            message: "not UTF-8 (byte 9)".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "malformed text file c.txt at line 2: not UTF-8 (byte 9)"
         );
     }
 }

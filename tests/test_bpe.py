@@ -184,6 +184,14 @@ def test_min_frequency_stops_training() -> None:
     assert merges == [(97, 98), (256, 99)]
 
 
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("rust", marks=needs_rust)])
+def test_a_vocabulary_size_beyond_the_data_stops_when_the_pairs_run_out(backend: str) -> None:
+    # The largest vocabulary the Rust core takes; nothing is allocated for it up front.
+    tok = rnnrs.BPETokenizer.train("low lower", 2**32 - 1, min_frequency=1, backend=backend)
+    assert tok.vocab_size == 256 + 5  # lo, low, " low", er, " lower"
+    assert [tok.id_to_token(int(i)) for i in tok.encode("low lower")] == ["low", "Ġlower"]
+
+
 @pytest.mark.parametrize(
     "merges, message",
     [([(256, 1)], "merge 0 .* not defined before it"), ([(1, 2), (1, 2)], "appears twice")],

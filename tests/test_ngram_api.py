@@ -169,7 +169,7 @@ def test_bad_data(tmp_path: Path) -> None:
         lm.score_ids(np.zeros((2, 2), dtype=np.uint32))
     with pytest.raises(ValueError, match="2\\*\\*32"):
         lm.score_ids([-1])
-    with pytest.raises(RuntimeError, match="not trained"):
+    with pytest.raises(rnnrs.NotFittedError, match="not trained"):
         NGramLM(2).perplexity(["a"])
 
 

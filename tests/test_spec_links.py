@@ -1,6 +1,6 @@
 """The spec and the fast code name each other: every public function and class of the NumPy
-reference names its Rust counterpart, and the table of docs/equations.md names specs and
-tests that exist."""
+reference names its Rust counterpart, and the table of docs/equations.md names specs, Rust
+files and tests that exist."""
 
 from __future__ import annotations
 
@@ -41,6 +41,14 @@ def test_every_reference_function_names_its_rust_counterpart(path: Path) -> None
         if not re.search(r"Rust: .*src/\w+", ast.get_docstring(node) or "", re.DOTALL)
     ]
     assert missing == [], f"{path.name}: no 'Rust: src/...' line in {missing}"
+
+
+def test_the_rust_files_named_exist() -> None:
+    texts = [p.read_text(encoding="utf-8") for p in REFERENCE]
+    texts.append((ROOT / "docs" / "equations.md").read_text(encoding="utf-8"))
+    named = {m.rstrip("/.") for text in texts for m in re.findall(r"src/[\w/]+(?:\.rs)?", text)}
+    assert len(named) > 20
+    assert sorted(p for p in named if not (ROOT / p).exists()) == []
 
 
 def test_the_table_has_a_row_per_kernel() -> None:

@@ -18,6 +18,7 @@ from .errors import (
     BackendUnavailableError,
     CheckpointError,
     FormatError,
+    NotFittedError,
     RnnrsError,
     TrainingDivergedError,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "History",
     "NGramCounts",
     "NGramLM",
+    "NotFittedError",
     "ReduceOnPlateau",
     "RnnrsError",
     "StepLR",

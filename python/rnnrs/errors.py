@@ -1,8 +1,11 @@
 """Exception classes of rnnrs.
 
-Both backends raise these same classes: the Rust core maps its errors onto them, and the
-NumPy backend raises them directly. Bad arguments raise the builtin ``ValueError`` /
-``TypeError``; missing paths raise ``FileNotFoundError``.
+Both backends raise these same classes: the Rust core maps each of its error variants onto
+one of them (the table is in src/python/errors.rs), and the NumPy backend raises them
+directly. Bad arguments raise the builtin ``ValueError`` / ``TypeError``; missing paths raise
+``FileNotFoundError``. Each class also derives from the builtin that code written without
+rnnrs in mind would catch: ``FormatError`` is a ``ValueError``, ``TrainingDivergedError`` a
+``FloatingPointError``, ``NotFittedError`` a ``RuntimeError``.
 
 Example:
     >>> import rnnrs
@@ -35,6 +38,10 @@ class CheckpointError(FormatError):
     """A missing, half-written or incompatible checkpoint."""
 
 
+class NotFittedError(RnnrsError, RuntimeError):
+    """A call that needs a fitted model was made on one that is not fitted or loaded yet."""
+
+
 class TrainingDivergedError(RnnrsError, FloatingPointError):
     """Training produced a non-finite loss or gradient.
 
@@ -52,6 +59,7 @@ __all__ = [
     "BackendUnavailableError",
     "CheckpointError",
     "FormatError",
+    "NotFittedError",
     "RnnrsError",
     "TrainingDivergedError",
 ]

@@ -12,6 +12,9 @@
 //! ```
 //! The map is read-only; changing the file while a model uses it is undefined, as for any
 //! memory-mapped file.
+//!
+//! Spec: python/rnnrs/reference/ngram_binary.py (`save`, `load`), which reads and writes the
+//! same files with NumPy.
 
 use std::io::Write;
 use std::path::Path;
@@ -22,7 +25,7 @@ use memmap2::Mmap;
 use super::model::{Levels, Model};
 use super::store::{ProbBow, Slot, Store, Table};
 use super::vocab::{Vocab, SPECIAL_WORDS};
-use crate::{CoreError, Result};
+use crate::{CoreError, FormatKind, Result};
 
 const MAGIC: &[u8; 8] = b"RNNRSNGM";
 /// The version written; files of other versions are refused.
@@ -95,7 +98,7 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn error(&self, message: impl Into<String>) -> CoreError {
         CoreError::Format {
-            what: "rnnrs binary n-gram model",
+            kind: FormatKind::NgramBinary,
             path: Some(self.path.to_owned()),
             line: 0,
             message: message.into(),
@@ -185,11 +188,15 @@ pub fn load(path: &Path) -> Result<Model> {
     let method = String::from_utf8(c.take(method_len)?.to_vec())
         .map_err(|_| c.error("the method name is not UTF-8"))?;
     c.align8()?;
-    let total = c.u64()? as usize;
+    let total = c.u64()?;
     let start = c.at;
+    let end = usize::try_from(total)
+        .ok()
+        .and_then(|t| start.checked_add(t))
+        .ok_or_else(|| c.error("the vocabulary size overflows"))?;
     let mut vocab = Vocab::new();
     let mut position = 0usize;
-    while c.at < start + total {
+    while c.at < end {
         let len = c.u32()? as usize;
         let bytes = c.take(len)?;
         let word = std::str::from_utf8(bytes).map_err(|_| c.error("a word is not UTF-8"))?;
@@ -203,7 +210,7 @@ pub fn load(path: &Path) -> Result<Model> {
         }
         position += 1;
     }
-    if c.at != start + total || vocab.len() != vsize {
+    if c.at != end || vocab.len() != vsize {
         return Err(c.error("the vocabulary does not match its size"));
     }
     c.align8()?;
@@ -241,4 +248,43 @@ pub fn load(path: &Path) -> Result<Model> {
         unigrams,
         Levels::Tables(tables),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ngram::estimate::{estimate, Method, Smoothing};
+    use crate::ngram::NGramCounts;
+
+    #[test]
+    fn a_vocabulary_size_that_overflows_is_a_format_error() {
+        let mut counts = NGramCounts::new(2).unwrap();
+        counts.add_lines(["a b", "b a"].into_iter()).unwrap();
+        let model = estimate(&counts, &Smoothing::new(Method::WittenBell)).unwrap();
+        let path = std::env::temp_dir().join(format!("rnnrs-binary-{}.ngram", std::process::id()));
+        save(&model, &path).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        // Header (40 bytes), one table size (16), "witten_bell" padded to 16: the total.
+        let at = 40 + 16 + 16;
+        let total = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        assert_eq!(total, [5, 3, 4, 1, 1].iter().map(|n| 4 + n).sum::<u64>());
+        bytes[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let err = load(&path).expect_err("the load must fail");
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            matches!(
+                err,
+                CoreError::Format {
+                    kind: FormatKind::NgramBinary,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().ends_with("the vocabulary size overflows"),
+            "{err}"
+        );
+    }
 }

@@ -7,13 +7,18 @@
 //! any prefix are one contiguous run (a trie in sorted arrays). Counting radix-sorts the
 //! n-gram starts order by order (in parallel) and reads the counts off as run lengths;
 //! adding more text or merging counts made elsewhere is a linear merge of sorted arrays.
+//!
+//! Spec: python/rnnrs/reference/ngram.py::count_ngrams and ::merge_counts (dicts keyed by
+//! tuples of ids); the NumPy backend's counts: reference/ngram_engine.py::RefNGramCounts.
+
+use std::path::Path;
 
 use rayon::prelude::*;
 
 use super::sort::{cut_between, sort_pairs, Pair, PARTS_PER_THREAD};
 use super::store::prefetch;
 use super::vocab::{Vocab, BOS, EOS};
-use crate::{CoreError, Result};
+use crate::{CoreError, FormatKind, Result};
 
 #[inline(always)]
 pub(crate) fn pack(parent: u32, word: u32) -> u64 {
@@ -409,6 +414,22 @@ impl NGramCounts {
         self.add_padded(&ids)
     }
 
+    /// Count the lines of a UTF-8 text file (lines end at `\n`; see [`Self::add_lines`]).
+    pub fn add_file(&mut self, path: &Path) -> Result<()> {
+        let bytes = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let bytes = e.as_bytes();
+            let at = e.utf8_error().valid_up_to();
+            CoreError::Format {
+                kind: FormatKind::Text,
+                path: Some(path.to_owned()),
+                line: 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count(),
+                message: format!("not UTF-8 (byte {at})"),
+            }
+        })?;
+        self.add_lines(text.lines())
+    }
+
     /// Count a stream of ids from this vocabulary, sentences ended by `</s>` (id 2);
     /// `<s>` is added before each sentence. The ids must be < `vocab().len()` and not `<s>`.
     pub fn add_ids(&mut self, ids: &[u32]) -> Result<()> {
@@ -650,5 +671,33 @@ mod tests {
         c.add_ids(&[3, 4, 2, 4]).unwrap();
         assert_eq!(c.count(&["b", "</s>"]), 3);
         assert_eq!(c.count(&["<s>", "b"]), 1);
+    }
+
+    #[test]
+    fn add_file_counts_lines_and_names_the_line_of_bad_utf8() {
+        let dir = std::env::temp_dir().join(format!("rnnrs-counts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.txt");
+        std::fs::write(&good, "a b\n\nb a\n").unwrap();
+        let mut c = NGramCounts::new(2).unwrap();
+        c.add_file(&good).unwrap();
+        assert_eq!((c.sentences(), c.count(&["a", "b"])), (2, 1));
+        let bad = dir.join("latin1.txt");
+        std::fs::write(&bad, b"a b\ncaf\xe9\n").unwrap();
+        match c.add_file(&bad) {
+            Err(CoreError::Format {
+                kind: FormatKind::Text,
+                line: 2,
+                message,
+                ..
+            }) => assert_eq!(message, "not UTF-8 (byte 7)"),
+            other => panic!("expected a text format error, got {other:?}"),
+        }
+        assert_eq!(c.sentences(), 2, "nothing of a bad file is counted");
+        assert!(matches!(
+            c.add_file(&dir.join("missing.txt")),
+            Err(CoreError::Io { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

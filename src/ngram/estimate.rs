@@ -1,5 +1,9 @@
 //! Smoothing: from raw counts to a backoff model, for every method (formulas in
-//! docs/ngram.md; the spec is `rnnrs.reference.ngram.estimate`, matched to 1e-9).
+//! docs/ngram.md).
+//!
+//! Spec: python/rnnrs/reference/ngram.py::estimate, matched to 1e-9 (the stages here:
+//! `EstimationCounts` is its `adjusted_counts`, `discounts` its `mkn_discounts` and
+//! `single_discount`, `OrderInputs` its per-order loop).
 
 use std::ops::Range;
 
@@ -450,226 +454,58 @@ const LOWER_AHEAD: usize = 16;
 /// every n-gram as a context.
 type Estimates = (Vec<Vec<f64>>, Vec<Vec<f64>>);
 
+/// Every order's probabilities and backoffs, from the unigrams up: each order reads the
+/// probabilities of the order below. Per order: the discounts from its counts-of-counts,
+/// the per-context sums, then one of three ways to probabilities (see [`OrderInputs`]).
 fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimates> {
-    let method = smoothing.method;
     let order = counts.order();
-    let v = (counts.vocab.len() - 1) as f64;
-    let Suffixes { suffix, mut cont } = suffixes(counts)?;
-    let raw = |n: usize| counts.raw_counts(n);
-    // The counts the method estimates from (`<s>` never counts as a unigram).
-    let est: Vec<Vec<u64>> = (1..=order)
-        .map(|n| {
-            if method.adjusted() && n < order {
-                let mut a = std::mem::take(&mut cont[n]);
-                let (lo, hi) = bos_range(counts, n);
-                a[lo..hi].copy_from_slice(&raw(n)[lo..hi]);
-                a
-            } else if n == 1 {
-                raw(1).to_vec()
-            } else {
-                Vec::new()
-            }
-        })
-        .collect();
-    let counts_of = |n: usize| -> &[u64] {
-        if est[n - 1].is_empty() && n > 1 {
-            raw(n)
-        } else {
-            &est[n - 1]
-        }
-    };
-    let mut unigram = est[0].clone();
-    unigram.resize(counts.vocab.len(), 0);
-    unigram[BOS as usize] = 0;
-
+    let Suffixes { suffix, cont } = suffixes(counts)?;
+    let est = EstimationCounts::new(counts, smoothing.method, cont);
     let mut lin: Vec<Vec<f64>> = vec![Vec::new(); order + 1];
     // Per-context buffers, reused from order to order (fresh memory costs a page fault
     // per 4 kB).
     let mut sums: Vec<Sums> = Vec::new();
     let mut gamma: Vec<f64> = Vec::new();
     let mut bows: Vec<Vec<f64>> = (0..=order)
-        .map(|n| vec![0.0; raw(n.max(1)).len()])
+        .map(|n| vec![0.0; counts.raw_counts(n.max(1)).len()])
         .collect();
     for n in 1..=order {
-        let a = if n == 1 { &unigram[..] } else { counts_of(n) };
-        let threshold = if n >= 2 {
-            smoothing.min_counts.get(n - 1).copied().unwrap_or(0)
+        let a = est.of(n);
+        let d = discounts(smoothing, &counts_of_counts(a), n)?;
+        let nctx = if n == 1 {
+            1
         } else {
-            0
+            counts.raw_counts(n - 1).len()
         };
-        let kept = |g: usize| n == 1 || raw(n)[g] >= threshold;
-        let t = counts_of_counts(a);
-        let d: [f64; 3] = match method {
-            Method::ModifiedKneserNey => mkn_discounts(&t, n, smoothing.discount_fallback)?,
-            Method::KneserNey | Method::Absolute => {
-                let d1 = match smoothing.discount {
-                    Some(d) => d,
-                    None => single_discount(&t, n, smoothing.discount_fallback)?,
-                };
-                [d1; 3]
-            }
-            _ => [0.0; 3],
-        };
-        let nctx = if n == 1 { 1 } else { raw(n - 1).len() };
         let cuts = context_cuts(counts, n, a.len(), nctx);
-        sums.clear();
-        sums.resize(nctx, Sums::default());
-        for_contexts(&cuts, &mut sums, |grams, first, sums| {
-            for g in grams {
-                let x = a[g];
-                if x > 0 {
-                    let s = &mut sums[parent(counts, n, g) - first];
-                    s.total += x as f64;
-                    s.items += 1;
-                    s.dsum += d[(x.min(3) - 1) as usize];
-                }
-            }
-        });
-        let sums = &sums;
-        let alpha = |x: u64, c: usize| -> f64 {
-            let x = x as f64;
-            let Sums { total, items, .. } = sums[c];
-            match method {
-                Method::ModifiedKneserNey | Method::KneserNey | Method::Absolute => {
-                    (x - d[(x.min(3.0) as usize) - 1]) / total
-                }
-                Method::WittenBell => x / (total + items as f64),
-                Method::AddK => (x + smoothing.k) / (total + smoothing.k * v),
-                Method::Mle | Method::StupidBackoff => x / total,
-            }
-        };
-        let below = &lin[n - 1];
-        let lower = |g: usize| -> f64 {
-            if n == 1 {
-                1.0 / v
+        context_sums(counts, n, a, &d, &cuts, nctx, &mut sums);
+        let inputs = OrderInputs {
+            counts,
+            smoothing,
+            n,
+            a,
+            raw: counts.raw_counts(n),
+            threshold: if n >= 2 {
+                smoothing.min_counts.get(n - 1).copied().unwrap_or(0)
             } else {
-                below[suffix[n][g] as usize]
-            }
-        };
-        // The probabilities one order down are read in the order of the suffixes, at
-        // random: load them a few n-grams ahead.
-        let prefetch_lower = |g: usize| {
-            if let Some(&s) = suffix[n].get(g + LOWER_AHEAD) {
-                prefetch(below, s as usize);
-            }
+                0
+            },
+            d,
+            sums: &sums,
+            cuts: &cuts,
+            below: &lin[n - 1],
+            suffix: &suffix[n],
+            v: (counts.vocab.len() - 1) as f64,
         };
         let mut p = vec![f64::NAN; a.len()];
-        if method.interpolated() {
-            gamma.clear();
-            gamma.par_extend(sums.par_iter().map(|s| match method {
-                Method::WittenBell => s.items as f64 / (s.total + s.items as f64),
-                _ => s.dsum / s.total,
-            }));
-            // Stored n-grams have raw counts >= 1: a threshold of 0 or 1 prunes nothing.
-            if threshold > 1 {
-                for_contexts(&cuts, &mut gamma, |grams, first, gamma| {
-                    for g in grams {
-                        let x = a[g];
-                        if x > 0 && !kept(g) {
-                            let c = parent(counts, n, g);
-                            gamma[c - first] += alpha(x, c);
-                        }
-                    }
-                });
-            }
-            let gamma = &gamma;
-            p.par_chunks_mut(PROB_CHUNK)
-                .enumerate()
-                .for_each(|(chunk, ps)| {
-                    for (i, pg) in ps.iter_mut().enumerate() {
-                        let g = chunk * PROB_CHUNK + i;
-                        prefetch_lower(g);
-                        let x = a[g];
-                        if x > 0 && kept(g) {
-                            let c = parent(counts, n, g);
-                            *pg = alpha(x, c) + gamma[c] * lower(g);
-                        }
-                    }
-                });
-            if n == 1 {
-                for (w, pw) in p.iter_mut().enumerate() {
-                    if a[w] == 0 && w != BOS as usize {
-                        *pw = gamma[0] / v;
-                    }
-                }
-            } else {
-                bows[n - 1]
-                    .par_iter_mut()
-                    .zip(sums.par_iter().zip(gamma))
-                    .for_each(|(b, (s, &gm))| {
-                        if s.items > 0 {
-                            *b = log10(gm);
-                        }
-                    });
-            }
-        } else if method == Method::StupidBackoff || n == 1 {
-            p.par_iter_mut().enumerate().for_each(|(g, pg)| {
-                let x = a[g];
-                if x > 0 && kept(g) {
-                    *pg = alpha(x, parent(counts, n, g));
-                }
-            });
-            if n == 1 {
-                let unseen = if method == Method::AddK {
-                    smoothing.k / (sums[0].total + smoothing.k * v)
-                } else {
-                    0.0
-                };
-                for (w, pw) in p.iter_mut().enumerate() {
-                    if a[w] == 0 && w != BOS as usize {
-                        *pw = unseen;
-                    }
-                }
-            }
+        // The backoffs of the contexts: the n-grams of order n - 1.
+        let context_bows = &mut bows[n - 1];
+        if smoothing.method.interpolated() {
+            inputs.interpolate(&mut p, &mut gamma, context_bows);
+        } else if smoothing.method == Method::StupidBackoff || n == 1 {
+            inputs.relative_frequencies(&mut p);
         } else {
-            // 1 - Σ α over the kept words, as the mass of the unseen words (closed form)
-            // plus the pruned ones: exactly 0 when nothing is left. Per context: that mass
-            // and Σ p(w|c') over the kept words.
-            let mut left: Vec<(f64, f64)> = sums
-                .par_iter()
-                .map(|s| match method {
-                    Method::AddK => (
-                        smoothing.k * (v - s.items as f64) / (s.total + smoothing.k * v),
-                        0.0,
-                    ),
-                    _ => (0.0, 0.0),
-                })
-                .collect();
-            for_contexts(&cuts, &mut left, |grams, first, left| {
-                for g in grams {
-                    let x = a[g];
-                    if x > 0 {
-                        let c = parent(counts, n, g);
-                        if kept(g) {
-                            left[c - first].1 += lower(g);
-                        } else {
-                            left[c - first].0 += alpha(x, c);
-                        }
-                    }
-                }
-            });
-            p.par_iter_mut().enumerate().for_each(|(g, pg)| {
-                let x = a[g];
-                if x > 0 && kept(g) {
-                    *pg = alpha(x, parent(counts, n, g));
-                }
-            });
-            bows[n - 1]
-                .par_iter_mut()
-                .zip(sums.par_iter().zip(&left))
-                .for_each(|(b, (s, &(left, sp)))| {
-                    if s.items > 0 {
-                        let den = 1.0 - sp;
-                        let bow = if left <= 0.0 {
-                            0.0
-                        } else if den <= 0.0 {
-                            1.0
-                        } else {
-                            left / den
-                        };
-                        *b = log10(bow);
-                    }
-                });
+            inputs.back_off(&mut p, context_bows);
         }
         if n == 1 {
             p[BOS as usize] = 1.0;
@@ -677,6 +513,298 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
         lin[n] = p;
     }
     Ok((lin, bows))
+}
+
+/// The counts each order is estimated from: below the highest order, Kneser-Ney's adjusted
+/// counts (continuation counts; raw counts for the n-grams starting with `<s>`, which have
+/// no left extension); otherwise the raw counts. Unigrams have one entry per word, `<s>`
+/// counting 0 (it is never predicted).
+struct EstimationCounts<'a> {
+    counts: &'a NGramCounts,
+    unigram: Vec<u64>,
+    /// `adjusted[n]` for the adjusted orders n >= 2; empty for the others.
+    adjusted: Vec<Vec<u64>>,
+}
+
+impl<'a> EstimationCounts<'a> {
+    /// Adjust the counts for `method`, taking the continuation counts `cont` (by order).
+    fn new(counts: &'a NGramCounts, method: Method, mut cont: Vec<Vec<u64>>) -> Self {
+        let order = counts.order();
+        let mut adjusted: Vec<Vec<u64>> = vec![Vec::new(); order + 1];
+        for n in 1..order {
+            if method.adjusted() {
+                let mut a = std::mem::take(&mut cont[n]);
+                let (lo, hi) = bos_range(counts, n);
+                a[lo..hi].copy_from_slice(&counts.raw_counts(n)[lo..hi]);
+                adjusted[n] = a;
+            }
+        }
+        let mut unigram = if adjusted[1].is_empty() {
+            counts.raw_counts(1).to_vec()
+        } else {
+            std::mem::take(&mut adjusted[1])
+        };
+        unigram.resize(counts.vocab.len(), 0);
+        unigram[BOS as usize] = 0;
+        EstimationCounts {
+            counts,
+            unigram,
+            adjusted,
+        }
+    }
+
+    /// The counts of order n, by n-gram.
+    fn of(&self, n: usize) -> &[u64] {
+        if n == 1 {
+            &self.unigram
+        } else if self.adjusted[n].is_empty() {
+            self.counts.raw_counts(n)
+        } else {
+            &self.adjusted[n]
+        }
+    }
+}
+
+/// The discounts of order n for counts 1, 2 and 3+ from its counts-of-counts `t` (zeros for
+/// the methods that do not discount).
+fn discounts(smoothing: &Smoothing, t: &[u64; 5], n: usize) -> Result<[f64; 3]> {
+    Ok(match smoothing.method {
+        Method::ModifiedKneserNey => mkn_discounts(t, n, smoothing.discount_fallback)?,
+        Method::KneserNey | Method::Absolute => {
+            let d1 = match smoothing.discount {
+                Some(d) => d,
+                None => single_discount(t, n, smoothing.discount_fallback)?,
+            };
+            [d1; 3]
+        }
+        _ => [0.0; 3],
+    })
+}
+
+/// Fill `sums` (one per context of order n, `nctx` of them) from the counts `a` of order
+/// n and the discounts `d`, in parallel over the tasks of `cuts`.
+fn context_sums(
+    counts: &NGramCounts,
+    n: usize,
+    a: &[u64],
+    d: &[f64; 3],
+    cuts: &[(usize, usize)],
+    nctx: usize,
+    sums: &mut Vec<Sums>,
+) {
+    sums.clear();
+    sums.resize(nctx, Sums::default());
+    for_contexts(cuts, sums, |grams, first, sums| {
+        for g in grams {
+            let x = a[g];
+            if x > 0 {
+                let s = &mut sums[parent(counts, n, g) - first];
+                s.total += x as f64;
+                s.items += 1;
+                s.dsum += d[(x.min(3) - 1) as usize];
+            }
+        }
+    });
+}
+
+/// What one order's probabilities are computed from. Three methods turn them into
+/// probabilities: [`Self::interpolate`] (Witten-Bell, absolute discounting, Kneser-Ney),
+/// [`Self::relative_frequencies`] (stupid backoff, and the unigrams of the backoff methods)
+/// and [`Self::back_off`] (MLE and add-k above the unigrams).
+struct OrderInputs<'a> {
+    counts: &'a NGramCounts,
+    smoothing: &'a Smoothing,
+    n: usize,
+    /// The counts estimated from, by n-gram ([`EstimationCounts::of`]).
+    a: &'a [u64],
+    /// The raw counts, which pruning compares with `threshold`.
+    raw: &'a [u64],
+    threshold: u64,
+    /// Discounts for counts 1, 2 and 3+.
+    d: [f64; 3],
+    sums: &'a [Sums],
+    cuts: &'a [(usize, usize)],
+    /// The probabilities of the order below, and where each n-gram's suffix is in them.
+    below: &'a [f64],
+    suffix: &'a [u32],
+    /// `|V|`: every word but `<s>`.
+    v: f64,
+}
+
+impl OrderInputs<'_> {
+    /// Whether n-gram g survives pruning (unigrams always do).
+    #[inline(always)]
+    fn kept(&self, g: usize) -> bool {
+        self.n == 1 || self.raw[g] >= self.threshold
+    }
+
+    #[inline(always)]
+    fn parent(&self, g: usize) -> usize {
+        parent(self.counts, self.n, g)
+    }
+
+    /// The method's own part of p(w|c) for a count `x` in context `c`.
+    #[inline(always)]
+    fn alpha(&self, x: u64, c: usize) -> f64 {
+        let x = x as f64;
+        let Sums { total, items, .. } = self.sums[c];
+        let (k, v) = (self.smoothing.k, self.v);
+        match self.smoothing.method {
+            Method::ModifiedKneserNey | Method::KneserNey | Method::Absolute => {
+                (x - self.d[(x.min(3.0) as usize) - 1]) / total
+            }
+            Method::WittenBell => x / (total + items as f64),
+            Method::AddK => (x + k) / (total + k * v),
+            Method::Mle | Method::StupidBackoff => x / total,
+        }
+    }
+
+    /// p(w|c') of n-gram g one order down (the uniform 1/|V| below the unigrams).
+    #[inline(always)]
+    fn lower(&self, g: usize) -> f64 {
+        if self.n == 1 {
+            1.0 / self.v
+        } else {
+            self.below[self.suffix[g] as usize]
+        }
+    }
+
+    /// The probabilities one order down are read in the order of the suffixes, at random:
+    /// load them a few n-grams ahead.
+    #[inline(always)]
+    fn prefetch_lower(&self, g: usize) {
+        if let Some(&s) = self.suffix.get(g + LOWER_AHEAD) {
+            prefetch(self.below, s as usize);
+        }
+    }
+
+    /// `p(w|c) = α(c, w) + γ(c) p(w|c')`, γ the mass the discounts (and pruning) leave to
+    /// the order below; unseen unigrams get `γ / |V|`; `bows` (by context) gets log10 γ.
+    fn interpolate(&self, p: &mut [f64], gamma: &mut Vec<f64>, bows: &mut [f64]) {
+        let (n, a, sums) = (self.n, self.a, self.sums);
+        gamma.clear();
+        gamma.par_extend(sums.par_iter().map(|s| match self.smoothing.method {
+            Method::WittenBell => s.items as f64 / (s.total + s.items as f64),
+            _ => s.dsum / s.total,
+        }));
+        // Stored n-grams have raw counts >= 1: a threshold of 0 or 1 prunes nothing.
+        if self.threshold > 1 {
+            for_contexts(self.cuts, gamma, |grams, first, gamma| {
+                for g in grams {
+                    let x = a[g];
+                    if x > 0 && !self.kept(g) {
+                        let c = self.parent(g);
+                        gamma[c - first] += self.alpha(x, c);
+                    }
+                }
+            });
+        }
+        let gamma = &gamma[..];
+        p.par_chunks_mut(PROB_CHUNK)
+            .enumerate()
+            .for_each(|(chunk, ps)| {
+                for (i, pg) in ps.iter_mut().enumerate() {
+                    let g = chunk * PROB_CHUNK + i;
+                    self.prefetch_lower(g);
+                    let x = a[g];
+                    if x > 0 && self.kept(g) {
+                        let c = self.parent(g);
+                        *pg = self.alpha(x, c) + gamma[c] * self.lower(g);
+                    }
+                }
+            });
+        if n == 1 {
+            for (w, pw) in p.iter_mut().enumerate() {
+                if a[w] == 0 && w != BOS as usize {
+                    *pw = gamma[0] / self.v;
+                }
+            }
+        } else {
+            bows.par_iter_mut()
+                .zip(sums.par_iter().zip(gamma))
+                .for_each(|(b, (s, &gm))| {
+                    if s.items > 0 {
+                        *b = log10(gm);
+                    }
+                });
+        }
+    }
+
+    /// `p(w|c) = α(c, w)` for seen n-grams, nothing left to a lower order: stupid backoff's
+    /// scores, and the unigrams of MLE and add-k (whose unseen words get add-k's share, or 0).
+    fn relative_frequencies(&self, p: &mut [f64]) {
+        let a = self.a;
+        p.par_iter_mut().enumerate().for_each(|(g, pg)| {
+            let x = a[g];
+            if x > 0 && self.kept(g) {
+                *pg = self.alpha(x, self.parent(g));
+            }
+        });
+        if self.n == 1 {
+            let (k, v) = (self.smoothing.k, self.v);
+            let unseen = if self.smoothing.method == Method::AddK {
+                k / (self.sums[0].total + k * v)
+            } else {
+                0.0
+            };
+            for (w, pw) in p.iter_mut().enumerate() {
+                if a[w] == 0 && w != BOS as usize {
+                    *pw = unseen;
+                }
+            }
+        }
+    }
+
+    /// `p(w|c) = α(c, w)` for the kept n-grams; a context's backoff weight spreads the mass
+    /// they leave over the words it has not kept, in proportion to p(w|c').
+    fn back_off(&self, p: &mut [f64], bows: &mut [f64]) {
+        let (a, sums) = (self.a, self.sums);
+        let (k, v) = (self.smoothing.k, self.v);
+        // 1 - Σ α over the kept words, as the mass of the unseen words (closed form) plus
+        // the pruned ones: exactly 0 when nothing is left. Per context: that mass and
+        // Σ p(w|c') over the kept words.
+        let mut left: Vec<(f64, f64)> = sums
+            .par_iter()
+            .map(|s| match self.smoothing.method {
+                Method::AddK => (k * (v - s.items as f64) / (s.total + k * v), 0.0),
+                _ => (0.0, 0.0),
+            })
+            .collect();
+        for_contexts(self.cuts, &mut left, |grams, first, left| {
+            for g in grams {
+                let x = a[g];
+                if x > 0 {
+                    let c = self.parent(g);
+                    if self.kept(g) {
+                        left[c - first].1 += self.lower(g);
+                    } else {
+                        left[c - first].0 += self.alpha(x, c);
+                    }
+                }
+            }
+        });
+        p.par_iter_mut().enumerate().for_each(|(g, pg)| {
+            let x = a[g];
+            if x > 0 && self.kept(g) {
+                *pg = self.alpha(x, self.parent(g));
+            }
+        });
+        bows.par_iter_mut()
+            .zip(sums.par_iter().zip(&left))
+            .for_each(|(b, (s, &(left, sp)))| {
+                if s.items > 0 {
+                    let den = 1.0 - sp;
+                    let bow = if left <= 0.0 {
+                        0.0
+                    } else if den <= 0.0 {
+                        1.0
+                    } else {
+                        left / den
+                    };
+                    *b = log10(bow);
+                }
+            });
+    }
 }
 
 /// The model of the estimated arrays: unigrams by id, higher orders kept in sorted order

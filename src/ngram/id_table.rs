@@ -1,6 +1,9 @@
 //! A hash table of word ids. The words live elsewhere (the vocabulary's list, or the text
 //! being read), so a slot holds only a 32-bit key cut from the word's hash and the id, and
 //! the caller says whether an id stands for the word looked up.
+//!
+//! No counterpart in the reference: a Python dict plays its part there
+//! (python/rnnrs/reference/ngram_engine.py::Vocabulary).
 
 /// Open addressing with linear probing, at most half full.
 #[derive(Clone, Debug, Default)]

@@ -1,5 +1,8 @@
 //! A backoff model in memory (or memory-mapped) and its scoring: log10 probabilities of
 //! id streams, single queries, and whole distributions for sampling.
+//!
+//! Spec: python/rnnrs/reference/ngram.py::logprob10 and ::score_sentence; streams and
+//! distributions as reference/ngram_engine.py::RefNGramModel (`score_ids`, `distribution`).
 
 use std::sync::OnceLock;
 

@@ -1,6 +1,9 @@
 //! Radix sort of (key, index) pairs. The n-gram engine sorts where a hash table would
 //! read memory at random (as KenLM's lmplz does): after a sort, counting runs, joining
 //! tables and filling probing tables all walk memory in order.
+//!
+//! No counterpart in the reference, whose dicts need no sorting: what the sorts serve is
+//! specified by python/rnnrs/reference/ngram.py::count_ngrams and ::estimate.
 
 use std::marker::PhantomData;
 

@@ -2,6 +2,9 @@
 //! keys beside their log10 probabilities and backoffs. The ARPA writer reads them in
 //! order; the probing hash tables for queries are built from them only when first needed
 //! (fitting then writing ARPA never builds them).
+//!
+//! Reference counterpart: the `Model` of python/rnnrs/reference/ngram.py (per order, a dict
+//! from n-gram to `[log10 prob, log10 backoff]`).
 
 use rayon::prelude::*;
 

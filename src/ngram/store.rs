@@ -1,5 +1,8 @@
 //! Arrays that are either owned or read in place from a memory-mapped file, and the
 //! probing hash table of a model order.
+//!
+//! Spec of the hashes and the slot layout (which the binary form stores as they are):
+//! python/rnnrs/reference/ngram_binary.py (`combine`, `unigram_key`, `SLOT`).
 
 use std::sync::Arc;
 

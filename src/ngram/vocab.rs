@@ -1,4 +1,7 @@
 //! The vocabulary: words <-> ids, with `<unk>`, `<s>`, `</s>` at 0, 1, 2.
+//!
+//! Spec: python/rnnrs/reference/ngram_engine.py::Vocabulary (other words in order of first
+//! appearance).
 
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 
+use super::call;
+use super::convert::ids_array;
 use crate::ngram::{arpa, binary, estimate, Method, Model, NGramCounts, Smoothing, EOS};
-use crate::nn::threads;
+use crate::runtime::threads;
 use crate::CoreError;
 
 /// Below this much work (tokens, or n-grams) a call runs on one thread.
@@ -15,19 +17,19 @@ const SERIAL_BELOW: usize = 1 << 18;
 /// Bytes of text (or of an ARPA file) counted as one unit of work.
 const BYTES_PER_TOKEN: u64 = 8;
 
-/// Run `f` without the GIL inside the rnnrs thread pool (`rnnrs.set_num_threads`), or on
-/// one thread when `work` is small. The call is handed to the pool once, not once per
+/// Run `f` through [`call::detached`] inside the rnnrs thread pool (`rnnrs.set_num_threads`),
+/// or on one thread when `work` is small. The call is handed to the pool once, not once per
 /// parallel step: each hand-over waits for a worker to wake, which dominates small inputs.
 fn detached<R: Send>(
     py: Python<'_>,
     work: usize,
     f: impl FnOnce() -> crate::Result<R> + Send,
 ) -> PyResult<R> {
-    Ok(py.detach(|| {
+    Ok(call::detached(py, |_| {
         if work < SERIAL_BELOW {
-            threads::install_serial(f)
+            threads::install_serial(f)?
         } else {
-            threads::install(f)
+            threads::install(f)?
         }
     })??)
 }
@@ -84,28 +86,13 @@ impl PyNGramCounts {
     /// Count the lines of a UTF-8 text file.
     fn add_file(&mut self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let inner = &mut self.inner;
-        detached(py, file_work(&path), || {
-            let bytes = std::fs::read(&path).map_err(|e| CoreError::io(&path, e))?;
-            let text = String::from_utf8(bytes).map_err(|e| {
-                CoreError::invalid(
-                    "path",
-                    format!(
-                        "{} is not UTF-8 text (byte {})",
-                        path.display(),
-                        e.utf8_error().valid_up_to()
-                    ),
-                )
-            })?;
-            inner.add_lines(text.lines())
-        })?;
+        detached(py, file_work(&path), || inner.add_file(&path))?;
         Ok(())
     }
 
     /// Count a stream of ids of this vocabulary, sentences ended by </s> (id 2).
     fn add_ids(&mut self, py: Python<'_>, ids: PyReadonlyArray1<'_, u32>) -> PyResult<()> {
-        let ids = ids.as_slice().map_err(|_| {
-            pyo3::exceptions::PyValueError::new_err("ids: expected a contiguous uint32 array")
-        })?;
+        let ids = ids_array(&ids, "ids")?;
         let inner = &mut self.inner;
         detached(py, ids.len(), || inner.add_ids(ids))?;
         Ok(())
@@ -159,14 +146,6 @@ impl PyNGramCounts {
 #[pyclass(module = "rnnrs._core", name = "NGramModel", frozen)]
 pub struct PyNGramModel {
     inner: Model,
-}
-
-fn ids_array<'a>(ids: &'a PyReadonlyArray1<'_, u32>, name: &str) -> PyResult<&'a [u32]> {
-    ids.as_slice().map_err(|_| {
-        pyo3::exceptions::PyValueError::new_err(format!(
-            "{name}: expected a contiguous uint32 array"
-        ))
-    })
 }
 
 #[pymethods]
@@ -267,9 +246,13 @@ impl PyNGramModel {
 
     /// Whitespace-split lines as one id stream, each sentence ended by </s>; empty lines
     /// are skipped; unknown words map to <unk>.
-    fn encode_lines<'py>(&self, py: Python<'py>, lines: Vec<String>) -> Bound<'py, PyArray1<u32>> {
+    fn encode_lines<'py>(
+        &self,
+        py: Python<'py>,
+        lines: Vec<String>,
+    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
         let v = self.inner.vocab();
-        let ids = py.detach(|| {
+        let ids = call::detached(py, |_| {
             let mut ids = Vec::new();
             for line in &lines {
                 let before = ids.len();
@@ -278,9 +261,9 @@ impl PyNGramModel {
                     ids.push(EOS);
                 }
             }
-            ids
-        });
-        ids.into_pyarray(py)
+            Ok(ids)
+        })??;
+        Ok(ids.into_pyarray(py))
     }
 
     /// log10 p of every token of a stream of sentences ended by </s>.

@@ -12,6 +12,8 @@
 //! Encoding (`BpeModel`): each pre-token starts as its bytes and the adjacent pair of lowest
 //! rank is merged, leftmost first, until no pair has a rank: the same segmentation training
 //! produced for its own words.
+//!
+//! Spec: python/rnnrs/reference/bpe.py (`BpeTrainer`, `BpeEncoder`).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -154,7 +156,9 @@ fn learn_merges(
     }
     let mut heap: BinaryHeap<(i64, Reverse<Pair>)> =
         counts.iter().map(|(&p, &c)| (c, Reverse(p))).collect();
-    let mut merges = Vec::with_capacity(num_merges);
+    // Grown as merges are found: `num_merges` comes from the caller's vocabulary size and
+    // may be far more than the words allow (up to 2^32 - 257).
+    let mut merges = Vec::new();
     let mut grown: Vec<Pair> = Vec::new();
     let min_frequency = i64::try_from(min_frequency.max(1)).unwrap_or(i64::MAX);
     while merges.len() < num_merges {
@@ -458,6 +462,18 @@ mod tests {
         assert!(t.train(255, 1).is_err());
         assert!(BpeModel::new(vec![(256, 1)]).is_err());
         assert!(BpeModel::new(vec![(1, 2), (1, 2)]).is_err());
+    }
+
+    #[test]
+    fn a_vocabulary_size_beyond_the_data_stops_when_the_pairs_run_out() {
+        let mut t = BpeTrainer::new();
+        t.feed(&["low lower"]);
+        let merges = t.train(u32::MAX as usize, 1).unwrap();
+        // lo, low, " low", er, " lower": each pre-token is one id, no pair is left.
+        assert_eq!(
+            merges,
+            [(108, 111), (256, 119), (32, 257), (101, 114), (258, 259)]
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! symbols, arrows, CJK and full-width punctuation, emoji, variation selectors, tags) and
 //! *letter* (everything else: every script's letters and combining marks). The classes are
 //! fixed tables, not Unicode-database look-ups, so the Rust core and the Python reference
-//! (`rnnrs.reference.bpe`) split identically whatever Unicode version either side ships.
+//! (python/rnnrs/reference/bpe.py::pretokenize, the spec) split identically whatever Unicode
+//! version either side ships.
 //!
 //! The pieces are those of GPT-2's pattern
 //! `'s|'t|'re|'ve|'m|'ll|'d| ?L+| ?D+| ?O+|S+(?!\S)|S+` with L, D, O, S the classes above:

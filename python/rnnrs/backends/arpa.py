@@ -1,6 +1,7 @@
 """ARPA text read and write for the NumPy backend, with the conventions of the Rust engine's
 src/ngram/arpa/ (read.rs, write.rs): KenLM/SRILM compatible; log10(0) written as -99 and
-read back as -inf.
+read back as -inf. Numbers are written as Python's shortest repr, where the Rust writer uses
+up to 12 decimals (src/ngram/arpa/number.rs): the same values, not the same bytes.
 
 Example:
     >>> import tempfile, pathlib

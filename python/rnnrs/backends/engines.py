@@ -18,7 +18,7 @@ def rnnlm_engine(config: dict[str, Any], backend: str) -> Any:
     """A new language-model engine for a config normalized by
     :func:`rnnrs.nn.config.normalize_config`: ``RustEngine`` or :class:`NumpyEngine`."""
     if backend == "rust":
-        return core().RustEngine(config)
+        return core().RustEngine(**config)
     return NumpyEngine(config)
 
 

@@ -20,6 +20,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..errors import FormatError
 from ..reference.ngram import (
     BOS,
     EOS,
@@ -46,12 +47,16 @@ def check_order(order: int) -> None:
 
 
 def read_text(path: Path) -> str:
-    """The UTF-8 text of a file (ValueError naming the byte when it is not UTF-8)."""
+    """The UTF-8 text of a file (FormatError naming the line and byte when it is not UTF-8,
+    as ``NGramCounts::add_file`` in src/ngram/counts.rs)."""
     data = Path(path).read_bytes()
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"path: {path} is not UTF-8 text (byte {exc.start})") from None
+        line = 1 + data.count(b"\n", 0, exc.start)
+        raise FormatError(
+            f"malformed text file {path} at line {line}: not UTF-8 (byte {exc.start})"
+        ) from None
 
 
 class Vocabulary:

@@ -432,7 +432,7 @@ class RNNLM:
     def configure_optimizer(self, spec: dict[str, Any]) -> None:
         """Use the optimizer of ``spec`` (``rnnrs.Adam(...).spec()``, ...) in
         :meth:`train_steps` from now on; its moments start at zero."""
-        self.engine.configure_optimizer(spec)
+        self.engine.configure_optimizer(**spec)
 
     def train_steps(
         self,

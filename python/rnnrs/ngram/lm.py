@@ -25,6 +25,7 @@ import numpy as np
 from ..backends.engines import ngram_model_engine
 from ..backends.numpy_ngram import check_order, check_smoothing_args
 from ..backends.selection import resolve_backend
+from ..errors import NotFittedError
 from ..generation import Prompt, beam_search, generate
 from ..reference.ngram import EOS, METHODS, UNK
 from .counts import NGramCounts
@@ -225,7 +226,7 @@ class NGramLM:
 
     def _engine(self) -> Any:
         if self._model is None:
-            raise RuntimeError("the model is not trained: call fit() or load one first")
+            raise NotFittedError("the model is not trained: call fit() or load one first")
         return self._model
 
     def to_arpa(self, path: PathLike) -> None:

@@ -131,7 +131,7 @@ def adjusted_counts(counts: Counts) -> Counts:
     its raw count (it has no left context); any other counts its distinct left extensions
     ``v g`` seen at order n+1. The unigram ``<s>`` gets 0 (it is never predicted).
 
-    Rust: src/ngram/estimate.rs (the continuation counts of estimate).
+    Rust: src/ngram/estimate.rs (EstimationCounts).
 
     Example:
         >>> adjusted_counts(count_ngrams([[3], [3]], 2))[0][(3,)]

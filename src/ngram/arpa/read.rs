@@ -1,4 +1,6 @@
 //! Reading ARPA text into a model's probing tables, with errors that name the line.
+//!
+//! Spec: python/rnnrs/reference/arpa.py::read_arpa (the same checks, on the same lines).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -9,7 +11,7 @@ use super::{LOG10_ZERO_ARPA, MISSING_UNK_LOG10};
 use crate::ngram::model::{Levels, Model};
 use crate::ngram::store::{ngram_key, ProbBow, Store, Table, TableBuilder, BLANK};
 use crate::ngram::vocab::{Vocab, BOS, EOS, UNK};
-use crate::{CoreError, Result};
+use crate::{CoreError, FormatKind, Result};
 
 struct Reader {
     path: PathBuf,
@@ -20,7 +22,7 @@ struct Reader {
 impl Reader {
     fn error(&self, message: impl Into<String>) -> CoreError {
         CoreError::Format {
-            what: "ARPA file",
+            kind: FormatKind::Arpa,
             path: Some(self.path.clone()),
             line: self.number,
             message: message.into(),
@@ -71,7 +73,26 @@ pub fn read_arpa(path: &Path) -> Result<Model> {
         lines: BufReader::with_capacity(1 << 20, file).lines(),
         number: 0,
     };
-    // Anything before \data\ is a comment.
+    let (counts, mut line) = read_header(&mut r)?;
+    let order = counts.len();
+    let mut entries = Entries::new(order);
+    for (n, &count) in (1..=order).zip(&counts) {
+        line = entries.read_order(&mut r, n, count, line)?;
+    }
+    while line.trim().is_empty() {
+        line = r
+            .next()?
+            .ok_or_else(|| r.error("the file ends without \\end\\"))?;
+    }
+    if line.trim() != "\\end\\" {
+        return Err(r.error(format!("expected \\end\\, found {:?}", line.trim())));
+    }
+    entries.into_model(&r)
+}
+
+/// The `\data\` section: the n-gram count of each order (their number is the model's
+/// order), and the first line after them. Anything before `\data\` is a comment.
+fn read_header(r: &mut Reader) -> Result<(Vec<usize>, String)> {
     loop {
         match r.next()? {
             None => return Err(r.error("no \\data\\ section")),
@@ -80,7 +101,7 @@ pub fn read_arpa(path: &Path) -> Result<Model> {
         }
     }
     let mut counts: Vec<usize> = Vec::new();
-    let mut line = loop {
+    let line = loop {
         let Some(l) = r.next()? else {
             return Err(r.error("the file ends inside \\data\\"));
         };
@@ -113,11 +134,39 @@ pub fn read_arpa(path: &Path) -> Result<Model> {
     }
     crate::ngram::check_order(order)
         .map_err(|_| r.error(format!("order {order} is not supported")))?;
-    let mut vocab = Vocab::new();
-    let mut unigrams: Vec<ProbBow> = Vec::new();
-    let mut seen_unigram: Vec<bool> = Vec::new();
-    let mut sections: Vec<Section> = (0..order).map(|_| Section::default()).collect();
-    for n in 1..=order {
+    Ok((counts, line))
+}
+
+/// What the `\k-grams:` sections hold, as they are read: the vocabulary and unigrams (by
+/// id), and the entries of the higher orders.
+struct Entries {
+    order: usize,
+    vocab: Vocab,
+    unigrams: Vec<ProbBow>,
+    seen_unigram: Vec<bool>,
+    sections: Vec<Section>,
+}
+
+impl Entries {
+    fn new(order: usize) -> Self {
+        Entries {
+            order,
+            vocab: Vocab::new(),
+            unigrams: Vec::new(),
+            seen_unigram: Vec::new(),
+            sections: (0..order).map(|_| Section::default()).collect(),
+        }
+    }
+
+    /// Read the `\n-grams:` section starting at or after `line` (blank lines skipped), which
+    /// must hold `count` entries; returns the line that ends it.
+    fn read_order(
+        &mut self,
+        r: &mut Reader,
+        n: usize,
+        count: usize,
+        mut line: String,
+    ) -> Result<String> {
         while line.trim().is_empty() {
             line = r
                 .next()?
@@ -127,101 +176,105 @@ pub fn read_arpa(path: &Path) -> Result<Model> {
             return Err(r.error(format!("expected \\{n}-grams:, found {:?}", line.trim())));
         }
         let mut found = 0usize;
-        loop {
+        let end = loop {
             let Some(l) = r.next()? else {
                 return Err(r.error("the file ends without \\end\\"));
             };
             let t = l.trim();
             if t.is_empty() || t.starts_with('\\') {
-                line = l;
-                break;
+                break l;
             }
             found += 1;
-            let mut fields = t.split_whitespace();
-            let prob = r.number(fields.next().unwrap_or(""), "log10 probability")?;
-            if prob > 0.0 {
-                return Err(r.error(format!("positive log10 probability {prob}")));
-            }
-            let rest: Vec<&str> = fields.collect();
-            let bow = match rest.len() {
-                k if k == n => 0.0,
-                k if k == n + 1 && n < order => r.number(rest[n], "log10 backoff")?,
-                _ => {
-                    return Err(r.error(format!(
-                        "expected {n} word(s){} after the probability, got {} field(s)",
-                        if n < order {
-                            " and an optional backoff"
-                        } else {
-                            ""
-                        },
-                        rest.len()
-                    )))
-                }
-            };
-            if n == 1 {
-                let id = vocab.intern(rest[0]) as usize;
-                if id >= unigrams.len() {
-                    unigrams.resize(id + 1, ProbBow::default());
-                    seen_unigram.resize(id + 1, false);
-                }
-                if seen_unigram[id] {
-                    return Err(r.error(format!("duplicate unigram {:?}", rest[0])));
-                }
-                seen_unigram[id] = true;
-                unigrams[id] = ProbBow { prob, bow };
-            } else {
-                let s = &mut sections[n - 1];
-                for w in &rest[..n] {
-                    let id = vocab.get(w).ok_or_else(|| {
-                        r.error(format!("word {w:?} is not in the \\1-grams: section"))
-                    })?;
-                    s.words.push(id);
-                }
-                s.probs.push(prob);
-                s.bows.push(bow);
-                s.lines.push(r.number);
-            }
-        }
-        if found != counts[n - 1] {
+            self.read_entry(r, n, t)?;
+        };
+        if found != count {
             return Err(r.error(format!(
-                "the \\data\\ header announces {} {n}-grams, the section holds {found}",
-                counts[n - 1]
+                "the \\data\\ header announces {count} {n}-grams, the section holds {found}"
             )));
         }
+        Ok(end)
     }
-    while line.trim().is_empty() {
-        line = r
-            .next()?
-            .ok_or_else(|| r.error("the file ends without \\end\\"))?;
-    }
-    if line.trim() != "\\end\\" {
-        return Err(r.error(format!("expected \\end\\, found {:?}", line.trim())));
-    }
-    for (id, name) in [(BOS, "<s>"), (EOS, "</s>")] {
-        if !seen_unigram.get(id as usize).copied().unwrap_or(false) {
-            return Err(r.error(format!("{name} is missing from the \\1-grams: section")));
+
+    /// One line `log10 prob <tab> n words [<tab> log10 backoff]` (backoffs below the
+    /// highest order only).
+    fn read_entry(&mut self, r: &Reader, n: usize, t: &str) -> Result<()> {
+        let mut fields = t.split_whitespace();
+        let prob = r.number(fields.next().unwrap_or(""), "log10 probability")?;
+        if prob > 0.0 {
+            return Err(r.error(format!("positive log10 probability {prob}")));
         }
-    }
-    unigrams.resize(vocab.len(), ProbBow::default());
-    for u in unigrams.iter_mut() {
-        u.prob = zero_floor(u.prob);
-        u.bow = zero_floor(u.bow);
-    }
-    if !seen_unigram[UNK as usize] {
-        unigrams[UNK as usize] = ProbBow {
-            prob: MISSING_UNK_LOG10,
-            bow: 0.0,
+        let rest: Vec<&str> = fields.collect();
+        let bow = match rest.len() {
+            k if k == n => 0.0,
+            k if k == n + 1 && n < self.order => r.number(rest[n], "log10 backoff")?,
+            _ => {
+                return Err(r.error(format!(
+                    "expected {n} word(s){} after the probability, got {} field(s)",
+                    if n < self.order {
+                        " and an optional backoff"
+                    } else {
+                        ""
+                    },
+                    rest.len()
+                )))
+            }
         };
+        if n == 1 {
+            let id = self.vocab.intern(rest[0]) as usize;
+            if id >= self.unigrams.len() {
+                self.unigrams.resize(id + 1, ProbBow::default());
+                self.seen_unigram.resize(id + 1, false);
+            }
+            if self.seen_unigram[id] {
+                return Err(r.error(format!("duplicate unigram {:?}", rest[0])));
+            }
+            self.seen_unigram[id] = true;
+            self.unigrams[id] = ProbBow { prob, bow };
+        } else {
+            let s = &mut self.sections[n - 1];
+            for w in &rest[..n] {
+                let id = self.vocab.get(w).ok_or_else(|| {
+                    r.error(format!("word {w:?} is not in the \\1-grams: section"))
+                })?;
+                s.words.push(id);
+            }
+            s.probs.push(prob);
+            s.bows.push(bow);
+            s.lines.push(r.number);
+        }
+        Ok(())
     }
-    let tables = build_tables(&mut sections, order, &r)?;
-    Ok(Model::new(
-        order,
-        vocab,
-        "arpa".to_owned(),
-        None,
-        Store::Owned(unigrams),
-        Levels::Tables(tables),
-    ))
+
+    /// The model, once `\end\` is read: `<s>` and `</s>` must be there, `<unk>` gets KenLM's
+    /// probability when missing, -99 becomes log10(0).
+    fn into_model(mut self, r: &Reader) -> Result<Model> {
+        for (id, name) in [(BOS, "<s>"), (EOS, "</s>")] {
+            if !self.seen_unigram.get(id as usize).copied().unwrap_or(false) {
+                return Err(r.error(format!("{name} is missing from the \\1-grams: section")));
+            }
+        }
+        let mut unigrams = self.unigrams;
+        unigrams.resize(self.vocab.len(), ProbBow::default());
+        for u in unigrams.iter_mut() {
+            u.prob = zero_floor(u.prob);
+            u.bow = zero_floor(u.bow);
+        }
+        if !self.seen_unigram[UNK as usize] {
+            unigrams[UNK as usize] = ProbBow {
+                prob: MISSING_UNK_LOG10,
+                bow: 0.0,
+            };
+        }
+        let tables = build_tables(&mut self.sections, self.order, r)?;
+        Ok(Model::new(
+            self.order,
+            self.vocab,
+            "arpa".to_owned(),
+            None,
+            Store::Owned(unigrams),
+            Levels::Tables(tables),
+        ))
+    }
 }
 
 /// -99 and below mean log10(0).
@@ -244,7 +297,7 @@ fn build_tables(sections: &mut [Section], order: usize, r: &Reader) -> Result<Ve
         for (k, ws) in s.words.chunks_exact(n).enumerate() {
             if !set.insert(ngram_key(ws)) {
                 return Err(CoreError::Format {
-                    what: "ARPA file",
+                    kind: FormatKind::Arpa,
                     path: Some(r.path.clone()),
                     line: s.lines[k],
                     message: format!("duplicate {n}-gram"),
