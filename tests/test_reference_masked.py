@@ -176,7 +176,7 @@ def test_padding_never_changes_a_result(cell: str) -> None:
 @pytest.mark.parametrize("cell", CELLS)
 def test_full_lengths_give_the_unmasked_stack_bit_for_bit(cell: str) -> None:
     pb = Problem(cell, [5, 5, 5], 5, True, 2, hidden=3, seed=5)
-    runs = []
+    runs: list[tuple[Any, ...]] = []
     for lengths in (None, pb.lengths):
         out, final, cache = stack_forward(
             cell, pb.x, pb.state0, pb.params, 2, True, 0.3, np.random.default_rng(1), lengths
