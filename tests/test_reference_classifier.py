@@ -125,6 +125,23 @@ def test_classifier_padding_never_changes_a_result(pooling: str) -> None:
         np.testing.assert_allclose(g, mean[name], rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_float32_runs_in_float32_and_follows_float64(pooling: str) -> None:
+    params, config = make_classifier("lstm", pooling, hidden=4, dropout=0.2, seed=14)
+    ids, lengths, labels = batch([5, 1, 3, 7], 7, seed=15)
+    results = []
+    for dtype in (np.float64, np.float32):
+        typed = {name: v.astype(dtype) for name, v in params.items()}
+        rng = np.random.default_rng(16)
+        results.append(classifier_loss_and_grads(typed, config, ids, lengths, labels, rng))
+    (loss64, grads64, logits64), (loss32, grads32, logits32) = results
+    assert logits32.dtype == np.float32 and all(g.dtype == np.float32 for g in grads32.values())
+    assert loss32 == pytest.approx(loss64, rel=1e-5)
+    np.testing.assert_allclose(logits32, logits64, rtol=1e-4, atol=1e-5)
+    for name, g in grads64.items():
+        np.testing.assert_allclose(grads32[name], g, rtol=1e-3, atol=1e-5, err_msg=name)
+
+
 def test_training_dropout_draws_the_stacks_masks_then_the_pooled_vectors() -> None:
     params, config = make_classifier("gru", "mean", dropout=0.5, seed=6)
     ids, lengths, _ = batch([3, 2], 3, seed=7)

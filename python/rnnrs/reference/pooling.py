@@ -73,7 +73,8 @@ def max_pool_forward(out: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, 
     """out (T, B, F), lengths (B,) -> pooled (B, F): the maximum over the real steps,
     per feature; the first such step on ties."""
     valid = valid_steps(lengths, out.shape[0])[:, :, None]
-    index = np.argmax(np.where(valid, out, -np.inf), axis=0)  # (B, F), first on ties
+    masked = np.where(valid, out, out.dtype.type(-np.inf))
+    index = np.argmax(masked, axis=0)  # (B, F), the first step on ties
     return _pick_forward(out, index), {"index": index, "t_len": out.shape[0]}
 
 
@@ -110,7 +111,7 @@ def attention_pool_forward(
     valid = valid_steps(lengths, t_len)  # (T, B)
     u = np.tanh(out.reshape(t_len * batch, feat) @ params["weight"].T + params["bias"])
     u = u.reshape(t_len, batch, -1)  # (T, B, A)
-    scores = np.where(valid, u @ params["v"], -np.inf)  # (T, B)
+    scores = np.where(valid, u @ params["v"], u.dtype.type(-np.inf))  # (T, B)
     e = np.exp(scores - scores.max(axis=0))  # exp(-inf) = 0 at padded steps
     weights = e / e.sum(axis=0)  # (T, B)
     pooled = (weights[:, :, None] * out).sum(axis=0)
