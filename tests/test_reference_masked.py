@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from finite_differences import numeric_grad, rel_error
 from rnnrs.reference.cells import CELLS, GATES, state_size
@@ -171,6 +173,29 @@ def test_padding_never_changes_a_result(cell: str) -> None:
     assert not out[pad].any() and not dx[pad].any() and not dh[pad].any()
     for name, g in grads.items():
         same(g, summed[name])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(CELLS),
+    st.booleans(),
+    st.lists(st.integers(1, 6), min_size=1, max_size=5),
+    st.integers(0, 2),
+    st.integers(0, 2**16),
+)
+def test_a_row_scores_the_same_in_any_batch(
+    cell: str, bidirectional: bool, lengths: list[int], extra: int, seed: int
+) -> None:
+    # Row 0 in a batch of any other rows, padded to any T >= the longest, vs row 0 alone.
+    pb = Problem(cell, lengths, max(lengths) + extra, bidirectional, 2, seed=seed)
+    out, final, cache = pb.forward()
+    dx, d_state0, _, _ = stack_backward(pb.w_out, pb.w_state, cache)
+    a_out, a_final, a_dx, a_d_state0, _, _ = run_row_alone(pb, 0)
+    n = lengths[0]
+    np.testing.assert_allclose(out[:n, 0], a_out[:, 0], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(dx[:n, 0], a_dx[:, 0], rtol=1e-12, atol=1e-13)
+    for a, b in [*zip(final, a_final), *zip(d_state0, a_d_state0)]:
+        np.testing.assert_allclose(a[:, 0], b[:, 0], rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("cell", CELLS)
