@@ -92,15 +92,25 @@ def _open_for_writing(path: PathLike) -> Path:
     return p
 
 
-def _check_field(value: str, name: str, forbidden: str, where: str) -> None:
-    """Writers' argument check: ``value`` is a non-blank str free of ``forbidden`` chars."""
+_LINE_BREAKS = "\n\r"
+
+
+def _check_field(
+    value: str, name: str, where: str, *, forbidden: str = "", spaces: str = "any"
+) -> None:
+    """Writers' check that ``value`` reads back unchanged: a non-blank str without
+    ``forbidden`` characters; ``spaces`` is ``"any"`` (read verbatim), ``"inside"`` (the
+    reader strips the ends) or ``"none"`` (the reader splits on whitespace)."""
     if not isinstance(value, str):
         raise TypeError(f"{name}: expected a str {where}, got {type(value).__name__}")
     if not value.strip():
-        raise ValueError(f"{name}: expected a non-empty str {where}, got {value!r}")
-    bad = next((c for c in value if c in forbidden), None)
+        raise ValueError(f"{name}: expected a non-blank str {where}, got {value!r}")
+    bad = next((c for c in value if c in forbidden or (spaces == "none" and c.isspace())), None)
     if bad is not None:
         raise ValueError(f"{name}: {value!r} {where} contains {bad!r}, which the format forbids")
+    if spaces == "inside" and value != value.strip():
+        raise ValueError(f"{name}: {value!r} {where} starts or ends with whitespace, which the "
+                         "format drops")
 
 
 def _check_lengths(a: Sequence[object], b: Sequence[object], names: str) -> None:
@@ -176,6 +186,7 @@ def _read_tsv_examples(path: Path) -> Iterator[tuple[str, Label]]:
     label_col, text_col, n_cols = 0, 1, 2
     header_line: Optional[int] = None
     first = True
+    rows = 0
     for number, line in _lines(path):
         if not line.strip():
             continue
@@ -203,9 +214,10 @@ def _read_tsv_examples(path: Path) -> Iterator[tuple[str, Label]]:
             raise _error(path, number, f"expected a label in column {label_col + 1}, got nothing")
         if not text.strip():
             raise _error(path, number, f"expected a text in column {text_col + 1}, got nothing")
+        rows += 1
         yield text, label
-    if first:
-        raise _empty(path, "'label<TAB>text' lines")
+    if rows == 0:
+        raise _empty(path, "'label<TAB>text' lines" + (" after the header" if header_line else ""))
 
 
 def _read_jsonl_examples(path: Path) -> Iterator[tuple[str, Label]]:
@@ -331,22 +343,27 @@ def write_classification(
     if format not in CLASSIFICATION_FORMATS:
         raise ValueError(f"format: expected one of {CLASSIFICATION_FORMATS}, got {format!r}")
     _check_lengths(texts, labels, "texts, labels")
-    forbidden_text = {"tsv": "\t\n\r", "jsonl": "", "fasttext": "\n\r"}[format]
-    forbidden_label = "\t\n\r" if format == "tsv" else " \t\n\r\x0b\x0c"
     lines = ["label\ttext"] if format == "tsv" else []
     for i, (text, label) in enumerate(zip(texts, labels)):
         where = f"at index {i}"
-        _check_field(text, "texts", forbidden_text, where)
         if isinstance(label, bool) or not isinstance(label, (str, int)):
             raise TypeError(f"labels: expected a str or an int {where}, got {label!r}")
-        if format == "fasttext" and str(label).startswith(FASTTEXT_PREFIX):
-            raise ValueError(f"labels: {label!r} {where} already starts with {FASTTEXT_PREFIX}")
-        _check_field(str(label), "labels", forbidden_label, where)
         if format == "tsv":
+            _check_field(text, "texts", where, forbidden="\t" + _LINE_BREAKS)
+            _check_field(str(label), "labels", where, forbidden="\t" + _LINE_BREAKS,
+                         spaces="inside")
             lines.append(f"{label}\t{text}")
         elif format == "jsonl":
+            _check_field(text, "texts", where)
+            if isinstance(label, str):
+                _check_field(label, "labels", where)
             lines.append(json.dumps({"text": text, "label": label}, ensure_ascii=False))
         else:
+            _check_field(text, "texts", where, forbidden=_LINE_BREAKS, spaces="inside")
+            _check_field(str(label), "labels", where, spaces="none")
+            if any(t.startswith(FASTTEXT_PREFIX) for t in [str(label), *text.split()]):
+                raise ValueError(f"texts, labels: {FASTTEXT_PREFIX} in {label!r} / {text!r} "
+                                 f"{where} would read back as a second label")
             lines.append(f"{FASTTEXT_PREFIX}{label} {text}")
     with open(_open_for_writing(path), "w", encoding="utf-8", newline="\n") as f:
         f.writelines(line + "\n" for line in lines)
@@ -514,7 +531,8 @@ def read_conll(path: PathLike, *, column: int = -1, tagged: bool = True) -> Tagg
             continue
         if n_cols is None:
             n_cols = (len(fields), number)
-            separator = "\t" if "\t" in stripped else " "
+            # A single column shows no separator: then the tab, CoNLL's usual one.
+            separator = " " if "\t" not in stripped and len(fields) > 1 else "\t"
             if tagged:
                 if len(fields) < 2:
                     raise _error(p, number, "expected a token and a tag column, got 1 column "
@@ -581,7 +599,7 @@ def _check_predictions(tokens: Sequence[Sequence[str]], predictions: Sequence[Se
         if len(tags) != len(words):
             raise ValueError(f"{name}: sentence {i} has {len(words)} tokens, got {len(tags)} tags")
         for tag in tags:
-            _check_field(tag, name, " \t\n\r\x0b\x0c", f"in sentence {i}")
+            _check_field(tag, name, f"in sentence {i}", spaces="none")
 
 
 def write_tagging(
@@ -691,7 +709,7 @@ def write_conllu(
     out: list[str] = []
     for i, (words, word_tags) in enumerate(zip(tokens, tags)):
         for j, (word, tag) in enumerate(zip(words, word_tags)):
-            _check_field(word, "tokens", "\t\n\r", f"in sentence {i}")
+            _check_field(word, "tokens", f"in sentence {i}", forbidden="\t" + _LINE_BREAKS)
             fields = [str(j + 1), word] + ["_"] * 8
             fields[index] = tag
             out.append("\t".join(fields))
@@ -738,8 +756,8 @@ class PairData:
 def read_pairs(path: PathLike) -> PairData:
     """Read ``source<TAB>target`` pairs, one per line; blank lines are skipped.
 
-    A first line ``source<TAB>target`` (any case) is a header and skipped. Both sides are kept
-    as written and must be non-blank; a line has exactly one tab.
+    Both sides are kept as written and must be non-blank; a line has exactly one tab. There
+    is no header line.
 
     Example:
         >>> _ = Path("dates.tsv").write_text("5 May 2021\\t2021-05-05\\n")
@@ -749,15 +767,10 @@ def read_pairs(path: PathLike) -> PairData:
     p = Path(path)
     sources: list[str] = []
     targets: list[str] = []
-    first = True
     for number, line in _lines(p):
         if not line.strip():
             continue
         fields = line.split("\t")
-        if first:
-            first = False
-            if [f.strip().lower() for f in fields] == ["source", "target"]:
-                continue
         if len(fields) != 2:
             got = "no tab" if len(fields) == 1 else f"{len(fields)} columns"
             raise _error(p, number, f"expected 'source<TAB>target', got {got} in {_show(line)}")
@@ -782,8 +795,8 @@ def write_pairs(path: PathLike, sources: Sequence[str], targets: Sequence[str]) 
     _check_lengths(sources, targets, "sources, targets")
     lines = []
     for i, (source, target) in enumerate(zip(sources, targets)):
-        _check_field(source, "sources", "\t\n\r", f"at index {i}")
-        _check_field(target, "targets", "\t\n\r", f"at index {i}")
+        _check_field(source, "sources", f"at index {i}", forbidden="\t" + _LINE_BREAKS)
+        _check_field(target, "targets", f"at index {i}", forbidden="\t" + _LINE_BREAKS)
         lines.append(f"{source}\t{target}\n")
     with open(_open_for_writing(path), "w", encoding="utf-8", newline="\n") as f:
         f.writelines(lines)
@@ -837,8 +850,8 @@ def write_cmudict(path: PathLike, words: Sequence[str], pronunciations: Sequence
     seen: dict[str, int] = {}
     lines = []
     for i, (word, phones) in enumerate(zip(words, pronunciations)):
-        _check_field(word, "words", " \t\n\r\x0b\x0c", f"at index {i}")
-        _check_field(phones, "pronunciations", "\n\r", f"at index {i}")
+        _check_field(word, "words", f"at index {i}", spaces="none")
+        _check_field(phones, "pronunciations", f"at index {i}")
         if word.startswith(";;;") or _ALTERNATE.match(word) or "#" in [word, *phones.split()]:
             raise ValueError(f"words: {word!r} / {phones!r} at index {i} would read back "
                              "differently (a comment or an alternate marker)")
