@@ -128,7 +128,7 @@ def _check_pair(a: Sequence[Any], b: Sequence[Any], names: tuple[str, str]) -> N
     if len(a) != len(b):
         raise ValueError(f"{names[0]}, {names[1]}: expected equal lengths, "
                          f"got {len(a)} and {len(b)}")
-    if not a:
+    if len(a) == 0:
         raise ValueError(f"{names[0]}: expected at least one item, got none")
 
 
