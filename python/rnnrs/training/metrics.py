@@ -204,7 +204,7 @@ def _label_order(y_true: Sequence[Label], y_pred: Sequence[Label]) -> list[Label
     if len({isinstance(y, str) for y in found}) > 1:
         raise ValueError("y_true, y_pred: expected labels of one type, got both strings and "
                          "integers; pass labels= to fix their order")
-    return sorted(found)  # type: ignore[type-var]
+    return sorted(found)
 
 
 def _indices(values: Sequence[Label], index: dict[Label, int], name: str) -> np.ndarray:
