@@ -59,8 +59,7 @@ def test_classification_table_and_dict() -> None:
     assert json.loads(json.dumps(d)) == d
     assert d["labels"] == ["neg", "pos"]
     assert d["confusion_matrix"] == [[0, 1], [1, 2]]
-    assert d["per_class"]["pos"] == {"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3,
-                                     "support": 3}
+    assert d["per_class"]["pos"] == {"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3, "support": 3}
     assert d["accuracy"] == 0.5 and d["macro_f1"] == pytest.approx(1 / 3)
     lines = r.table(digits=3).splitlines()
     assert lines[0].split() == ["precision", "recall", "f1-score", "support"]
@@ -174,8 +173,10 @@ def table_values(table: str) -> list[list[object]]:
         (["B-PER", "B-PER", "I-PER"], [("PER", 0, 1), ("PER", 1, 3)]),
         (["O", "O"], []),
         # BIOES: E- closes, S- is a single token, E- or I- right after E-/S- starts again.
-        (["B-LOC", "E-LOC", "S-PER", "E-PER", "I-ORG", "E-ORG"],
-         [("LOC", 0, 2), ("PER", 2, 3), ("PER", 3, 4), ("ORG", 4, 6)]),
+        (
+            ["B-LOC", "E-LOC", "S-PER", "E-PER", "I-ORG", "E-ORG"],
+            [("LOC", 0, 2), ("PER", 2, 3), ("PER", 3, 4), ("ORG", 4, 6)],
+        ),
         (["S-X", "S-X", "I-X"], [("X", 0, 1), ("X", 1, 2), ("X", 2, 3)]),
         (["B-creative-work", "I-creative-work"], [("creative-work", 0, 2)]),
     ],
@@ -204,8 +205,9 @@ def test_tagging_by_hand_seqeval_example() -> None:
     assert {"accuracy", "f1", "precision", "recall", "per_type"} <= set(d)
     table = r.table()
     assert table.startswith("processed 10 tokens with 2 phrases; found: 2 phrases; correct: 1.")
-    assert any(line.split() == ["MISC", "0.0000", "0.0000", "0.0000", "1"]
-               for line in table.splitlines())
+    assert any(
+        line.split() == ["MISC", "0.0000", "0.0000", "0.0000", "1"] for line in table.splitlines()
+    )
 
 
 def test_tagging_entities_do_not_cross_sentences() -> None:
@@ -244,17 +246,27 @@ def test_tagging_errors(y_true: list, y_pred: list, error: type, message: str) -
 
 
 BIOES = st.lists(
-    st.lists(st.sampled_from(["O", "B-A", "I-A", "E-A", "S-A", "B-B", "I-B", "E-B", "S-B"]),
-             min_size=0, max_size=12),
-    min_size=1, max_size=6,
+    st.lists(
+        st.sampled_from(["O", "B-A", "I-A", "E-A", "S-A", "B-B", "I-B", "E-B", "S-B"]),
+        min_size=0,
+        max_size=12,
+    ),
+    min_size=1,
+    max_size=6,
 )
-BIO = st.lists(st.lists(st.sampled_from(["O", "O", "B-A", "I-A", "B-B", "I-B", "I-C"]),
-                        min_size=1, max_size=12), min_size=1, max_size=6)
+BIO = st.lists(
+    st.lists(
+        st.sampled_from(["O", "O", "B-A", "I-A", "B-B", "I-B", "I-C"]), min_size=1, max_size=12
+    ),
+    min_size=1,
+    max_size=6,
+)
 
 
 def same_shape(data: st.DataObject, y_true: list[list[str]], tags: list[str]) -> list[list[str]]:
-    return [data.draw(st.lists(st.sampled_from(tags), min_size=len(s), max_size=len(s)))
-            for s in y_true]
+    return [
+        data.draw(st.lists(st.sampled_from(tags), min_size=len(s), max_size=len(s))) for s in y_true
+    ]
 
 
 @settings(max_examples=150, deadline=None)
@@ -285,8 +297,7 @@ def test_tagging_equals_seqeval(y_true: list[list[str]], data: st.DataObject) ->
     tags = sorted({t for s in y_true for t in s} | {"O", "I-A", "B-C"})
     y_pred = same_shape(data, y_true, tags)
     for sentence in [*y_true, *y_pred]:
-        assert entities(sentence) == [(k, a, b + 1) for k, a, b in
-                                      labeling.get_entities(sentence)]
+        assert entities(sentence) == [(k, a, b + 1) for k, a, b in labeling.get_entities(sentence)]
     r = tagging_metrics(y_true, y_pred)
     f1 = quiet(seqeval.f1_score, y_true, y_pred, zero_division=0)
     precision = quiet(seqeval.precision_score, y_true, y_pred, zero_division=0)
@@ -296,8 +307,7 @@ def test_tagging_equals_seqeval(y_true: list[list[str]], data: st.DataObject) ->
     assert r.per_type is not None and r.entities is not None
     if not r.per_type:
         return  # no entity anywhere: seqeval's averages over no types are NaN, ours 0
-    report = quiet(seqeval.classification_report, y_true, y_pred, output_dict=True,
-                   zero_division=0)
+    report = quiet(seqeval.classification_report, y_true, y_pred, output_dict=True, zero_division=0)
     for kind, scores in r.per_type.items():
         assert scores.f1 == pytest.approx(report[kind]["f1-score"], abs=1e-12)
         assert scores.precision == pytest.approx(report[kind]["precision"], abs=1e-12)
@@ -311,8 +321,14 @@ def test_tagging_equals_seqeval(y_true: list[list[str]], data: st.DataObject) ->
 
 @pytest.mark.parametrize(
     ("a", "b", "d"),
-    [("", "", 0), ("abc", "", 3), ("kitten", "sitting", 3), ("flaw", "lawn", 2),
-     (["K", "AE1", "T"], ["K", "AA1", "T", "S"], 2), ("abc", "abc", 0)],
+    [
+        ("", "", 0),
+        ("abc", "", 3),
+        ("kitten", "sitting", 3),
+        ("flaw", "lawn", 2),
+        (["K", "AE1", "T"], ["K", "AA1", "T", "S"], 2),
+        ("abc", "abc", 0),
+    ],
 )
 def test_edit_distance_by_hand(a: str, b: str, d: int) -> None:
     assert edit_distance(a, b) == d
@@ -400,8 +416,11 @@ SENTENCE = st.lists(st.sampled_from("abcde"), max_size=9).map(" ".join)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(SENTENCE, st.lists(SENTENCE, min_size=1, max_size=3)), min_size=1,
-                max_size=8))
+@given(
+    st.lists(
+        st.tuples(SENTENCE, st.lists(SENTENCE, min_size=1, max_size=3)), min_size=1, max_size=8
+    )
+)
 def test_bleu_equals_sacrebleu(rows: list[tuple[str, list[str]]]) -> None:
     sacrebleu = pytest.importorskip("sacrebleu")
     hyps = [h for h, _ in rows]
@@ -442,8 +461,10 @@ def test_metrics_on_cmudict_dev_equal_sacrebleu(shared_data: Path) -> None:
     unchanged = sum(h == refs[0] for h, refs in zip(hyps, references))
     assert r.exact_match >= unchanged / len(words)  # a corrupted first may match a second
     assert 0.0 < r.token_error_rate < 0.5
-    streams = [[refs[k] if k < len(refs) else None for refs in references]
-               for k in range(max(map(len, references)))]
+    streams = [
+        [refs[k] if k < len(refs) else None for refs in references]
+        for k in range(max(map(len, references)))
+    ]
     theirs = sacrebleu.corpus_bleu(hyps, streams, tokenize="none")
     assert 20.0 < r.bleu.score == theirs.score
 
@@ -456,8 +477,9 @@ def test_entity_f1_on_wnut17_dev_equals_seqeval(shared_data: Path) -> None:
     tags = sorted({t for s in gold for t in s})
     rng = np.random.default_rng(0)
     # Each tag kept with probability 0.9, otherwise replaced by a random tag of the set.
-    pred = [[t if rng.random() < 0.9 else tags[int(rng.integers(len(tags)))] for t in s]
-            for s in gold]
+    pred = [
+        [t if rng.random() < 0.9 else tags[int(rng.integers(len(tags)))] for t in s] for s in gold
+    ]
     r = tagging_metrics(gold, pred)
     assert r.per_type is not None and len(r.per_type) == 6
     assert r.f1 == pytest.approx(quiet(seqeval.f1_score, gold, pred), abs=1e-12)
@@ -465,4 +487,5 @@ def test_entity_f1_on_wnut17_dev_equals_seqeval(shared_data: Path) -> None:
     for kind, scores in r.per_type.items():
         assert (scores.precision, scores.recall, scores.f1, scores.support) == pytest.approx(
             tuple(report[kind][k] for k in ("precision", "recall", "f1-score", "support")),
-            abs=1e-12)
+            abs=1e-12,
+        )

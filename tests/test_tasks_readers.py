@@ -89,8 +89,9 @@ def test_tsv_round_trip_gives_string_labels(rows: list[tuple[str, str]]) -> None
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(field(), min_size=1, max_size=8),
-    st.one_of(st.lists(st.integers(), min_size=8, max_size=8),
-              st.lists(field(), min_size=8, max_size=8)),
+    st.one_of(
+        st.lists(st.integers(), min_size=8, max_size=8), st.lists(field(), min_size=8, max_size=8)
+    ),
 )
 def test_jsonl_round_trip_keeps_label_types(texts: list[str], labels: list[object]) -> None:
     labels = labels[: len(texts)]
@@ -245,8 +246,10 @@ def test_unknown_classification_format(tmp_path: Path) -> None:
 )
 def test_non_utf8_bytes_name_the_line(tmp_path: Path, reader: object, first: bytes) -> None:
     path = write(tmp_path / "d.tsv", first + b"\n\nx \xff y\n")
-    with pytest.raises(FormatError, match=error_at(path, 3) + "expected UTF-8 text, got byte "
-                       "0xff at byte 3 of the line"):
+    with pytest.raises(
+        FormatError,
+        match=error_at(path, 3) + "expected UTF-8 text, got byte 0xff at byte 3 of the line",
+    ):
         reader(path)  # type: ignore[operator]
 
 
@@ -338,7 +341,9 @@ def test_conllu_skips_comments_ranges_and_empty_nodes(tmp_path: Path) -> None:
     assert data.tokens == [["I", "do", "n't", "know", "."], ["Yes"]]
     assert data.tags == [["PRON", "AUX", "PART", "VERB", "PUNCT"], ["INTJ"]]
     assert read_conllu(tmp_path / "x.conllu", column="xpos").tags == [
-        ["PRP", "VBP", "RB", "VB", "."], ["UH"]]
+        ["PRP", "VBP", "RB", "VB", "."],
+        ["UH"],
+    ]
 
 
 def test_write_tagging_conllu_replaces_only_the_word_column(tmp_path: Path) -> None:
@@ -356,12 +361,16 @@ def test_write_tagging_conllu_replaces_only_the_word_column(tmp_path: Path) -> N
     write_tagging(tmp_path / "x2.conllu", xpos, predictions)
     back = read_conllu(tmp_path / "x2.conllu")
     assert (back.tags, read_conllu(tmp_path / "x2.conllu", column="xpos").tags) == (
-        data.tags, predictions)
+        data.tags,
+        predictions,
+    )
 
 
 def test_write_tagging_conll_replace_and_append(tmp_path: Path) -> None:
-    path = write(tmp_path / "x.conll", "-DOCSTART- -X- O\n\nEU NNP B-ORG\nrejects VBZ O\n \t\n"
-                 "Peter NNP B-PER\n")
+    path = write(
+        tmp_path / "x.conll",
+        "-DOCSTART- -X- O\n\nEU NNP B-ORG\nrejects VBZ O\n \t\nPeter NNP B-PER\n",
+    )
     data = read_conll(path)
     assert data.tokens == [["EU", "rejects"], ["Peter"]] and data.separator == " "
     predictions = [["B-LOC", "O"], ["O"]]
@@ -422,14 +431,21 @@ def test_read_tagging_dispatches_on_extension_and_column(tmp_path: Path) -> None
 
 # --- tagging errors ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("content", "line", "expected"),
     [
-        (WORD_LINE + "2\tthere\tthere\tADV\tRB\t_\t1\n", 2, "expected 10 tab-separated columns "
-         "(CoNLL-U), got 7"),
+        (
+            WORD_LINE + "2\tthere\tthere\tADV\tRB\t_\t1\n",
+            2,
+            "expected 10 tab-separated columns (CoNLL-U), got 7",
+        ),
         (WORD_LINE.replace("\t", " "), 1, "got 1 in"),
-        ("x" + WORD_LINE, 1, "expected an ID: an integer, a range like 1-2 or an empty node "
-         "like 1.1, got 'x1'"),
+        (
+            "x" + WORD_LINE,
+            1,
+            "expected an ID: an integer, a range like 1-2 or an empty node like 1.1, got 'x1'",
+        ),
         (WORD_LINE + WORD_LINE.replace("1\tHi", "3\tHi"), 2, "expected word ID 2, got 3"),
         (WORD_LINE + "\n# sent_id = 2\n\n" + WORD_LINE, 4, "expected word lines before the end"),
         (WORD_LINE.replace("INTJ", " "), 1, "expected a UPOS value in column 4, got nothing"),
@@ -446,8 +462,11 @@ def test_conllu_errors_name_file_line_and_expectation(
 @pytest.mark.parametrize(
     ("content", "line", "expected"),
     [
-        ("EU NNP B-ORG\nrejects VBZ O\n\nPeter B-PER\n", 4, "expected 3 columns as on line 1, "
-         "got 2 in 'Peter B-PER'"),
+        (
+            "EU NNP B-ORG\nrejects VBZ O\n\nPeter B-PER\n",
+            4,
+            "expected 3 columns as on line 1, got 2 in 'Peter B-PER'",
+        ),
         ("EU\tB-ORG\nrejects\n", 2, "expected 2 columns as on line 1, got 1"),
         ("\n\nEU\nrejects\n", 3, "expected a token and a tag column, got 1 column"),
         ("EU\tB-ORG\nrejects\t\tO\n", 2, "expected 2 columns as on line 1, got 3"),
@@ -498,8 +517,9 @@ def test_pairs_round_trip(rows: list[tuple[str, str]]) -> None:
 
 
 PHONES = st.lists(WORD.filter(lambda p: p != "#"), min_size=1, max_size=5)
-DICT_WORD = WORD.filter(lambda w: w != "#" and not w.startswith(";;;")
-                        and not re.match(r"^(.*\S)\((\d+)\)$", w))
+DICT_WORD = WORD.filter(
+    lambda w: w != "#" and not w.startswith(";;;") and not re.match(r"^(.*\S)\((\d+)\)$", w)
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -516,8 +536,7 @@ def test_cmudict_round_trip_groups_alternates(rows: list[tuple[str, list[str]]])
 
 
 def test_cmudict_alternates_comments_and_errors(tmp_path: Path) -> None:
-    path = write(tmp_path / "c.dict", ";;; comment\nread R IY1 D\nread(2)\tR EH1 D # past\n\n"
-                 "abc\n")
+    path = write(tmp_path / "c.dict", ";;; comment\nread R IY1 D\nread(2)\tR EH1 D # past\n\nabc\n")
     with pytest.raises(FormatError, match=error_at(path, 5) + "expected a word followed by its"):
         read_cmudict(path)
     write(path, ";;; comment\nread R IY1 D\nread(2)\tR EH1 D # past\n")
@@ -578,8 +597,9 @@ def test_real_classification_data(
 @pytest.mark.parametrize(
     ("name", "sentences", "words"), [("train", 12544, 204577), ("dev", 2001, 25147)]
 )
-def test_real_ud_ewt(shared_data: Path, tmp_path: Path, name: str, sentences: int,
-                     words: int) -> None:
+def test_real_ud_ewt(
+    shared_data: Path, tmp_path: Path, name: str, sentences: int, words: int
+) -> None:
     path = shared_data / "ud-ewt" / f"{name}.conllu"
     data = read_conllu(path)
     assert (len(data), sum(len(s) for s in data.tokens)) == (sentences, words)

@@ -109,8 +109,9 @@ def _check_field(
     if bad is not None:
         raise ValueError(f"{name}: {value!r} {where} contains {bad!r}, which the format forbids")
     if spaces == "inside" and value != value.strip():
-        raise ValueError(f"{name}: {value!r} {where} starts or ends with whitespace, which the "
-                         "format drops")
+        raise ValueError(
+            f"{name}: {value!r} {where} starts or ends with whitespace, which the format drops"
+        )
 
 
 def _check_lengths(a: Sequence[object], b: Sequence[object], names: str) -> None:
@@ -200,8 +201,12 @@ def _read_tsv_examples(path: Path) -> Iterator[tuple[str, Label]]:
                 continue
             if "label" in names or "text" in names:
                 missing = "text" if "label" in names else "label"
-                raise _error(path, number, f"expected a header naming 'label' and 'text' "
-                             f"columns, got {fields!r} (no {missing!r} column)")
+                raise _error(
+                    path,
+                    number,
+                    f"expected a header naming 'label' and 'text' "
+                    f"columns, got {fields!r} (no {missing!r} column)",
+                )
         if len(fields) != n_cols:
             if header_line is not None:
                 expected = f"{n_cols} tab-separated columns as in the header on line {header_line}"
@@ -228,27 +233,39 @@ def _read_jsonl_examples(path: Path) -> Iterator[tuple[str, Label]]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise _error(path, number, f"expected a JSON object, got invalid JSON "
-                         f"({exc.msg} at column {exc.colno})") from None
+            raise _error(
+                path,
+                number,
+                f"expected a JSON object, got invalid JSON ({exc.msg} at column {exc.colno})",
+            ) from None
         if not isinstance(obj, dict):
-            raise _error(path, number, 'expected a JSON object {"text": ..., "label": ...}, '
-                         f"got a JSON {type(obj).__name__}")
+            raise _error(
+                path,
+                number,
+                'expected a JSON object {"text": ..., "label": ...}, '
+                f"got a JSON {type(obj).__name__}",
+            )
         for key in ("text", "label"):
             if key not in obj:
                 raise _error(path, number, f"expected a {key!r} key, got keys {sorted(obj)}")
         text, label = obj["text"], obj["label"]
         if not isinstance(text, str) or not text.strip():
             raise _error(path, number, f"expected a non-empty string as 'text', got {text!r}")
-        if isinstance(label, bool) or not isinstance(label, (str, int)) or (
-            isinstance(label, str) and not label.strip()
+        if (
+            isinstance(label, bool)
+            or not isinstance(label, (str, int))
+            or (isinstance(label, str) and not label.strip())
         ):
-            raise _error(path, number, f"expected a string or an integer as 'label', "
-                         f"got {label!r}")
+            raise _error(path, number, f"expected a string or an integer as 'label', got {label!r}")
         if first_label is None:
             first_label = (number, label)
         elif isinstance(label, str) != isinstance(first_label[1], str):
-            raise _error(path, number, f"expected labels of one type, got {label!r} here and "
-                         f"{first_label[1]!r} on line {first_label[0]} (mixed label types)")
+            raise _error(
+                path,
+                number,
+                f"expected labels of one type, got {label!r} here and "
+                f"{first_label[1]!r} on line {first_label[0]} (mixed label types)",
+            )
         yield text, label
     if first_label is None:
         raise _empty(path, 'JSON lines {"text": ..., "label": ...}')
@@ -263,15 +280,20 @@ def _read_fasttext_examples(path: Path) -> Iterator[tuple[str, Label]]:
         seen = True
         first, rest = [*stripped.split(None, 1), ""][:2]
         if not first.startswith(FASTTEXT_PREFIX):
-            raise _error(path, number, f"expected '{FASTTEXT_PREFIX}<label> <text>', "
-                         f"got {_show(line)}")
-        label = first[len(FASTTEXT_PREFIX):]
+            raise _error(
+                path, number, f"expected '{FASTTEXT_PREFIX}<label> <text>', got {_show(line)}"
+            )
+        label = first[len(FASTTEXT_PREFIX) :]
         if not label:
             raise _error(path, number, f"expected a label after '{FASTTEXT_PREFIX}', got none")
         others = [t for t in rest.split() if t.startswith(FASTTEXT_PREFIX)]
         if others:
-            raise _error(path, number, "expected one label (single-label classification), "
-                         f"got {1 + len(others)}: {[first, *others]}")
+            raise _error(
+                path,
+                number,
+                "expected one label (single-label classification), "
+                f"got {1 + len(others)}: {[first, *others]}",
+            )
         text = rest.strip()
         if not text:
             raise _error(path, number, f"expected a text after the label {first!r}, got nothing")
@@ -350,8 +372,9 @@ def write_classification(
             raise TypeError(f"labels: expected a str or an int {where}, got {label!r}")
         if format == "tsv":
             _check_field(text, "texts", where, forbidden="\t" + _LINE_BREAKS)
-            _check_field(str(label), "labels", where, forbidden="\t" + _LINE_BREAKS,
-                         spaces="inside")
+            _check_field(
+                str(label), "labels", where, forbidden="\t" + _LINE_BREAKS, spaces="inside"
+            )
             lines.append(f"{label}\t{text}")
         elif format == "jsonl":
             _check_field(text, "texts", where)
@@ -362,8 +385,10 @@ def write_classification(
             _check_field(text, "texts", where, forbidden=_LINE_BREAKS, spaces="inside")
             _check_field(str(label), "labels", where, spaces="none")
             if any(t.startswith(FASTTEXT_PREFIX) for t in [str(label), *text.split()]):
-                raise ValueError(f"texts, labels: {FASTTEXT_PREFIX} in {label!r} / {text!r} "
-                                 f"{where} would read back as a second label")
+                raise ValueError(
+                    f"texts, labels: {FASTTEXT_PREFIX} in {label!r} / {text!r} "
+                    f"{where} would read back as a second label"
+                )
             lines.append(f"{FASTTEXT_PREFIX}{label} {text}")
     with open(_open_for_writing(path), "w", encoding="utf-8", newline="\n") as f:
         f.writelines(line + "\n" for line in lines)
@@ -441,8 +466,12 @@ def read_conllu(path: PathLike, *, column: str = "upos", tagged: bool = True) ->
             tags.append(word_tags.copy())
             all_lines.append(lines.copy())
         elif lines:
-            raise _error(p, number, "expected word lines before the end of the sentence, "
-                         "got only comments, ranges or empty nodes")
+            raise _error(
+                p,
+                number,
+                "expected word lines before the end of the sentence, "
+                "got only comments, ranges or empty nodes",
+            )
         words.clear()
         word_tags.clear()
         lines.clear()
@@ -457,28 +486,45 @@ def read_conllu(path: PathLike, *, column: str = "upos", tagged: bool = True) ->
             continue
         fields = line.split("\t")
         if len(fields) != 10:
-            raise _error(p, number, f"expected 10 tab-separated columns (CoNLL-U), "
-                         f"got {len(fields)} in {_show(line)}")
+            raise _error(
+                p,
+                number,
+                f"expected 10 tab-separated columns (CoNLL-U), got {len(fields)} in {_show(line)}",
+            )
         word_id = fields[0]
         if not word_id.isdigit():
             if re.fullmatch(r"\d+-\d+|\d+\.\d+", word_id):
                 continue
-            raise _error(p, number, "expected an ID: an integer, a range like 1-2 or an empty "
-                         f"node like 1.1, got {word_id!r}")
+            raise _error(
+                p,
+                number,
+                "expected an ID: an integer, a range like 1-2 or an empty "
+                f"node like 1.1, got {word_id!r}",
+            )
         if int(word_id) != len(words) + 1:
             raise _error(p, number, f"expected word ID {len(words) + 1}, got {word_id}")
         if not fields[1]:
             raise _error(p, number, "expected a word form in column 2, got nothing")
         if tagged and not fields[index].strip():
-            raise _error(p, number, f"expected a {CONLLU_COLUMNS[index].upper()} value in "
-                         f"column {index + 1}, got nothing")
+            raise _error(
+                p,
+                number,
+                f"expected a {CONLLU_COLUMNS[index].upper()} value in "
+                f"column {index + 1}, got nothing",
+            )
         words.append(fields[1])
         word_tags.append(fields[index])
     end_sentence(number)
     if not tokens:
         raise _empty(p, "CoNLL-U sentences")
-    return TaggingData(tokens, tags if tagged else None, p, "conllu",
-                       CONLLU_COLUMNS[index] if tagged else None, all_lines)
+    return TaggingData(
+        tokens,
+        tags if tagged else None,
+        p,
+        "conllu",
+        CONLLU_COLUMNS[index] if tagged else None,
+        all_lines,
+    )
 
 
 def _conll_fields(line: str) -> list[str]:
@@ -535,15 +581,25 @@ def read_conll(path: PathLike, *, column: int = -1, tagged: bool = True) -> Tagg
             separator = " " if "\t" not in stripped and len(fields) > 1 else "\t"
             if tagged:
                 if len(fields) < 2:
-                    raise _error(p, number, "expected a token and a tag column, got 1 column "
-                                 "(read with tagged=False for tokens only)")
+                    raise _error(
+                        p,
+                        number,
+                        "expected a token and a tag column, got 1 column "
+                        "(read with tagged=False for tokens only)",
+                    )
                 index = column + len(fields) if column < 0 else column
                 if not 1 <= index < len(fields):
-                    raise ValueError(f"column: expected a tag column index in 1..{len(fields) - 1}"
-                                     f" or -{len(fields) - 1}..-1 for {p}, got {column}")
+                    raise ValueError(
+                        f"column: expected a tag column index in 1..{len(fields) - 1}"
+                        f" or -{len(fields) - 1}..-1 for {p}, got {column}"
+                    )
         elif len(fields) != n_cols[0]:
-            raise _error(p, number, f"expected {n_cols[0]} columns as on line {n_cols[1]}, "
-                         f"got {len(fields)} in {_show(line)}")
+            raise _error(
+                p,
+                number,
+                f"expected {n_cols[0]} columns as on line {n_cols[1]}, "
+                f"got {len(fields)} in {_show(line)}",
+            )
         empty = next((i for i, f in enumerate(fields) if not f.strip()), None)
         if empty is not None:
             raise _error(p, number, f"expected a value in column {empty + 1}, got nothing")
@@ -553,8 +609,15 @@ def read_conll(path: PathLike, *, column: int = -1, tagged: bool = True) -> Tagg
     end_sentence()
     if not tokens:
         raise _empty(p, "CoNLL token lines")
-    return TaggingData(tokens, tags if tagged else None, p, "conll",
-                       index if tagged else None, all_lines, separator)
+    return TaggingData(
+        tokens,
+        tags if tagged else None,
+        p,
+        "conll",
+        index if tagged else None,
+        all_lines,
+        separator,
+    )
 
 
 def read_tagging(
@@ -590,11 +653,13 @@ def read_tagging(
     raise ValueError(f"format: expected one of {TAGGING_FORMATS}, got {fmt!r}")
 
 
-def _check_predictions(tokens: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]],
-                       name: str = "predictions") -> None:
+def _check_predictions(
+    tokens: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]], name: str = "predictions"
+) -> None:
     if len(predictions) != len(tokens):
-        raise ValueError(f"{name}: expected tags for {len(tokens)} sentences, "
-                         f"got {len(predictions)}")
+        raise ValueError(
+            f"{name}: expected tags for {len(tokens)} sentences, got {len(predictions)}"
+        )
     for i, (words, tags) in enumerate(zip(tokens, predictions)):
         if len(tags) != len(words):
             raise ValueError(f"{name}: sentence {i} has {len(words)} tokens, got {len(tags)} tags")
@@ -628,8 +693,10 @@ def write_tagging(
     out: list[str] = []
     if data.format == "conllu":
         if append:
-            raise ValueError("append: CoNLL-U has a fixed set of 10 columns; a prediction can "
-                             "only replace one (read with column=... to choose it)")
+            raise ValueError(
+                "append: CoNLL-U has a fixed set of 10 columns; a prediction can "
+                "only replace one (read with column=... to choose it)"
+            )
         index = _conllu_column(data.column if isinstance(data.column, str) else "upos")
         for lines, tags in zip(data.lines, predictions):
             words = iter(tags)
@@ -853,8 +920,10 @@ def write_cmudict(path: PathLike, words: Sequence[str], pronunciations: Sequence
         _check_field(word, "words", f"at index {i}", spaces="none")
         _check_field(phones, "pronunciations", f"at index {i}")
         if word.startswith(";;;") or _ALTERNATE.match(word) or "#" in [word, *phones.split()]:
-            raise ValueError(f"words: {word!r} / {phones!r} at index {i} would read back "
-                             "differently (a comment or an alternate marker)")
+            raise ValueError(
+                f"words: {word!r} / {phones!r} at index {i} would read back "
+                "differently (a comment or an alternate marker)"
+            )
         seen[word] = seen.get(word, 0) + 1
         name = word if seen[word] == 1 else f"{word}({seen[word]})"
         lines.append(f"{name} {' '.join(phones.split())}\n")

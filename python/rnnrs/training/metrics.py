@@ -68,8 +68,12 @@ class Scores:
         )
 
     def to_dict(self) -> dict[str, Union[float, int]]:
-        return {"precision": self.precision, "recall": self.recall, "f1": self.f1,
-                "support": self.support}
+        return {
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "support": self.support,
+        }
 
 
 def _averages(per_class: Sequence[Scores]) -> tuple[Scores, Scores]:
@@ -126,8 +130,9 @@ def _plain(label: Any) -> Label:
 
 def _check_pair(a: Sequence[Any], b: Sequence[Any], names: tuple[str, str]) -> None:
     if len(a) != len(b):
-        raise ValueError(f"{names[0]}, {names[1]}: expected equal lengths, "
-                         f"got {len(a)} and {len(b)}")
+        raise ValueError(
+            f"{names[0]}, {names[1]}: expected equal lengths, got {len(a)} and {len(b)}"
+        )
     if len(a) == 0:
         raise ValueError(f"{names[0]}: expected at least one item, got none")
 
@@ -202,8 +207,10 @@ class ClassificationResult:
 def _label_order(y_true: Sequence[Label], y_pred: Sequence[Label]) -> list[Label]:
     found = {_plain(y) for y in (*y_true, *y_pred)}
     if len({isinstance(y, str) for y in found}) > 1:
-        raise ValueError("y_true, y_pred: expected labels of one type, got both strings and "
-                         "integers; pass labels= to fix their order")
+        raise ValueError(
+            "y_true, y_pred: expected labels of one type, got both strings and "
+            "integers; pass labels= to fix their order"
+        )
     return sorted(found)
 
 
@@ -213,8 +220,9 @@ def _indices(values: Sequence[Label], index: dict[Label, int], name: str) -> np.
         try:
             out[i] = index[value]
         except KeyError:
-            raise ValueError(f"{name}: label {value!r} at index {i} is not one of "
-                             f"labels {list(index)}") from None
+            raise ValueError(
+                f"{name}: label {value!r} at index {i} is not one of labels {list(index)}"
+            ) from None
     return out
 
 
@@ -271,8 +279,9 @@ def classification_metrics(
     macro, weighted = _averages(list(per_class.values()))
     n = len(y_true)
     micro = Scores.from_counts(int(correct.sum()), n, n)
-    return ClassificationResult(order, matrix, int(correct.sum()) / n, per_class, macro, micro,
-                                weighted)
+    return ClassificationResult(
+        order, matrix, int(correct.sum()) / n, per_class, macro, micro, weighted
+    )
 
 
 # --- tagging ----------------------------------------------------------------------------------
@@ -386,8 +395,11 @@ class TaggingResult:
         """``accuracy``, ``tokens``, ``sentences``; for entities ``precision``, ``recall``,
         ``f1``, ``macro_f1``, ``per_type`` and ``entities`` (gold, predicted and correct
         counts); otherwise ``macro_f1`` and ``per_tag`` over the tags."""
-        out: dict[str, Any] = {"accuracy": self.accuracy, "tokens": self.tokens,
-                               "sentences": self.sentences}
+        out: dict[str, Any] = {
+            "accuracy": self.accuracy,
+            "tokens": self.tokens,
+            "sentences": self.sentences,
+        }
         if self.entities is not None:
             e = self.entities
             out.update(
@@ -396,12 +408,17 @@ class TaggingResult:
                 f1=e.overall.f1,
                 macro_f1=e.macro.f1,
                 per_type={kind: s.to_dict() for kind, s in e.per_type.items()},
-                entities={"gold": e.overall.support, "predicted": e.predicted,
-                          "correct": e.correct},
+                entities={
+                    "gold": e.overall.support,
+                    "predicted": e.predicted,
+                    "correct": e.correct,
+                },
             )
         elif self.per_tag is not None:
-            out.update(macro_f1=self.per_tag.macro_f1,
-                       per_tag={str(t): s.to_dict() for t, s in self.per_tag.per_class.items()})
+            out.update(
+                macro_f1=self.per_tag.macro_f1,
+                per_tag={str(t): s.to_dict() for t, s in self.per_tag.per_class.items()},
+            )
         return out
 
     def table(self, digits: int = 4) -> str:
@@ -412,12 +429,16 @@ class TaggingResult:
             per_tag = self.per_tag.table(digits) if self.per_tag is not None else ""
             return f"{head}; token accuracy: {self.accuracy:.{digits}f}\n\n{per_tag}"
         e = self.entities
-        head = (f"processed {self.tokens} tokens with {e.overall.support} phrases; "
-                f"found: {e.predicted} phrases; correct: {e.correct}.\n"
-                f"token accuracy: {self.accuracy:.{digits}f}")
-        body = _report(list(e.per_type.items()),
-                       [("micro avg", e.overall), ("macro avg", e.macro),
-                        ("weighted avg", e.weighted)], digits)
+        head = (
+            f"processed {self.tokens} tokens with {e.overall.support} phrases; "
+            f"found: {e.predicted} phrases; correct: {e.correct}.\n"
+            f"token accuracy: {self.accuracy:.{digits}f}"
+        )
+        body = _report(
+            list(e.per_type.items()),
+            [("micro avg", e.overall), ("macro avg", e.macro), ("weighted avg", e.weighted)],
+            digits,
+        )
         return f"{head}\n\n{body}"
 
     def __str__(self) -> str:
@@ -452,11 +473,13 @@ def tagging_metrics(
     correct_tokens = tokens = 0
     for i, (gold, pred) in enumerate(zip(y_true, y_pred)):
         if isinstance(gold, str) or isinstance(pred, str):
-            raise TypeError(f"y_true, y_pred: expected a list of tags per sentence, got a str "
-                            f"at sentence {i}")
+            raise TypeError(
+                f"y_true, y_pred: expected a list of tags per sentence, got a str at sentence {i}"
+            )
         if len(gold) != len(pred):
-            raise ValueError(f"y_pred: sentence {i} has {len(pred)} tags, "
-                             f"expected {len(gold)} as in y_true")
+            raise ValueError(
+                f"y_pred: sentence {i} has {len(pred)} tags, expected {len(gold)} as in y_true"
+            )
         tokens += len(gold)
         correct_tokens += sum(g == p for g, p in zip(gold, pred))
     if tokens == 0:
@@ -506,12 +529,16 @@ def _references(
 ) -> list[list[tuple[str, ...]]]:
     """Per hypothesis, its references as token tuples (a lone str is one reference)."""
     if len(references) != n:
-        raise ValueError(f"hypotheses, references: expected equal lengths, got {n} and "
-                         f"{len(references)}")
+        raise ValueError(
+            f"hypotheses, references: expected equal lengths, got {n} and {len(references)}"
+        )
     out = []
     for i, refs in enumerate(references):
-        options = [_tokens(refs, "references")] if isinstance(refs, str) else [
-            _tokens(r, "references") for r in refs]
+        options = (
+            [_tokens(refs, "references")]
+            if isinstance(refs, str)
+            else [_tokens(r, "references") for r in refs]
+        )
         if not options:
             raise ValueError(f"references: hypothesis {i} has no reference")
         out.append(options)
@@ -616,8 +643,10 @@ class BleuScore:
 
     def __str__(self) -> str:
         precisions = "/".join(f"{p:.1f}" for p in self.precisions)
-        return (f"BLEU = {self.score:.2f} {precisions} (BP = {self.bp:.3f} ratio = "
-                f"{self.ratio:.3f} hyp_len = {self.sys_len:d} ref_len = {self.ref_len:d})")
+        return (
+            f"BLEU = {self.score:.2f} {precisions} (BP = {self.bp:.3f} ratio = "
+            f"{self.ratio:.3f} hyp_len = {self.sys_len:d} ref_len = {self.ref_len:d})"
+        )
 
 
 def _ngrams(tokens: tuple[str, ...], max_order: int) -> Counter[tuple[str, ...]]:
@@ -717,16 +746,24 @@ class Seq2SeqResult:
             "token_error_rate": self.token_error_rate,
             "bleu": b.score,
             "sentences": self.sentences,
-            "bleu_detail": {"precisions": b.precisions, "bp": b.bp, "sys_len": b.sys_len,
-                            "ref_len": b.ref_len, "counts": b.counts, "totals": b.totals},
+            "bleu_detail": {
+                "precisions": b.precisions,
+                "bp": b.bp,
+                "sys_len": b.sys_len,
+                "ref_len": b.ref_len,
+                "counts": b.counts,
+                "totals": b.totals,
+            },
         }
 
     def table(self, digits: int = 4) -> str:
         """One metric per line."""
-        return (f"sentences         {self.sentences}\n"
-                f"exact match       {self.exact_match:.{digits}f}\n"
-                f"token error rate  {self.token_error_rate:.{digits}f}\n"
-                f"{self.bleu}")
+        return (
+            f"sentences         {self.sentences}\n"
+            f"exact match       {self.exact_match:.{digits}f}\n"
+            f"token error rate  {self.token_error_rate:.{digits}f}\n"
+            f"{self.bleu}"
+        )
 
     def __str__(self) -> str:
         return self.table()
