@@ -35,6 +35,10 @@ def _table() -> list[list[str]]:
 
 @pytest.mark.parametrize("path", REFERENCE, ids=lambda p: p.name)
 def test_every_reference_function_names_its_rust_counterpart(path: Path) -> None:
+    # A spec written before its Rust kernel says so once, in its module docstring.
+    module_doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    if "Rust: none yet" in module_doc:
+        return
     missing = [
         name
         for name, node in _public_defs(path).items()

@@ -1,2 +1,3 @@
 """Training any model kind: the ``Trainer`` (``trainer``), optimizers (``optimizers``),
-learning-rate schedules (``schedules``) and loss curves (``plotting``)."""
+learning-rate schedules (``schedules``), evaluation metrics (``metrics``) and loss curves
+(``plotting``)."""
