@@ -1,10 +1,10 @@
 """Optimizers: SGD, Adam and AdamW, exactly as torch.optim.
 
-Each is a configuration object: the Trainer hands ``spec()`` to the engine, which runs the
-update natively. ``step(params, grads)`` applies the same update to a dict of NumPy arrays
-(a manual training loop), keeping its state by parameter name; ``state_dict()`` uses the
-engines' key names (``step``, ``exp_avg.<name>``, ``exp_avg_sq.<name>``,
-``momentum_buffer.<name>``).
+Each is a configuration object: the Trainer hands ``spec()`` to the model, whose engine
+runs the update natively. ``step(params, grads)`` applies the same update to a dict of
+NumPy arrays (a manual training loop), keeping its state by parameter name;
+``state_dict()`` uses the engines' key names (``step``, ``exp_avg.<name>``,
+``exp_avg_sq.<name>``, ``momentum_buffer.<name>``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .reference.optim import adam_step, sgd_step
+from ..reference.optim import adam_step, sgd_step
 
 
 def _check_nonneg(value: Any, name: str) -> float:

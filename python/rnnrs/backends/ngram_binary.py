@@ -22,8 +22,8 @@ from typing import Optional
 import numpy as np
 
 from ..errors import FormatError
-from ..io import atomic_open
-from .ngram import Model
+from ..io.atomic import atomic_open
+from ..reference.ngram import Model
 
 MAGIC = b"RNNRSNGM"
 VERSION = 1

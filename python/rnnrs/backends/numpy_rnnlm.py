@@ -12,14 +12,19 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .._arrays import as_token_array, check_param_dict, check_state
-from .._lmconfig import normalize_config, parameter_shapes
 from ..errors import TrainingDivergedError
-from .cells import State, state_size
-from .clip import NORM_EPS, global_norm
-from .lm import lm_backward, lm_forward, lm_loss_and_grads, targets_time_major
-from .loss import cross_entropy
-from .optim import adam_step, sgd_step
+from ..reference.cells import State, state_size
+from ..reference.clip import NORM_EPS, global_norm
+from ..reference.lm import (
+    lm_backward,
+    lm_forward,
+    lm_loss_and_grads,
+    parameter_shapes,
+    targets_time_major,
+)
+from ..reference.loss import cross_entropy
+from ..reference.optim import adam_step, sgd_step
+from .arrays import as_token_array, check_param_dict, check_state
 
 _RNG_WORDS = 6  # PCG64 state as uint64 words: state hi/lo, inc hi/lo, has_uint32, uinteger
 _MASK64 = (1 << 64) - 1
@@ -55,12 +60,14 @@ def check_optimizer_spec(spec: Any) -> dict[str, Any]:
 class NumpyEngine:
     """The NumPy backend of RNNLM (see docs/backends.md for every method's contract).
 
+    ``config`` is taken as given: :func:`rnnrs.nn.config.normalize_config` checked it.
+
     Example:
-        >>> import numpy as np
-        >>> from rnnrs._lmconfig import init_parameters, normalize_config
+        >>> import numpy as np, rnnrs
+        >>> from rnnrs.nn.config import normalize_config
         >>> cfg = normalize_config({"vocab_size": 5, "hidden_size": 4})
         >>> eng = NumpyEngine(cfg)
-        >>> eng.set_parameters(init_parameters(cfg))
+        >>> eng.set_parameters(rnnrs.RNNLM(**cfg, backend="numpy").parameters())
         >>> x = np.array([[1, 2, 3]], dtype=np.uint32)
         >>> loss, _ = eng.loss(x, x, None)
         >>> 1.0 < loss < 2.0  # close to ln(5) at initialisation
@@ -68,7 +75,7 @@ class NumpyEngine:
     """
 
     def __init__(self, config: dict[str, Any], *, dtype: Any = np.float32) -> None:
-        self.config = normalize_config(config)
+        self.config = dict(config)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype: expected float32 or float64, got {self.dtype}")

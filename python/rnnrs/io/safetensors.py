@@ -1,18 +1,16 @@
-"""Files rnnrs writes: safetensors tensors (pure Python + NumPy) and atomic writes.
+"""safetensors files in pure Python + NumPy.
 
 The safetensors layout (https://github.com/huggingface/safetensors) is: an 8-byte
 little-endian unsigned header length N, then N bytes of JSON mapping each tensor name to
 ``{"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}`` (offsets relative to the
 byte buffer after the header) plus an optional ``"__metadata__"`` of string pairs, then the
 raw little-endian tensor bytes. Files written here load with the ``safetensors`` package
-(and ``safetensors.torch.load_file``), and its files load here.
-
-Every file is written atomically: to a temporary file in the same folder, flushed and
-fsync'ed, then renamed over the target, so a crash leaves either the old or the new file.
+(and ``safetensors.torch.load_file``), and its files load here. They are written
+atomically (``rnnrs.io.atomic``).
 
 Example:
     >>> import numpy as np, tempfile, os
-    >>> from rnnrs.io import save_safetensors, load_safetensors
+    >>> from rnnrs.io.safetensors import save_safetensors, load_safetensors
     >>> path = os.path.join(tempfile.mkdtemp(), "t.safetensors")
     >>> save_safetensors(path, {"w": np.arange(6, dtype=np.float32).reshape(2, 3)})
     >>> load_safetensors(path)["w"].tolist()
@@ -23,19 +21,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Optional, Union
+from typing import Optional
 
 import numpy as np
 
-from .errors import CheckpointError
-
-PathLike = Union[str, "os.PathLike[str]"]
+from ..errors import CheckpointError
+from .atomic import PathLike, atomic_open
 
 # safetensors dtype name -> little-endian NumPy dtype.
 _DTYPES: dict[str, np.dtype] = {
@@ -56,51 +50,6 @@ _DTYPES: dict[str, np.dtype] = {
 _NAMES: dict[str, str] = {dt.str[1:]: name for name, dt in _DTYPES.items()}
 _BF16 = "BF16"  # read (widened to float32, exactly); NumPy has no bfloat16 to write from
 _MAX_HEADER = 100_000_000  # the safetensors package's own limit
-
-
-@contextmanager
-def atomic_open(path: PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success fsync it and rename it to ``path``.
-
-    On an exception the temporary file is removed and ``path`` is left untouched.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
-        >>> with atomic_open(p, "w") as f:
-        ...     _ = f.write("hello")
-        >>> p.read_text()
-        'hello'
-    """
-    target = Path(path)
-    if mode not in ("w", "wb"):
-        raise ValueError(f"mode: expected 'w' or 'wb', got {mode!r}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable (POSIX); a no-op where folders cannot be opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _dtype_name(array: np.ndarray, name: str) -> str:

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import as_token_array
-from .models import RNNLM
-from .reference.cells import state_size
-from .reference.lm import lm_backward, lm_forward
-from .reference.loss import cross_entropy
+from ..backends.arrays import as_token_array
+from ..reference.cells import state_size
+from ..reference.lm import lm_backward, lm_forward
+from ..reference.loss import cross_entropy
+from .rnnlm import RNNLM
 
 
 def gradient_flow(model: RNNLM, x: Any) -> np.ndarray:

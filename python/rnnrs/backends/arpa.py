@@ -1,7 +1,7 @@
-"""ARPA text read and write for the NumPy backend: the spec of src/ngram/arpa/ (read.rs,
-write.rs), with its conventions (KenLM/SRILM compatible; log10(0) written as -99 and read
-back as -inf). Numbers are written as Python's shortest repr, where the Rust writer uses up
-to 12 decimals (src/ngram/arpa/number.rs): the same values, not the same bytes.
+"""ARPA text read and write for the NumPy backend, with the conventions of the Rust engine's
+src/ngram/arpa/ (read.rs, write.rs): KenLM/SRILM compatible; log10(0) written as -99 and
+read back as -inf. Numbers are written as Python's shortest repr, where the Rust writer uses
+up to 12 decimals (src/ngram/arpa/number.rs): the same values, not the same bytes.
 
 Example:
     >>> import tempfile, pathlib
@@ -19,8 +19,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import ArpaError
-from ..io import atomic_open
-from .ngram import BOS, EOS, SPECIAL_WORDS, UNK, Model
+from ..io.atomic import atomic_open
+from ..reference.ngram import BOS, EOS, SPECIAL_WORDS, UNK, Model
 
 LOG10_ZERO_ARPA = -99.0
 MISSING_UNK_LOG10 = -100.0

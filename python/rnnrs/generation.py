@@ -18,7 +18,7 @@ cut where the per-token loop would have stopped. Beam search always runs here, i
 
 Example:
     >>> import numpy as np
-    >>> from rnnrs.generate import sample_token
+    >>> from rnnrs.generation import sample_token
     >>> rng = np.random.default_rng(0)
     >>> int(sample_token(np.log([0.1, 0.7, 0.2]), rng, greedy=True))
     1
@@ -74,6 +74,8 @@ def check_sampling_args(
 ) -> None:
     """Raise ValueError naming the first sampling argument that is out of range.
 
+    Rust: src/lm/sampler.rs (Sampling::validate), the same checks on the native path.
+
     Example:
         >>> check_sampling_args(0.8, 40, 0.95, False, seed=1)
     """
@@ -102,6 +104,9 @@ def sample_token(
     greedy: bool = False,
 ) -> int:
     """Draw one token id from a (V,) array of log-probabilities (any base-e offset).
+
+    The spec of the native sampler, src/lm/sampler.rs (Sampler::pick): the same rules, its
+    own random numbers.
 
     Example:
         >>> import numpy as np
@@ -172,9 +177,33 @@ def native_seed(seed: Optional[int]) -> int:
 
 
 @overload
-def generate(model: GenerativeModel, prompt: str, **kwargs: Any) -> str: ...
+def generate(
+    model: GenerativeModel,
+    prompt: str,
+    max_new_tokens: int = ...,
+    *,
+    temperature: float = ...,
+    top_k: Optional[int] = ...,
+    top_p: Optional[float] = ...,
+    greedy: bool = ...,
+    seed: Optional[int] = ...,
+    stop: Union[str, Sequence[str], None] = ...,
+    stop_at_end: bool = ...,
+) -> str: ...
 @overload
-def generate(model: GenerativeModel, prompt: Sequence[int], **kwargs: Any) -> list[int]: ...
+def generate(
+    model: GenerativeModel,
+    prompt: Sequence[int],
+    max_new_tokens: int = ...,
+    *,
+    temperature: float = ...,
+    top_k: Optional[int] = ...,
+    top_p: Optional[float] = ...,
+    greedy: bool = ...,
+    seed: Optional[int] = ...,
+    stop: Union[str, Sequence[str], None] = ...,
+    stop_at_end: bool = ...,
+) -> list[int]: ...
 
 
 def generate(

@@ -172,6 +172,7 @@ def torch_module(config: Mapping[str, Any]) -> Any:
             vocab, embed, hidden = cfg["vocab_size"], cfg["embed_size"], cfg["hidden_size"]
             layers, dropout, cell = cfg["num_layers"], cfg.get("dropout", 0.0), cfg["cell"]
             self.embedding = torch.nn.Embedding(vocab, embed)
+            self.rnn: torch.nn.RNNBase
             if cell in ("lstm", "gru"):
                 rnn_class = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
                 self.rnn = rnn_class(embed, hidden, layers, batch_first=True, dropout=dropout)

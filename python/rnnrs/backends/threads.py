@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from ._backend import rust_available
+from .selection import core, rust_available
 
 _requested: Optional[int] = None
 
@@ -29,9 +29,7 @@ def set_num_threads(n: int) -> None:
     if n < 1:
         raise ValueError(f"n: expected a positive int, got {n}")
     if rust_available():
-        from . import _core
-
-        _core.set_num_threads(n)
+        core().set_num_threads(n)
     _requested = n
 
 
@@ -45,9 +43,7 @@ def get_num_threads() -> int:
         True
     """
     if rust_available():
-        from . import _core
-
-        return int(_core.get_num_threads())
+        return int(core().get_num_threads())
     if _requested is not None:
         return _requested
     env = os.environ.get("RNNRS_NUM_THREADS", "").strip()

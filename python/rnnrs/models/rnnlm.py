@@ -10,16 +10,22 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
 
-from ._arrays import as_token_array, check_param_dict
-from ._engines import choose_backend, make_engine
-from ._lmconfig import init_parameters, normalize_config, parameter_shapes
-from .generate import beam_search as beam_search_sequence
-from .generate import generate as generate_sequence
-from .reference.loss import log_softmax
+from ..backends.arrays import as_token_array, check_param_dict
+from ..backends.engines import rnnlm_engine
+from ..backends.selection import resolve_backend
+from ..errors import CheckpointError
+from ..generation import beam_search as beam_search_sequence
+from ..generation import generate as generate_sequence
+from ..io.checkpoint import Checkpoint, save_model
+from ..nn.config import normalize_config
+from ..nn.init import init_parameters
+from ..reference.lm import parameter_shapes
+from ..reference.loss import log_softmax
+from .registry import register_model
 
 State = tuple[np.ndarray, ...]
 
@@ -33,6 +39,7 @@ class GenState:
     logprobs: np.ndarray
 
 
+@register_model
 class RNNLM:
     """A recurrent language model: embedding -> stacked RNN/LSTM/GRU -> linear -> softmax.
 
@@ -57,6 +64,8 @@ class RNNLM:
         >>> sorted(grads) == sorted(model.parameters()), state[0].shape
         (True, (1, 1, 8))
     """
+
+    kind: ClassVar[str] = "RNNLM"
 
     def __init__(
         self,
@@ -89,9 +98,14 @@ class RNNLM:
         ):
             raise TypeError("tokenizer: expected an object with encode(text) and decode(ids)")
         self.tokenizer = tokenizer
-        self.backend = choose_backend(backend)
-        self.engine = make_engine(self._config, self.backend)
-        self.engine.set_parameters(init_parameters(self._config))
+        self.backend = resolve_backend(backend)
+        self.engine = rnnlm_engine(self._config, self.backend)
+        initial = init_parameters(
+            parameter_shapes(self._config),
+            np.random.default_rng(self._config["seed"]),
+            hidden_size=self._config["hidden_size"],
+        )
+        self.engine.set_parameters(initial)
 
     # ------------------------------------------------------------------ description
 
@@ -143,13 +157,33 @@ class RNNLM:
             >>> model.save("run1")  # doctest: +SKIP
             >>> rnnrs.load("run1")  # doctest: +SKIP
         """
-        from .checkpoint import save_model
-
         save_model(self, directory, trainer=trainer)
+
+    @classmethod
+    def from_checkpoint(
+        cls, checkpoint: Checkpoint, tokenizer: Any, *, backend: Optional[str] = None
+    ) -> RNNLM:
+        """The model of a checkpoint read by ``rnnrs.load`` (see ``rnnrs.models.registry``),
+        with the tokenizer saved beside it (or None)."""
+        try:
+            model = cls(**checkpoint.config, backend=backend)
+            model.set_parameters(checkpoint.tensors)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"{checkpoint.path}: config and tensors do not fit ({exc})"
+            ) from None
+        if tokenizer is not None:
+            if tokenizer.vocab_size != model.vocab_size:
+                raise CheckpointError(
+                    f"{checkpoint.path}: the tokenizer has {tokenizer.vocab_size} tokens but "
+                    f"the model {model.vocab_size}: they do not belong together"
+                )
+            model.tokenizer = tokenizer
+        return model
 
     def to_torch_state_dict(self) -> dict[str, np.ndarray]:
         """The weights as the state_dict (numpy float32) of the equivalent torch module
-        (``rnnrs.torch_interop.torch_module``): Embedding ``embedding``, RNN/LSTM/GRU
+        (``rnnrs.io.torch_interop.torch_module``): Embedding ``embedding``, RNN/LSTM/GRU
         ``rnn`` (batch_first), Linear ``output``.
 
         Example:
@@ -158,7 +192,7 @@ class RNNLM:
             >>> sd["rnn.weight_hh_l0"].shape
             (16, 4)
         """
-        from .torch_interop import state_dict_from_parameters
+        from ..io.torch_interop import state_dict_from_parameters
 
         return state_dict_from_parameters(self.parameters(), self._config["tie_weights"])
 
@@ -183,7 +217,7 @@ class RNNLM:
             >>> b.config == a.config
             True
         """
-        from .torch_interop import (
+        from ..io.torch_interop import (
             as_numpy_state_dict,
             config_from_state_dict,
             parameters_from_state_dict,
@@ -236,7 +270,7 @@ class RNNLM:
         """exp(mean NLL) of each token given the ones before it.
 
         ``ids`` is a 1-D id sequence (scored exactly, as one stream) or a batchified
-        (B, N) stream (B independent streams; see ``rnnrs.data.batchify``).
+        (B, N) stream (B independent streams; see ``rnnrs.text.batching.batchify``).
 
         Example:
             >>> import rnnrs
@@ -248,7 +282,7 @@ class RNNLM:
         stream = self._tokens(arr[None, :] if arr.ndim == 1 else arr, "ids")
         if stream.shape[1] < 2:
             raise ValueError(f"ids: expected at least 2 tokens per stream, got {stream.shape}")
-        total, count = self.engine.evaluate(stream, bptt)
+        total, count = self.evaluate_loss(stream, bptt)
         return math.exp(total / count)
 
     def token_logprobs(self, ids: Any, bptt: int = 256) -> np.ndarray:
@@ -277,7 +311,7 @@ class RNNLM:
     def generate(
         self, prompt: Union[str, Sequence[int]], max_new_tokens: int = 100, **kwargs: Any
     ) -> Any:
-        """Sample a continuation of ``prompt``; keywords as :func:`rnnrs.generate.generate`
+        """Sample a continuation of ``prompt``; keywords as :func:`rnnrs.generation.generate`
         (temperature, top_k, top_p, greedy, seed, stop, stop_at_end). Text in, text out;
         ids in, new ids out.
 
@@ -296,7 +330,7 @@ class RNNLM:
         **kwargs: Any,
     ) -> Any:
         """The most likely continuation found by beam search; keywords as
-        :func:`rnnrs.generate.beam_search` (length_penalty, stop_at_end).
+        :func:`rnnrs.generation.beam_search` (length_penalty, stop_at_end).
 
         Example:
             >>> m = RNNLM(10, hidden_size=8, backend="numpy")
@@ -359,7 +393,7 @@ class RNNLM:
         end_ids: frozenset[int],
     ) -> Optional[list[int]]:
         """The new ids of a whole sampling loop run by the engine (Rust backend), or None
-        when the engine has no native loop (NumPy backend; :func:`rnnrs.generate.generate`
+        when the engine has no native loop (NumPy backend; :func:`rnnrs.generation.generate`
         then loops in Python). Arguments are checked by the caller, as in ``generate``.
 
         Example:
@@ -391,3 +425,50 @@ class RNNLM:
         """Ids that end a sequence: the tokenizer's ``eos_id`` when it has one."""
         eos = getattr(self.tokenizer, "eos_id", None)
         return frozenset() if eos is None else frozenset({int(eos)})
+
+    # ------------------------------------------------------------------ training interface
+    # rnnrs.training.trainer.TrainableModel: what the Trainer calls; the engine does the work.
+
+    def configure_optimizer(self, spec: dict[str, Any]) -> None:
+        """Use the optimizer of ``spec`` (``rnnrs.Adam(...).spec()``, ...) in
+        :meth:`train_steps` from now on; its moments start at zero."""
+        self.engine.configure_optimizer(**spec)
+
+    def train_steps(
+        self,
+        stream: np.ndarray,
+        starts: np.ndarray,
+        bptt: int,
+        lrs: np.ndarray,
+        reset: np.ndarray,
+        state: Optional[State],
+        clip_norm: Optional[float],
+        clip_value: Optional[float],
+    ) -> tuple[np.ndarray, np.ndarray, State]:
+        """Train ``len(starts)`` steps on chunks of a batchified (B, N) stream: forward,
+        BPTT, clipping and one optimizer step each (docs/backends.md). Returns (losses,
+        gradient norms before clipping, final state)."""
+        return self.engine.train_steps(
+            stream, starts, bptt, lrs, reset, state, clip_norm, clip_value
+        )
+
+    def evaluate_loss(self, stream: np.ndarray, bptt: int) -> tuple[float, int]:
+        """(summed NLL in nats, number of targets) over a batchified (B, N) stream, in
+        chunks of ``bptt`` with the state carried, no dropout."""
+        return self.engine.evaluate(stream, bptt)
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """The optimizer's step and moments by torch.optim name (``exp_avg.<param>``, ...)."""
+        return self.engine.optimizer_state()
+
+    def load_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`optimizer_state` (after configuring the same optimizer)."""
+        self.engine.load_optimizer_state(state)
+
+    def rng_state(self) -> np.ndarray:
+        """The dropout generator's state (uint64 words; the engine's own generator)."""
+        return self.engine.rng_state()
+
+    def set_rng_state(self, state: np.ndarray) -> None:
+        """Restore :meth:`rng_state`."""
+        self.engine.set_rng_state(state)

@@ -26,10 +26,11 @@ from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
 
-from ._backend import core, resolve_backend
-from ._jsonfile import PathLike, read_json_kind, write_json_atomic
-from .errors import FormatError
-from .reference import bpe as reference_bpe
+from ..backends.engines import bpe_encoder, bpe_trainer
+from ..backends.selection import resolve_backend
+from ..errors import FormatError
+from ..io.jsonfile import PathLike, read_json_kind, write_json_atomic
+from ..reference import bpe as reference_bpe
 
 UNK, BOS, EOS, PAD = "<unk>", "<s>", "</s>", "<pad>"
 FORMAT_VERSION = 1
@@ -396,10 +397,7 @@ class BPETokenizer(_Vocabulary):
             if min(a, b) < 0:
                 raise ValueError(f"merges: merge {r} ({a}, {b}) has a negative id")
         self.backend = resolve_backend(backend)
-        if self.backend == "rust":
-            self._encoder: Any = core().BpeEncoder(self.merges)
-        else:
-            self._encoder = reference_bpe.BpeEncoder(self.merges)
+        self._encoder = bpe_encoder(self.merges, self.backend)
         symbols = list(_byte_symbols())
         pieces = [bytes([b]) for b in range(256)]
         for a, b in self.merges:
@@ -427,7 +425,7 @@ class BPETokenizer(_Vocabulary):
 
         Stops early, with a smaller vocabulary, when no pair of adjacent tokens occurs at
         least ``min_frequency`` times. ``texts`` may be one string or any iterable of strings
-        (e.g. :func:`rnnrs.data.iter_blocks` of a file larger than memory): only the counts
+        (e.g. :func:`rnnrs.text.corpus.iter_blocks` of a file larger than memory): only the counts
         of distinct pre-tokens are kept.
         """
         vocab_size = _check_int(
@@ -435,7 +433,7 @@ class BPETokenizer(_Vocabulary):
         )
         min_frequency = _check_int(min_frequency, "min_frequency", 1)
         name = resolve_backend(backend)
-        trainer = core().BpeTrainer() if name == "rust" else reference_bpe.BpeTrainer()
+        trainer = bpe_trainer(name)
         batch: list[str] = []
         size = 0
         for t in _texts(texts):

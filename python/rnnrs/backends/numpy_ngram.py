@@ -1,7 +1,7 @@
 """The NumPy-backend engines of ``NGramCounts`` and ``NGramLM``: the same methods as
 ``rnnrs._core.NGramCounts`` / ``rnnrs._core.NGramModel``, built on the pure-Python
-reference (``rnnrs.reference.ngram``), ARPA text (``rnnrs.reference.arpa``) and the binary
-form (``rnnrs.reference.ngram_binary``). Slower, same numbers.
+reference (``rnnrs.reference.ngram``), ARPA text (``rnnrs.backends.arpa``) and the binary
+form (``rnnrs.backends.ngram_binary``). Slower, same numbers.
 
 Example:
     >>> c = RefNGramCounts(2)
@@ -21,8 +21,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import FormatError
-from . import arpa, ngram_binary
-from .ngram import (
+from ..reference.ngram import (
     BOS,
     EOS,
     SPECIAL_WORDS,
@@ -35,6 +34,7 @@ from .ngram import (
     logprob10,
     merge_counts,
 )
+from . import arpa, ngram_binary
 
 MAX_ORDER = 16
 METHOD_ALIASES = {"laplace": "add_k"}

@@ -1,17 +1,15 @@
-"""RNNLM configuration: validation, parameter names and shapes, and weight initialisation.
-
-Shared by ``rnnrs.models`` (which initialises the weights) and both engines (which re-check
-the configuration), so the rules live in one place.
+"""Configuration checks, the one place where a model's config is validated and made
+canonical: the engines take it as given (the Rust core's own ``validate`` is only the last
+guard).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from .reference.cells import GATES
+from ..reference.cells import GATES
 
 CELL_ALIASES = {"rnn": "rnn_tanh", "tanh": "rnn_tanh", "relu": "rnn_relu"}
 CONFIG_KEYS = (
@@ -91,44 +89,3 @@ def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
         "tie_weights": bool(tie),
         "seed": int(seed),
     }
-
-
-def parameter_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
-    """Parameter names (canonical order) and PyTorch shapes of an RNNLM.
-
-    Example:
-        >>> cfg = normalize_config({"vocab_size": 5, "cell": "gru", "hidden_size": 4})
-        >>> parameter_shapes(cfg)["rnn.weight_ih_l0"]
-        (12, 4)
-    """
-    vocab, hid, emb = config["vocab_size"], config["hidden_size"], config["embed_size"]
-    gates = GATES[config["cell"]] * hid
-    shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (vocab, emb)}
-    for k in range(config["num_layers"]):
-        shapes[f"rnn.weight_ih_l{k}"] = (gates, emb if k == 0 else hid)
-        shapes[f"rnn.weight_hh_l{k}"] = (gates, hid)
-        shapes[f"rnn.bias_ih_l{k}"] = (gates,)
-        shapes[f"rnn.bias_hh_l{k}"] = (gates,)
-    if not config["tie_weights"]:
-        shapes["output.weight"] = (vocab, hid)
-    shapes["output.bias"] = (vocab,)
-    return shapes
-
-
-def init_parameters(config: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Initial float32 weights from ``numpy.random.default_rng(seed)``, drawn in the
-    canonical order: recurrent tensors U(-1/sqrt(H), 1/sqrt(H)) as PyTorch; embedding and
-    output weight U(-0.1, 0.1) and output bias 0 as PyTorch's word_language_model.
-    """
-    rng = np.random.default_rng(config["seed"])
-    bound = 1.0 / math.sqrt(config["hidden_size"])
-    params: dict[str, np.ndarray] = {}
-    for name, shape in parameter_shapes(config).items():
-        if name == "output.bias":
-            values = np.zeros(shape)
-        elif name.startswith("rnn."):
-            values = rng.uniform(-bound, bound, shape)
-        else:
-            values = rng.uniform(-0.1, 0.1, shape)
-        params[name] = values.astype(np.float32)
-    return params

@@ -1,9 +1,11 @@
-"""Training a language model: :class:`Trainer` (and the optimizers and schedules it uses).
+"""Training: :class:`Trainer`, and :class:`TrainableModel`, the interface it trains through.
 
-The Trainer runs truncated BPTT over a batchified token stream: it hands the engine groups
-of steps (``engine.train_steps``; no Python per time step), carries the recurrent state
-through an epoch and resets it at each epoch start, evaluates, schedules the learning rate,
-stops early, reports progress and keeps a history.
+The Trainer runs truncated BPTT over a batchified token stream: it hands the model groups
+of steps (``model.train_steps``, which its engine runs: no Python per time step), carries
+the recurrent state through an epoch and resets it at each epoch start, evaluates,
+schedules the learning rate, stops early, reports progress and keeps a history. It talks to
+the model only through :class:`TrainableModel`, as generation talks to models through
+``rnnrs.generation.GenerativeModel``: any model kind implementing it trains here.
 """
 
 from __future__ import annotations
@@ -17,35 +19,68 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Protocol, Union, runtime_checkable
 
 import numpy as np
 
-from ._arrays import as_token_array
-from ._jsonfile import write_json_atomic
-from .data import batchify
-from .errors import TrainingDivergedError
-from .models import RNNLM
-from .optim import SGD, Adam, AdamW, Optimizer
-from .schedules import ConstantLR, CosineWithWarmup, ReduceOnPlateau, Schedule, StepLR
+from ..backends.arrays import as_token_array
+from ..errors import TrainingDivergedError
+from ..io.jsonfile import write_json_atomic
+from ..text.batching import batchify
+from .optimizers import Optimizer
+from .schedules import ConstantLR, CosineWithWarmup, Schedule
 
-__all__ = [
-    "SGD",
-    "Adam",
-    "AdamW",
-    "ConstantLR",
-    "CosineWithWarmup",
-    "History",
-    "ReduceOnPlateau",
-    "StepLR",
-    "Trainer",
-]
+__all__ = ["History", "TrainableModel", "Trainer"]
 
 Callback = Callable[[dict[str, Any]], Optional[bool]]
 _GROUP_SECONDS = 0.5  # aim for this much work per engine call: responsive bar and Ctrl-C
 
 
-class History(list):  # type: ignore[type-arg]
+@runtime_checkable
+class TrainableModel(Protocol):
+    """What the :class:`Trainer` needs from a model (``rnnrs.RNNLM`` implements it, its
+    engine doing the work; docs/backends.md gives each method's contract).
+
+    ``stream`` is a batchified (B, N) uint32 token array, ``starts`` the first column of
+    each step's chunk, ``state`` the recurrent state carried between chunks (None: zeros).
+    """
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    def parameters(self) -> dict[str, np.ndarray]: ...
+
+    def set_parameters(self, params: dict[str, np.ndarray]) -> None: ...
+
+    def configure_optimizer(self, spec: dict[str, Any]) -> None:
+        """Use the optimizer of ``spec`` (``Optimizer.spec()``) from now on, moments at 0."""
+
+    def train_steps(
+        self,
+        stream: np.ndarray,
+        starts: np.ndarray,
+        bptt: int,
+        lrs: np.ndarray,
+        reset: np.ndarray,
+        state: Any,
+        clip_norm: Optional[float],
+        clip_value: Optional[float],
+    ) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Train one step per entry of ``starts``: (losses, gradient norms, final state)."""
+
+    def evaluate_loss(self, stream: np.ndarray, bptt: int) -> tuple[float, int]:
+        """(summed loss in nats, number of targets) over ``stream``, no dropout."""
+
+    def optimizer_state(self) -> dict[str, np.ndarray]: ...
+
+    def load_optimizer_state(self, state: dict[str, np.ndarray]) -> None: ...
+
+    def rng_state(self) -> np.ndarray: ...
+
+    def set_rng_state(self, state: np.ndarray) -> None: ...
+
+
+class History(list[dict[str, Any]]):
     """The records of a :meth:`Trainer.fit` run (a list of dicts), plus how it ended:
     ``stop_reason`` ("max_steps", "max_time", "epochs", "early_stopping", "callback" or
     "interrupted") and ``interrupted`` (True after Ctrl-C)."""
@@ -66,7 +101,8 @@ class History(list):  # type: ignore[type-arg]
 
 def _training_stream(ids: Any, batch_size: int, vocab_size: int, name: str) -> np.ndarray:
     """``ids`` as a batchified (B, N) uint32 stream checked against the vocabulary: a 1-D
-    sequence goes through :func:`rnnrs.data.batchify`; a 2-D array is taken as batchified."""
+    sequence goes through :func:`rnnrs.text.batching.batchify`; a 2-D array is taken as
+    batchified."""
     arr = np.asarray(ids)
     if arr.ndim == 2:
         return as_token_array(arr, name, vocab_size)
@@ -125,12 +161,13 @@ def _optional_positive_float(value: Any, name: str) -> Optional[float]:
 
 
 class Trainer:
-    """Trains an :class:`~rnnrs.RNNLM` with truncated BPTT.
+    """Trains a model (an :class:`~rnnrs.RNNLM`, or any :class:`TrainableModel`) with
+    truncated BPTT.
 
     Args:
         model: the model (any backend).
         optimizer: ``rnnrs.SGD``, ``rnnrs.Adam`` or ``rnnrs.AdamW``; configured on the
-            model's engine now (its moments start at zero).
+            model now (its moments start at zero).
         clip_norm: clip gradients to this global L2 norm (None: off).
         clip_value: then clamp each gradient element to +-clip_value (None: off).
         bptt: time steps per chunk; batch_size: parallel streams.
@@ -155,7 +192,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: RNNLM,
+        model: TrainableModel,
         optimizer: Optimizer,
         clip_norm: Optional[float] = 5.0,
         clip_value: Optional[float] = None,
@@ -167,8 +204,11 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         progress: bool = True,
     ) -> None:
-        if not isinstance(model, RNNLM):
-            raise TypeError(f"model: expected an rnnrs.RNNLM, got {type(model).__name__}")
+        if not isinstance(model, TrainableModel):
+            raise TypeError(
+                "model: expected a trainable model (rnnrs.RNNLM, or one implementing "
+                f"rnnrs.training.trainer.TrainableModel), got {type(model).__name__}"
+            )
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
                 f"optimizer: expected rnnrs.SGD, Adam or AdamW, got {type(optimizer).__name__}"
@@ -196,7 +236,7 @@ class Trainer:
         # load_state_dict continues from the restored position; other fits start an epoch.
         self._position: tuple[int, Any] = (0, None)
         self._resume = False
-        model.engine.configure_optimizer(**optimizer.spec())
+        model.configure_optimizer(optimizer.spec())
 
     # ------------------------------------------------------------------ helpers
 
@@ -206,7 +246,7 @@ class Trainer:
     def _evaluate(self, valid: Optional[np.ndarray]) -> Optional[float]:
         if valid is None:
             return None
-        total, count = self.model.engine.evaluate(valid, self.bptt)
+        total, count = self.model.evaluate_loss(valid, self.bptt)
         return float(total / count)
 
     def save_history(self, path: Union[str, os.PathLike[str]]) -> None:
@@ -221,7 +261,7 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """What a later fit needs to continue exactly as an uninterrupted run: the step, the
         position in the epoch and the carried recurrent state, the optimizer moments and
-        spec, the dropout RNG and the schedule's state (``rnnrs.checkpoint`` saves it).
+        spec, the dropout RNG and the schedule's state (``rnnrs.io.checkpoint`` saves it).
 
         Example:
             >>> import numpy as np, rnnrs
@@ -238,8 +278,8 @@ class Trainer:
             "carried_state": None if carried is None else [np.array(a) for a in carried],
             "optimizer_spec": self.optimizer.spec(),
             "lr": self.optimizer.lr,
-            "optimizer": self.model.engine.optimizer_state(),
-            "rng": self.model.engine.rng_state(),
+            "optimizer": self.model.optimizer_state(),
+            "rng": self.model.rng_state(),
             "schedule": self.schedule.state_dict(),
         }
 
@@ -251,8 +291,8 @@ class Trainer:
             raise ValueError(f"state: saved with optimizer {saved}, this trainer has {spec}")
         position = _nonneg_int(state.get("position"), "state['position']")
         carried = state.get("carried_state")
-        self.model.engine.load_optimizer_state(state["optimizer"])
-        self.model.engine.set_rng_state(np.asarray(state["rng"], dtype=np.uint64))
+        self.model.load_optimizer_state(state["optimizer"])
+        self.model.set_rng_state(np.asarray(state["rng"], dtype=np.uint64))
         self.schedule.load_state_dict(state["schedule"])
         self.step = _nonneg_int(state.get("step"), "state['step']")
         self._resume = True
@@ -330,7 +370,8 @@ class _Run:
         self.first_step = trainer.step
         self.history = History()
         # index into starts within the current epoch, and the carried state
-        self.pos, self.state = trainer._position if trainer._resume else (0, None)
+        position: tuple[int, Any] = trainer._position if trainer._resume else (0, None)
+        self.pos, self.state = position
         trainer._resume = False
         if self.pos >= len(starts):
             raise ValueError(
@@ -418,7 +459,7 @@ class _Run:
         starts = self.starts[self.pos : self.pos + g]
         tick = time.perf_counter()
         try:
-            losses, _, self.state = t.model.engine.train_steps(
+            losses, _, self.state = t.model.train_steps(
                 self.train, starts, t.bptt, lrs, reset, self.state, t.clip_norm, t.clip_value
             )
         except TrainingDivergedError as exc:

@@ -10,14 +10,14 @@ import os
 from types import ModuleType
 from typing import Optional
 
-from .errors import BackendUnavailableError
+from ..errors import BackendUnavailableError
 
 BACKENDS = ("rust", "numpy")
 
 _core: Optional[ModuleType]
 _core_import_error: Optional[ImportError]
 try:
-    from . import _core
+    from .. import _core
 
     _core_import_error = None
 except ImportError as exc:  # the extension was not built: the NumPy backend serves
@@ -57,7 +57,7 @@ def resolve_backend(requested: Optional[str] = None) -> str:
     extension is absent.
 
     Example:
-        >>> from rnnrs._backend import resolve_backend
+        >>> from rnnrs.backends.selection import resolve_backend
         >>> resolve_backend("numpy")
         'numpy'
     """

@@ -2,7 +2,7 @@
 
 Example:
     >>> import tempfile, os
-    >>> from rnnrs._jsonfile import write_json_atomic, read_json_kind
+    >>> from rnnrs.io.jsonfile import write_json_atomic, read_json_kind
     >>> path = os.path.join(tempfile.mkdtemp(), "t.json")
     >>> write_json_atomic(path, {"kind": "char", "version": 1, "tokens": ["a"]})
     >>> read_json_kind(path, what="tokenizer", versions=(1,))["tokens"]
@@ -17,8 +17,8 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Union
 
-from .errors import FormatError
-from .io import atomic_open
+from ..errors import FormatError
+from .atomic import atomic_open
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -1,7 +1,7 @@
 """Loss curves as PNG files (matplotlib, optional: rnnrs does not require it).
 
 Example:
-    >>> from rnnrs.plotting import save_loss_curve
+    >>> from rnnrs.training.plotting import save_loss_curve
     >>> history = [{"step": 10, "train_loss": 2.1, "valid_loss": 2.0},
     ...            {"step": 20, "train_loss": 1.7, "valid_loss": 1.8}]
     >>> save_loss_curve(history, "loss.png")  # doctest: +SKIP
@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
-from .io import atomic_open
+from ..io.atomic import atomic_open
 
 
 def matplotlib_available() -> bool:

@@ -1,4 +1,4 @@
-"""n-gram language models: counts, every classic smoothing method, ARPA files, scoring,
+"""n-gram language models: every classic smoothing method, ARPA files, scoring,
 generation. As exact as KenLM's lmplz for modified Kneser-Ney, trainable from Python.
 
 The Rust engine (``rnnrs._core``) does the work when present; the pure-Python reference
@@ -17,206 +17,23 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Optional, Union
 
 import numpy as np
 
-from ._backend import core, resolve_backend
-from .errors import NotFittedError
-from .generate import Prompt, beam_search, generate
-from .reference.ngram import EOS, METHODS, UNK
-from .reference.ngram_engine import (
-    RefNGramCounts,
-    RefNGramModel,
-    check_order,
-    check_smoothing_args,
-)
+from ..backends.engines import ngram_model_engine
+from ..backends.numpy_ngram import check_order, check_smoothing_args
+from ..backends.selection import resolve_backend
+from ..errors import NotFittedError
+from ..generation import Prompt, beam_search, generate
+from ..reference.ngram import EOS, METHODS, UNK
+from .counts import NGramCounts
+from .inputs import PathLike, Sentences, file_path, id_array, sentence_lines
 
-PathLike = Union[str, "os.PathLike[str]"]
-Sentences = Iterable[Union[str, Sequence[str]]]
 LN10 = math.log(10.0)
 
-__all__ = ["NGramCounts", "NGramLM"]
-
-
-def _counts_engine(order: int, backend: Optional[str]) -> Any:
-    check_order(order)
-    if resolve_backend(backend) == "rust":
-        return core().NGramCounts(order)
-    return RefNGramCounts(order)
-
-
-def _lines(sentences: Sentences, name: str) -> list[str]:
-    """Sentences as whitespace-separated lines (token lists joined with spaces)."""
-    if isinstance(sentences, (str, bytes)):
-        raise TypeError(f"{name}: expected an iterable of sentences, got a single string")
-    lines = []
-    for i, s in enumerate(sentences):
-        if isinstance(s, str):
-            lines.append(s)
-        elif isinstance(s, Sequence) and all(isinstance(t, str) for t in s):
-            if any(not t or any(c.isspace() for c in t) for t in s):
-                raise ValueError(f"{name}: sentence {i} has an empty token or one with spaces")
-            lines.append(" ".join(s))
-        else:
-            raise TypeError(
-                f"{name}: sentence {i} should be a string or a list of string tokens, "
-                f"got {type(s).__name__}"
-            )
-    return lines
-
-
-def _path(path: PathLike, name: str, must_exist: bool = True) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{name}: expected a path, got {type(path).__name__}")
-    p = Path(path)
-    if must_exist and not p.is_file():
-        raise FileNotFoundError(f"{name}: no such file: {p}")
-    return p
-
-
-def _ids(ids: Any, name: str) -> np.ndarray:
-    a = np.asarray(ids)
-    if a.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-D array of token ids, got shape {a.shape}")
-    if a.size and not np.issubdtype(a.dtype, np.integer):
-        raise TypeError(f"{name}: expected integer token ids, got dtype {a.dtype}")
-    if a.size and (a.min() < 0 or a.max() > np.iinfo(np.uint32).max):
-        raise ValueError(f"{name}: token ids must be in [0, 2**32), got {a.min()}..{a.max()}")
-    return np.ascontiguousarray(a, dtype=np.uint32)
-
-
-class NGramCounts:
-    """Raw counts of every n-gram of orders 1..``order``, mergeable across processes.
-
-    Sentences get ``<s>`` before and ``</s>`` after; lines without tokens are skipped.
-    On the Rust backend counting runs in parallel (partitions by first word).
-
-    Example:
-        >>> from rnnrs import NGramCounts
-        >>> c = NGramCounts(3).add(["the cat sat", "the cat ran"])
-        >>> c["the cat"], c["<s> the cat"], c.num_ngrams
-        (2, 2, [6, 6, 5])
-    """
-
-    def __init__(self, order: int, *, backend: Optional[str] = None) -> None:
-        self._engine = _counts_engine(order, backend)
-        self.backend = resolve_backend(backend)
-
-    @property
-    def order(self) -> int:
-        """The highest order counted."""
-        return int(self._engine.order)
-
-    def add(self, sentences: Sentences) -> NGramCounts:
-        """Count sentences: strings (split on whitespace) or lists of tokens.
-
-        Example:
-            >>> NGramCounts(2).add([["a", "b"], "b c"])["b"]
-            2
-        """
-        self._engine.add_lines(_lines(sentences, "sentences"))
-        return self
-
-    def add_file(self, path: PathLike) -> NGramCounts:
-        """Count a UTF-8 text file, one sentence per line.
-
-        Example:
-            >>> NGramCounts(3).add_file("corpus.txt")  # doctest: +SKIP
-        """
-        self._engine.add_file(_path(path, "path"))
-        return self
-
-    def add_ids(self, ids: Any) -> NGramCounts:
-        """Count a 1-D array of ids of this vocabulary (see :meth:`encode`), sentences ended
-        by ``</s>`` (id 2).
-
-        Example:
-            >>> c = NGramCounts(2).add(["a b"])
-            >>> c.add_ids(c.encode(["b a"]))["b a"]
-            1
-        """
-        self._engine.add_ids(_ids(ids, "ids"))
-        return self
-
-    def encode(self, sentences: Sentences) -> np.ndarray:
-        """Sentences as one id stream of this vocabulary (``</s>`` after each; unknown words
-        are ``<unk>``, id 0).
-
-        Example:
-            >>> NGramCounts(2).add(["a b"]).encode(["b a zz"]).tolist()
-            [4, 3, 0, 2]
-        """
-        index = {w: i for i, w in enumerate(self.vocab)}
-        out: list[int] = []
-        for line in _lines(sentences, "sentences"):
-            tokens = line.split()
-            if tokens:
-                out.extend(index.get(t, UNK) for t in tokens)
-                out.append(EOS)
-        return np.array(out, dtype=np.uint32)
-
-    def merge(self, other: NGramCounts) -> NGramCounts:
-        """Add the counts of ``other`` (same order, any vocabulary, same backend).
-
-        Example:
-            >>> a, b = NGramCounts(2).add(["x y"]), NGramCounts(2).add(["y x"])
-            >>> a.merge(b)["y x"], a["x"]
-            (1, 2)
-        """
-        if not isinstance(other, NGramCounts):
-            raise TypeError(f"other: expected NGramCounts, got {type(other).__name__}")
-        if other.backend != self.backend:
-            raise ValueError(f"other: counts of backend {other.backend!r}, not {self.backend!r}")
-        self._engine.merge(other._engine)
-        return self
-
-    def count(self, ngram: Union[str, Sequence[str]]) -> int:
-        """The raw count of an n-gram (a string of words or a list of words).
-
-        Example:
-            >>> NGramCounts(2).add(["a a"]).count(["a", "a"])
-            1
-        """
-        words = ngram.split() if isinstance(ngram, str) else list(ngram)
-        return int(self._engine.count(words))
-
-    __getitem__ = count
-
-    @property
-    def num_ngrams(self) -> list[int]:
-        """Distinct n-grams of each order 1..order."""
-        return [int(x) for x in self._engine.num_ngrams()]
-
-    def counts_of_counts(self, n: int) -> list[int]:
-        """``[t1, t2, t3, t4]``: how many n-grams of order n occur exactly 1..4 times (raw
-        counts; ``<s>`` left out).
-
-        Example:
-            >>> NGramCounts(1).add(["a a b"]).counts_of_counts(1)
-            [2, 1, 0, 0]
-        """
-        return [int(x) for x in self._engine.counts_of_counts(n)]
-
-    @property
-    def vocab(self) -> list[str]:
-        """Words by id: ``<unk>``, ``<s>``, ``</s>``, then in order of first appearance."""
-        return list(self._engine.vocab())
-
-    @property
-    def tokens(self) -> int:
-        """Tokens counted (words and ``</s>``)."""
-        return int(self._engine.tokens)
-
-    @property
-    def memory_bytes(self) -> int:
-        """Approximate bytes held by the tables."""
-        return int(self._engine.memory_bytes())
-
-    def __repr__(self) -> str:
-        return f"NGramCounts(order={self.order}, ngrams={self.num_ngrams}, tokens={self.tokens})"
+__all__ = ["NGramLM"]
 
 
 class NGramLM:
@@ -329,8 +146,7 @@ class NGramLM:
             raise ValueError("data: the corpus is empty (no sentence has a token)")
         if counts.backend != self.backend:
             raise ValueError(f"data: counts of backend {counts.backend!r}, not {self.backend!r}")
-        engine_cls = core().NGramModel if self.backend == "rust" else RefNGramModel
-        engine = engine_cls.estimate(
+        engine = ngram_model_engine(self.backend).estimate(
             counts._engine, self.smoothing, consume=consume, **self.options
         )
         self._set_model(engine)
@@ -391,9 +207,9 @@ class NGramLM:
         Example:
             >>> lm = NGramLM.from_arpa("ptb.o5.arpa")  # doctest: +SKIP
         """
-        p = _path(path, "path")
+        p = file_path(path, "path")
         b = resolve_backend(backend)
-        engine = core().NGramModel.from_arpa(p) if b == "rust" else RefNGramModel.from_arpa(p)
+        engine = ngram_model_engine(b).from_arpa(p)
         return cls._wrap(engine, b)
 
     @classmethod
@@ -403,9 +219,9 @@ class NGramLM:
         Example:
             >>> lm = NGramLM.load("model.ngram")  # doctest: +SKIP
         """
-        p = _path(path, "path")
+        p = file_path(path, "path")
         b = resolve_backend(backend)
-        engine = core().NGramModel.load(p) if b == "rust" else RefNGramModel.load(p)
+        engine = ngram_model_engine(b).load(p)
         return cls._wrap(engine, b)
 
     def _engine(self) -> Any:
@@ -419,7 +235,7 @@ class NGramLM:
         Example:
             >>> NGramLM(2, "witten_bell").fit(["a b"]).to_arpa("m.arpa")  # doctest: +SKIP
         """
-        self._engine().to_arpa(_path(path, "path", must_exist=False))
+        self._engine().to_arpa(file_path(path, "path", must_exist=False))
 
     def save(self, path: PathLike) -> None:
         """Write rnnrs's binary form (atomically); read it back with :meth:`load`.
@@ -427,7 +243,7 @@ class NGramLM:
         Example:
             >>> NGramLM(2, "witten_bell").fit(["a b"]).save("m.ngram")  # doctest: +SKIP
         """
-        self._engine().save(_path(path, "path", must_exist=False))
+        self._engine().save(file_path(path, "path", must_exist=False))
 
     # ------------------------------------------------------------------ queries
     @property
@@ -490,7 +306,7 @@ class NGramLM:
             >>> NGramLM(2, "mle").fit(["a b"]).encode(["b a c"]).tolist()
             [4, 3, 0, 2]
         """
-        return self._engine().encode_lines(_lines(sentences, "sentences"))
+        return self._engine().encode_lines(sentence_lines(sentences, "sentences"))
 
     def score_ids(self, ids: Any, *, per_token: bool = False) -> Union[float, np.ndarray]:
         """Score a 1-D array of ids: sentences ended by ``</s>``, each after ``<s>``.
@@ -502,7 +318,7 @@ class NGramLM:
             >>> lm.score_ids(lm.encode(["a b"]), per_token=True).round(4).tolist()
             [-0.1899, -0.1899, -0.1899]
         """
-        a = _ids(ids, "ids")
+        a = id_array(ids, "ids")
         engine = self._engine()
         if per_token:
             return engine.score_ids(a)
@@ -517,7 +333,7 @@ class NGramLM:
             >>> round(lm.score("a b"), 4)
             -0.5696
         """
-        words = _lines([sentence], "sentence")[0].split()
+        words = sentence_lines([sentence], "sentence")[0].split()
         ids = np.array([self.word_id(w) for w in words] + [EOS], dtype=np.uint32)
         scores = self._engine().score_ids(ids)
         if per_token:
@@ -546,7 +362,7 @@ class NGramLM:
 
     def _encode_any(self, sentences: Union[PathLike, Sentences]) -> np.ndarray:
         if isinstance(sentences, (str, os.PathLike)):
-            text = _path(sentences, "sentences").read_text(encoding="utf-8")
+            text = file_path(sentences, "sentences").read_text(encoding="utf-8")
             return self.encode(text.split("\n"))
         return self.encode(sentences)
 
@@ -605,7 +421,7 @@ class NGramLM:
         return frozenset({EOS})
 
     def generate(self, prompt: Prompt = "", max_new_tokens: int = 20, **kwargs: Any) -> Any:
-        """Sample a continuation (see :func:`rnnrs.generate.generate` for the options).
+        """Sample a continuation (see :func:`rnnrs.generation.generate` for the options).
 
         Example:
             >>> lm = NGramLM(2, "witten_bell").fit(["a b", "b a"])
@@ -617,7 +433,7 @@ class NGramLM:
     def beam_search(
         self, prompt: Prompt = "", beam_width: int = 4, max_new_tokens: int = 20, **kwargs: Any
     ) -> Any:
-        """The most likely continuation by beam search (see :func:`rnnrs.generate.beam_search`).
+        """The most likely continuation by beam search (see :func:`rnnrs.generation.beam_search`).
 
         Example:
             >>> NGramLM(2, "mle").fit(["a b"]).beam_search("a", 2, 5)

@@ -19,7 +19,7 @@ checkpoint instead of loading mismatched parts.
 
 Example:
     >>> import numpy as np, tempfile
-    >>> from rnnrs.checkpoint import write_checkpoint, read_checkpoint
+    >>> from rnnrs.io.checkpoint import write_checkpoint, read_checkpoint
     >>> d = tempfile.mkdtemp()
     >>> write_checkpoint(d, kind="demo", config={"n": 2}, tensors={"w": np.ones(2, np.float32)})
     >>> read_checkpoint(d).tensors["w"].tolist()
@@ -39,8 +39,9 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .errors import CheckpointError
-from .io import atomic_open, load_safetensors, save_safetensors
+from ..errors import CheckpointError
+from .atomic import atomic_open
+from .safetensors import load_safetensors, save_safetensors
 
 FORMAT = "rnnrs.checkpoint"
 VERSION = 1
@@ -276,21 +277,6 @@ def tokenizer_to_json(tokenizer: Any) -> Optional[dict[str, Any]]:
     return document
 
 
-def tokenizer_from_json(document: Mapping[str, Any], where: Path) -> Any:
-    """Rebuild a tokenizer from the JSON its ``save`` wrote (via ``rnnrs.load_tokenizer``)."""
-    from .errors import FormatError
-    from .tokenize import load_tokenizer
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "tokenizer.json"
-        path.write_text(json.dumps(document), encoding="utf-8")
-        try:
-            return load_tokenizer(path)
-        except FormatError as exc:
-            message = str(exc).replace(str(path), "tokenizer")
-            raise CheckpointError(f"{where / MODEL_JSON}: {message}") from None
-
-
 # ---------------------------------------------------------------------- models
 
 
@@ -300,10 +286,12 @@ def save_model(
     trainer: Any = None,
     extra: Optional[Mapping[str, Any]] = None,
 ) -> None:
-    """Write ``model`` (an RNNLM) to a checkpoint directory; with ``trainer``, also its
-    training state (``trainer.state_dict()``: optimizer moments, step, stream position,
-    carried state, RNG) for exact resume. ``extra`` (JSON data and arrays) is saved beside
-    it; :func:`load_training_state` returns ``{"trainer": ..., **extra}``.
+    """Write ``model`` to a checkpoint directory: its ``kind`` (the name it is registered
+    under in ``rnnrs.models.registry``, e.g. "RNNLM"), ``config``, ``parameters()`` and
+    ``tokenizer``; with ``trainer``, also its training state (``trainer.state_dict()``:
+    optimizer moments, step, stream position, carried state, RNG) for exact resume.
+    ``extra`` (JSON data and arrays) is saved beside it; :func:`load_training_state`
+    returns ``{"trainer": ..., **extra}``.
 
     Example:
         >>> save_model(model, "run1", trainer=trainer)  # doctest: +SKIP
@@ -318,46 +306,13 @@ def save_model(
         raise ValueError("extra: is saved with the training state; pass trainer= too")
     write_checkpoint(
         directory,
-        kind=type(model).__name__,
+        kind=model.kind,
         config=model.config,
         tensors=model.parameters(),
         tokenizer=tokenizer_to_json(model.tokenizer),
         training=training,
         training_tensors=training_tensors,
     )
-
-
-def load(directory: Union[str, os.PathLike], *, backend: Optional[str] = None) -> Any:
-    """Load the model saved in a checkpoint directory (its tokenizer attached).
-
-    ``backend`` chooses the engine ("rust", "numpy"; default: the process default): a
-    checkpoint is the same on both. Raises FileNotFoundError for a missing directory and
-    :class:`rnnrs.CheckpointError` for a half-written, damaged, newer or inconsistent one.
-
-    Example:
-        >>> import rnnrs
-        >>> model = rnnrs.load("run1")  # doctest: +SKIP
-        >>> model.generate("To be", 100)  # doctest: +SKIP
-    """
-    from .models import RNNLM
-
-    ckpt = read_checkpoint(directory)
-    if ckpt.kind != "RNNLM":
-        raise CheckpointError(f"{ckpt.path}: holds a {ckpt.kind!r}; this rnnrs loads 'RNNLM'")
-    try:
-        model = RNNLM(**ckpt.config, backend=backend)
-        model.set_parameters(ckpt.tensors)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{ckpt.path}: config and tensors do not fit ({exc})") from None
-    if ckpt.tokenizer is not None:
-        tokenizer = tokenizer_from_json(ckpt.tokenizer, ckpt.path)
-        if tokenizer.vocab_size != model.vocab_size:
-            raise CheckpointError(
-                f"{ckpt.path}: the tokenizer has {tokenizer.vocab_size} tokens but the model "
-                f"{model.vocab_size}: they do not belong together"
-            )
-        model.tokenizer = tokenizer
-    return model
 
 
 def load_training_state(directory: Union[str, os.PathLike]) -> dict[str, Any]:

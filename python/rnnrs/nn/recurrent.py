@@ -14,16 +14,17 @@ them from its own generator seeded by ``seed``).
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 import numpy as np
 
-from ._arrays import as_float_array, check_param_dict, check_state
-from ._backend import core, resolve_backend
-from ._lmconfig import check_dropout, check_positive_int
-from .reference.cells import GATES, State, state_size
-from .reference.stack import layer_names, stack_backward, stack_forward
+from ..backends.arrays import as_float_array, check_param_dict, check_state
+from ..backends.engines import rust_recurrent_stack
+from ..backends.selection import resolve_backend
+from ..reference.cells import State, state_size
+from ..reference.stack import stack_backward, stack_forward, stack_shapes
+from .config import check_dropout, check_positive_int
+from .init import init_parameters
 
 
 def _layer_backend(requested: Optional[str], dtype: np.dtype) -> str:
@@ -74,22 +75,13 @@ class _Recurrent:
         self._cache: Optional[dict[str, Any]] = None
         # (batch, time) of the forward the next backward goes through.
         self._pending: Optional[tuple[int, int]] = None
-        dirs = 2 if self.bidirectional else 1
-        gates = GATES[self._cell] * self.hidden_size
-        self._shapes: dict[str, tuple[int, ...]] = {}
-        for k in range(self.num_layers):
-            width = self.input_size if k == 0 else self.hidden_size * dirs
-            for d in range(dirs):
-                w_ih, w_hh, b_ih, b_hh = layer_names(k, d == 1)
-                self._shapes[w_ih] = (gates, width)
-                self._shapes[w_hh] = (gates, self.hidden_size)
-                self._shapes[b_ih] = (gates,)
-                self._shapes[b_hh] = (gates,)
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        params = {
-            n: self._rng.uniform(-bound, bound, s).astype(self.dtype)
-            for n, s in self._shapes.items()
-        }
+        self._shapes = stack_shapes(
+            self._cell, self.input_size, self.hidden_size, self.num_layers, self.bidirectional
+        )
+        # The generator goes on to draw the NumPy backend's dropout masks.
+        params = init_parameters(
+            self._shapes, self._rng, hidden_size=self.hidden_size, dtype=self.dtype
+        )
         # The weights live in the NumPy dict or in the Rust stack, never in both.
         self._params: dict[str, np.ndarray] = {}
         self._rust: Any = None
@@ -98,7 +90,7 @@ class _Recurrent:
         else:
             # Initialised above, so both backends start from the same weights; the Rust
             # stack draws its dropout masks from its own generator.
-            self._rust = core().RecurrentStack(
+            self._rust = rust_recurrent_stack(
                 self._cell,
                 self.input_size,
                 self.hidden_size,
