@@ -69,7 +69,7 @@ def _announce_pure() -> None:
 
 def _maturin_hook(name: str, *args: Any) -> Any:
     """Call maturin's hook `name`; when it fails, say how to install without Rust."""
-    import maturin  # only present when get_requires_* asked for it
+    import maturin  # type: ignore  # present when get_requires_* asked for it (no stubs)
 
     try:
         return getattr(maturin, name)(*args)

@@ -13,12 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # get_requires_for_build_wheel asks for tomli on these versions
-    import tomli as tomllib
-
-# What reading pyproject.toml needs beyond the standard library.
+# What reading pyproject.toml needs beyond the standard library: the get_requires_* hooks
+# ask for it, so it is imported only once the frontend has installed it.
 TOML_REQUIREMENTS = [] if sys.version_info >= (3, 11) else ["tomli>=1.1"]
 
 # The [project] keys written below. Any other key stops the build rather than being dropped
@@ -46,6 +42,10 @@ class Project:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:
+            import tomli as tomllib
         with open(root / "pyproject.toml", "rb") as f:
             pyproject = tomllib.load(f)
         self.table: dict[str, Any] = pyproject["project"]
