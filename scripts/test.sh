@@ -25,7 +25,7 @@ step "cargo test"
 cargo test --quiet
 
 step "ruff"
-"$PY" -m ruff check python tests benches
+"$PY" -m ruff check python tests benches build_backend
 step "stubtest rnnrs._core"
 "$PY" -m mypy.stubtest rnnrs._core --allowlist .ci/stubtest-allowlist.txt
 
@@ -33,3 +33,6 @@ step "pytest, rust backend"
 RNNRS_BACKEND=rust "$PY" -m pytest -q "$@"
 step "pytest, numpy backend"
 RNNRS_BACKEND=numpy "$PY" -m pytest -q "$@"
+
+step "wheels: manylinux2014 (zig) and pure-Python, each installed in a fresh venv"
+bash scripts/check_wheels.sh
