@@ -27,7 +27,8 @@ from typing import Any, Optional
 from . import pure
 from .metadata import TOML_REQUIREMENTS, Project
 
-# Also the floor of the METADATA comparison in scripts/check_wheels.sh (PEP 639 fields).
+# 1.16 writes the METADATA that metadata.py reproduces (PEP 639 license fields included);
+# scripts/check_wheels.sh compares the two.
 MATURIN_REQUIREMENT = "maturin>=1.16,<2"
 SWITCH = "RNNRS_PURE_PYTHON"
 ConfigSettings = Optional[Mapping[str, Any]]
@@ -67,12 +68,14 @@ def _announce_pure() -> None:
         )
 
 
-def _maturin_hook(name: str, *args: Any) -> Any:
-    """Call maturin's hook `name`; when it fails, say how to install without Rust."""
+def _maturin_hook(name: str, *args: Any) -> str:
+    """Call maturin's hook `name` (each returns a file name); when it fails, say how to
+    install without Rust."""
     import maturin  # type: ignore  # present when get_requires_* asked for it (no stubs)
 
     try:
-        return getattr(maturin, name)(*args)
+        filename: str = getattr(maturin, name)(*args)
+        return filename
     except SystemExit:  # maturin's hooks exit(1) after printing the compiler's errors
         _say(
             f"building the Rust extension failed (see above). Without it rnnrs runs on its "

@@ -125,7 +125,7 @@ class Project:
         lines += [
             f"Project-URL: {label}, {url}" for label, url in sorted(t.get("urls", {}).items())
         ]
-        readme = (self.root / t["readme"]).read_text(encoding="utf-8")
+        readme: str = (self.root / t["readme"]).read_text(encoding="utf-8")
         return "\n".join(lines) + "\n\n" + readme + "\n"
 
     def entry_points(self) -> str:
