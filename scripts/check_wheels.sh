@@ -2,7 +2,8 @@
 # The two wheels users install, built as a release builds them and tried in a fresh virtualenv:
 # - the Rust wheel, compiled with zig against glibc 2.17: tagged abi3 + manylinux2014
 #   (manylinux_2_17), judged so by auditwheel, SIMD variants still chosen at run time;
-# - the pure-Python wheel, built with cargo and rustc hidden from PATH: py3-none-any.
+# - the pure-Python wheel, built with cargo and rustc hidden from PATH: py3-none-any, and
+#   built again from the sdist, which must carry the build backend.
 # Both must install, import on the right backend and train a few steps, run the CLI, carry
 # the LICENSE file and describe the same package (METADATA, entry points, files).
 # Usage: bash scripts/check_wheels.sh  (run by scripts/test.sh; uses the venv it made)
@@ -67,6 +68,18 @@ env PATH="$no_rust_path" "$PY" -m pip wheel --quiet --disable-pip-version-check 
 PURE_WHEEL=$(one_wheel "$WORK/pure")
 echo "$(basename "$PURE_WHEEL")"
 [[ $(basename "$PURE_WHEEL") == rnnrs-*-py3-none-any.whl ]] || fail "not a py3-none-any wheel"
+
+step "sdist (maturin's, through build_backend): holds the backend; builds the same pure wheel"
+"$PY" -c 'import sys; sys.path.insert(0, "build_backend"); import rnnrs_build
+rnnrs_build.build_sdist(sys.argv[1])' "$WORK/sdist" >/dev/null
+SDIST=$(echo "$WORK"/sdist/rnnrs-*.tar.gz)
+tar -tzf "$SDIST" >"$WORK/sdist/files"
+grep -q '^rnnrs-[^/]*/build_backend/rnnrs_build/__init__.py$' "$WORK/sdist/files" ||
+  fail "no build backend in the sdist"
+grep -q '^rnnrs-[^/]*/LICENSE$' "$WORK/sdist/files" || fail "no LICENSE in the sdist"
+env PATH="$no_rust_path" "$PY" -m pip wheel --quiet --disable-pip-version-check --no-deps \
+  --wheel-dir "$WORK/from-sdist" "$SDIST"
+cmp "$(one_wheel "$WORK/from-sdist")" "$PURE_WHEEL" || fail "the sdist gives a different wheel"
 
 step "both wheels: the same metadata and package files, LICENSE included"
 "$PY" - "$RUST_WHEEL" "$PURE_WHEEL" <<'EOF'
