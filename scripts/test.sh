@@ -28,7 +28,7 @@ step "cargo test --no-default-features (the core without the python feature)"
 cargo test --quiet --no-default-features
 
 step "ruff"
-"$PY" -m ruff check python tests benches
+"$PY" -m ruff check python tests benches build_backend
 step "mypy (configured in pyproject.toml)"
 "$PY" -m mypy
 step "stubtest rnnrs._core"
@@ -38,3 +38,6 @@ step "pytest, rust backend"
 RNNRS_BACKEND=rust "$PY" -m pytest -q "$@"
 step "pytest, numpy backend"
 RNNRS_BACKEND=numpy "$PY" -m pytest -q "$@"
+
+step "wheels: manylinux2014 (zig) and pure-Python, each installed in a fresh venv"
+bash scripts/check_wheels.sh
