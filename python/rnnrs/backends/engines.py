@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..reference import bpe as reference_bpe
+from .numpy_classifier import NumpyClassifierEngine
 from .numpy_ngram import RefNGramCounts, RefNGramModel
 from .numpy_rnnlm import NumpyEngine
 from .selection import core
@@ -68,3 +69,11 @@ def bpe_encoder(merges: list[tuple[int, int]], backend: str) -> Any:
     if backend == "rust":
         return core().BpeEncoder(merges)
     return reference_bpe.BpeEncoder(merges)
+
+
+def classifier_engine(config: dict[str, Any], backend: str) -> Any:
+    """A new sequence-classifier engine for a config checked by ``SequenceClassifier``:
+    ``ClassifierEngine`` or :class:`NumpyClassifierEngine`."""
+    if backend == "rust":
+        return core().ClassifierEngine(**config)
+    return NumpyClassifierEngine(**config)

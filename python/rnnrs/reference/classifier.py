@@ -36,7 +36,35 @@ from .dropout import dropout_mask
 from .embedding import embedding_backward, embedding_forward
 from .loss import cross_entropy, linear_backward, linear_forward
 from .pooling import pool_backward, pool_forward
-from .stack import stack_backward, stack_forward
+from .stack import stack_backward, stack_forward, stack_shapes
+
+
+def classifier_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Parameter names (canonical order) and PyTorch shapes of the classifier of a complete
+    ``config`` (vocab_size, num_classes, cell, embed_size, hidden_size, num_layers,
+    bidirectional, pooling, attention_size).
+
+    Example:
+        >>> cfg = {"vocab_size": 5, "num_classes": 3, "cell": "gru", "embed_size": 2,
+        ...        "hidden_size": 4, "num_layers": 1, "bidirectional": True,
+        ...        "pooling": "attention", "attention_size": 6}
+        >>> shapes = classifier_shapes(cfg)
+        >>> shapes["rnn.weight_ih_l0_reverse"], shapes["pool.weight"], shapes["classifier.weight"]
+        ((12, 2), (6, 8), (3, 8))
+    """
+    hidden, embed = config["hidden_size"], config["embed_size"]
+    feat = hidden * (2 if config["bidirectional"] else 1)
+    shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (config["vocab_size"], embed)}
+    stack = stack_shapes(
+        config["cell"], embed, hidden, config["num_layers"], config["bidirectional"]
+    )
+    shapes.update((f"rnn.{name}", shape) for name, shape in stack.items())
+    if config["pooling"] == "attention":
+        att = config["attention_size"]
+        shapes.update({"pool.weight": (att, feat), "pool.bias": (att,), "pool.v": (att,)})
+    shapes["classifier.weight"] = (config["num_classes"], feat)
+    shapes["classifier.bias"] = (config["num_classes"],)
+    return shapes
 
 
 def _with_prefix(params: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
