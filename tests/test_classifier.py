@@ -191,3 +191,22 @@ def test_bad_input_is_a_clear_error() -> None:
         small().fit(["good", "bad"], ["pos"], epochs=1)
     with pytest.raises(TypeError, match="one string"):
         clf.predict("good")
+
+
+def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one(tmp_path: Path) -> None:
+    def run() -> tuple[rnnrs.SequenceClassifier, rnnrs.Trainer]:
+        clf = small(dropout=0.3, seed=2)
+        return clf, rnnrs.Trainer(clf, rnnrs.Adam(lr=3e-3), batch_size=32, progress=False)
+
+    whole, trainer = run()
+    trainer.fit(TRAIN, max_steps=20)  # 13 batches per epoch: ends in the second epoch
+    first, trainer = run()
+    trainer.fit(TRAIN, max_steps=16)
+    first.save(tmp_path / "ckpt", trainer=trainer)
+    resumed = rnnrs.load(tmp_path / "ckpt")
+    again = rnnrs.Trainer(resumed, rnnrs.Adam(lr=3e-3), batch_size=32, progress=False)
+    again.load_state_dict(rnnrs.load_training_state(tmp_path / "ckpt")["trainer"])
+    again.fit(TRAIN, max_steps=4)
+    assert again.step == 20 and again.epochs_done == 1
+    for name, value in whole.parameters().items():
+        np.testing.assert_array_equal(resumed.parameters()[name], value, err_msg=name)
