@@ -108,12 +108,16 @@ class TextBatches:
         ids, lengths = pad_batch([self.sequences[i] for i in index])
         return ids, lengths, self.targets[index]
 
-    def epoch_batches(self, epoch: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Epoch ``epoch``'s padded batches: shuffled and bucketed by length, the same for
-        the same seed and epoch (so a resumed run sees the order an uninterrupted one does)."""
+    def epoch_batches(
+        self, epoch: int, positions: Union[Sequence[int], np.ndarray]
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The padded batches at ``positions`` of epoch ``epoch``'s order: shuffled and
+        bucketed by length, the same for the same seed and epoch (so a resumed run sees the
+        order an uninterrupted one does)."""
         rng = np.random.default_rng([self.seed, epoch])
         lengths = [len(s) for s in self.sequences]
-        return [self._batch(i) for i in length_buckets(lengths, self.batch_size, rng)]
+        order = length_buckets(lengths, self.batch_size, rng)
+        return [self._batch(order[int(p)]) for p in positions]
 
     def sorted_batches(self) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
         """Padded batches in length order (for evaluation) and the order of their rows."""
@@ -474,8 +478,7 @@ class SequenceClassifier:
         clip_value: Optional[float],
     ) -> TrainedSteps:
         """Train the batches at ``positions`` of epoch ``epoch``'s shuffled order."""
-        order = data.epoch_batches(epoch)
-        batches = [order[int(p)] for p in positions]
+        batches = data.epoch_batches(epoch, positions)
         losses, norms = self.engine.train_steps(batches, lrs, clip_norm, clip_value)
         return TrainedSteps(losses, norms, None, sum(len(b[2]) for b in batches))
 
