@@ -210,3 +210,31 @@ def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one(tmp_path: Path) ->
     assert again.step == 20 and again.epochs_done == 1
     for name, value in whole.parameters().items():
         np.testing.assert_array_equal(resumed.parameters()[name], value, err_msg=name)
+
+
+@pytest.mark.slow
+def test_sst2_dev_accuracy_after_two_minutes(shared_data: Path) -> None:
+    from rnnrs.text.tasks import read_classification
+
+    folder = shared_data / "sst2"
+    if not folder.is_dir():
+        pytest.skip(f"SST-2 not found at {folder}")
+    train = read_classification(folder / "train.tsv")
+    dev = read_classification(folder / "dev.tsv")
+    tok = rnnrs.WordTokenizer.fit(train.texts, lowercase=True, min_freq=2)
+    clf = rnnrs.SequenceClassifier(
+        tok, labels=train.label_set(), embed_size=64, hidden_size=64, pooling="mean", dropout=0.3
+    )
+    history = clf.fit(
+        train.texts,
+        train.labels,
+        valid=(dev.texts, dev.labels),
+        max_time=120,
+        eval_every=100,
+        early_stopping_patience=5,
+        monitor="accuracy",
+    )
+    majority = max(dev.labels.count(y) for y in dev.label_set()) / len(dev)
+    accuracy = clf.evaluate(dev.texts, dev.labels).accuracy
+    assert majority < 0.52 and accuracy > 0.7
+    assert accuracy == pytest.approx(max(r["accuracy"] for r in history))  # the best restored
