@@ -23,6 +23,14 @@ def rnnlm_engine(config: dict[str, Any], backend: str) -> Any:
     return NumpyEngine(config)
 
 
+def classifier_engine(config: dict[str, Any], backend: str) -> Any:
+    """A new classifier engine for a normalized ``SequenceClassifier`` config (the keyword
+    arguments of the classifier engine contract)."""
+    if backend == "rust":
+        return core().ClassifierEngine(**config)
+    raise ValueError(f"no classifier engine for backend {backend!r}")
+
+
 def rust_recurrent_stack(
     cell: str,
     input_size: int,

@@ -22,7 +22,8 @@ Parameters by PyTorch state_dict name (the equivalent torch module: ``nn.Embeddi
 stack's masks, drawn first) and then to the pooled vector (one (B, D*H) mask); the
 embedding output is not dropped, as in the language model.
 
-Rust: none yet; the spec comes first (docs/equations.md).
+Rust: src/classify/model.rs (Classifier), bound as ClassifierEngine in
+src/python/classify.rs.
 """
 
 from __future__ import annotations
@@ -79,7 +80,10 @@ def classifier_forward(
     lengths: np.ndarray,
     rng: Optional[np.random.Generator] = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """ids (B, T), lengths (B,) -> logits (B, C), cache. Dropout only with ``rng``."""
+    """ids (B, T), lengths (B,) -> logits (B, C), cache. Dropout only with ``rng``.
+
+    Rust: src/classify/model.rs (Classifier::forward, through logits / loss_and_grads).
+    """
     p = config["dropout"] if rng is not None else 0.0
     dirs = 2 if config["bidirectional"] else 1
     num_layers = config["num_layers"]
@@ -118,6 +122,8 @@ def classifier_backward(
 
     Returns (grads keyed like ``params``, dLoss/d(embedding output) (T, B, E), 0 at
     padded steps).
+
+    Rust: src/classify/model.rs (Classifier::backward).
     """
     dh, dw, db = linear_backward(d_logits, cache["h"], params["classifier.weight"])
     if cache["mask"] is not None:
@@ -142,7 +148,10 @@ def classifier_loss_and_grads(
     rng: Optional[np.random.Generator] = None,
 ) -> tuple[float, dict[str, np.ndarray], np.ndarray]:
     """Mean cross-entropy (nats per sequence) of the batch against ``labels`` (B,), the
-    gradient of every parameter, and the logits (B, C). Dropout only with ``rng``."""
+    gradient of every parameter, and the logits (B, C). Dropout only with ``rng``.
+
+    Rust: src/classify/model.rs (Classifier::loss_and_grads).
+    """
     logits, cache = classifier_forward(params, config, ids, lengths, rng)
     loss, d_logits, _ = cross_entropy(logits, labels)
     grads, _ = classifier_backward(d_logits, params, cache)
@@ -150,7 +159,10 @@ def classifier_loss_and_grads(
 
 
 class Saliency(NamedTuple):
-    """What :func:`classifier_saliency` returns; time-major, 0 at padded steps."""
+    """What :func:`classifier_saliency` returns; time-major, 0 at padded steps.
+
+    Rust: src/classify/model.rs (Saliency).
+    """
 
     target: np.ndarray  # (B,) the class explained
     logits: np.ndarray  # (B, C)
@@ -176,6 +188,8 @@ def classifier_saliency(
     in evaluation mode, so each row gets its own gradient); saliency[t, b] = ||grad[t, b]||_2;
     grad_x_input[t, b] = sum_j grad[t, b, j] * e_{t,b,j}. ``activations`` is the top layer's
     output at every step, for heat maps over the real tokens.
+
+    Rust: src/classify/model.rs (Classifier::saliency).
     """
     logits, cache = classifier_forward(params, config, ids, lengths)
     batch, classes = logits.shape
