@@ -24,11 +24,11 @@ def rnnlm_engine(config: dict[str, Any], backend: str) -> Any:
 
 
 def classifier_engine(config: dict[str, Any], backend: str) -> Any:
-    """A new classifier engine for a normalized ``SequenceClassifier`` config (the keyword
-    arguments of the classifier engine contract)."""
+    """A new sequence-classifier engine for a config checked by ``SequenceClassifier``:
+    ``ClassifierEngine`` or :class:`NumpyClassifierEngine`."""
     if backend == "rust":
         return core().ClassifierEngine(**config)
-    raise ValueError(f"no classifier engine for backend {backend!r}")
+    return NumpyClassifierEngine(**config)
 
 
 def rust_recurrent_stack(
@@ -77,11 +77,3 @@ def bpe_encoder(merges: list[tuple[int, int]], backend: str) -> Any:
     if backend == "rust":
         return core().BpeEncoder(merges)
     return reference_bpe.BpeEncoder(merges)
-
-
-def classifier_engine(config: dict[str, Any], backend: str) -> Any:
-    """A new sequence-classifier engine for a config checked by ``SequenceClassifier``:
-    ``ClassifierEngine`` or :class:`NumpyClassifierEngine`."""
-    if backend == "rust":
-        return core().ClassifierEngine(**config)
-    return NumpyClassifierEngine(**config)

@@ -45,6 +45,9 @@ def classifier_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     ``config`` (vocab_size, num_classes, cell, embed_size, hidden_size, num_layers,
     bidirectional, pooling, attention_size).
 
+    Rust: src/classify/model.rs (Classifier::new names the tensors in a src/nn/params.rs
+    Layout).
+
     Example:
         >>> cfg = {"vocab_size": 5, "num_classes": 3, "cell": "gru", "embed_size": 2,
         ...        "hidden_size": 4, "num_layers": 1, "bidirectional": True,
