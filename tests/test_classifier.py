@@ -213,7 +213,7 @@ def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_sst2_dev_accuracy_after_two_minutes(shared_data: Path) -> None:
+def test_sst2_dev_accuracy_within_two_minutes(shared_data: Path) -> None:
     from rnnrs.text.tasks import read_classification
 
     folder = shared_data / "sst2"
