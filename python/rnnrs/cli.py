@@ -22,19 +22,20 @@ from collections.abc import Sequence
 from typing import Optional
 
 from . import __version__
+from .commands import classify, generate, ngram, stats, train
 from .commands import eval as evaluate
-from .commands import generate, ngram, stats, train
 from .commands._common import UsageError
 
 # Sub-command modules, in the order `rnnrs --help` lists them.
-_COMMANDS = (stats, train, generate, evaluate, ngram)
+_COMMANDS = (stats, train, generate, evaluate, ngram, classify)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every sub-command registered."""
     parser = argparse.ArgumentParser(
         prog="rnnrs",
-        description="Language models on the CPU: n-gram and recurrent (RNN, LSTM, GRU).",
+        description="Language models on the CPU: n-gram and recurrent (RNN, LSTM, GRU), and "
+        "recurrent text classifiers.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rnnrs {__version__}")
