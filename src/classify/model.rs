@@ -165,14 +165,22 @@ struct Workspace {
     row_loss: Vec<f64>,
 }
 
+/// The pooling and where its parameters live.
+enum Pool {
+    Last,
+    Mean,
+    Max,
+    /// pool.weight, pool.bias, pool.v.
+    Attention([Range<usize>; 3]),
+}
+
 /// The classifier: config, parameters (and gradients), the encoder, the dropout generator.
 pub struct Classifier {
     cfg: ClassifierConfig,
     params: Params,
     embedding: Range<usize>,
     stack: Stack,
-    /// pool.weight, pool.bias, pool.v (attention pooling only).
-    pool: Option<[Range<usize>; 3]>,
+    pool: Pool,
     cls_w: Range<usize>,
     cls_b: Range<usize>,
     rng: Rng,
@@ -191,13 +199,16 @@ impl Classifier {
         let stack = Stack::new(cfg.stack(), &mut layout, "rnn.")?;
         let f = cfg.features();
         let a = cfg.attention_size;
-        let pool = (cfg.pooling == Pooling::Attention).then(|| {
-            [
+        let pool = match cfg.pooling {
+            Pooling::Last => Pool::Last,
+            Pooling::Mean => Pool::Mean,
+            Pooling::Max => Pool::Max,
+            Pooling::Attention => Pool::Attention([
                 layout.push("pool.weight", &[a, f]),
                 layout.push("pool.bias", &[a]),
                 layout.push("pool.v", &[a]),
-            ]
-        });
+            ]),
+        };
         let cls_w = layout.push("classifier.weight", &[cfg.num_classes, f]);
         let cls_b = layout.push("classifier.bias", &[cfg.num_classes]);
         Ok(Classifier {
@@ -435,24 +446,16 @@ impl Classifier {
         grow(&mut ws.index, bf);
         let pooled = &mut ws.pooled[..bf];
         let dirs = cfg.stack().directions();
-        match (cfg.pooling, pool.as_ref()) {
-            (Pooling::Last, _) => {
-                pooling::last_forward(top, b, f, lens, dirs, &mut ws.index, pooled)
-            }
-            (Pooling::Max, _) => pooling::max_forward(top, b, f, lens, &mut ws.index, pooled),
-            (Pooling::Mean, _) => pooling::mean_forward(top, b, f, lens, pooled),
-            (Pooling::Attention, Some(r)) => {
+        match pool {
+            Pool::Last => pooling::last_forward(top, b, f, lens, dirs, &mut ws.index, pooled),
+            Pool::Max => pooling::max_forward(top, b, f, lens, &mut ws.index, pooled),
+            Pool::Mean => pooling::mean_forward(top, b, f, lens, pooled),
+            Pool::Attention(r) => {
                 let a = cfg.attention_size;
                 grow(&mut ws.u, tb * a);
                 grow(&mut ws.att, tb);
                 let p = attention_weights(values, r);
                 pooling::attention_forward(top, b, f, lens, p, &mut ws.u, &mut ws.att, pooled);
-            }
-            (Pooling::Attention, None) => {
-                return Err(CoreError::invalid(
-                    "pooling",
-                    "attention without parameters",
-                ))
             }
         }
         let mut h: &[f32] = pooled;
@@ -535,12 +538,10 @@ impl Classifier {
         grow(&mut ws.d_top, tb * f);
         let d_top = &mut ws.d_top[..tb * f];
         let lens = &ws.lengths[..b];
-        match (cfg.pooling, pool.as_ref()) {
-            (Pooling::Last | Pooling::Max, _) => {
-                pooling::pick_backward(dh, b, f, &ws.index[..bf], d_top)
-            }
-            (Pooling::Mean, _) => pooling::mean_backward(dh, b, f, lens, d_top),
-            (Pooling::Attention, Some(r)) => {
+        match pool {
+            Pool::Last | Pool::Max => pooling::pick_backward(dh, b, f, &ws.index[..bf], d_top),
+            Pool::Mean => pooling::mean_backward(dh, b, f, lens, d_top),
+            Pool::Attention(r) => {
                 let a = cfg.attention_size;
                 grow(&mut ws.d_pre, tb * a);
                 let p = attention_weights(values, r);
@@ -563,12 +564,6 @@ impl Classifier {
                     d_top,
                     g,
                 );
-            }
-            (Pooling::Attention, None) => {
-                return Err(CoreError::invalid(
-                    "pooling",
-                    "attention without parameters",
-                ))
             }
         }
         stack.set_top_grads(d_top);

@@ -247,9 +247,7 @@ fn split_lengths<'a>(lengths: Option<&'a [usize]>, rows: &[usize]) -> Vec<Option
         .collect()
 }
 
-/// True when row `row` is past its length at step `t` (never without lengths). Backward
-/// tells three cases apart per row: frozen, the last real step (whose carry is dL/dh_T), the
-/// rest.
+/// True when row `row` is past its length at step `t` (never without lengths).
 #[inline]
 fn frozen(lens: Option<&[usize]>, row: usize, t: usize) -> bool {
     lens.is_some_and(|l| t >= l[row])
@@ -554,19 +552,15 @@ pub fn backward(
             }
         }
         let lens_p = split_lengths(lengths, &rows);
-        let mut fin_rest: &[f32] = if lengths.is_some() {
-            &dh_final[..bh]
+        // Each shard's rows of dL/dh_T (one slice each; empty without lengths).
+        let fin_p: Vec<&[f32]> = if lengths.is_some() {
+            split_ref(dh_final, 1, b, h, &rows)
+                .into_iter()
+                .flatten()
+                .collect()
         } else {
-            &[]
+            rows.iter().map(|_| &[][..]).collect()
         };
-        let fin_p: Vec<&[f32]> = rows
-            .iter()
-            .map(|&r| {
-                let (part, tail) = fin_rest.split_at(if lengths.is_some() { r * h } else { 0 });
-                fin_rest = tail;
-                part
-            })
-            .collect();
         let shards: Vec<BwdShard<'_>> = rows
             .iter()
             .zip(lens_p.into_iter().zip(fin_p))

@@ -1,6 +1,7 @@
-//! `ClassifierEngine`: the classifier engine contract (docs/backends.md) on the Rust
-//! classifier (src/classify/). Arrays are checked here (dtype, contiguity, shapes; ids,
-//! lengths and labels by the core too) and every numeric call runs through [`detached`].
+//! `ClassifierEngine`: the classifier engine contract on the Rust classifier (src/classify/),
+//! built by `backends/engines.py::classifier_engine`. Arrays are checked here (dtype,
+//! contiguity, shapes; ids, lengths and labels by the core too) and every numeric call runs
+//! through [`detached`].
 
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
