@@ -28,6 +28,7 @@ use super::sampler::{Sampler, Sampling};
 use crate::error::{CoreError, Result};
 use crate::linalg::gemv::gemv_add;
 use crate::nn::cell::{self, CellKind};
+use crate::nn::class_decoder::{self, ClassMap};
 use crate::nn::dropout::Rng;
 use crate::nn::recurrent::Weights;
 
@@ -129,6 +130,9 @@ pub struct Stepper<'a> {
     layers: Vec<Weights<'a>>,
     out_w: &'a [f32],
     out_b: &'a [f32],
+    /// The class softmax's map, class weight (K, H) and bias (K); `class_logits` (K).
+    class: Option<(&'a ClassMap, &'a [f32], &'a [f32])>,
+    class_logits: Vec<f32>,
     /// (L, H) hidden state and, for LSTM, (L, H) cell state.
     h: Vec<f32>,
     c: Vec<f32>,
@@ -166,6 +170,10 @@ impl<'a> Stepper<'a> {
             layers,
             out_w,
             out_b,
+            class: model.class_decoder(),
+            class_logits: model
+                .class_decoder()
+                .map_or(Vec::new(), |(_, _, bc)| vec![0.0; bc.len()]),
             h: vec![0.0; n],
             c: if cfg.cell.has_cell_state() {
                 vec![0.0; n]
@@ -193,7 +201,8 @@ impl<'a> Stepper<'a> {
         &self.c
     }
 
-    /// The logits (V) of the token after the last one given to [`Stepper::advance`].
+    /// The logits (V) of the token after the last one given to [`Stepper::advance`] (the
+    /// exact log-probabilities with the class softmax).
     pub fn logits(&self) -> &[f32] {
         &self.logits
     }
@@ -263,6 +272,11 @@ impl<'a> Stepper<'a> {
         let top = &self.h[(self.layers.len() - 1) * h..];
         self.logits.copy_from_slice(self.out_b);
         gemv_add(self.out_w, top, &mut self.logits);
+        if let Some((map, wc, bc)) = self.class {
+            self.class_logits.copy_from_slice(bc);
+            gemv_add(wc, top, &mut self.class_logits);
+            class_decoder::log_probs_in_place(map, &mut self.class_logits, &mut self.logits);
+        }
         Ok(())
     }
 }
