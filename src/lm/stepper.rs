@@ -309,6 +309,32 @@ mod tests {
     }
 
     #[test]
+    fn stepper_gives_the_class_softmax_log_probs() {
+        let mut cfg = ModelConfig::new(11, CellKind::Gru, 7, 12, 2);
+        cfg.softmax = crate::lm::Softmax::Class {
+            classes: vec![0, 1, 2, 0, 1, 2, 0, 1, 2, 3, 3],
+        };
+        let mut m = Model::new(cfg).unwrap();
+        fill_uniform(m.params_mut().values_mut(), 3, 0.3);
+        let ids = [1u32, 4, 2, 9, 9, 0];
+        let (want, _) = m
+            .logits(Tokens::new(&ids, 1, ids.len()).unwrap(), None)
+            .unwrap();
+        let mut s = Stepper::new(&m, ids.len());
+        for (t, &id) in ids.iter().enumerate() {
+            s.advance(id).unwrap();
+            let total: f32 = s.logits().iter().map(|x| x.exp()).sum();
+            assert!(
+                (total - 1.0).abs() < 1e-5,
+                "t{t}: probabilities sum to {total}"
+            );
+            for (a, b) in s.logits().iter().zip(&want[t * 11..(t + 1) * 11]) {
+                assert!((a - b).abs() < 1e-5, "t{t}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
     fn stepper_matches_the_model_forward_for_every_cell() {
         let ids = [1u32, 4, 2, 9, 9, 0, 10, 3];
         for cell in [
