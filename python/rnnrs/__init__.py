@@ -29,6 +29,7 @@ from .models.registry import load
 from .models.rnnlm import RNNLM
 from .ngram.counts import NGramCounts
 from .ngram.lm import NGramLM
+from .nn.classes import frequency_classes
 from .nn.recurrent import GRU, LSTM, RNN
 from .text.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
 from .training.optimizers import SGD, Adam, AdamW
@@ -66,6 +67,7 @@ __all__ = [
     "WordTokenizer",
     "__version__",
     "backend",
+    "frequency_classes",
     "get_num_threads",
     "load",
     "load_tokenizer",

@@ -15,7 +15,7 @@ use super::convert::{
 };
 use crate::lm::sampler::Sampling;
 use crate::lm::stepper::{self, GenerateOptions};
-use crate::lm::{Model, ModelConfig, State, Tokens};
+use crate::lm::{Model, ModelConfig, Softmax, State, Tokens};
 use crate::nn::{CellKind, Layout};
 use crate::runtime::threads;
 use crate::train::{train_steps, Clip, Optimizer, OptimizerSpec, Schedule};
@@ -222,11 +222,13 @@ impl RustEngine {
 
 #[pymethods]
 impl RustEngine {
-    /// The model of a normalized `rnnrs.RNNLM` config (every key, keyword-only), with every
-    /// weight zero: `set_parameters` follows.
+    /// The model of a normalized `rnnrs.RNNLM` config (every key, keyword-only; `softmax`
+    /// and `classes` only for the class softmax), with every weight zero: `set_parameters`
+    /// follows.
     #[new]
     #[pyo3(signature = (
-        *, vocab_size, cell, embed_size, hidden_size, num_layers, dropout, tie_weights, seed
+        *, vocab_size, cell, embed_size, hidden_size, num_layers, dropout, tie_weights, seed,
+        softmax="full", classes=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -238,7 +240,19 @@ impl RustEngine {
         dropout: f32,
         tie_weights: bool,
         seed: u64,
+        softmax: &str,
+        classes: Option<Vec<u32>>,
     ) -> PyResult<Self> {
+        let softmax = match (softmax, classes) {
+            ("full", None) => Softmax::Full,
+            ("class", Some(classes)) => Softmax::Class { classes },
+            (other, _) => {
+                return Err(value_err(format!(
+                    "softmax: expected 'full' (without classes) or 'class' with classes, got \
+                     {other:?}"
+                )))
+            }
+        };
         let cfg = ModelConfig {
             vocab_size,
             cell: CellKind::parse(cell)?,
@@ -248,6 +262,7 @@ impl RustEngine {
             dropout,
             tie_weights,
             seed,
+            softmax,
         };
         Ok(RustEngine {
             model: Model::new(cfg)?,

@@ -13,8 +13,10 @@ import numpy as np
 
 from ..reference.cells import State, state_size
 from ..reference.lm import (
-    lm_backward,
+    class_output_loss,
+    is_class_softmax,
     lm_forward,
+    lm_hidden,
     lm_loss_and_grads,
     parameter_shapes,
     targets_time_major,
@@ -76,12 +78,18 @@ class NumpyEngine(FlatEngine):
     def loss(self, x: Any, y: Any, state: Any) -> tuple[float, State]:
         """(mean loss, final state), no dropout, no gradients."""
         xa, ya = self._xy(x, y)
-        logits, final, _ = lm_forward(self._params, self.config, xa, self._state(state, len(xa)))
+        s0 = self._state(state, len(xa))
+        if is_class_softmax(self.config):
+            h2, final, _ = lm_hidden(self._params, self.config, xa, s0)
+            loss, _ = class_output_loss(self._params, self.config, h2, targets_time_major(ya))
+            return loss, final
+        logits, final, _ = lm_forward(self._params, self.config, xa, s0)
         loss, _, _ = cross_entropy(logits, targets_time_major(ya))
         return loss, final
 
     def logits(self, x: Any, state: Any) -> tuple[np.ndarray, State]:
-        """(logits float32 (B, T, V), final state), no dropout."""
+        """(logits float32 (B, T, V), final state), no dropout; with the class softmax the
+        logits are the exact log-probabilities."""
         xa = as_token_array(x, "x", self.config["vocab_size"])
         b, t = xa.shape
         logits, final, _ = lm_forward(self._params, self.config, xa, self._state(state, b))
@@ -163,9 +171,9 @@ class NumpyEngine(FlatEngine):
                 if reset_a[k]:
                     cur = self._state(None, batch)
                 x, y = data[:, s : s + t], data[:, s + 1 : s + 1 + t]
-                logits, nxt, cache = lm_forward(self._params, self.config, x, cur, self._rng)
-                loss, d_logits, _ = cross_entropy(logits, targets_time_major(y))
-                grads, _ = lm_backward(d_logits, self._params, self.config, cache)
+                loss, grads, nxt = lm_loss_and_grads(
+                    self._params, self.config, x, y, cur, self._rng
+                )
                 norm = self._update(k, loss, grads, float(lrs_a[k]), clip_norm, clip_value)
                 losses[k], norms[k] = loss, norm
                 cur = nxt

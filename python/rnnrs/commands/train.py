@@ -57,6 +57,9 @@ MODEL_DEFAULTS = {
     "embed": 64,
     "dropout": 0.0,
     "tie_weights": False,
+    "softmax": "full",
+    "classes": None,
+    "classes_file": None,
 }
 
 
@@ -107,6 +110,23 @@ def register(subparsers: Any) -> None:
     model.add_argument("--dropout", type=float, help="default 0")
     model.add_argument(
         "--tie-weights", action="store_true", default=None, help="share embedding and output"
+    )
+    model.add_argument(
+        "--softmax",
+        choices=["full", "class"],
+        help="default full; class: the class-factored softmax (word level)",
+    )
+    classes = model.add_mutually_exclusive_group()
+    classes.add_argument(
+        "--classes",
+        type=positive_int,
+        metavar="N",
+        help="with --softmax class: N frequency classes of the training text (default sqrt(V))",
+    )
+    classes.add_argument(
+        "--classes-file",
+        metavar="F",
+        help="with --softmax class: the classes of a word<TAB>class file (e.g. Brown clusters)",
     )
     train = p.add_argument_group("training")
     train.add_argument("--bptt", type=positive_int, default=32, help="default 32")
@@ -253,8 +273,26 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], str, lis
         seed=settings["seed"],
         backend=args.backend,
         tokenizer=tokenizer,
+        softmax=m["softmax"],
+        classes=_classes(m, tokenizer, text, settings),
     )
     return model, _trainer(model, settings, progress), settings, text, []
+
+
+def _classes(m: dict[str, Any], tokenizer: Any, text: str, settings: dict[str, Any]) -> Any:
+    """The ``classes`` argument of RNNLM for the model flags: None (full softmax), a file's
+    path, or frequency classes of the training part of the text."""
+    from ..nn.classes import frequency_classes
+    from .eval import encode_text
+
+    if m["softmax"] != "class":
+        if m["classes"] is not None or m["classes_file"] is not None:
+            raise UsageError("--classes and --classes-file need --softmax class")
+        return None
+    if m["classes_file"] is not None:
+        return m["classes_file"]
+    train_ids, _ = split_ids(encode_text(tokenizer, text), settings)
+    return frequency_classes(train_ids, tokenizer.vocab_size, m["classes"])
 
 
 def _trainer(model: Any, settings: dict[str, Any], progress: bool) -> Any:

@@ -163,6 +163,11 @@ def torch_module(config: Mapping[str, Any]) -> Any:
         >>> m.load_state_dict({k: torch.from_numpy(v)
         ...                    for k, v in model.to_torch_state_dict().items()})  # doctest: +SKIP
     """
+    if config.get("softmax", "full") != "full":
+        raise ValueError(
+            "torch_module: the class-factored softmax has no torch.nn equivalent here; the "
+            "state_dict still holds every tensor (output_class.* besides output.*)"
+        )
     try:
         import torch
     except ImportError:

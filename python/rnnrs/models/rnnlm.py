@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional, Union
 
@@ -21,6 +21,7 @@ from ..errors import CheckpointError
 from ..generation import beam_search as beam_search_sequence
 from ..generation import generate as generate_sequence
 from ..io.checkpoint import Checkpoint, save_model
+from ..nn.classes import classes_from_mapping, read_classes_file
 from ..nn.config import normalize_config
 from ..nn.init import init_parameters
 from ..reference.lm import parameter_shapes
@@ -97,6 +98,11 @@ class RNNLM:
         backend: "rust", "numpy" or None (the process default, see ``rnnrs.backend()``).
         tokenizer: any object with ``encode(text) -> ids`` and ``decode(ids) -> str``; lets
             prompts be text.
+        softmax: "full", or "class" for the class-factored softmax P(w|h) = P(c(w)|h) *
+            P(w|c(w),h) (exactly normalised; training costs O(H * (K + |class|)) per token).
+        classes: with softmax="class", the class of every token id: a sequence of V ints
+            (e.g. ``rnnrs.frequency_classes(train_ids, V)``), a ``{word: class}`` mapping
+            or the path of a ``word<TAB>class`` file (both need the tokenizer's ``vocab``).
 
     Example:
         >>> import numpy as np, rnnrs
@@ -121,7 +127,19 @@ class RNNLM:
         seed: int = 0,
         backend: Optional[str] = None,
         tokenizer: Any = None,
+        softmax: str = "full",
+        classes: Any = None,
     ) -> None:
+        if isinstance(classes, (str, os.PathLike, Mapping)):
+            vocab = getattr(tokenizer, "vocab", None)
+            if vocab is None:
+                raise TypeError(
+                    "classes: a file or a {word: class} mapping needs a tokenizer with a vocab"
+                )
+            if isinstance(classes, Mapping):
+                classes = classes_from_mapping(classes, vocab)
+            else:
+                classes = read_classes_file(classes, vocab)
         self._config = normalize_config(
             {
                 "vocab_size": vocab_size,
@@ -132,6 +150,8 @@ class RNNLM:
                 "dropout": dropout,
                 "tie_weights": tie_weights,
                 "seed": seed,
+                "softmax": softmax,
+                "classes": classes,
             }
         )
         if tokenizer is not None and not (
@@ -167,7 +187,10 @@ class RNNLM:
         return sum(int(np.prod(s)) for s in parameter_shapes(self._config).values())
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
+        shown = {k: v for k, v in self._config.items() if k != "classes"}
+        if "classes" in self._config:
+            shown["num_classes"] = max(self._config["classes"]) + 1
+        args = ", ".join(f"{k}={v!r}" for k, v in shown.items())
         return f"RNNLM({args}, backend={self.backend!r})"
 
     # ------------------------------------------------------------------ parameters
@@ -305,7 +328,8 @@ class RNNLM:
         return self.engine.loss(xa, ya, state)
 
     def logits(self, x: Any, state: Optional[State] = None) -> tuple[np.ndarray, State]:
-        """(logits float32 (B, T, V), final state) for inputs x (B, T)."""
+        """(logits float32 (B, T, V), final state) for inputs x (B, T). With the class
+        softmax the logits are the exact log-probabilities log P(w|h)."""
         return self.engine.logits(self._tokens(x, "x"), state)
 
     def perplexity(self, ids: Any, bptt: int = 256) -> float:
