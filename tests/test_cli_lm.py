@@ -15,6 +15,7 @@ import pytest
 import rnnrs
 from rnnrs.cli import main
 from rnnrs.commands._common import parse_duration
+from rnnrs.io.checkpoint import checkpoint_folder
 
 TEXT = (
     "Captain:\nSpeak plainly, the ship is ready and the tide is high.\n\n"
@@ -65,7 +66,8 @@ def test_train_generate_eval(tmp_path: Path, corpus: Path, capsys: pytest.Captur
     assert "validation perplexity" in out and "after 20 steps" in out
     assert f"checkpoint saved: {out_dir}" in out
     assert "sample (temperature 0.8):" in out
-    assert (out_dir / "model.safetensors").is_file() and (out_dir / "model.json").is_file()
+    assert (out_dir / "model.safetensors").is_file()
+    assert (checkpoint_folder(out_dir) / "model.json").is_file()
     if rnnrs.training.plotting.matplotlib_available():
         assert (out_dir / "loss.png").is_file()
     else:

@@ -197,12 +197,12 @@ def _optimizer(settings: dict[str, Any]) -> Any:
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
-    from ..io.checkpoint import MODEL_JSON
+    from ..io.checkpoint import holds_checkpoint
 
     if args.out is None and args.resume is not None:
         return Path(args.resume)
     out = Path(args.out or time.strftime("runs/%Y%m%d-%H%M%S"))
-    taken = (out / MODEL_JSON).exists() and (args.resume is None or out != Path(args.resume))
+    taken = holds_checkpoint(out) and (args.resume is None or out != Path(args.resume))
     if taken and not args.force:
         raise UsageError(
             f"--out: {out} already holds a checkpoint; continue it with --resume {out}, "
