@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Optional, Protocol, Union, runtime_checkable
+from typing import Any, Callable, NoReturn, Optional, Protocol, Union, runtime_checkable
 
 import numpy as np
 
@@ -34,6 +34,11 @@ __all__ = ["History", "TrainableModel", "Trainer"]
 
 Callback = Callable[[dict[str, Any]], Optional[bool]]
 _GROUP_SECONDS = 0.5  # aim for this much work per engine call: responsive bar and Ctrl-C
+# A step whose training loss exceeds this many nats per token diverged, even if finite: a
+# model predicting uniformly over a billion tokens scores 21; only runaway weights get here
+# (and then perplexities overflow). A gradient norm beyond float32's range diverged too.
+DIVERGED_LOSS = 1000.0
+DIVERGED_NORM = float(np.finfo(np.float32).max)
 
 
 @runtime_checkable
@@ -350,6 +355,16 @@ class Trainer:
         return self.history
 
 
+def _first_runaway(losses: np.ndarray, norms: np.ndarray) -> Optional[int]:
+    """The first step whose finite loss or gradient norm is past the divergence bounds."""
+    runaway = np.flatnonzero((losses > DIVERGED_LOSS) | (norms > DIVERGED_NORM))
+    return int(runaway[0]) if runaway.size else None
+
+
+def _runaway_detail(losses: np.ndarray, norms: np.ndarray, k: int) -> str:
+    return f"loss {losses[k]:g} (bound {DIVERGED_LOSS:g}), gradient norm {norms[k]:g}"
+
+
 class _Run:
     """The state of one :meth:`Trainer.fit` call."""
 
@@ -457,17 +472,19 @@ class _Run:
         reset = np.zeros(g, dtype=bool)
         reset[0] = self.pos == 0
         starts = self.starts[self.pos : self.pos + g]
+        before = self._snapshot()
         tick = time.perf_counter()
         try:
-            losses, _, self.state = t.model.train_steps(
+            losses, norms, state = t.model.train_steps(
                 self.train, starts, t.bptt, lrs, reset, self.state, t.clip_norm, t.clip_value
             )
         except TrainingDivergedError as exc:
-            k = exc.step if exc.step is not None else 0
-            raise TrainingDivergedError(
-                f"training diverged at step {t.step + k + 1} (epoch {self.epoch + 1}): {exc}",
-                step=t.step + k + 1,
-            ) from exc
+            failed = exc.step if exc.step is not None else 0
+            self._diverged(before, failed, lrs, reset, starts, detail=str(exc))
+        k = _first_runaway(losses, norms)
+        if k is not None:
+            self._diverged(before, k, lrs, reset, starts, detail=_runaway_detail(losses, norms, k))
+        self.state = state
         seconds = time.perf_counter() - tick
         t.step += g
         self.pos += g
@@ -486,6 +503,56 @@ class _Run:
                 tok_s=f"{tokens / max(seconds, 1e-9):.0f}",
             )
         return seconds
+
+    def _snapshot(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, Any]:
+        m = self.t.model
+        return m.parameters(), m.optimizer_state(), m.rng_state(), self.state
+
+    def _diverged(
+        self,
+        before: tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, Any],
+        failed: int,
+        lrs: np.ndarray,
+        reset: np.ndarray,
+        starts: np.ndarray,
+        detail: str,
+    ) -> NoReturn:
+        """Leave the model as it was after the last good step (parameters, optimizer
+        moments, dropout RNG, carried state: the group is rerun up to the failing step from
+        the state before it), count the good steps, and raise TrainingDivergedError."""
+        t = self.t
+        params, moments, rng, state = before
+        t.model.set_parameters(params)
+        t.model.load_optimizer_state(moments)
+        t.model.set_rng_state(rng)
+        if failed > 0:
+            losses, norms, state = t.model.train_steps(
+                self.train,
+                starts[:failed],
+                t.bptt,
+                lrs[:failed],
+                reset[:failed],
+                state,
+                t.clip_norm,
+                t.clip_value,
+            )
+            k = _first_runaway(losses, norms)  # the engine only refuses non-finite values
+            if k is not None:
+                self._diverged(before, k, lrs, reset, starts, _runaway_detail(losses, norms, k))
+        t.step += failed
+        self.pos += failed
+        self.state = state
+        t._position = (self.pos, self.state)
+        # the engine's own text names its step within the call: keep only what it measured
+        detail = detail.split(": ", 1)[-1] if detail.startswith("training diverged") else detail
+        if "(lr " not in detail:
+            detail += f" (lr {lrs[failed]:g})"
+        raise TrainingDivergedError(
+            f"training diverged at step {t.step + 1} (epoch {self.epoch + 1}): {detail}; "
+            "the model keeps the parameters and optimizer state of "
+            f"step {t.step}",
+            step=t.step + 1,
+        )
 
     def _record(self) -> Optional[str]:
         """Evaluate, append a history record, run callbacks and early stopping."""
