@@ -178,6 +178,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
             f"--valid-fraction: expected a number in (0, 1), got {args.valid_fraction}"
         )
     for path in settings["text"]:
+        if Path(path).is_dir():
+            raise UsageError(f"{path}: is a directory; give text files (e.g. {path}/*.txt)")
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such file")
     settings["text"] = [str(Path(p).resolve()) for p in settings["text"]]
