@@ -184,7 +184,7 @@ def write_checkpoint(
         "files": {},
     }
     try:  # before any file is touched: bad metadata must not damage an earlier checkpoint
-        json.dumps(document, allow_nan=False)
+        json.dumps(document)
     except (TypeError, ValueError) as exc:
         message = f"checkpoint: config, tokenizer and training must be JSON data ({exc})"
         raise TypeError(message) from None

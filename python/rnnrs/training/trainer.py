@@ -580,6 +580,7 @@ class _Run:
         if valid_loss is not None:
             t.schedule.observe(valid_loss)
             reason = self._early_stopping(valid_loss)
+        t._position = (self.pos, self.state)  # a callback may save the trainer's state
         for cb in t.callbacks:
             if cb(dict(record)) is True:
                 reason = reason or "callback"
