@@ -170,6 +170,14 @@ def test_progress_bar_shows_loss_and_speed(capsys: pytest.CaptureFixture[str]) -
     assert "loss=" in err and "ppl=" in err and "tok_s=" in err and "valid loss" in err
 
 
+def test_a_run_bounded_by_time_has_a_bar_with_a_total(capsys: pytest.CaptureFixture[str]) -> None:
+    trainer(small_model(), progress=True).fit(PATTERN, max_time=1.5)
+    err = capsys.readouterr().err.replace("\r", "\n")
+    final = [line for line in err.splitlines() if "/1.5 [" in line]
+    assert final, err  # "1.5/1.5 [00:01<00:00, ...]": seconds done of the total, and an ETA
+    assert final[-1].lstrip().startswith("100%") and "<00:00" in final[-1]
+
+
 class Delegating:
     """A model kind that is not an RNNLM: the training interface over a private one."""
 

@@ -403,14 +403,18 @@ class _Run:
         self.best_params: Optional[dict[str, np.ndarray]] = None
         self.bad_evals = 0
         self.last_lr = trainer._lr(trainer.step)
-        self.bar = self._make_bar(min(planned) if planned else None)
+        # A run bounded by steps counts steps; one bounded only by time counts seconds, so
+        # either way the bar has a total and an ETA.
+        self.bar_seconds = not planned and max_time is not None
+        self.bar = self._make_bar(min(planned) if planned else max_time)
 
-    def _make_bar(self, total: Optional[int]) -> Any:
+    def _make_bar(self, total: Optional[float]) -> Any:
         if not self.t.progress:
             return None
         from tqdm import tqdm
 
-        return tqdm(total=total, unit="step", dynamic_ncols=True, leave=True)
+        unit = "s" if self.bar_seconds else "step"
+        return tqdm(total=total, unit=unit, dynamic_ncols=True, leave=True)
 
     # -------------------------------------------------------------- the loop
 
@@ -449,12 +453,19 @@ class _Run:
                 self._record()
         finally:
             if self.bar is not None:
+                if self.bar_seconds:
+                    self._bar_to_now()
                 self.bar.close()
         t._position = (self.pos, self.state)
         self.history.stop_reason = reason
         self.history.interrupted = reason == "interrupted"
         if self.best_params is not None:
             t.model.set_parameters(self.best_params)
+
+    def _bar_to_now(self) -> None:
+        """A bar in seconds shows the time spent (tenths, at most the total)."""
+        self.bar.n = round(min(time.perf_counter() - self.begin, self.bar.total), 1)
+        self.bar.refresh()
 
     def _limit_reached(self) -> Optional[str]:
         if self.max_steps is not None and self.t.step - self.first_step >= self.max_steps:
@@ -496,7 +507,10 @@ class _Run:
         self.last_lr = float(lrs[-1])
         if self.bar is not None:
             loss = float(np.mean(losses))
-            self.bar.update(g)
+            if self.bar_seconds:
+                self._bar_to_now()
+            else:
+                self.bar.update(g)
             self.bar.set_postfix(
                 loss=f"{loss:.3f}",
                 ppl=f"{math.exp(min(loss, 50)):.1f}",
