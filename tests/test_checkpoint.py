@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -226,3 +228,32 @@ def test_non_finite_tensors_are_refused_and_the_old_checkpoint_stays(
     with pytest.raises(ValueError, match=r"'output\.bias' holds NaN or infinite"):
         write_checkpoint(tmp_path, **p)
     assert read_checkpoint(tmp_path).tensors["output.bias"].tolist() == [0.0] * 5
+
+
+def test_reading_while_another_thread_saves_sees_whole_checkpoints(tmp_path: Path) -> None:
+    p = parts()
+    write_checkpoint(tmp_path, **p)
+    stop = threading.Event()
+
+    def save_forever() -> None:
+        k = 0
+        while not stop.is_set():
+            k += 1
+            p["tensors"]["output.bias"] = np.full(5, k, np.float32)
+            p["training"] = {"k": k}
+            write_checkpoint(tmp_path, **p)
+
+    writer = threading.Thread(target=save_forever)
+    writer.start()
+    seen = set()
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            ck = read_checkpoint(tmp_path)
+            k = ck.training.get("k", 0) if ck.training else 0
+            assert ck.tensors["output.bias"].tolist() == [float(k)] * 5
+            seen.add(k)
+    finally:
+        stop.set()
+        writer.join()
+    assert len(seen) > 1

@@ -292,7 +292,20 @@ def read_checkpoint(directory: Union[str, os.PathLike]) -> Checkpoint:
         >>> ckpt.config["hidden_size"]  # doctest: +SKIP
         256
     """
-    folder = checkpoint_folder(directory)
+    # A save may switch versions while this reads (and remove the one being read): then
+    # read the version CURRENT names now. A failure that is not such a race is raised.
+    attempts_left = 3
+    while True:
+        version = _current_version(Path(directory)) if Path(directory).is_dir() else None
+        try:
+            return _read_version(checkpoint_folder(directory))
+        except (CheckpointError, FileNotFoundError):
+            attempts_left -= 1
+            if not attempts_left or _current_version(Path(directory)) == version:
+                raise
+
+
+def _read_version(folder: Path) -> Checkpoint:
     document = _read_document(folder)
     files = document["files"]
     if MODEL_TENSORS not in files:
