@@ -324,8 +324,10 @@ class Trainer:
         ``train_ids`` / ``valid_ids``: 1-D id sequences (cut into ``batch_size`` streams)
         or already batchified (B, N) arrays. Returns the :class:`History`: one record per
         evaluation with step, epoch, train_loss, valid_loss, valid_ppl, lr, tokens_per_s
-        and elapsed (seconds). Raises TrainingDivergedError naming the step on a
-        non-finite loss or gradient.
+        and elapsed (seconds). Raises TrainingDivergedError naming the (global) step on a
+        non-finite loss or gradient norm, a loss above ``DIVERGED_LOSS`` nats per token or
+        a norm beyond float32's range; the model, its optimizer state and this trainer are
+        then left exactly as after the last good step.
         """
         max_steps = _optional_positive_int(max_steps, "max_steps")
         max_time = _optional_positive_float(max_time, "max_time")
