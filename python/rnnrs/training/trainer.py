@@ -493,7 +493,7 @@ class _Run:
             )
         except TrainingDivergedError as exc:
             failed = exc.step if exc.step is not None else 0
-            self._diverged(before, failed, lrs, reset, starts, detail=str(exc))
+            self._diverged(before, failed, lrs, reset, starts, detail=str(exc), cause=exc)
         k = _first_runaway(losses, norms)
         if k is not None:
             self._diverged(before, k, lrs, reset, starts, detail=_runaway_detail(losses, norms, k))
@@ -532,6 +532,7 @@ class _Run:
         reset: np.ndarray,
         starts: np.ndarray,
         detail: str,
+        cause: Optional[BaseException] = None,
     ) -> NoReturn:
         """Leave the model as it was after the last good step (parameters, optimizer
         moments, dropout RNG, carried state: the group is rerun up to the failing step from
@@ -568,7 +569,7 @@ class _Run:
             "the model keeps the parameters and optimizer state of "
             f"step {t.step}",
             step=t.step + 1,
-        )
+        ) from cause
 
     def _record(self) -> Optional[str]:
         """Evaluate, append a history record, run callbacks and early stopping."""
