@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,32 @@ def test_a_killed_run_resumes_from_the_latest_bit_for_bit(tmp_path: Path, corpus
     assert main(["train", *run, "--steps", "30", "--out", str(whole)]) == 0
     same_parameters(killed / "latest", whole / "latest")
     same_parameters(killed, whole)  # the best models too
+
+
+def test_save_every_saves_the_latest_between_evaluations(tmp_path: Path, corpus: Path) -> None:
+    run = [str(corpus), "--eval-every", "1000", "--save-every", "3", *TINY]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnrs", "train", *run, "--steps", "100000", "--out", str(killed)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        saved = 0
+        deadline = time.monotonic() + 120
+        while saved < 6 and time.monotonic() < deadline:
+            if (killed / "latest" / "CURRENT").exists():
+                saved = rnnrs.load_training_state(killed / "latest")["trainer"]["step"]
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    saved = rnnrs.load_training_state(killed / "latest")["trainer"]["step"]
+    assert saved >= 6 and saved % 3 == 0
+    resume = ["train", "--resume", str(killed), "--steps", str(12 - saved), "--sample-tokens", "0"]
+    assert main(resume) == 0
+    whole = tmp_path / "whole"
+    assert main(["train", *run, "--steps", "12", "--out", str(whole)]) == 0
+    same_parameters(killed / "latest", whole / "latest")
 
 
 def test_early_stopping_and_lr_decay(

@@ -170,6 +170,25 @@ def test_progress_bar_shows_loss_and_speed(capsys: pytest.CaptureFixture[str]) -
     assert "loss=" in err and "ppl=" in err and "tok_s=" in err and "valid loss" in err
 
 
+def test_save_every_calls_save_at_those_steps_and_changes_nothing_else() -> None:
+    calls: list[tuple[int, int]] = []
+
+    def save(t: rnnrs.Trainer) -> None:
+        calls.append((t.step, t.state_dict()["position"]))
+
+    model = small_model(dropout=0.2)
+    t = trainer(model, eval_every=5, save_every=3, save=save)
+    t.fit(PATTERN, valid_ids=PATTERN[:100], max_steps=10)
+    chunks = len(range(0, len(PATTERN) // 4 - 1, 8))
+    assert calls == [(s, s % chunks) for s in (3, 6, 9)]
+    plain = small_model(dropout=0.2)
+    trainer(plain, eval_every=5).fit(PATTERN, valid_ids=PATTERN[:100], max_steps=10)
+    for name, value in plain.parameters().items():
+        np.testing.assert_array_equal(model.parameters()[name], value, err_msg=name)
+    with pytest.raises(ValueError, match="give both"):
+        trainer(small_model(), save_every=3)
+
+
 def test_a_run_bounded_by_time_has_a_bar_with_a_total(capsys: pytest.CaptureFixture[str]) -> None:
     trainer(small_model(), progress=True).fit(PATTERN, max_time=1.5)
     err = capsys.readouterr().err.replace("\r", "\n")

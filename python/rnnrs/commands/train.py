@@ -28,8 +28,8 @@ examples:
   rnnrs train --resume shakespeare --time 5m # continue exactly where it stopped
 
 OUT holds the best model by validation loss, OUT/latest the latest with its training
-state; both are saved at every evaluation (--eval-every steps), so a crash loses at most
-that much. Ctrl-C stops at the next step boundary and saves; a second Ctrl-C aborts.
+state; both are saved at every evaluation (--eval-every steps; --save-every N saves the
+latest every N steps too), so a crash loses at most that much. Ctrl-C stops at the next step boundary and saves; a second Ctrl-C aborts.
 """
 
 # The defaults are tuned for the main job, `rnnrs train --time 1m` on the stdlib corpus: a
@@ -60,9 +60,16 @@ RUN_SETTINGS = (
     "test",
     "patience",
     "lr_decay",
+    "save_every",
 )
 # What runs saved before these settings existed did (for --resume).
-LATER_SETTINGS = {"valid": None, "test": None, "patience": None, "lr_decay": 1.0}
+LATER_SETTINGS = {
+    "valid": None,
+    "test": None,
+    "patience": None,
+    "lr_decay": 1.0,
+    "save_every": None,
+}
 LATEST = "latest"
 # Model flags and their defaults (None on the parser, so --resume can tell they were given).
 MODEL_DEFAULTS = {
@@ -161,6 +168,13 @@ def register(subparsers: Any) -> None:
         type=positive_int,
         default=200,
         help="evaluate and save the best and latest models every N steps (200)",
+    )
+    train.add_argument(
+        "--save-every",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="also save the latest model every N steps (default: at each evaluation)",
     )
     train.add_argument(
         "--patience",
@@ -386,6 +400,7 @@ class _Keeper:
         self.trainer: Any = None
         self.log = not sys.stdout.isatty()
         self.stopped_early = False
+        self.saved_step = -1
 
     def __call__(self, record: dict[str, Any]) -> bool:
         loss = record.get("valid_loss")
@@ -404,6 +419,9 @@ class _Keeper:
     def save_latest(self, history: list) -> None:
         from ..io.checkpoint import save_model
 
+        if self.trainer.step == self.saved_step:
+            return
+        self.saved_step = self.trainer.step
         records = self.records + list(history)
         extra = {"cli": self.settings, "records": records}
         save_model(self.model, self.out / LATEST, trainer=self.trainer, extra=extra)
@@ -457,6 +475,9 @@ def run(args: argparse.Namespace) -> int:
     keeper = _Keeper(out, settings, records, plan)
     keeper.model, keeper.trainer = model, trainer
     trainer.callbacks = (keeper,)
+    if settings["save_every"] is not None:
+        trainer.save_every = settings["save_every"]
+        trainer.save = lambda t: keeper.save_latest(t.history)
     history = trainer.fit(
         train_ids, valid_ids, max_steps=args.steps, max_time=args.time, epochs=args.epochs
     )

@@ -182,6 +182,8 @@ class Trainer:
         early_stopping_patience: stop after this many evaluations without a better
             validation loss; the best parameters are restored at the end of fit.
         callbacks: called with each history record; one returning True stops training.
+        save_every, save: call ``save(trainer)`` every ``save_every`` steps (at that step
+            boundary, ``trainer.state_dict()`` ready for a checkpoint); both or neither.
         progress: show a tqdm progress bar (tokens/s, loss, perplexity).
 
     Example:
@@ -208,6 +210,8 @@ class Trainer:
         early_stopping_patience: Optional[int] = None,
         callbacks: Sequence[Callback] = (),
         progress: bool = True,
+        save_every: Optional[int] = None,
+        save: Optional[Callable[[Trainer], None]] = None,
     ) -> None:
         if not isinstance(model, TrainableModel):
             raise TypeError(
@@ -234,6 +238,10 @@ class Trainer:
             early_stopping_patience, "early_stopping_patience"
         )
         self.callbacks = tuple(callbacks)
+        self.save_every = _optional_positive_int(save_every, "save_every")
+        if (self.save_every is None) != (save is None) or not (save is None or callable(save)):
+            raise ValueError("save_every, save: give both (steps and a callable) or neither")
+        self.save = save
         self.progress = bool(progress)
         self.step = 0  # optimizer steps taken so far, over all fit() calls
         self.history = History()
@@ -425,8 +433,9 @@ class _Run:
         n = len(self.starts) - self.pos  # to the end of the epoch
         if self.max_steps is not None:
             n = min(n, self.first_step + self.max_steps - t.step)
-        if t.eval_every is not None:
-            n = min(n, t.eval_every - t.step % t.eval_every)
+        for every in (t.eval_every, t.save_every):
+            if every is not None:
+                n = min(n, every - t.step % every)
         budget = _GROUP_SECONDS
         if self.max_time is not None:
             budget = min(budget, self.max_time - (time.perf_counter() - self.begin))
@@ -448,6 +457,9 @@ class _Run:
                         reason = self._record()
                 elif t.eval_every is not None and t.step % t.eval_every == 0:
                     reason = self._record()
+                if t.save is not None and t.save_every and t.step % t.save_every == 0:
+                    t._position = (self.pos, self.state)
+                    t.save(t)
                 reason = reason or self._limit_reached()
                 if reason is None and interrupted[0]:
                     reason = "interrupted"
