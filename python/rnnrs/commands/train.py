@@ -29,7 +29,8 @@ examples:
 
 OUT holds the best model by validation loss, OUT/latest the latest with its training
 state; both are saved at every evaluation (--eval-every steps; --save-every N saves the
-latest every N steps too), so a crash loses at most that much. Ctrl-C stops at the next step boundary and saves; a second Ctrl-C aborts.
+latest every N steps too), so a crash loses at most that much. Ctrl-C stops at the next
+step boundary and saves; a second Ctrl-C aborts.
 """
 
 # The defaults are tuned for the main job, `rnnrs train --time 1m` on the stdlib corpus: a
