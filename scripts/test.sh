@@ -28,7 +28,7 @@ step "cargo test --no-default-features (the core without the python feature)"
 cargo test --quiet --no-default-features
 
 step "ruff"
-"$PY" -m ruff check python tests benches
+"$PY" -m ruff check python tests benches build_backend
 step "mypy (configured in pyproject.toml)"
 "$PY" -m mypy
 step "stubtest rnnrs._core"
@@ -45,3 +45,6 @@ if [ ${#failed[@]} -gt 0 ]; then
   exit 1
 fi
 step "pytest passed on both backends"
+
+step "wheels: manylinux2014 (zig) and pure-Python, each installed in a fresh venv"
+bash scripts/check_wheels.sh

@@ -203,10 +203,6 @@ class Delegating:
     def __init__(self, inner: rnnrs.RNNLM) -> None:
         self._inner = inner
 
-    @property
-    def vocab_size(self) -> int:
-        return self._inner.vocab_size
-
     def parameters(self) -> dict[str, np.ndarray]:
         return self._inner.parameters()
 
@@ -216,11 +212,14 @@ class Delegating:
     def configure_optimizer(self, spec: dict[str, Any]) -> None:
         self._inner.configure_optimizer(spec)
 
-    def train_steps(self, *args: Any) -> Any:
-        return self._inner.train_steps(*args)
+    def training_data(self, data: Any, **kwargs: Any) -> Any:
+        return self._inner.training_data(data, **kwargs)
 
-    def evaluate_loss(self, stream: np.ndarray, bptt: int) -> tuple[float, int]:
-        return self._inner.evaluate_loss(stream, bptt)
+    def train_on(self, *args: Any) -> Any:
+        return self._inner.train_on(*args)
+
+    def evaluate_on(self, data: Any) -> Any:
+        return self._inner.evaluate_on(data)
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         return self._inner.optimizer_state()

@@ -1,4 +1,5 @@
-"""rnnrs: language models on the CPU — n-gram and recurrent (RNN, LSTM, GRU) — with a Rust core.
+"""rnnrs: language models on the CPU — n-gram and recurrent (RNN, LSTM, GRU) — and recurrent
+sequence classifiers, with a Rust core.
 
 The Rust extension ``rnnrs._core`` is used when it is present; otherwise the NumPy
 reference implementation serves. ``RNNRS_BACKEND=numpy|rust`` forces one.
@@ -23,6 +24,7 @@ from .errors import (
     TrainingDivergedError,
 )
 from .io.checkpoint import load_training_state
+from .models.classifier import SequenceClassifier
 from .models.registry import load
 from .models.rnnlm import RNNLM
 from .ngram.counts import NGramCounts
@@ -57,6 +59,7 @@ __all__ = [
     "NotFittedError",
     "ReduceOnPlateau",
     "RnnrsError",
+    "SequenceClassifier",
     "StepLR",
     "Trainer",
     "TrainingDivergedError",

@@ -413,7 +413,7 @@ impl Model {
             ids: &ws.ids[..tb],
             table: embedding.clone(),
         };
-        let fin = stack.forward(values, input, t, b, state, train.then_some(&mut *rng))?;
+        let fin = stack.forward(values, input, t, b, None, state, train.then_some(&mut *rng))?;
         let mut top = stack.outputs(0);
         if drop {
             grow(&mut ws.out_mask, tb * h);

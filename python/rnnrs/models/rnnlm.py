@@ -25,6 +25,8 @@ from ..nn.config import normalize_config
 from ..nn.init import init_parameters
 from ..reference.lm import parameter_shapes
 from ..reference.loss import log_softmax
+from ..text.batching import batchify
+from ..training.trainer import TrainedSteps
 from .registry import register_model
 
 State = tuple[np.ndarray, ...]
@@ -37,6 +39,46 @@ class GenState:
 
     state: State
     logprobs: np.ndarray
+
+
+@dataclass(frozen=True)
+class TokenStream:
+    """A language model's training or validation data for the Trainer: a batchified (B, N)
+    uint32 stream cut into chunks of ``bptt`` steps starting at columns ``starts``."""
+
+    stream: np.ndarray
+    bptt: int
+    unit: ClassVar[str] = "tokens"
+
+    @property
+    def starts(self) -> np.ndarray:
+        """The first column of each step's chunk."""
+        return np.arange(0, self.stream.shape[1] - 1, self.bptt, dtype=np.int64)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Chunks in one pass over the stream."""
+        return len(range(0, self.stream.shape[1] - 1, self.bptt))
+
+    def progress(self, loss: float, per_second: float) -> dict[str, str]:
+        """Perplexity and tokens/s for the progress bar."""
+        return {"ppl": f"{math.exp(min(loss, 50)):.1f}", "tok_s": f"{per_second:.0f}"}
+
+
+def _token_stream(ids: Any, batch_size: int, vocab_size: int, name: str) -> np.ndarray:
+    """``ids`` as a batchified (B, N) uint32 stream checked against the vocabulary: a 1-D
+    sequence goes through :func:`rnnrs.text.batching.batchify`; a 2-D array is taken as
+    batchified."""
+    arr = np.asarray(ids)
+    if arr.ndim == 2:
+        return as_token_array(arr, name, vocab_size)
+    seq = as_token_array(arr, name, vocab_size, ndim=1)
+    if len(seq) // batch_size < 2:
+        raise ValueError(
+            f"{name}: {len(seq)} tokens are too few for batch_size={batch_size} "
+            "(need at least 2 per row)"
+        )
+    return batchify(seq, batch_size)
 
 
 @register_model
@@ -428,6 +470,40 @@ class RNNLM:
 
     # ------------------------------------------------------------------ training interface
     # rnnrs.training.trainer.TrainableModel: what the Trainer calls; the engine does the work.
+
+    def training_data(self, data: Any, *, batch_size: int, bptt: int, name: str) -> TokenStream:
+        """Token ids (1-D, cut into ``batch_size`` streams, or batchified (B, N)) as the
+        chunks of truncated BPTT the Trainer walks in order."""
+        return TokenStream(_token_stream(data, batch_size, self.vocab_size, name), bptt)
+
+    def train_on(
+        self,
+        data: TokenStream,
+        epoch: int,
+        positions: np.ndarray,
+        lrs: np.ndarray,
+        carry: Optional[State],
+        clip_norm: Optional[float],
+        clip_value: Optional[float],
+    ) -> TrainedSteps:
+        """Train the chunks at ``positions`` in stream order (the same in every epoch),
+        carrying the recurrent state; it restarts from zeros at the epoch's first chunk."""
+        starts = data.starts[positions]
+        reset = positions == 0
+        losses, norms, state = self.train_steps(
+            data.stream, starts, data.bptt, lrs, reset, carry, clip_norm, clip_value
+        )
+        width = data.stream.shape[1] - 1
+        tokens = int(sum(min(data.bptt, width - int(s)) for s in starts)) * data.stream.shape[0]
+        return TrainedSteps(losses, norms, state, tokens)
+
+    def evaluate_on(self, data: Optional[TokenStream]) -> dict[str, Optional[float]]:
+        """``valid_loss`` (mean NLL in nats per token) and ``valid_ppl`` over ``data``."""
+        if data is None:
+            return {"valid_loss": None, "valid_ppl": None}
+        total, count = self.evaluate_loss(data.stream, data.bptt)
+        loss = float(total / count)
+        return {"valid_loss": loss, "valid_ppl": math.exp(min(loss, 700.0))}
 
     def configure_optimizer(self, spec: dict[str, Any]) -> None:
         """Use the optimizer of ``spec`` (``rnnrs.Adam(...).spec()``, ...) in
