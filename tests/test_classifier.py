@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import rnnrs
+from rnnrs.io.checkpoint import checkpoint_folder
 from rnnrs.io.torch_interop import torch_classifier
 from rnnrs.reference.pooling import POOLINGS
 from synthetic_sentiment import sentiment_data
@@ -102,9 +103,8 @@ def test_a_checkpoint_of_another_kind_is_a_clear_error(tmp_path: Path) -> None:
     assert not isinstance(loaded, rnnrs.SequenceClassifier)
     clf = small()
     clf.save(tmp_path / "clf")
-    (tmp_path / "clf" / "model.json").write_text(
-        (tmp_path / "clf" / "model.json").read_text().replace("sequence_classifier", "tagger")
-    )
+    meta = checkpoint_folder(tmp_path / "clf") / "model.json"
+    meta.write_text(meta.read_text().replace("sequence_classifier", "tagger"))
     with pytest.raises(rnnrs.CheckpointError, match="kind 'tagger'"):
         rnnrs.load(tmp_path / "clf")
 

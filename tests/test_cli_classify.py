@@ -12,6 +12,7 @@ import pytest
 import rnnrs
 from rnnrs.cli import main
 from rnnrs.commands.classify import stratified_split
+from rnnrs.io.checkpoint import holds_checkpoint
 from rnnrs.text.tasks import ClassificationData
 from synthetic_sentiment import sentiment_data
 
@@ -39,7 +40,7 @@ def test_train_eval_predict_explain(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     assert code == 0
     assert "held out a stratified 1/10 of" in text and "(40 texts)" in text
-    assert "validation accuracy" in text and (out / "model.json").is_file()
+    assert "validation accuracy" in text and holds_checkpoint(out)
     assert isinstance(rnnrs.load(out), rnnrs.SequenceClassifier)
     assert len(json.loads((out / "history.json").read_text())["records"]) == 4
 

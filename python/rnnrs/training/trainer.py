@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, NamedTuple, Optional, Protocol, Union, runtime_checkable
+from typing import Any, Callable, NamedTuple, NoReturn, Optional, Protocol, Union, runtime_checkable
 
 import numpy as np
 
@@ -35,6 +35,11 @@ __all__ = ["History", "TrainableModel", "TrainedSteps", "Trainer", "TrainingData
 
 Callback = Callable[[dict[str, Any]], Optional[bool]]
 _GROUP_SECONDS = 0.5  # aim for this much work per engine call: responsive bar and Ctrl-C
+# A step whose training loss exceeds this many nats per token diverged, even if finite: a
+# model predicting uniformly over a billion tokens scores 21; only runaway weights get here
+# (and then perplexities overflow). A gradient norm beyond float32's range diverged too.
+DIVERGED_LOSS = 1000.0
+DIVERGED_NORM = float(np.finfo(np.float32).max)
 
 
 class TrainingData(Protocol):
@@ -193,6 +198,8 @@ class Trainer:
         mode: "min" or "max", whether a lower or a higher ``monitor`` is better (default:
             "min" for a loss, "max" otherwise).
         callbacks: called with each history record; one returning True stops training.
+        save_every, save: call ``save(trainer)`` every ``save_every`` steps (at that step
+            boundary, ``trainer.state_dict()`` ready for a checkpoint); both or neither.
         progress: show a tqdm progress bar (loss, speed, and an LM's perplexity).
 
     Example:
@@ -221,6 +228,8 @@ class Trainer:
         progress: bool = True,
         monitor: str = "valid_loss",
         mode: Optional[str] = None,
+        save_every: Optional[int] = None,
+        save: Optional[Callable[[Trainer], None]] = None,
     ) -> None:
         if not isinstance(model, TrainableModel):
             raise TypeError(
@@ -255,6 +264,10 @@ class Trainer:
             raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
         self.monitor, self.mode = monitor, mode
         self.callbacks = tuple(callbacks)
+        self.save_every = _optional_positive_int(save_every, "save_every")
+        if (self.save_every is None) != (save is None) or not (save is None or callable(save)):
+            raise ValueError("save_every, save: give both (steps and a callable) or neither")
+        self.save = save
         self.progress = bool(progress)
         self.step = 0  # optimizer steps taken so far, over all fit() calls
         self.epochs_done = 0  # complete passes over the training data, over all fit() calls
@@ -346,8 +359,10 @@ class Trainer:
         ``ClassificationData``. Returns the :class:`History`: one record per evaluation with
         step, epoch, train_loss, the model's validation scores (valid_loss and valid_ppl;
         valid_loss, accuracy and macro_f1), lr, the throughput (tokens_per_s, texts_per_s)
-        and elapsed (seconds). Raises TrainingDivergedError naming the step on a
-        non-finite loss or gradient.
+        and elapsed (seconds). Raises TrainingDivergedError naming the (global) step on a
+        non-finite loss or gradient norm, a loss above ``DIVERGED_LOSS`` nats or a norm
+        beyond float32's range; the model, its optimizer state and this trainer are then
+        left exactly as after the last good step.
         """
         max_steps = _optional_positive_int(max_steps, "max_steps")
         max_time = _optional_positive_float(max_time, "max_time")
@@ -374,6 +389,16 @@ class Trainer:
         with _sigint_flag() as interrupted:
             run.loop(interrupted)
         return self.history
+
+
+def _first_runaway(losses: np.ndarray, norms: np.ndarray) -> Optional[int]:
+    """The first step whose finite loss or gradient norm is past the divergence bounds."""
+    runaway = np.flatnonzero((losses > DIVERGED_LOSS) | (norms > DIVERGED_NORM))
+    return int(runaway[0]) if runaway.size else None
+
+
+def _runaway_detail(losses: np.ndarray, norms: np.ndarray, k: int) -> str:
+    return f"loss {losses[k]:g} (bound {DIVERGED_LOSS:g}), gradient norm {norms[k]:g}"
 
 
 class _Run:
@@ -415,14 +440,18 @@ class _Run:
         self.best_params: Optional[dict[str, np.ndarray]] = None
         self.bad_evals = 0
         self.last_lr = trainer._lr(trainer.step)
-        self.bar = self._make_bar(min(planned) if planned else None)
+        # A run bounded by steps counts steps; one bounded only by time counts seconds, so
+        # either way the bar has a total and an ETA.
+        self.bar_seconds = not planned and max_time is not None
+        self.bar = self._make_bar(min(planned) if planned else max_time)
 
-    def _make_bar(self, total: Optional[int]) -> Any:
+    def _make_bar(self, total: Optional[float]) -> Any:
         if not self.t.progress:
             return None
         from tqdm import tqdm
 
-        return tqdm(total=total, unit="step", dynamic_ncols=True, leave=True)
+        unit = "s" if self.bar_seconds else "step"
+        return tqdm(total=total, unit=unit, dynamic_ncols=True, leave=True)
 
     # -------------------------------------------------------------- the loop
 
@@ -431,8 +460,9 @@ class _Run:
         n = self.per_epoch - self.pos  # to the end of the epoch
         if self.max_steps is not None:
             n = min(n, self.first_step + self.max_steps - t.step)
-        if t.eval_every is not None:
-            n = min(n, t.eval_every - t.step % t.eval_every)
+        for every in (t.eval_every, t.save_every):
+            if every is not None:
+                n = min(n, every - t.step % every)
         budget = _GROUP_SECONDS
         if self.max_time is not None:
             budget = min(budget, self.max_time - (time.perf_counter() - self.begin))
@@ -455,6 +485,9 @@ class _Run:
                         reason = self._record()
                 elif t.eval_every is not None and t.step % t.eval_every == 0:
                     reason = self._record()
+                if t.save is not None and t.save_every and t.step % t.save_every == 0:
+                    t._position = (self.pos, self.carry)
+                    t.save(t)
                 reason = reason or self._limit_reached()
                 if reason is None and interrupted[0]:
                     reason = "interrupted"
@@ -462,12 +495,19 @@ class _Run:
                 self._record()
         finally:
             if self.bar is not None:
+                if self.bar_seconds:
+                    self._bar_to_now()
                 self.bar.close()
         t._position = (self.pos, self.carry)
         self.history.stop_reason = reason
         self.history.interrupted = reason == "interrupted"
         if self.best_params is not None:
             t.model.set_parameters(self.best_params)
+
+    def _bar_to_now(self) -> None:
+        """A bar in seconds shows the time spent (tenths, at most the total)."""
+        self.bar.n = round(min(time.perf_counter() - self.begin, self.bar.total), 1)
+        self.bar.refresh()
 
     def _limit_reached(self) -> Optional[str]:
         if self.max_steps is not None and self.t.step - self.first_step >= self.max_steps:
@@ -483,17 +523,19 @@ class _Run:
         steps = np.arange(t.step, t.step + g)
         lrs = np.array([t._lr(int(s)) for s in steps])
         positions = np.arange(self.pos, self.pos + g, dtype=np.int64)
+        before = self._snapshot()
         tick = time.perf_counter()
         try:
             done = t.model.train_on(
                 self.train, t.epochs_done, positions, lrs, self.carry, t.clip_norm, t.clip_value
             )
         except TrainingDivergedError as exc:
-            k = exc.step if exc.step is not None else 0
-            raise TrainingDivergedError(
-                f"training diverged at step {t.step + k + 1} (epoch {self.epoch + 1}): {exc}",
-                step=t.step + k + 1,
-            ) from exc
+            failed = exc.step if exc.step is not None else 0
+            self._diverged(before, failed, lrs, positions, detail=str(exc), cause=exc)
+        k = _first_runaway(done.losses, done.grad_norms)
+        if k is not None:
+            detail = _runaway_detail(done.losses, done.grad_norms, k)
+            self._diverged(before, k, lrs, positions, detail=detail)
         seconds = time.perf_counter() - tick
         self.carry = done.carry
         t.step += g
@@ -504,10 +546,65 @@ class _Run:
         self.last_lr = float(lrs[-1])
         if self.bar is not None:
             loss = float(np.mean(done.losses))
-            self.bar.update(g)
+            if self.bar_seconds:
+                self._bar_to_now()
+            else:
+                self.bar.update(g)
             rate = done.units / max(seconds, 1e-9)
             self.bar.set_postfix(loss=f"{loss:.3f}", **self.train.progress(loss, rate))
         return seconds
+
+    def _snapshot(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, Any]:
+        m = self.t.model
+        return m.parameters(), m.optimizer_state(), m.rng_state(), self.carry
+
+    def _diverged(
+        self,
+        before: tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, Any],
+        failed: int,
+        lrs: np.ndarray,
+        positions: np.ndarray,
+        detail: str,
+        cause: Optional[BaseException] = None,
+    ) -> NoReturn:
+        """Leave the model as it was after the last good step (parameters, optimizer
+        moments, dropout RNG, carried state: the group is rerun up to the failing step from
+        the state before it), count the good steps, and raise TrainingDivergedError."""
+        t = self.t
+        params, moments, rng, carry = before
+        t.model.set_parameters(params)
+        t.model.load_optimizer_state(moments)
+        t.model.set_rng_state(rng)
+        if failed > 0:
+            done = t.model.train_on(
+                self.train,
+                t.epochs_done,
+                positions[:failed],
+                lrs[:failed],
+                carry,
+                t.clip_norm,
+                t.clip_value,
+            )
+            carry = done.carry
+            # the engine only refuses non-finite values
+            k = _first_runaway(done.losses, done.grad_norms)
+            if k is not None:
+                detail = _runaway_detail(done.losses, done.grad_norms, k)
+                self._diverged(before, k, lrs, positions, detail)
+        t.step += failed
+        self.pos += failed
+        self.carry = carry
+        t._position = (self.pos, self.carry)
+        # the engine's own text names its step within the call: keep only what it measured
+        detail = detail.split(": ", 1)[-1] if detail.startswith("training diverged") else detail
+        if "(lr " not in detail:
+            detail += f" (lr {lrs[failed]:g})"
+        raise TrainingDivergedError(
+            f"training diverged at step {t.step + 1} (epoch {self.epoch + 1}): {detail}; "
+            "the model keeps the parameters and optimizer state of "
+            f"step {t.step}",
+            step=t.step + 1,
+        ) from cause
 
     def _record(self) -> Optional[str]:
         """Evaluate, append a history record, run callbacks and early stopping."""
@@ -538,6 +635,7 @@ class _Run:
         if valid_loss is not None:
             t.schedule.observe(valid_loss)
             reason = self._early_stopping(scores)
+        t._position = (self.pos, self.carry)  # a callback may save the trainer's state
         for cb in t.callbacks:
             if cb(dict(record)) is True:
                 reason = reason or "callback"
