@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import rnnrs
+from png_image import png_size
 from rnnrs.cli import main
 from rnnrs.commands.classify import stratified_split
 from rnnrs.io.checkpoint import holds_checkpoint
@@ -65,7 +66,9 @@ def test_train_eval_predict_explain(tmp_path: Path, capsys: pytest.CaptureFixtur
     except ImportError:
         assert "matplotlib is not installed" in err and not (tmp_path / "heat.png").exists()
     else:
-        assert (tmp_path / "heat.png").read_bytes()[:4] == b"\x89PNG"
+        # 3 tokens: the 4-inch minimum width, 5 inches high, at 100 dpi.
+        assert png_size(tmp_path / "heat.png") == (400, 500)
+        assert (tmp_path / "heat.png").stat().st_size > 5_000
 
 
 def test_predict_reads_stdin(

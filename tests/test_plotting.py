@@ -1,4 +1,5 @@
-"""Loss-curve PNGs: written when matplotlib is present, a clear ImportError otherwise."""
+"""Loss-curve and saliency heat-map PNGs: written when matplotlib is present, a clear
+ImportError otherwise."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from rnnrs.training.plotting import matplotlib_available, save_loss_curve
+import rnnrs
+from png_image import png_size
+from rnnrs.training.plotting import matplotlib_available, save_loss_curve, save_saliency_map
 
 HISTORY = [
     {"step": 10, "elapsed": 1.0, "train_loss": 2.5, "valid_loss": None},
@@ -21,8 +24,20 @@ def test_png_is_written(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     path = tmp_path / "loss.png"
     save_loss_curve(HISTORY, path, x="elapsed", title="run")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png_size(path) == (640, 400)  # figsize 6.4 x 4.0 inches at 100 dpi
     assert path.stat().st_size > 2000
+
+
+def test_saliency_map_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    tok = rnnrs.WordTokenizer.fit(["a fine film", "a dull film", "fine acting"])
+    clf = rnnrs.SequenceClassifier(tok, labels=["neg", "pos"], embed_size=6, hidden_size=5)
+    explanation = clf.explain("a fine dull film fine acting")
+    path = tmp_path / "heat.png"
+    save_saliency_map(explanation, path)
+    # 6 tokens: 0.6 * 6 + 2 = 5.6 inches wide, 5 high, at 100 dpi.
+    assert png_size(path) == (560, 500)
+    assert 5_000 < path.stat().st_size < 500_000
 
 
 def test_nothing_to_plot_and_bad_axis(tmp_path: Path) -> None:

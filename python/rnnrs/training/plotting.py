@@ -107,7 +107,8 @@ def save_saliency_map(explanation: Any, path: Union[str, os.PathLike]) -> None:
     n = len(tokens)
     figure = Figure(figsize=(max(4.0, 0.6 * n + 2.0), 5.0), dpi=100)
     FigureCanvasAgg(figure)
-    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[1, 3])
+    # gridspec_kw, not height_ratios=: the keyword is matplotlib 3.6+, rnnrs supports 3.5.
+    top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 3]})
     rows = np.stack([explanation.saliency, explanation.grad_x_input])
     scale = float(np.abs(rows).max()) or 1.0
     top.imshow(rows / scale, aspect="auto", cmap="coolwarm", vmin=-1, vmax=1)

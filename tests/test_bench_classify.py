@@ -1,0 +1,101 @@
+"""benches/bench_classify.py at tiny sizes: its data, its speed and quality runs and its
+torch twin (the same model on the same batches) keep working; torch parts skip without it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+import rnnrs
+from rnnrs.text.tasks import ClassificationData
+from synthetic_sentiment import sentiment_data
+
+pytestmark = pytest.mark.skipif(not rnnrs.rust_available(), reason="Rust core not built")
+TINY = {"embed_size": 8, "hidden_size": 8, "num_layers": 1, "batch": 4}
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    path = Path(__file__).resolve().parents[1] / "benches" / "bench_classify.py"
+    spec = importlib.util.spec_from_file_location("bench_classify", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_classify"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench_data(n: int, seed: int) -> tuple[list[Any], list[Any]]:
+    texts, labels = sentiment_data(n, seed)
+    return list(texts), list(labels)
+
+
+def test_synthetic_sentences_have_sst2_lengths(bench: ModuleType) -> None:
+    texts, labels = bench.synthetic_texts(3000, seed=1)
+    lengths = np.array([len(t.split()) for t in texts])
+    assert lengths.min() >= 2 and lengths.max() <= bench.SST2_MAX
+    assert abs(lengths.mean() - bench.SST2_MEAN) < 1.0 and abs(lengths.std() - bench.SST2_SD) < 1.5
+    assert set(labels) == {0, 1}
+
+
+@pytest.mark.parametrize("framework", ["rnnrs", "torch"])
+def test_speed_record(bench: ModuleType, framework: str) -> None:
+    if framework == "torch":
+        pytest.importorskip("torch")
+    rec = bench.speed(framework, 1, "last", 2, TINY)
+    assert rec["train_sent_s"] > 0 and rec["predict_sent_s"] > 0
+    assert rec["peak_rss_mb"] >= rec["peak_growth_mb"] >= 0
+    assert 2 <= rec["mean_length"] <= bench.SST2_MAX and rec["vocab"] > 100
+
+
+def test_torch_twin_trains_the_same_model_on_the_same_batches(bench: ModuleType) -> None:
+    pytest.importorskip("torch")
+    texts, labels = sentiment_data(40, seed=0)
+    clf = bench.build(texts, labels, TINY, "mean")
+    batches = clf.text_batches((texts, labels), TINY["batch"]).epoch_batches(0, np.arange(5))
+    ours, theirs = bench.Runner("rnnrs", clf), bench.Runner("torch", clf)
+    ids, lengths, _ = batches[0]
+    np.testing.assert_allclose(ours.logits(ids, lengths), theirs.logits(ids, lengths), atol=1e-5)
+    np.testing.assert_allclose(ours.train(batches), theirs.train(batches), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.logits(ids, lengths), theirs.logits(ids, lengths), atol=1e-4)
+
+
+def test_quality_curve_learns_a_cue_task(bench: ModuleType) -> None:
+    train = ClassificationData(*bench_data(300, seed=0))
+    held = ClassificationData(*bench_data(100, seed=1))
+    curve = bench.quality("rnnrs", train, held, 1.5, 0.3, TINY)
+    assert curve[0]["seconds"] == 0 and curve[0]["step"] == 0
+    seconds = [p["seconds"] for p in curve]
+    assert seconds == sorted(seconds) and curve[-1]["seconds"] >= 1.5
+    assert [p["step"] for p in curve] == sorted(p["step"] for p in curve)
+    assert curve[-1]["epoch"] >= 1  # 75 batches an epoch: more than one epoch in 1.5 s
+    assert curve[-1]["accuracy"] > 0.8 > curve[0]["accuracy"]
+
+
+def test_side_by_side_ratios(bench: ModuleType) -> None:
+    common = {"data": "synthetic", "vocab": 10, "mean_length": 5.0}
+    ours = {**common, "train_sent_s": 300.0, "predict_sent_s": 900.0}
+    ours |= {"peak_rss_mb": 100.0, "peak_growth_mb": 50.0}
+    theirs = {**common, "train_sent_s": 100.0, "predict_sent_s": 300.0}
+    theirs |= {"peak_rss_mb": 400.0, "peak_growth_mb": 200.0}
+    out = bench.side_by_side(ours, theirs, {"threads": 1})
+    assert (out["train_ratio"], out["predict_ratio"]) == (3.0, 3.0)
+    assert (out["memory_ratio"], out["memory_growth_ratio"]) == (0.25, 0.25)
+    alone = bench.side_by_side(ours, {"error": "boom"}, {"threads": 1})
+    assert alone["torch_error"] == "boom" and "train_ratio" not in alone
+
+
+def test_command_line_without_torch(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    bench.main(["--quick", "--threads", "1", "--poolings", "mean", "--no-torch"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["note"].startswith("torch is absent or --no-torch")
+    (rec,) = lines[1:]
+    assert rec["threads"] == 1 and rec["pooling"] == "mean" and rec["rnnrs_train_sent_s"] > 0
+    assert "torch_train_sent_s" not in rec and "rnnrs_error" not in rec
