@@ -14,7 +14,7 @@ use crate::nn::class_decoder::{self, ClassGrads, ClassMap, ClassWeights, ClassWo
 use crate::nn::dropout::{self, Rng};
 use crate::nn::params::{split_two, Layout, Params};
 use crate::nn::stack::{Stack, StackConfig, StackInput, State};
-use crate::nn::{decoder, grow};
+use crate::nn::{checks, decoder, grow};
 use crate::runtime::threads;
 
 /// The output layer's normalisation.
@@ -70,28 +70,14 @@ impl ModelConfig {
 
     /// Check every field; the error names the field and what was expected.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
+        checks::positive(&[
             ("vocab_size", self.vocab_size),
             ("embed_size", self.embed_size),
             ("hidden_size", self.hidden_size),
             ("num_layers", self.num_layers),
-        ] {
-            if v == 0 {
-                return Err(CoreError::invalid(name, "expected an integer > 0, got 0"));
-            }
-        }
-        if self.vocab_size > u32::MAX as usize {
-            return Err(CoreError::invalid(
-                "vocab_size",
-                "expected at most 2^32 - 1",
-            ));
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(CoreError::invalid(
-                "dropout",
-                format!("expected a float in [0, 1), got {}", self.dropout),
-            ));
-        }
+        ])?;
+        checks::fits_u32("vocab_size", self.vocab_size)?;
+        checks::dropout(self.dropout)?;
         if self.tie_weights && self.embed_size != self.hidden_size {
             return Err(CoreError::invalid(
                 "tie_weights",
@@ -343,8 +329,7 @@ impl Model {
 
     /// Restore the dropout generator (the all-zero state is rejected).
     pub fn set_rng_state(&mut self, s: [u64; 4]) -> Result<()> {
-        self.rng = Rng::from_state(s)
-            .ok_or_else(|| CoreError::invalid("rng_state", "the all-zero state is invalid"))?;
+        self.rng = Rng::from_state(s)?;
         Ok(())
     }
 
