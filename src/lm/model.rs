@@ -203,6 +203,19 @@ struct ClassOutput {
     bias: Range<usize>,
 }
 
+impl ClassOutput {
+    /// The class softmax's weights in `values`: the word weight `w` (output.weight or the
+    /// tied embedding) and bias `b`, then the class weight and bias.
+    fn weights<'a>(&self, values: &'a [f32], w: Range<usize>, b: Range<usize>) -> ClassWeights<'a> {
+        ClassWeights {
+            w: &values[w],
+            b: &values[b],
+            wc: &values[self.weight.clone()],
+            bc: &values[self.bias.clone()],
+        }
+    }
+}
+
 /// A recurrent language model with its parameters, gradients, dropout generator and
 /// workspace.
 ///
@@ -485,17 +498,19 @@ impl Model {
         } = self;
         let values = params.values();
         let top = top_outputs(stack, &ws.dropped, drop, n * h);
-        let w_out = &values[out_w.clone().unwrap_or(embedding.clone())];
+        let w_out = out_w.clone().unwrap_or(embedding.clone());
         grow(&mut ws.logits, n * v);
         match class_out {
-            None => decoder::logits(top, n, h, w_out, &values[out_b.clone()], &mut ws.logits),
+            None => decoder::logits(
+                top,
+                n,
+                h,
+                &values[w_out],
+                &values[out_b.clone()],
+                &mut ws.logits,
+            ),
             Some(c) => {
-                let wts = ClassWeights {
-                    w: w_out,
-                    b: &values[out_b.clone()],
-                    wc: &values[c.weight.clone()],
-                    bc: &values[c.bias.clone()],
-                };
+                let wts = c.weights(values, w_out, out_b.clone());
                 class_decoder::log_probs(&c.map, wts, top, n, h, &mut ws.class, &mut ws.logits);
             }
         }
@@ -534,12 +549,11 @@ impl Model {
             return f64::NAN;
         };
         let values = params.values();
-        let wts = ClassWeights {
-            w: &values[out_w.clone().unwrap_or(embedding.clone())],
-            b: &values[out_b.clone()],
-            wc: &values[c.weight.clone()],
-            bc: &values[c.bias.clone()],
-        };
+        let wts = c.weights(
+            values,
+            out_w.clone().unwrap_or(embedding.clone()),
+            out_b.clone(),
+        );
         let top = top_outputs(stack, &ws.dropped, drop, n * h);
         let total =
             class_decoder::loss(&c.map, wts, top, h, &ws.targets[..n], &mut ws.class, scale);
@@ -577,12 +591,7 @@ impl Model {
                 decoder::backward_input(&ws.logits, tb, v, &values[w_out], h, dy);
             }
             Some(c) => {
-                let wts = ClassWeights {
-                    w: &values[w_out.clone()],
-                    b: &values[out_b.clone()],
-                    wc: &values[c.weight.clone()],
-                    bc: &values[c.bias.clone()],
-                };
+                let wts = c.weights(values, w_out.clone(), out_b.clone());
                 // The output tensors follow the word weight (output.weight or the embedding)
                 // in the layout: bias, class weight, class bias.
                 let (lo, hi) = grads.split_at_mut(out_b.start);
