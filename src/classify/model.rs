@@ -19,7 +19,7 @@ use crate::nn::dropout::{self, Rng};
 use crate::nn::params::{split_two, Layout, Params};
 use crate::nn::pooling::{self, AttentionGrads, AttentionWeights, Pooling};
 use crate::nn::stack::{Stack, StackConfig, StackInput};
-use crate::nn::{decoder, embedding, grow};
+use crate::nn::{checks, decoder, embedding, grow};
 use crate::runtime::threads;
 use crate::train::steps::{check_clip_and_lrs, update};
 use crate::train::{Clip, Optimizer};
@@ -46,37 +46,17 @@ pub struct ClassifierConfig {
 impl ClassifierConfig {
     /// Check every field; the error names the field and what was expected.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
+        checks::positive(&[
             ("vocab_size", self.vocab_size),
             ("num_classes", self.num_classes),
             ("embed_size", self.embed_size),
             ("hidden_size", self.hidden_size),
             ("num_layers", self.num_layers),
             ("attention_size", self.attention_size),
-        ] {
-            if v == 0 {
-                return Err(CoreError::invalid(name, "expected an integer > 0, got 0"));
-            }
-        }
-        if self.vocab_size > u32::MAX as usize {
-            return Err(CoreError::invalid(
-                "vocab_size",
-                "expected at most 2^32 - 1",
-            ));
-        }
-        if self.num_classes > u32::MAX as usize {
-            return Err(CoreError::invalid(
-                "num_classes",
-                "expected at most 2^32 - 1",
-            ));
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(CoreError::invalid(
-                "dropout",
-                format!("expected a float in [0, 1), got {}", self.dropout),
-            ));
-        }
-        Ok(())
+        ])?;
+        checks::fits_u32("vocab_size", self.vocab_size)?;
+        checks::fits_u32("num_classes", self.num_classes)?;
+        checks::dropout(self.dropout)
     }
 
     /// F = D*H, the width of the encoder's output and of the pooled vector.
@@ -244,8 +224,7 @@ impl Classifier {
 
     /// Restore the dropout generator (the all-zero state is rejected).
     pub fn set_rng_state(&mut self, s: [u64; 4]) -> Result<()> {
-        self.rng = Rng::from_state(s)
-            .ok_or_else(|| CoreError::invalid("rng_state", "the all-zero state is invalid"))?;
+        self.rng = Rng::from_state(s)?;
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use crate::nn::class_decoder::{self, ClassGrads, ClassMap, ClassWeights, ClassWo
 use crate::nn::dropout::{self, Rng};
 use crate::nn::params::{split_two, Layout, Params};
 use crate::nn::stack::{Stack, StackConfig, StackInput, State};
-use crate::nn::{decoder, grow};
+use crate::nn::{checks, decoder, grow};
 use crate::runtime::threads;
 
 /// The output layer's normalisation.
@@ -70,28 +70,14 @@ impl ModelConfig {
 
     /// Check every field; the error names the field and what was expected.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
+        checks::positive(&[
             ("vocab_size", self.vocab_size),
             ("embed_size", self.embed_size),
             ("hidden_size", self.hidden_size),
             ("num_layers", self.num_layers),
-        ] {
-            if v == 0 {
-                return Err(CoreError::invalid(name, "expected an integer > 0, got 0"));
-            }
-        }
-        if self.vocab_size > u32::MAX as usize {
-            return Err(CoreError::invalid(
-                "vocab_size",
-                "expected at most 2^32 - 1",
-            ));
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(CoreError::invalid(
-                "dropout",
-                format!("expected a float in [0, 1), got {}", self.dropout),
-            ));
-        }
+        ])?;
+        checks::fits_u32("vocab_size", self.vocab_size)?;
+        checks::dropout(self.dropout)?;
         if self.tie_weights && self.embed_size != self.hidden_size {
             return Err(CoreError::invalid(
                 "tie_weights",
@@ -215,6 +201,19 @@ struct ClassOutput {
     map: ClassMap,
     weight: Range<usize>,
     bias: Range<usize>,
+}
+
+impl ClassOutput {
+    /// The class softmax's weights in `values`: the word weight `w` (output.weight or the
+    /// tied embedding) and bias `b`, then the class weight and bias.
+    fn weights<'a>(&self, values: &'a [f32], w: Range<usize>, b: Range<usize>) -> ClassWeights<'a> {
+        ClassWeights {
+            w: &values[w],
+            b: &values[b],
+            wc: &values[self.weight.clone()],
+            bc: &values[self.bias.clone()],
+        }
+    }
 }
 
 /// A recurrent language model with its parameters, gradients, dropout generator and
@@ -343,8 +342,7 @@ impl Model {
 
     /// Restore the dropout generator (the all-zero state is rejected).
     pub fn set_rng_state(&mut self, s: [u64; 4]) -> Result<()> {
-        self.rng = Rng::from_state(s)
-            .ok_or_else(|| CoreError::invalid("rng_state", "the all-zero state is invalid"))?;
+        self.rng = Rng::from_state(s)?;
         Ok(())
     }
 
@@ -500,17 +498,19 @@ impl Model {
         } = self;
         let values = params.values();
         let top = top_outputs(stack, &ws.dropped, drop, n * h);
-        let w_out = &values[out_w.clone().unwrap_or(embedding.clone())];
+        let w_out = out_w.clone().unwrap_or(embedding.clone());
         grow(&mut ws.logits, n * v);
         match class_out {
-            None => decoder::logits(top, n, h, w_out, &values[out_b.clone()], &mut ws.logits),
+            None => decoder::logits(
+                top,
+                n,
+                h,
+                &values[w_out],
+                &values[out_b.clone()],
+                &mut ws.logits,
+            ),
             Some(c) => {
-                let wts = ClassWeights {
-                    w: w_out,
-                    b: &values[out_b.clone()],
-                    wc: &values[c.weight.clone()],
-                    bc: &values[c.bias.clone()],
-                };
+                let wts = c.weights(values, w_out, out_b.clone());
                 class_decoder::log_probs(&c.map, wts, top, n, h, &mut ws.class, &mut ws.logits);
             }
         }
@@ -549,12 +549,11 @@ impl Model {
             return f64::NAN;
         };
         let values = params.values();
-        let wts = ClassWeights {
-            w: &values[out_w.clone().unwrap_or(embedding.clone())],
-            b: &values[out_b.clone()],
-            wc: &values[c.weight.clone()],
-            bc: &values[c.bias.clone()],
-        };
+        let wts = c.weights(
+            values,
+            out_w.clone().unwrap_or(embedding.clone()),
+            out_b.clone(),
+        );
         let top = top_outputs(stack, &ws.dropped, drop, n * h);
         let total =
             class_decoder::loss(&c.map, wts, top, h, &ws.targets[..n], &mut ws.class, scale);
@@ -592,12 +591,7 @@ impl Model {
                 decoder::backward_input(&ws.logits, tb, v, &values[w_out], h, dy);
             }
             Some(c) => {
-                let wts = ClassWeights {
-                    w: &values[w_out.clone()],
-                    b: &values[out_b.clone()],
-                    wc: &values[c.weight.clone()],
-                    bc: &values[c.bias.clone()],
-                };
+                let wts = c.weights(values, w_out.clone(), out_b.clone());
                 // The output tensors follow the word weight (output.weight or the embedding)
                 // in the layout: bias, class weight, class bias.
                 let (lo, hi) = grads.split_at_mut(out_b.start);

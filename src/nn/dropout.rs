@@ -2,6 +2,8 @@
 //! Spec: `reference/dropout.py::dropout_mask` (the same rule; the NumPy backend draws from
 //! its own PCG64 generator, so the masks themselves differ).
 
+use crate::error::{CoreError, Result};
+
 /// A small, fast, reproducible generator whose whole state is four u64 words.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rng {
@@ -28,12 +30,16 @@ impl Rng {
         self.s
     }
 
-    /// Restore a state from [`Rng::state`]; the all-zero state is invalid for xoshiro.
-    pub fn from_state(s: [u64; 4]) -> Option<Self> {
+    /// Restore a state from [`Rng::state`]; the all-zero state is invalid for xoshiro (an
+    /// error for the argument `rng_state`).
+    pub fn from_state(s: [u64; 4]) -> Result<Self> {
         if s == [0; 4] {
-            None
+            Err(CoreError::invalid(
+                "rng_state",
+                "the all-zero state is invalid",
+            ))
         } else {
-            Some(Rng { s })
+            Ok(Rng { s })
         }
     }
 
@@ -100,7 +106,7 @@ mod tests {
         a.next_u64();
         let mut b = Rng::from_state(a.state()).expect("non-zero state");
         assert_eq!(a.next_u64(), b.next_u64());
-        assert!(Rng::from_state([0; 4]).is_none());
+        assert!(Rng::from_state([0; 4]).is_err());
         assert_ne!(Rng::new(1).next_u64(), Rng::new(2).next_u64());
     }
 }

@@ -6,6 +6,7 @@
 //! one flat buffer ([`params::Layout`] names the views).
 
 pub mod cell;
+pub mod checks;
 pub mod class_decoder;
 pub mod decoder;
 pub mod dropout;

@@ -51,7 +51,7 @@ use super::dropout::{self, Rng};
 use super::params::{split_two, Layout, Params};
 use super::projected_embedding::ProjectedEmbedding;
 use super::recurrent::{self, Cache, Dims, Grads, Input, InputGrad, StateGrads, Weights};
-use super::{embedding, grow};
+use super::{checks, embedding, grow};
 use crate::error::{CoreError, Result};
 use crate::runtime::threads;
 
@@ -92,21 +92,12 @@ impl StackConfig {
 
     /// Check every field; the error names the field and what was expected.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
+        checks::positive(&[
             ("input_size", self.input_size),
             ("hidden_size", self.hidden_size),
             ("num_layers", self.num_layers),
-        ] {
-            if v == 0 {
-                return Err(CoreError::invalid(name, "expected an integer > 0, got 0"));
-            }
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(CoreError::invalid(
-                "dropout",
-                format!("expected a float in [0, 1), got {}", self.dropout),
-            ));
-        }
+        ])?;
+        checks::dropout(self.dropout)?;
         if self
             .param_count()
             .is_none_or(|n| n > isize::MAX as usize / 4)

@@ -9,12 +9,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::call::detached;
-use super::convert::{array, set_params_from_py, shape_str, slice, tensors_to_py, value_err};
-use super::nn::{load_optimizer_state_from_py, optimizer_spec, optimizer_state_to_py, rng_words};
+use super::convert::{array, shape_str, slice, value_err};
+use super::engine::{clip, learning_rates, Trainable};
 use crate::classify::{train_steps, Batch, Classifier, ClassifierConfig, Labeled};
 use crate::nn::pooling::Pooling;
 use crate::nn::CellKind;
-use crate::train::{Clip, Optimizer};
 
 /// What `train_steps` returns: losses and gradient norms before clipping.
 type StepsOut<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>);
@@ -127,19 +126,12 @@ fn load_batches<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<OwnedBatch<'py>>> 
 /// generator.
 #[pyclass(module = "rnnrs._core")]
 pub struct ClassifierEngine {
-    model: Classifier,
-    opt: Option<Optimizer>,
+    core: Trainable<Classifier>,
 }
 
 impl ClassifierEngine {
-    fn optimizer(&mut self) -> PyResult<&mut Optimizer> {
-        self.opt
-            .as_mut()
-            .ok_or_else(|| value_err("optimizer: call configure_optimizer(...) first".into()))
-    }
-
     fn logits_array<'py>(&self, py: Python<'py>, v: Vec<f32>) -> PyResult<Bound<'py, PyAny>> {
-        let c = self.model.config().num_classes;
+        let c = self.core.model.config().num_classes;
         let rows = v.len() / c;
         Ok(PyArray1::from_vec(py, v).reshape([rows, c])?.into_any())
     }
@@ -182,28 +174,20 @@ impl ClassifierEngine {
             seed,
         };
         Ok(ClassifierEngine {
-            model: Classifier::new(cfg)?,
-            opt: None,
+            core: Trainable::new(Classifier::new(cfg)?),
         })
     }
 
     fn param_names(&self) -> Vec<String> {
-        self.model
-            .params()
-            .layout()
-            .entries()
-            .iter()
-            .map(|e| e.name.clone())
-            .collect()
+        self.core.param_names()
     }
 
     fn get_parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let params = self.model.params();
-        tensors_to_py(py, params.layout(), params.values())
+        self.core.get_parameters(py)
     }
 
     fn set_parameters(&mut self, params: &Bound<'_, PyAny>) -> PyResult<()> {
-        set_params_from_py(params, self.model.params_mut())
+        self.core.set_parameters(params)
     }
 
     fn logits<'py>(
@@ -214,7 +198,7 @@ impl ClassifierEngine {
     ) -> PyResult<Bound<'py, PyAny>> {
         let batch = load_batch(ids, lengths, None, "labels")?;
         let view = batch.batch()?;
-        let model = &mut self.model;
+        let model = &mut self.core.model;
         let out = detached(py, |_| model.logits(view))??;
         self.logits_array(py, out)
     }
@@ -229,10 +213,9 @@ impl ClassifierEngine {
     ) -> PyResult<(f64, Bound<'py, PyDict>)> {
         let batch = load_batch(ids, lengths, Some(labels), "labels")?;
         let view = batch.labeled()?;
-        let model = &mut self.model;
+        let model = &mut self.core.model;
         let loss = detached(py, |_| model.loss_and_grads(view, train))??;
-        let params = self.model.params();
-        Ok((loss, tensors_to_py(py, params.layout(), params.grads())?))
+        Ok((loss, self.core.grads(py)?))
     }
 
     fn evaluate<'py>(
@@ -245,7 +228,7 @@ impl ClassifierEngine {
             .iter()
             .map(OwnedBatch::labeled)
             .collect::<PyResult<Vec<_>>>()?;
-        let model = &mut self.model;
+        let model = &mut self.core.model;
         let (total, n, logits) = detached(py, |_| model.evaluate(&views))??;
         Ok((total, n, self.logits_array(py, logits)?))
     }
@@ -263,9 +246,8 @@ impl ClassifierEngine {
         eps: Option<f32>,
         weight_decay: f32,
     ) -> PyResult<()> {
-        let spec = optimizer_spec(name, momentum, nesterov, betas, eps, weight_decay)?;
-        self.opt = Some(Optimizer::new(spec, self.model.params().len())?);
-        Ok(())
+        self.core
+            .configure_optimizer(name, momentum, nesterov, betas, eps, weight_decay)
     }
 
     fn train_steps<'py>(
@@ -276,24 +258,15 @@ impl ClassifierEngine {
         clip_norm: Option<f64>,
         clip_value: Option<f64>,
     ) -> PyResult<StepsOut<'py>> {
-        self.optimizer()?;
+        self.core.parts()?;
         let owned = load_batches(batches)?;
         let views = owned
             .iter()
             .map(OwnedBatch::labeled)
             .collect::<PyResult<Vec<_>>>()?;
-        let lrs: Vec<f64> = lrs
-            .extract()
-            .map_err(|_| PyTypeError::new_err("lrs: expected a 1-D sequence of floats"))?;
-        let lrs: Vec<f32> = lrs.into_iter().map(|v| v as f32).collect();
-        let clip = Clip {
-            norm: clip_norm,
-            value: clip_value.map(|v| v as f32),
-        };
-        let ClassifierEngine { model, opt } = self;
-        let opt = opt
-            .as_mut()
-            .ok_or_else(|| value_err("optimizer: call configure_optimizer(...) first".into()))?;
+        let lrs = learning_rates(lrs)?;
+        let clip = clip(clip_norm, clip_value);
+        let (model, opt) = self.core.parts()?;
         let (losses, norms) = detached(py, |signals| {
             let mut between = |_k: usize| signals.check();
             train_steps(model, opt, &views, &lrs, clip, &mut between)
@@ -316,12 +289,12 @@ impl ClassifierEngine {
         let batch = load_batch(ids, lengths, target, "target")?;
         let view = batch.batch()?;
         let labels = target.map(|_| batch.labels.as_slice());
-        let model = &mut self.model;
+        let model = &mut self.core.model;
         let s = detached(py, |_| model.saliency(view, labels))??;
         let (b, t) = (batch.b, batch.t);
         let (e, f) = (
-            self.model.config().embed_size,
-            self.model.config().features(),
+            self.core.model.config().embed_size,
+            self.core.model.config().features(),
         );
         let d = PyDict::new(py);
         let target: Vec<i64> = s.target.iter().map(|&k| k as i64).collect();
@@ -344,21 +317,19 @@ impl ClassifierEngine {
     }
 
     fn optimizer_state<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let layout = self.model.params().layout().clone();
-        optimizer_state_to_py(py, &layout, self.optimizer()?)
+        self.core.optimizer_state(py)
     }
 
     fn load_optimizer_state(&mut self, state: &Bound<'_, PyAny>) -> PyResult<()> {
-        let layout = self.model.params().layout().clone();
-        load_optimizer_state_from_py(state, &layout, self.optimizer()?)
+        self.core.load_optimizer_state(state)
     }
 
     fn rng_state<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
-        PyArray1::from_slice(py, &self.model.rng_state())
+        self.core.rng_state(py)
     }
 
     fn set_rng_state(&mut self, a: &Bound<'_, PyAny>) -> PyResult<()> {
-        Ok(self.model.set_rng_state(rng_words(a)?)?)
+        self.core.set_rng_state(a)
     }
 }
 

@@ -1,10 +1,12 @@
 //! PyO3 bindings: the extension module `rnnrs._core`. Typed arguments, numpy in and out
-//! ([`convert`]), the GIL released around every long call ([`call`]), errors mapped. No
+//! ([`convert`]), the GIL released around every long call ([`call`]), errors mapped; what
+//! every model engine shares (parameters, optimizer, dropout generator) in [`engine`]. No
 //! numerics live here.
 
 mod call;
 mod classify;
 mod convert;
+mod engine;
 mod errors;
 mod layers;
 mod ngram;

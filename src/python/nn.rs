@@ -10,15 +10,15 @@ use pyo3::types::{PyDict, PyTuple};
 
 use super::call::detached;
 use super::convert::{
-    array, dict_with_keys, flat_from_dict, item, positive_int, set_params_from_py, shape_str,
-    slice, state_from_py, state_into_py, tensors_to_py, value_err,
+    array, positive_int, shape_str, slice, state_from_py, state_into_py, value_err,
 };
+use super::engine::{clip, learning_rates, Trainable};
 use crate::lm::sampler::Sampling;
 use crate::lm::stepper::{self, GenerateOptions};
 use crate::lm::{Model, ModelConfig, Softmax, State, Tokens};
-use crate::nn::{CellKind, Layout};
+use crate::nn::CellKind;
 use crate::runtime::threads;
-use crate::train::{train_steps, Clip, Optimizer, OptimizerSpec, Schedule};
+use crate::train::{train_steps, Schedule};
 
 /// `(h,)` or `(h, c)` of float32 (num_layers, batch, hidden) arrays -> State.
 fn parse_state(cfg: &ModelConfig, obj: &Bound<'_, PyAny>, batch: usize) -> PyResult<Option<State>> {
@@ -29,137 +29,6 @@ fn parse_state(cfg: &ModelConfig, obj: &Bound<'_, PyAny>, batch: usize) -> PyRes
 fn state_to_py<'py>(py: Python<'py>, cfg: &ModelConfig, s: State) -> PyResult<Bound<'py, PyTuple>> {
     let shape = [cfg.num_layers, s.batch, cfg.hidden_size];
     state_into_py(py, s, shape)
-}
-
-/// The optimizer named `name` with its hyper-parameters; one named for another optimizer is
-/// a ValueError (Python's `optimizer.spec()` passes only its own).
-pub(super) fn optimizer_spec(
-    name: &str,
-    momentum: Option<f32>,
-    nesterov: Option<bool>,
-    betas: Option<(f32, f32)>,
-    eps: Option<f32>,
-    weight_decay: f32,
-) -> PyResult<OptimizerSpec> {
-    let foreign = |arg: &str| value_err(format!("{arg}: not a hyper-parameter of {name:?}"));
-    match name {
-        "sgd" => {
-            if betas.is_some() {
-                return Err(foreign("betas"));
-            }
-            if eps.is_some() {
-                return Err(foreign("eps"));
-            }
-            Ok(OptimizerSpec::Sgd {
-                momentum: momentum.unwrap_or(0.0),
-                nesterov: nesterov.unwrap_or(false),
-                weight_decay,
-            })
-        }
-        "adam" | "adamw" => {
-            if momentum.is_some() {
-                return Err(foreign("momentum"));
-            }
-            if nesterov.is_some() {
-                return Err(foreign("nesterov"));
-            }
-            let (betas, eps) = (betas.unwrap_or((0.9, 0.999)), eps.unwrap_or(1e-8));
-            Ok(if name == "adam" {
-                OptimizerSpec::Adam {
-                    betas,
-                    eps,
-                    weight_decay,
-                }
-            } else {
-                OptimizerSpec::AdamW {
-                    betas,
-                    eps,
-                    weight_decay,
-                }
-            })
-        }
-        other => Err(value_err(format!(
-            "name: expected 'sgd', 'adam' or 'adamw', got {other:?}"
-        ))),
-    }
-}
-
-/// An optimizer's state as a dict: `step` (int64) and `{buffer}.{tensor}` arrays for every
-/// tensor of `layout` (what `optimizer_state` of every engine returns).
-pub(super) fn optimizer_state_to_py<'py>(
-    py: Python<'py>,
-    layout: &Layout,
-    opt: &Optimizer,
-) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    let np = py.import("numpy")?;
-    d.set_item(
-        "step",
-        np.call_method1("asarray", (opt.step_count(), "int64"))?,
-    )?;
-    for (buf, data) in opt.buffers() {
-        for e in layout.entries() {
-            let a = PyArray1::from_slice(py, &data[e.range()]).reshape(e.shape.clone())?;
-            d.set_item(format!("{buf}.{}", e.name), a)?;
-        }
-    }
-    Ok(d)
-}
-
-/// Load a dict of [`optimizer_state_to_py`]'s form into `opt` (every key checked).
-pub(super) fn load_optimizer_state_from_py(
-    state: &Bound<'_, PyAny>,
-    layout: &Layout,
-    opt: &mut Optimizer,
-) -> PyResult<()> {
-    let py = state.py();
-    let bufs: Vec<&'static str> = opt.buffers().iter().map(|(k, _)| *k).collect();
-    let mut expected = vec!["step".to_string()];
-    for buf in &bufs {
-        for e in layout.entries() {
-            expected.push(format!("{buf}.{}", e.name));
-        }
-    }
-    let d = dict_with_keys(state, "state", &expected)?;
-    let step_arr = py
-        .import("numpy")?
-        .call_method1("asarray", (item(&d, "state", "step")?,))?;
-    let kind = step_arr
-        .getattr("dtype")?
-        .getattr("kind")?
-        .extract::<String>()?;
-    let step: i64 = if kind == "i" || kind == "u" {
-        step_arr.call_method0("item")?.extract()?
-    } else {
-        -1
-    };
-    if step < 0 {
-        return Err(value_err(format!(
-            "state['step']: expected a non-negative integer, got {step_arr}"
-        )));
-    }
-    let mut flat: Vec<(&'static str, Vec<f32>)> = Vec::with_capacity(bufs.len());
-    for buf in bufs {
-        flat.push((
-            buf,
-            flat_from_dict(&d, "state", layout, &format!("{buf}."))?,
-        ));
-    }
-    let views: Vec<(&str, &[f32])> = flat.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-    opt.load(step as u64, &views)?;
-    Ok(())
-}
-
-/// The four words of a dropout generator's state from a uint64 (4,) array named `a`.
-pub(super) fn rng_words(a: &Bound<'_, PyAny>) -> PyResult<[u64; 4]> {
-    let arr = array::<u64>(a, "a", "uint64", 1)?;
-    let words = slice(&arr, "a")?;
-    words.try_into().map_err(|_| {
-        value_err(format!(
-            "a: expected a uint64 array of shape (4,), got ({},)",
-            words.len()
-        ))
-    })
 }
 
 /// Token ids (B, T) as a Tokens view (dtype, contiguity and shape checked here; ids by core).
@@ -185,22 +54,10 @@ type StepsOut<'py> = (
 /// its parameters, gradients, optimizer and dropout generator.
 #[pyclass(module = "rnnrs._core")]
 pub struct RustEngine {
-    model: Model,
-    opt: Option<Optimizer>,
+    core: Trainable<Model>,
 }
 
 impl RustEngine {
-    fn grads_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let params = self.model.params();
-        tensors_to_py(py, params.layout(), params.grads())
-    }
-
-    fn optimizer(&mut self) -> PyResult<&mut Optimizer> {
-        self.opt
-            .as_mut()
-            .ok_or_else(|| value_err("optimizer: call configure_optimizer(...) first".into()))
-    }
-
     /// The logits of the (b, t) ids `xs` from `state` (GIL released), as an array of `shape`
     /// (b * t * vocab elements), and the final state.
     fn logits_from<'py>(
@@ -212,11 +69,11 @@ impl RustEngine {
         state: &Bound<'py, PyAny>,
         shape: &[usize],
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-        let s0 = parse_state(self.model.config(), state, b)?;
-        let model = &mut self.model;
+        let s0 = parse_state(self.core.model.config(), state, b)?;
+        let model = &mut self.core.model;
         let (out, s) = detached(py, |_| model.logits(Tokens::new(xs, b, t)?, s0.as_ref()))??;
         let arr = PyArray1::from_vec(py, out).reshape(shape)?.into_any();
-        Ok((arr, state_to_py(py, self.model.config(), s)?))
+        Ok((arr, state_to_py(py, self.core.model.config(), s)?))
     }
 }
 
@@ -265,28 +122,20 @@ impl RustEngine {
             softmax,
         };
         Ok(RustEngine {
-            model: Model::new(cfg)?,
-            opt: None,
+            core: Trainable::new(Model::new(cfg)?),
         })
     }
 
     fn param_names(&self) -> Vec<String> {
-        self.model
-            .params()
-            .layout()
-            .entries()
-            .iter()
-            .map(|e| e.name.clone())
-            .collect()
+        self.core.param_names()
     }
 
     fn get_parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let params = self.model.params();
-        tensors_to_py(py, params.layout(), params.values())
+        self.core.get_parameters(py)
     }
 
     fn set_parameters(&mut self, params: &Bound<'_, PyAny>) -> PyResult<()> {
-        set_params_from_py(params, self.model.params_mut())
+        self.core.set_parameters(params)
     }
 
     fn loss_and_grads<'py>(
@@ -300,10 +149,10 @@ impl RustEngine {
         let xa = tokens2(x, "x")?;
         let ya = tokens2(y, "y")?;
         let (b, t) = (xa.shape()[0], xa.shape()[1]);
-        let s0 = parse_state(self.model.config(), state, b)?;
+        let s0 = parse_state(self.core.model.config(), state, b)?;
         let (xs, ys) = (slice(&xa, "x")?, slice(&ya, "y")?);
         let (yb, yt) = (ya.shape()[0], ya.shape()[1]);
-        let model = &mut self.model;
+        let model = &mut self.core.model;
         let (loss, s) = detached(py, |_| {
             model.loss_and_grads(
                 Tokens::new(xs, b, t)?,
@@ -312,8 +161,8 @@ impl RustEngine {
                 train,
             )
         })??;
-        let grads = self.grads_dict(py)?;
-        Ok((loss, grads, state_to_py(py, self.model.config(), s)?))
+        let grads = self.core.grads(py)?;
+        Ok((loss, grads, state_to_py(py, self.core.model.config(), s)?))
     }
 
     fn loss<'py>(
@@ -327,9 +176,9 @@ impl RustEngine {
         let ya = tokens2(y, "y")?;
         let (b, t) = (xa.shape()[0], xa.shape()[1]);
         let (yb, yt) = (ya.shape()[0], ya.shape()[1]);
-        let s0 = parse_state(self.model.config(), state, b)?;
+        let s0 = parse_state(self.core.model.config(), state, b)?;
         let (xs, ys) = (slice(&xa, "x")?, slice(&ya, "y")?);
-        let model = &mut self.model;
+        let model = &mut self.core.model;
         let (loss, s) = detached(py, |_| {
             model.loss(
                 Tokens::new(xs, b, t)?,
@@ -337,7 +186,7 @@ impl RustEngine {
                 s0.as_ref(),
             )
         })??;
-        Ok((loss, state_to_py(py, self.model.config(), s)?))
+        Ok((loss, state_to_py(py, self.core.model.config(), s)?))
     }
 
     fn logits<'py>(
@@ -348,7 +197,7 @@ impl RustEngine {
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let xa = tokens2(x, "x")?;
         let (b, t) = (xa.shape()[0], xa.shape()[1]);
-        let v = self.model.config().vocab_size;
+        let v = self.core.model.config().vocab_size;
         self.logits_from(py, slice(&xa, "x")?, b, t, state, &[b, t, v])
     }
 
@@ -363,7 +212,7 @@ impl RustEngine {
         if b == 0 {
             return Err(value_err("tokens: expected at least one token".into()));
         }
-        let v = self.model.config().vocab_size;
+        let v = self.core.model.config().vocab_size;
         self.logits_from(py, slice(&ta, "tokens")?, b, 1, state, &[b, v])
     }
 
@@ -382,7 +231,7 @@ impl RustEngine {
         }
         let bptt = positive_int(bptt, "bptt")?;
         let ss = slice(&sa, "stream")?;
-        let model = &mut self.model;
+        let model = &mut self.core.model;
         Ok(detached(py, |_| model.evaluate(ss, b, n, bptt))??)
     }
 
@@ -400,9 +249,8 @@ impl RustEngine {
         eps: Option<f32>,
         weight_decay: f32,
     ) -> PyResult<()> {
-        let spec = optimizer_spec(name, momentum, nesterov, betas, eps, weight_decay)?;
-        self.opt = Some(Optimizer::new(spec, self.model.params().len())?);
-        Ok(())
+        self.core
+            .configure_optimizer(name, momentum, nesterov, betas, eps, weight_decay)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -418,7 +266,7 @@ impl RustEngine {
         clip_norm: Option<f64>,
         clip_value: Option<f64>,
     ) -> PyResult<StepsOut<'py>> {
-        self.optimizer()?;
+        self.core.parts()?;
         let sa = tokens2(stream, "stream")?;
         let (b, n) = (sa.shape()[0], sa.shape()[1]);
         if n < 2 {
@@ -437,29 +285,20 @@ impl RustEngine {
                     .map_err(|_| value_err(format!("starts: expected values >= 0, got {s}")))
             })
             .collect::<PyResult<_>>()?;
-        let lrs: Vec<f64> = lrs
-            .extract()
-            .map_err(|_| PyTypeError::new_err("lrs: expected a 1-D sequence of floats"))?;
-        let lrs: Vec<f32> = lrs.into_iter().map(|v| v as f32).collect();
+        let lrs = learning_rates(lrs)?;
         let reset: Vec<bool> = reset
             .extract()
             .map_err(|_| PyTypeError::new_err("reset: expected a 1-D sequence of bools"))?;
-        let s0 = parse_state(self.model.config(), state, b)?;
+        let s0 = parse_state(self.core.model.config(), state, b)?;
         let ss = slice(&sa, "stream")?;
         let schedule = Schedule {
             starts: &starts,
             lrs: &lrs,
             reset: &reset,
             bptt,
-            clip: Clip {
-                norm: clip_norm,
-                value: clip_value.map(|v| v as f32),
-            },
+            clip: clip(clip_norm, clip_value),
         };
-        let RustEngine { model, opt } = self;
-        let opt = opt
-            .as_mut()
-            .ok_or_else(|| value_err("optimizer: call configure_optimizer(...) first".into()))?;
+        let (model, opt) = self.core.parts()?;
         let result = detached(py, |signals| {
             let mut between = |_k: usize| signals.check();
             train_steps(model, opt, ss, b, n, schedule, s0, &mut between)
@@ -468,26 +307,24 @@ impl RustEngine {
         Ok((
             PyArray1::from_vec(py, report.losses),
             PyArray1::from_vec(py, report.grad_norms),
-            state_to_py(py, self.model.config(), report.state)?,
+            state_to_py(py, self.core.model.config(), report.state)?,
         ))
     }
 
     fn optimizer_state<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let layout = self.model.params().layout().clone();
-        optimizer_state_to_py(py, &layout, self.optimizer()?)
+        self.core.optimizer_state(py)
     }
 
     fn load_optimizer_state(&mut self, state: &Bound<'_, PyAny>) -> PyResult<()> {
-        let layout = self.model.params().layout().clone();
-        load_optimizer_state_from_py(state, &layout, self.optimizer()?)
+        self.core.load_optimizer_state(state)
     }
 
     fn rng_state<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
-        PyArray1::from_slice(py, &self.model.rng_state())
+        self.core.rng_state(py)
     }
 
     fn set_rng_state(&mut self, a: &Bound<'_, PyAny>) -> PyResult<()> {
-        Ok(self.model.set_rng_state(rng_words(a)?)?)
+        self.core.set_rng_state(a)
     }
 
     /// Sample up to `max_new_tokens` ids after `prompt_ids` (the whole loop in Rust, GIL
@@ -536,7 +373,7 @@ impl RustEngine {
             seed,
             end_ids: end_ids.unwrap_or_default(),
         };
-        let model = &self.model;
+        let model = &self.core.model;
         let ids = detached(py, |signals| {
             stepper::generate(model, prompt, &opts, &mut || signals.check())
         })??;

@@ -17,7 +17,6 @@ from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
 
-from ..backends.arrays import check_param_dict
 from ..backends.engines import classifier_engine
 from ..backends.selection import resolve_backend
 from ..errors import CheckpointError
@@ -30,6 +29,7 @@ from ..text.batching import length_buckets, pad_batch
 from ..text.tasks import ClassificationData
 from ..training.metrics import ClassificationResult, classification_metrics
 from ..training.trainer import History, TrainedSteps
+from .engine_backed import EngineBacked
 from .registry import register_model
 
 Label = Union[str, int]
@@ -126,7 +126,7 @@ class TextBatches:
 
 
 @register_model
-class SequenceClassifier:
+class SequenceClassifier(EngineBacked):
     """A recurrent text classifier: embedding -> (bi)RNN/LSTM/GRU stack -> pooling over the
     real tokens -> dropout -> linear -> softmax.
 
@@ -244,22 +244,9 @@ class SequenceClassifier:
 
     # ------------------------------------------------------------------ parameters
 
-    def parameters(self) -> dict[str, np.ndarray]:
-        """Copies of the weights by PyTorch name (:meth:`to_torch_state_dict`)."""
-        return self.engine.get_parameters()
-
     def set_parameters(self, params: dict[str, np.ndarray]) -> None:
         """Replace every weight; ValueError naming a missing, extra or misshapen tensor."""
-        check_param_dict(params, self._shapes)
-        for name, value in params.items():
-            arr = np.asarray(value)
-            if not np.issubdtype(arr.dtype, np.floating):
-                raise TypeError(f"params[{name!r}]: expected a float array, got {arr.dtype}")
-            if not np.all(np.isfinite(arr)):
-                raise ValueError(f"params[{name!r}]: contains NaN or infinity")
-        self.engine.set_parameters(
-            {n: np.ascontiguousarray(v, dtype=np.float32) for n, v in params.items()}
-        )
+        self._load_parameters(params, self._shapes)
 
     def to_torch_state_dict(self) -> dict[str, np.ndarray]:
         """The weights as the state_dict (numpy float32) of the equivalent torch module,
@@ -497,26 +484,6 @@ class SequenceClassifier:
             "accuracy": result.accuracy,
             "macro_f1": result.macro_f1,
         }
-
-    def configure_optimizer(self, spec: dict[str, Any]) -> None:
-        """Use the optimizer of ``spec`` (``rnnrs.Adam(...).spec()``) from now on."""
-        self.engine.configure_optimizer(**spec)
-
-    def optimizer_state(self) -> dict[str, np.ndarray]:
-        """The optimizer's step and moments by torch.optim name."""
-        return self.engine.optimizer_state()
-
-    def load_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
-        """Restore :meth:`optimizer_state` (after configuring the same optimizer)."""
-        self.engine.load_optimizer_state(state)
-
-    def rng_state(self) -> np.ndarray:
-        """The dropout generator's state (the engine's own generator)."""
-        return self.engine.rng_state()
-
-    def set_rng_state(self, state: np.ndarray) -> None:
-        """Restore :meth:`rng_state`."""
-        self.engine.set_rng_state(state)
 
 
 __all__ = ["Explanation", "SequenceClassifier", "TextBatches"]

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
 
-from ..backends.arrays import as_token_array, check_param_dict
+from ..backends.arrays import as_token_array
 from ..backends.engines import rnnlm_engine
 from ..backends.selection import resolve_backend
 from ..errors import CheckpointError
@@ -28,6 +28,7 @@ from ..reference.lm import parameter_shapes
 from ..reference.loss import log_softmax
 from ..text.batching import batchify
 from ..training.trainer import TrainedSteps
+from .engine_backed import EngineBacked
 from .registry import register_model
 
 State = tuple[np.ndarray, ...]
@@ -83,7 +84,7 @@ def _token_stream(ids: Any, batch_size: int, vocab_size: int, name: str) -> np.n
 
 
 @register_model
-class RNNLM:
+class RNNLM(EngineBacked):
     """A recurrent language model: embedding -> stacked RNN/LSTM/GRU -> linear -> softmax.
 
     Args:
@@ -195,22 +196,9 @@ class RNNLM:
 
     # ------------------------------------------------------------------ parameters
 
-    def parameters(self) -> dict[str, np.ndarray]:
-        """Copies of the weights by name, PyTorch layouts (see docs/backends.md)."""
-        return self.engine.get_parameters()
-
     def set_parameters(self, params: dict[str, np.ndarray]) -> None:
         """Replace every weight; ValueError naming a missing, extra or misshapen tensor."""
-        check_param_dict(params, parameter_shapes(self._config))
-        for name, value in params.items():
-            arr = np.asarray(value)
-            if not np.issubdtype(arr.dtype, np.floating):
-                raise TypeError(f"params[{name!r}]: expected a float array, got {arr.dtype}")
-            if not np.all(np.isfinite(arr)):
-                raise ValueError(f"params[{name!r}]: contains NaN or infinity")
-        self.engine.set_parameters(
-            {n: np.ascontiguousarray(v, dtype=np.float32) for n, v in params.items()}
-        )
+        self._load_parameters(params, parameter_shapes(self._config))
 
     # ------------------------------------------------------------------ files and torch
 
@@ -529,11 +517,6 @@ class RNNLM:
         loss = float(total / count)
         return {"valid_loss": loss, "valid_ppl": math.exp(min(loss, 700.0))}
 
-    def configure_optimizer(self, spec: dict[str, Any]) -> None:
-        """Use the optimizer of ``spec`` (``rnnrs.Adam(...).spec()``, ...) in
-        :meth:`train_steps` from now on; its moments start at zero."""
-        self.engine.configure_optimizer(**spec)
-
     def train_steps(
         self,
         stream: np.ndarray,
@@ -556,19 +539,3 @@ class RNNLM:
         """(summed NLL in nats, number of targets) over a batchified (B, N) stream, in
         chunks of ``bptt`` with the state carried, no dropout."""
         return self.engine.evaluate(stream, bptt)
-
-    def optimizer_state(self) -> dict[str, np.ndarray]:
-        """The optimizer's step and moments by torch.optim name (``exp_avg.<param>``, ...)."""
-        return self.engine.optimizer_state()
-
-    def load_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
-        """Restore :meth:`optimizer_state` (after configuring the same optimizer)."""
-        self.engine.load_optimizer_state(state)
-
-    def rng_state(self) -> np.ndarray:
-        """The dropout generator's state (uint64 words; the engine's own generator)."""
-        return self.engine.rng_state()
-
-    def set_rng_state(self, state: np.ndarray) -> None:
-        """Restore :meth:`rng_state`."""
-        self.engine.set_rng_state(state)
