@@ -386,6 +386,25 @@ impl NGramCounts {
         })
     }
 
+    /// Counts from their parts, as a counts file holds them (checked by its reader).
+    pub(crate) fn from_parts(
+        order: usize,
+        vocab: Vocab,
+        unigrams: Vec<u64>,
+        levels: Vec<Level>,
+        sentences: u64,
+        tokens: u64,
+    ) -> Self {
+        NGramCounts {
+            order,
+            vocab,
+            unigrams,
+            levels,
+            sentences,
+            tokens,
+        }
+    }
+
     /// The highest order.
     pub fn order(&self) -> usize {
         self.order

@@ -9,6 +9,8 @@
 pub mod arpa;
 pub mod binary;
 pub mod counts;
+pub mod counts_file;
+mod crc32;
 pub mod estimate;
 mod id_table;
 pub mod model;
