@@ -554,6 +554,21 @@ impl NGramCounts {
         }
     }
 
+    /// Bytes held by the tables of orders 2.. (what grows with the text).
+    pub(crate) fn table_bytes(&self) -> usize {
+        self.levels.iter().map(Level::memory_bytes).sum()
+    }
+
+    /// Empty the tables of orders 2.. (the vocabulary, unigrams and totals stay).
+    pub(crate) fn clear_levels(&mut self) {
+        self.levels = vec![Level::default(); self.order - 1];
+    }
+
+    /// Replace the (empty) tables of orders 2.. by `levels`, counted over this vocabulary.
+    pub(crate) fn set_levels(&mut self, levels: Vec<Level>) {
+        self.levels = levels;
+    }
+
     /// Bytes held by the tables (approximate).
     pub fn memory_bytes(&self) -> usize {
         self.unigrams.capacity() * 8

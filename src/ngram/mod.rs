@@ -16,6 +16,7 @@ mod id_table;
 pub mod model;
 mod sort;
 mod sorted;
+pub mod spill;
 pub mod store;
 pub mod vocab;
 
