@@ -2,11 +2,17 @@
 //! counting, estimation, file I/O and batch scoring.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
-use crate::ngram::{arpa, binary, estimate, Method, Model, NGramCounts, Smoothing, EOS};
+use crate::ngram::spill::{self, Budget};
+use crate::ngram::{arpa, binary, counts_file, estimate};
+use crate::ngram::{Method, Model, NGramCounts, Smoothing, EOS};
 use crate::nn::threads;
 use crate::CoreError;
 
@@ -30,6 +36,60 @@ fn detached<R: Send>(
             threads::install(f)
         }
     })??)
+}
+
+/// How often an interruptible call looks for Ctrl-C.
+const SIGNAL_EVERY: Duration = Duration::from_millis(50);
+
+/// [`detached`] for calls that can be stopped: `f` runs in the rnnrs pool on another
+/// thread and gets a check that fails with [`CoreError::Interrupted`] once Ctrl-C was seen;
+/// meanwhile this thread looks for signals (Python runs its handlers on the main thread
+/// only) and re-raises the one that stopped the call.
+fn interruptible<R: Send>(
+    py: Python<'_>,
+    f: impl FnOnce(&mut dyn FnMut() -> crate::Result<()>) -> crate::Result<R> + Send,
+) -> PyResult<R> {
+    let stop = AtomicBool::new(false);
+    let mut signal: Option<PyErr> = None;
+    let result = py.detach(|| {
+        std::thread::scope(|scope| {
+            let (done, finished) = mpsc::channel();
+            let stop = &stop;
+            scope.spawn(move || {
+                let mut check = || {
+                    if stop.load(Ordering::Relaxed) {
+                        Err(CoreError::Interrupted)
+                    } else {
+                        Ok(())
+                    }
+                };
+                let _ = done.send(threads::install(|| f(&mut check)).and_then(|r| r));
+            });
+            loop {
+                match finished.recv_timeout(SIGNAL_EVERY) {
+                    Ok(result) => return Some(result),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if signal.is_none() {
+                            if let Err(e) = Python::attach(|py| py.check_signals()) {
+                                signal = Some(e);
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    });
+    if let Some(e) = signal {
+        return Err(e);
+    }
+    match result {
+        Some(r) => Ok(r?),
+        None => Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "the counting thread stopped without a result",
+        )),
+    }
 }
 
 /// The work of reading a text file of this path (its size; 0 if unknown, an error follows).
@@ -139,6 +199,52 @@ impl PyNGramCounts {
 
     fn memory_bytes(&self) -> usize {
         self.inner.memory_bytes()
+    }
+
+    /// The counts in the counts format (see docs/ngram.md).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let inner = &self.inner;
+        let bytes = detached(py, 0, || Ok(counts_file::to_bytes(inner)))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Counts from bytes of the counts format.
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let inner = detached(py, 0, || counts_file::from_bytes(data, None))?;
+        Ok(PyNGramCounts { inner })
+    }
+
+    /// Save in the counts format (atomically).
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let inner = &self.inner;
+        detached(py, 0, || counts_file::save(inner, &path))?;
+        Ok(())
+    }
+
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let inner = detached(py, 0, || counts_file::load(&path))?;
+        Ok(PyNGramCounts { inner })
+    }
+
+    /// Count text files within a memory budget, spilling sorted runs to `temp_dir`.
+    #[staticmethod]
+    fn count_files_bounded(
+        py: Python<'_>,
+        order: usize,
+        paths: Vec<PathBuf>,
+        memory: u64,
+        temp_dir: PathBuf,
+    ) -> PyResult<Self> {
+        let budget = Budget {
+            bytes: memory,
+            temp_dir,
+        };
+        let inner = interruptible(py, |check| {
+            spill::count_files(order, &paths, &budget, check)
+        })?;
+        Ok(PyNGramCounts { inner })
     }
 }
 
