@@ -32,7 +32,7 @@ def main() -> None:
     for cell in ("rnn_tanh", "gru", "lstm"):
         model = rnnrs.RNNLM(vocab, cell=cell, hidden_size=hidden, embed_size=embed, backend="numpy")
         engine = model.engine
-        engine.configure_optimizer(rnnrs.Adam(lr=1e-3).spec())
+        engine.configure_optimizer(**rnnrs.Adam(lr=1e-3).spec())
         lrs, reset = np.full(args.steps, 1e-3), np.zeros(args.steps, bool)
         engine.train_steps(stream, starts[:1], seq, lrs[:1], reset[:1], None, 5.0, None)
         tick = time.perf_counter()

@@ -120,7 +120,7 @@ def config(cell: str, w: dict[str, Any], vocab: int) -> dict[str, Any]:
 
 def engine_train(engine: Any, stream: np.ndarray, bptt: int, steps: int) -> float:
     """Tokens/s of `steps` train steps through the engine contract (after one warm-up)."""
-    engine.configure_optimizer({"name": "adam", "betas": (0.9, 0.999), "eps": 1e-8})
+    engine.configure_optimizer(name="adam", betas=(0.9, 0.999), eps=1e-8)
     n = stream.shape[1]
     starts = (np.arange(steps + 1) * bptt) % (n - 1 - bptt)
     lrs = np.full(steps + 1, 1e-3)
@@ -238,7 +238,8 @@ def probe_memory(framework: str, cell: str) -> None:
     if framework == "torch":
         torch_train(cell, w, vocab, stream, 2)
     else:
-        engine_train(_core.RustEngine(config(cell, w, vocab)), stream, w["bptt"], 2)
+        # Zero weights (no initial draw to count): 2 steps of Adam write every parameter.
+        engine_train(_core.RustEngine(**config(cell, w, vocab)), stream, w["bptt"], 2)
     # VmHWM: this process's own peak (ru_maxrss would include the parent's, from fork).
     status = Path("/proc/self/status").read_text().splitlines()
     peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) * 1024
@@ -276,7 +277,6 @@ def main(argv: Optional[list[str]] = None) -> None:
         return
 
     import rnnrs
-    from rnnrs import _core
 
     use_torch = have_torch() and not args.no_torch
     for name in [w for w in args.workloads.split(",") if w and w != "none"]:
@@ -297,7 +297,7 @@ def main(argv: Optional[list[str]] = None) -> None:
                     "data": source,
                     "steps": steps,
                 }
-                engine = _core.RustEngine(config(cell, w, vocab))
+                engine = rnnrs.RNNLM(**config(cell, w, vocab), backend="rust").engine
                 rec["rnnrs_tok_s"] = round(engine_train(engine, stream, w["bptt"], steps))
                 rec["rnnrs_score_tok_s"] = round(engine_score(engine, stream, w["bptt"], steps))
                 rec["score_over_train"] = round(rec["rnnrs_score_tok_s"] / rec["rnnrs_tok_s"], 2)

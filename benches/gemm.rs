@@ -2,15 +2,15 @@
 //! Prints one JSON object per line: shape, candidate, threads, GFLOP/s (best of the repeats).
 //!
 //! Candidates: the `gemm` crate through rnnrs's wrapper, `matrixmultiply::sgemm` (what
-//! ndarray's `dot` calls), and rnnrs's packed micro-kernel (`rnnrs::nn::kernels`, timed
+//! ndarray's `dot` calls), and rnnrs's packed micro-kernel (`rnnrs::linalg::kernels`, timed
 //! without the packing, which happens once per call for the T steps that reuse it). All
 //! dispatch SIMD at run time.
 
 use std::time::Instant;
 
-use rnnrs::nn::gemm::{matmul, MatRef};
-use rnnrs::nn::kernels::{matmul_packed, PackedB};
-use rnnrs::nn::threads;
+use rnnrs::linalg::gemm::{matmul, MatRef};
+use rnnrs::linalg::kernels::{matmul_packed, PackedB};
+use rnnrs::runtime::threads;
 
 struct Shape {
     name: &'static str,

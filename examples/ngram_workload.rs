@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use rnnrs::ngram::{arpa, estimate, Method, NGramCounts, Smoothing};
-use rnnrs::nn::threads;
+use rnnrs::runtime::threads;
 
 type Failure = Box<dyn std::error::Error>;
 

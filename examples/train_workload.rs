@@ -4,7 +4,9 @@
 //! `cargo run --release --no-default-features --example train_workload -- C2 lstm 3 1`
 //! (workload, cell, steps, threads).
 
-use rnnrs::nn::{threads, CellKind, Model, ModelConfig};
+use rnnrs::lm::{Model, ModelConfig};
+use rnnrs::nn::CellKind;
+use rnnrs::runtime::threads;
 use rnnrs::train::{train_steps, Clip, Optimizer, OptimizerSpec, Schedule};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,6 +24,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     threads::set_num_threads(n_threads)?;
     let mut model = Model::new(ModelConfig::new(v, cell, e, h, l))?;
+    // Models start at zero (rnnrs's Python layer draws the initial weights): a small
+    // deterministic pattern in [-0.1, 0.1).
+    for (i, w) in model.params_mut().values_mut().iter_mut().enumerate() {
+        let bits = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+        *w = (bits as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 0.1;
+    }
     let mut opt = Optimizer::new(OptimizerSpec::adam(), model.params().len())?;
     let n = (steps + 2) * bptt + 1;
     let stream: Vec<u32> = (0..b * n)

@@ -2,13 +2,21 @@
 //!
 //! The crate is usable from Rust without Python (the `rlib`); with the default `python`
 //! feature it also builds the extension module `rnnrs._core` (the `cdylib`). Neural entry
-//! points: [`nn::Model`] (the language model), [`nn::Stack`] (stacked, optionally
+//! points: [`lm::Model`] (the language model), [`nn::Stack`] (stacked, optionally
 //! bidirectional encoder layers) and [`train::train_steps`].
+//!
+//! Layers, each using only those above it: [`runtime`] (thread pool, SIMD dispatch),
+//! [`linalg`] (GEMM, micro-kernels), [`nn`] (cells, recurrent layers, embedding, decoder),
+//! [`lm`] (the language model and its generation), [`train`] (clipping, optimizers, the
+//! training loop); [`ngram`] and [`text`] beside them; `python` (the bindings) on top.
 //! This file only wires the modules together.
 
 pub mod error;
+pub mod linalg;
+pub mod lm;
 pub mod ngram;
 pub mod nn;
+pub mod runtime;
 pub mod text;
 pub mod train;
 

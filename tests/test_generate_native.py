@@ -166,8 +166,8 @@ def test_ctrl_c_interrupts_a_long_generation() -> None:
     code = """
         import os, signal, threading, time
         import numpy as np
-        from rnnrs import _core
-        eng = _core.RustEngine({"vocab_size": 50, "cell": "lstm", "hidden_size": 64})
+        import rnnrs
+        eng = rnnrs.RNNLM(50, hidden_size=64, backend="rust").engine
         threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
         tick = time.perf_counter()
         try:

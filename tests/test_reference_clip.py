@@ -43,7 +43,7 @@ def test_train_steps_reports_the_norm_before_clipping_and_clips_the_update() -> 
     _, grads, _ = model.loss_and_grads(x[:, :-1], x[:, 1:])
     full = global_norm(grads.values())
     engine = model.engine
-    engine.configure_optimizer(rnnrs.SGD(lr=1.0).spec())
+    engine.configure_optimizer(**rnnrs.SGD(lr=1.0).spec())
     before = model.parameters()
     clip = full / 4
     _, norms, _ = engine.train_steps(x, np.array([0]), 7, np.array([1.0]), [True], None, clip, None)

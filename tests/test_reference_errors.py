@@ -109,7 +109,7 @@ def test_optimizer_errors() -> None:
     with pytest.raises(ValueError, match="configure_optimizer"):
         engine.train_steps(np.ones((1, 5), np.uint32), [0], 2, [0.1], [True], None, 1.0, None)
     with pytest.raises(ValueError, match="name"):
-        engine.configure_optimizer({"name": "lbfgs"})
+        engine.configure_optimizer(name="lbfgs")
 
 
 def test_layer_errors() -> None:

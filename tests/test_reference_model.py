@@ -149,13 +149,13 @@ def test_optimizer_and_rng_state_round_trip_resumes_exactly() -> None:
         )
 
     a = model(num_layers=2, dropout=0.3)
-    a.engine.configure_optimizer(rnnrs.Adam(lr=0.01).spec())
+    a.engine.configure_optimizer(**rnnrs.Adam(lr=0.01).spec())
     _, _, state = run(a.engine, [0, 8], None)
     saved = (a.parameters(), a.engine.optimizer_state(), a.engine.rng_state())
     losses_a, _, _ = run(a.engine, [16, 24], state)
 
     b = model(num_layers=2, dropout=0.3, seed=5)
-    b.engine.configure_optimizer(rnnrs.Adam(lr=0.01).spec())
+    b.engine.configure_optimizer(**rnnrs.Adam(lr=0.01).spec())
     b.set_parameters(saved[0])
     b.engine.load_optimizer_state(saved[1])
     b.engine.set_rng_state(saved[2])

@@ -190,7 +190,7 @@ def test_train_steps_match_torch_with_clipping_and_adam() -> None:
     params = init_parameters(cfg)
     engine = NumpyEngine(cfg, dtype=np.float64)
     engine.set_parameters(params)
-    engine.configure_optimizer(rnnrs.Adam(lr=0.05, weight_decay=0.01).spec())
+    engine.configure_optimizer(**rnnrs.Adam(lr=0.05, weight_decay=0.01).spec())
     lm = torch_lm(cfg, params)
     opt = torch.optim.Adam(lm.parameters(), lr=0.05, weight_decay=0.01)
     stream = np.random.default_rng(4).integers(0, 9, size=(3, 40)).astype(np.uint32)

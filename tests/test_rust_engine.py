@@ -32,11 +32,12 @@ def engine(cell: str, layers: int, tie: bool = False, seed: int = 0, **extra: An
         "embed_size": E,
         "hidden_size": H,
         "num_layers": layers,
+        "dropout": 0.0,
         "tie_weights": tie,
         "seed": seed,
         **extra,
     }
-    eng = _core.RustEngine(cfg)
+    eng = _core.RustEngine(**cfg)
     rng = np.random.default_rng(seed + 100)
     params = {
         k: rng.uniform(-0.4, 0.4, v.shape).astype(np.float32)
@@ -222,7 +223,7 @@ def test_twenty_train_steps_match_torch(spec: dict[str, Any], cell: str) -> None
     reset = np.array([s == 0 for s in starts])
     bptt = 6
 
-    eng.configure_optimizer(spec)
+    eng.configure_optimizer(**spec)
     losses, norms, final = eng.train_steps(stream, starts, bptt, lrs, reset, None, 1.0, 0.05)
     assert losses.dtype == np.float64 and losses.shape == (20,) and norms.shape == (20,)
 
@@ -275,12 +276,12 @@ def test_optimizer_state_round_trip_resumes_exactly() -> None:
     spec = {"name": "adam", "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
     starts = np.arange(0, 24, 6)
     a = engine("lstm", 1)
-    a.configure_optimizer(spec)
+    a.configure_optimizer(**spec)
     a.train_steps(x_stream, starts[:2], 6, [0.01, 0.01], [True, False], None, 5.0, None)
     saved = (a.get_parameters(), a.optimizer_state())
     a.train_steps(x_stream, starts[2:], 6, [0.01, 0.01], [False, False], None, 5.0, None)
     b = engine("lstm", 1, seed=7)
-    b.configure_optimizer(spec)
+    b.configure_optimizer(**spec)
     b.set_parameters(saved[0])
     b.load_optimizer_state(saved[1])
     b.train_steps(x_stream, starts[2:], 6, [0.01, 0.01], [False, False], None, 5.0, None)
@@ -357,19 +358,29 @@ def test_bad_input_raises_clear_errors() -> None:
         eng.set_parameters(params)
     with pytest.raises(ValueError, match="optimizer"):
         eng.train_steps(x, [0], 3, [0.1], [True], None, None, None)
-    eng.configure_optimizer({"name": "adam"})
+    eng.configure_optimizer(name="adam")
     with pytest.raises(ValueError, match="starts"):
         eng.train_steps(x, [T - 1], 3, [0.1], [True], None, None, None)
     with pytest.raises(ValueError, match="lrs"):
         eng.train_steps(x, [0, 1], 3, [0.1], [True, False], None, None, None)
-    with pytest.raises(ValueError, match="spec"):
-        eng.configure_optimizer({"name": "lbfgs"})
+    with pytest.raises(ValueError, match="name"):
+        eng.configure_optimizer(name="lbfgs")
+    with pytest.raises(ValueError, match="betas"):
+        eng.configure_optimizer(name="sgd", betas=(0.9, 0.99))
+    with pytest.raises(TypeError):
+        eng.configure_optimizer({"name": "adam"})
+    cfg = {"vocab_size": 5, "cell": "lstm", "embed_size": 4, "hidden_size": 4, "num_layers": 1}
+    cfg.update(dropout=0.0, tie_weights=False, seed=0)
     with pytest.raises(ValueError, match="tie_weights"):
-        _core.RustEngine({"vocab_size": 5, "embed_size": 3, "hidden_size": 4, "tie_weights": True})
+        _core.RustEngine(**{**cfg, "embed_size": 3, "tie_weights": True})
     with pytest.raises(ValueError, match="cell"):
-        _core.RustEngine({"vocab_size": 5, "cell": "transformer"})
+        _core.RustEngine(**{**cfg, "cell": "transformer"})
     with pytest.raises(ValueError, match="dropout"):
-        _core.RustEngine({"vocab_size": 5, "dropout": 1.0})
+        _core.RustEngine(**{**cfg, "dropout": 1.0})
+    with pytest.raises(ValueError, match="num_layers"):
+        _core.RustEngine(**{**cfg, "num_layers": 0})
+    with pytest.raises(TypeError):
+        _core.RustEngine(vocab_size=5)
     with pytest.raises(ValueError, match="n: expected a positive int"):
         rnnrs.set_num_threads(0)
     with pytest.raises(ValueError, match="shape \\(4,\\)"):
@@ -381,7 +392,7 @@ def test_non_finite_loss_stops_before_the_update() -> None:
     params = eng.get_parameters()
     params["output.bias"][0] = np.nan
     eng.set_parameters(params)
-    eng.configure_optimizer({"name": "sgd", "momentum": 0.0})
+    eng.configure_optimizer(name="sgd", momentum=0.0)
     stream = np.random.default_rng(0).integers(0, V, (B, 20)).astype(np.uint32)
     with pytest.raises(rnnrs.TrainingDivergedError, match="step 0"):
         eng.train_steps(stream, [0, 5], 5, [0.1, 0.1], [True, False], None, 5.0, None)
@@ -407,9 +418,9 @@ def test_ctrl_c_stops_at_a_step_boundary() -> None:
         """
         import os, signal, threading
         import numpy as np
-        from rnnrs import _core
-        eng = _core.RustEngine({"vocab_size": 50, "cell": "lstm", "hidden_size": 64})
-        eng.configure_optimizer({"name": "adam"})
+        import rnnrs
+        eng = rnnrs.RNNLM(50, hidden_size=64, backend="rust").engine
+        eng.configure_optimizer(name="adam")
         stream = np.random.default_rng(0).integers(0, 50, (8, 200)).astype(np.uint32)
         n = 100000
         threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
@@ -432,9 +443,9 @@ def test_forked_child_does_not_deadlock() -> None:
         """
         import os, warnings
         import numpy as np
-        from rnnrs import _core
+        import rnnrs
         warnings.simplefilter("ignore")
-        eng = _core.RustEngine({"vocab_size": 20, "cell": "gru", "hidden_size": 256})
+        eng = rnnrs.RNNLM(20, cell="gru", hidden_size=256, backend="rust").engine
         x = np.random.default_rng(0).integers(0, 20, (32, 16)).astype(np.uint32)
         before, _ = eng.loss(x, x, None)
         pid = os.fork()

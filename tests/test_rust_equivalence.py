@@ -48,7 +48,7 @@ def pair(
         k: (v + rng.uniform(-0.3, 0.3, v.shape)).astype(np.float32)
         for k, v in init_parameters(cfg).items()
     }
-    rust, ref = _core.RustEngine(cfg), NumpyEngine(cfg)
+    rust, ref = _core.RustEngine(**cfg), NumpyEngine(cfg)
     assert rust.param_names() == ref.param_names()
     rust.set_parameters(params)
     ref.set_parameters(params)
@@ -117,7 +117,7 @@ def test_twenty_steps_match_the_reference(cell: str, name: str, vocab: int) -> N
     if name == "sgd":
         spec.update(momentum=0.9, nesterov=False)
     for eng in (rust, ref):
-        eng.configure_optimizer(spec)
+        eng.configure_optimizer(**spec)
     rng = np.random.default_rng(5)
     stream = rng.integers(0, vocab, (B, 50)).astype(np.uint32)
     starts = np.array([(8 * k) % 48 for k in range(20)], dtype=np.int64)

@@ -110,9 +110,18 @@ _State = tuple[npt.NDArray[np.float32], ...]
 class RustEngine:
     """An RNN/LSTM/GRU language model on the Rust core (the engine of docs/backends.md)."""
 
-    def __new__(cls, config: dict[str, Any]) -> RustEngine: ...
-    @property
-    def config(self) -> dict[str, Any]: ...
+    def __new__(
+        cls,
+        *,
+        vocab_size: int,
+        cell: str,
+        embed_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        tie_weights: bool,
+        seed: int,
+    ) -> RustEngine: ...
     def param_names(self) -> list[str]: ...
     def get_parameters(self) -> dict[str, npt.NDArray[np.float32]]: ...
     def set_parameters(self, params: dict[str, Any]) -> None: ...
@@ -133,7 +142,16 @@ class RustEngine:
         self, tokens: npt.NDArray[np.uint32], state: Optional[_State]
     ) -> tuple[npt.NDArray[np.float32], _State]: ...
     def evaluate(self, stream: npt.NDArray[np.uint32], bptt: int) -> tuple[float, int]: ...
-    def configure_optimizer(self, spec: dict[str, Any]) -> None: ...
+    def configure_optimizer(
+        self,
+        *,
+        name: str,
+        momentum: Optional[float] = None,
+        nesterov: Optional[bool] = None,
+        betas: Optional[tuple[float, float]] = None,
+        eps: Optional[float] = None,
+        weight_decay: float = 0.0,
+    ) -> None: ...
     def train_steps(
         self,
         stream: npt.NDArray[np.uint32],

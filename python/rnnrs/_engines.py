@@ -16,7 +16,7 @@ def choose_backend(requested: Optional[str]) -> str:
 def make_engine(config: dict[str, Any], backend: str) -> Any:
     """A new engine of ``backend`` for a normalized RNNLM ``config``."""
     if backend == "rust":
-        return core().RustEngine(config)
+        return core().RustEngine(**config)
     from .reference.engine import NumpyEngine
 
     return NumpyEngine(config)

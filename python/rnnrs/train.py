@@ -196,7 +196,7 @@ class Trainer:
         # load_state_dict continues from the restored position; other fits start an epoch.
         self._position: tuple[int, Any] = (0, None)
         self._resume = False
-        model.engine.configure_optimizer(optimizer.spec())
+        model.engine.configure_optimizer(**optimizer.spec())
 
     # ------------------------------------------------------------------ helpers
 

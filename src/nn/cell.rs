@@ -1,9 +1,11 @@
 //! The recurrent cells' fused elementwise kernels, one time step, one batch row at a time.
 //! PyTorch equations and gate orders (i, f, g, o for LSTM; r, z, n for GRU); the GEMMs that
-//! produce the gate pre-activations live in `recurrent.rs`.
+//! produce the gate pre-activations live in `recurrent.rs`. Spec: the per-step bodies of
+//! `reference/cells.py::rnn_forward`, `rnn_backward`, `lstm_forward`, `lstm_backward`,
+//! `gru_forward` and `gru_backward`.
 
-use super::simd::{multiversion, sigmoid, tanh};
 use crate::error::{CoreError, Result};
+use crate::runtime::simd::{multiversion, sigmoid, tanh};
 
 /// Which recurrence a layer computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

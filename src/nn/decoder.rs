@@ -1,11 +1,12 @@
 //! The output layer: linear projection to the vocabulary and mean softmax cross-entropy,
-//! for all T*B rows of a chunk at once.
+//! for all T*B rows of a chunk at once. Spec: `reference/loss.py::linear_forward`,
+//! `linear_backward` and `cross_entropy`.
 
 use rayon::prelude::*;
 
-use super::colsum::add_colsum;
-use super::gemm::{matmul, MatRef};
-use super::simd::{exp, max_lanes, multiversion, sum_lanes};
+use crate::linalg::colsum::add_colsum;
+use crate::linalg::gemm::{matmul, MatRef};
+use crate::runtime::simd::{exp, max_lanes, multiversion, sum_lanes};
 
 /// `logits (N, V) = h (N, H) · w (V, H)^T + bias (V)`.
 pub fn logits(h: &[f32], n: usize, hid: usize, w: &[f32], bias: &[f32], out: &mut [f32]) {
@@ -79,19 +80,16 @@ pub fn cross_entropy(
         .for_each(|((row, &t), l)| *l = xent_row(row, t as usize, grad_scale));
 }
 
-/// Backward of [`logits`]: `dw (V, H) += dlogits^T · h`, `db (V) += column sums`, and
-/// `dh (N, H) = dlogits · w`.
-#[allow(clippy::too_many_arguments)]
-pub fn backward(
+/// Backward of [`logits`], the weight side: `dw (V, H) += dlogits^T · h`, `db (V) += column
+/// sums`.
+pub fn backward_weights(
     dlogits: &[f32],
     n: usize,
     v: usize,
     h: &[f32],
     hid: usize,
-    w: &[f32],
     dw: &mut [f32],
     db: &mut [f32],
-    dh: &mut [f32],
 ) {
     matmul(
         dw,
@@ -101,6 +99,10 @@ pub fn backward(
         true,
     );
     add_colsum(db, &dlogits[..n * v], v);
+}
+
+/// Backward of [`logits`], the input side: `dh (N, H) = dlogits · w`.
+pub fn backward_input(dlogits: &[f32], n: usize, v: usize, w: &[f32], hid: usize, dh: &mut [f32]) {
     matmul(
         dh,
         hid,

@@ -1,4 +1,6 @@
 //! The engine's random numbers (xoshiro256**, seeded by splitmix64) and inverted dropout.
+//! Spec: `reference/dropout.py::dropout_mask` (the same rule; the NumPy backend draws from
+//! its own PCG64 generator, so the masks themselves differ).
 
 /// A small, fast, reproducible generator whose whole state is four u64 words.
 #[derive(Clone, Debug, PartialEq, Eq)]

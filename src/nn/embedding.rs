@@ -1,5 +1,6 @@
 //! Embedding lookup: forward gathers rows, backward scatters gradients back (in row order,
-//! so the sums are deterministic).
+//! so the sums are deterministic). Spec: `reference/embedding.py::embedding_forward` and
+//! `embedding_backward`.
 
 /// Forward: `out (N, E)` row n = `table (V, E)` row `ids[n]`. Ids are checked by the caller.
 pub fn forward(table: &[f32], e: usize, ids: &[u32], out: &mut [f32]) {

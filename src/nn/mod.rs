@@ -1,28 +1,22 @@
-//! Neural building blocks, the recurrent language model and the encoder layer stack.
+//! Neural building blocks: cells, recurrent layers and the encoder layer stack, embedding,
+//! decoder, dropout, and the flat parameter buffers.
 //!
 //! Forward/backward pairs are free functions over flat `f32` slices with their shapes in the
 //! doc comments; backward passes add into gradient buffers. All parameters of a model live in
 //! one flat buffer ([`params::Layout`] names the views).
 
 pub mod cell;
-pub mod colsum;
 pub mod decoder;
 pub mod dropout;
 pub mod embedding;
-pub mod gemm;
-pub mod kernels;
-pub mod model;
 pub mod params;
 pub mod projected_embedding;
 pub mod recurrent;
-pub mod sample;
-pub mod simd;
 pub mod stack;
-pub mod threads;
 
 pub use cell::CellKind;
-pub use model::{Model, ModelConfig, State, Tokens};
-pub use stack::{InputGrads, Stack, StackConfig};
+pub use params::{Layout, Params};
+pub use stack::{InputGrads, RecurrentStack, Stack, StackConfig, StackInput, State};
 #[cfg(test)]
 mod gradcheck;
 

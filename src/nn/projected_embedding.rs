@@ -1,18 +1,21 @@
-//! Layer 0 of a language model reads embedding rows, so its input projection
-//! `W_ih · emb[id] + b` takes one value per token id. When a chunk holds far fewer distinct ids
+//! When the encoder's layer 0 reads token ids, its input is embedding rows, so its input
+//! projection `W_ih · emb[id] + b` takes one value per token id. When a chunk holds far fewer distinct ids
 //! than rows (a character model has about 100 ids against T*B = 2,048-8,192 rows), projecting
 //! each distinct id once and gathering the rows replaces the (T*B, E) x (E, G) input GEMM with
 //! a (U, E) x (E, G) one; backward sums the gate gradients per id first, so the weight and
 //! embedding gradients are (U, ·) products too instead of two more (T*B, ·) ones. The values
 //! are those of the dense path up to fp32 summation order; the sums run in a fixed order, so
-//! results do not depend on the thread count.
+//! results do not depend on the thread count. Spec: `reference/embedding.py::embedding_forward`
+//! followed by the input projection of `reference/cells.py::cell_forward` (and their
+//! backward functions).
 
 use rayon::prelude::*;
 
 use super::cell::CellKind;
-use super::gemm::{matmul, MatRef};
 use super::recurrent::{self, Weights};
-use super::{colsum, embedding, grow};
+use super::{embedding, grow};
+use crate::linalg::colsum;
+use crate::linalg::gemm::{matmul, MatRef};
 
 /// `slot` entry of an id that is not in the chunk.
 const ABSENT: u32 = u32::MAX;

@@ -1,4 +1,6 @@
-//! One recurrent layer over a chunk of T steps: forward and backward (BPTT).
+//! One recurrent layer over a chunk of T steps: forward and backward (BPTT). Spec:
+//! `reference/cells.py::cell_forward` and `cell_backward` (which dispatch to
+//! `rnn_forward`, `lstm_forward`, `gru_forward` and their backward functions).
 //!
 //! Layout is time-major: row `t*B + b` of every (T*B, ·) buffer is batch element b at step t.
 //! Forward hoists the input projection of all T steps into one GEMM; backward computes the
@@ -16,9 +18,10 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::cell::{self, CellKind};
-use super::gemm::{matmul, MatRef};
-use super::kernels::{matmul_packed, PackedB};
-use super::{colsum, grow};
+use super::grow;
+use crate::linalg::colsum;
+use crate::linalg::gemm::{matmul, MatRef};
+use crate::linalg::kernels::{matmul_packed, PackedB};
 
 /// Sizes of one layer's work: T steps, B batch rows, I input features, H hidden units.
 #[derive(Clone, Copy, Debug)]

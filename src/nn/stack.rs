@@ -1,25 +1,37 @@
-//! Stacked, optionally bidirectional recurrent layers over float32 input: the encoder layers
-//! `rnnrs.RNN / LSTM / GRU` (torch.nn.RNN / LSTM / GRU with `batch_first=True`).
+//! The recurrent encoder: stacked, optionally bidirectional RNN/LSTM/GRU layers, the one
+//! layer loop every model composes (the language model in `crate::lm`; the encoder layers
+//! `rnnrs.RNN / LSTM / GRU`, torch.nn.RNN / LSTM / GRU with `batch_first=True`, through
+//! [`RecurrentStack`]). Spec: `reference/stack.py::stack_forward` and `stack_backward`.
 //!
 //! Every layer and direction is one [`recurrent::forward`] / [`recurrent::backward`] call.
 //! The reverse direction runs on the time-reversed sequence; layer k > 0 reads the
 //! concatenation [forward | reverse] of layer k-1's outputs, with inverted dropout in
-//! training (the stack's own [`Rng`]). Input and output are batch-first, (B, T, ·), as in the
-//! Python API; inside, buffers are time-major as recurrent.rs wants them. States are
-//! (L*D, B, H) with index `layer * D + direction` (D = 2 when bidirectional).
+//! training. Layer 0 reads float features, or token ids looked up in an embedding table
+//! ([`StackInput::Tokens`]): then, with one direction, it projects each distinct id once when
+//! ids repeat enough ([`super::projected_embedding`]). Buffers are time-major (row `t*B + b`);
+//! states are (L*D, B, H) with index `layer * D + direction` (D = 2 when bidirectional).
+//!
+//! A [`Stack`] holds no weights: it registers its tensors in the [`Layout`] of the model that
+//! owns it and reads them from that model's flat [`Params`] buffers, so every model keeps one
+//! parameter buffer for the optimizer, clipping and checkpoints. [`RecurrentStack`] is the
+//! stack on its own, with its parameters, batch-first:
 //!
 //! ```
-//! use rnnrs::nn::{CellKind, Stack, StackConfig};
+//! use rnnrs::nn::{CellKind, RecurrentStack, StackConfig};
 //! let mut cfg = StackConfig::new(CellKind::Gru, 3, 4, 2);
 //! cfg.bidirectional = true;
-//! let mut stack = Stack::new(cfg).unwrap();
+//! let mut stack = RecurrentStack::new(cfg, 0).unwrap();
+//! // Initial weights come from the caller (the Python layer draws them); a pattern here.
+//! for (i, w) in stack.params_mut().values_mut().iter_mut().enumerate() {
+//!     *w = ((i * 37 % 101) as f32 / 101.0 - 0.5) * 0.5;
+//! }
 //! let x = vec![0.5f32; 2 * 5 * 3]; // (B=2, T=5, I=3)
 //! let (out, state) = stack.forward(&x, 2, 5, None, false).unwrap();
 //! assert_eq!(out.len(), 2 * 5 * 8); // (B, T, D*H)
 //! assert_eq!(state.h.len(), 4 * 2 * 4); // (L*D, B, H)
 //! let g = stack.backward(&vec![1.0; out.len()], None).unwrap();
 //! assert_eq!(g.dx.len(), x.len());
-//! assert!(stack.grad("weight_hh_l1_reverse").unwrap().iter().any(|&v| v != 0.0));
+//! assert!(stack.params().grad("weight_hh_l1_reverse").unwrap().iter().any(|&v| v != 0.0));
 //! assert!(stack.backward(&vec![1.0; out.len()], None).is_err()); // one backward per forward
 //! ```
 
@@ -27,13 +39,14 @@ use std::ops::Range;
 
 use super::cell::CellKind;
 use super::dropout::{self, Rng};
-use super::model::State;
-use super::params::Layout;
+use super::params::{split_two, Layout, Params};
+use super::projected_embedding::ProjectedEmbedding;
 use super::recurrent::{self, Cache, Dims, Grads, Input, InputGrad, StateGrads, Weights};
-use super::{grow, threads};
+use super::{embedding, grow};
 use crate::error::{CoreError, Result};
+use crate::runtime::threads;
 
-/// What to build. Defaults (via [`StackConfig::new`]): one direction, no dropout, seed 0.
+/// What to build. Defaults (via [`StackConfig::new`]): one direction, no dropout.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StackConfig {
     pub cell: CellKind,
@@ -44,12 +57,10 @@ pub struct StackConfig {
     pub bidirectional: bool,
     /// Dropout probability on the inputs of layers 2..L, in training only.
     pub dropout: f32,
-    /// Seeds the initial weights and the dropout generator.
-    pub seed: u64,
 }
 
 impl StackConfig {
-    /// One direction, no dropout, seed 0.
+    /// One direction, no dropout.
     pub fn new(cell: CellKind, input_size: usize, hidden_size: usize, num_layers: usize) -> Self {
         StackConfig {
             cell,
@@ -58,7 +69,6 @@ impl StackConfig {
             num_layers,
             bidirectional: false,
             dropout: 0.0,
-            seed: 0,
         }
     }
 
@@ -129,7 +139,9 @@ impl StackConfig {
         }
     }
 
-    fn check_state(&self, s: &State, name: &str, batch: usize) -> Result<()> {
+    /// Check that `s` is a state (or a state gradient) of this stack for `batch` rows; the
+    /// error names `name`.
+    pub fn check_state(&self, s: &State, name: &str, batch: usize) -> Result<()> {
         let ld = self.num_layers * self.directions();
         let want = format!("({ld}, {batch}, {})", self.hidden_size);
         let n = ld * batch * self.hidden_size;
@@ -149,7 +161,54 @@ impl StackConfig {
     }
 }
 
-/// What [`Stack::backward`] returns besides the weight gradients (kept in the stack).
+/// Recurrent state (L*D, batch, hidden), row-major: `h`, and `c` for LSTM.
+#[derive(Clone, Debug, PartialEq)]
+pub struct State {
+    pub batch: usize,
+    pub h: Vec<f32>,
+    pub c: Option<Vec<f32>>,
+}
+
+/// What layer 0 reads.
+#[derive(Clone, Debug)]
+pub enum StackInput<'a> {
+    /// Features `x (T*B, I)`, time-major.
+    Features(&'a [f32]),
+    /// Token ids `(T*B)`, time-major, whose rows of the embedding table `(V, I)` at `table`
+    /// in the owning model's parameters are the features; backward adds into the table's
+    /// gradient.
+    Tokens { ids: &'a [u32], table: Range<usize> },
+}
+
+impl StackInput<'_> {
+    /// Check the input of a (t, b) chunk against layer 0's width `i`.
+    fn check(&self, t: usize, b: usize, i: usize) -> Result<()> {
+        match self {
+            StackInput::Features(x) if x.len() != t * b * i => Err(CoreError::invalid(
+                "x",
+                format!("expected {t} x {b} x {i} values, got {}", x.len()),
+            )),
+            StackInput::Tokens { ids, .. } if ids.len() != t * b => Err(CoreError::invalid(
+                "ids",
+                format!("expected {t} x {b} token ids, got {}", ids.len()),
+            )),
+            StackInput::Tokens { ids, table } => {
+                let rows = table.len() / i;
+                match ids.iter().find(|&&id| id as usize >= rows) {
+                    Some(id) => Err(CoreError::invalid(
+                        "ids",
+                        format!("token id {id} is out of range for {rows} embedding rows"),
+                    )),
+                    None => Ok(()),
+                }
+            }
+            StackInput::Features(_) => Ok(()),
+        }
+    }
+}
+
+/// What [`RecurrentStack::backward`] returns besides the weight gradients (kept in its
+/// parameters).
 #[derive(Clone, Debug, PartialEq)]
 pub struct InputGrads {
     /// dL/dx (B, T, I), batch-first like the input.
@@ -158,27 +217,35 @@ pub struct InputGrads {
     pub d_state0: State,
 }
 
-/// The last forward, whose caches the next backward uses up.
+/// The shape of the last forward.
 #[derive(Clone, Copy)]
-struct Pending {
+struct Chunk {
     t: usize,
     b: usize,
     dropout: bool,
+    /// Layer 0 took the per-token projection path.
+    per_token: bool,
 }
 
-/// Buffers reused from call to call (grown, never shrunk).
+/// Buffers reused from call to call (grown, never shrunk): no allocation in the time loop.
 #[derive(Default)]
 struct Workspace {
-    pending: Option<Pending>,
-    /// inputs[k]: layer k's input (T*B, I_k), time-major, after dropout; rev[k] the same
-    /// time-reversed (bidirectional only).
+    /// The last forward, and whether its caches still allow a backward.
+    last: Option<Chunk>,
+    pending: bool,
+    /// Layer 0's input projection per distinct token (token input, one direction).
+    tokens: ProjectedEmbedding,
+    /// inputs[k]: layer k's input (T*B, I_k) when it is not a layer's outputs as they stand:
+    /// embedded tokens (k = 0), or the concatenated directions and dropout (k > 0). rev[k]:
+    /// the same time-reversed (bidirectional only).
     inputs: Vec<Vec<f32>>,
     rev: Vec<Vec<f32>>,
     /// masks[k]: the dropout mask on layer k's input (k >= 1).
     masks: Vec<Vec<f32>>,
     /// One per layer and direction, index k*D + d.
     caches: Vec<Cache>,
-    /// Per direction: the gradient of its outputs (T*B, H), and of its input (T*B, I_k).
+    /// Per direction: the gradient of its outputs (T*B, H), and of its input (T*B, I_k);
+    /// with one direction the two are swapped from layer to layer.
     dy: [Vec<f32>; 2],
     dx: [Vec<f32>; 2],
     zeros: Vec<f32>,
@@ -234,53 +301,51 @@ fn scatter_outputs(src: &[f32], d: Dims, dirs: usize, dst: &mut [Vec<f32>; 2], b
     }
 }
 
-/// Stacked recurrent layers with their parameters, gradients, dropout generator and the
-/// caches of the last forward. See the module docs for an example.
+/// (B, T, w) batch-first -> (T, B, w) time-major, or back with `to_batch_first`.
+fn transpose_bt(src: &[f32], b: usize, t: usize, w: usize, dst: &mut [f32], to_batch_first: bool) {
+    for tt in 0..t {
+        for bb in 0..b {
+            let (bf, tm) = ((bb * t + tt) * w, (tt * b + bb) * w);
+            let (s, o) = if to_batch_first { (tm, bf) } else { (bf, tm) };
+            dst[o..o + w].copy_from_slice(&src[s..s + w]);
+        }
+    }
+}
+
+/// The recurrent encoder: its config, where its tensors live in the owning model's
+/// parameters, and the caches of the last forward. Forward and backward run in the current
+/// rayon pool (callers enter the rnnrs pool with [`threads::install`]).
 pub struct Stack {
     cfg: StackConfig,
-    layout: Layout,
     /// Tensor ranges [w_ih, w_hh, b_ih, b_hh] per layer and direction, index k*D + d.
     layers: Vec<[Range<usize>; 4]>,
-    params: Vec<f32>,
-    grads: Vec<f32>,
-    rng: Rng,
     ws: Workspace,
 }
 
 impl Stack {
-    /// Build the layers with PyTorch's initialisation, U(-1/sqrt(H), 1/sqrt(H)), drawn from
-    /// `cfg.seed`. Parameter names and order as torch: `weight_ih_l{k}`, `weight_hh_l{k}`,
-    /// `bias_ih_l{k}`, `bias_hh_l{k}`, then the same with `_reverse`, layer by layer.
-    pub fn new(cfg: StackConfig) -> Result<Self> {
+    /// Register the stack's tensors in `layout`, in torch's names and order prefixed by
+    /// `prefix`: `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`, then the
+    /// same with `_reverse`, layer by layer.
+    pub fn new(cfg: StackConfig, layout: &mut Layout, prefix: &str) -> Result<Self> {
         cfg.validate()?;
         let (h, dirs) = (cfg.hidden_size, cfg.directions());
         let g = cfg.cell.gates() * h;
-        let mut layout = Layout::default();
         let mut layers = Vec::with_capacity(cfg.num_layers * dirs);
         for k in 0..cfg.num_layers {
             let i = cfg.layer_input(k);
             for d in 0..dirs {
                 let sfx = if d == 1 { "_reverse" } else { "" };
                 layers.push([
-                    layout.push(format!("weight_ih_l{k}{sfx}"), &[g, i]),
-                    layout.push(format!("weight_hh_l{k}{sfx}"), &[g, h]),
-                    layout.push(format!("bias_ih_l{k}{sfx}"), &[g]),
-                    layout.push(format!("bias_hh_l{k}{sfx}"), &[g]),
+                    layout.push(format!("{prefix}weight_ih_l{k}{sfx}"), &[g, i]),
+                    layout.push(format!("{prefix}weight_hh_l{k}{sfx}"), &[g, h]),
+                    layout.push(format!("{prefix}bias_ih_l{k}{sfx}"), &[g]),
+                    layout.push(format!("{prefix}bias_hh_l{k}{sfx}"), &[g]),
                 ]);
             }
         }
-        let mut init = Rng::new(cfg.seed);
-        let bound = 1.0 / (h as f32).sqrt();
-        let params = (0..layout.total())
-            .map(|_| (2.0 * init.next_f32() - 1.0) * bound)
-            .collect();
         Ok(Stack {
-            grads: vec![0.0; layout.total()],
-            rng: Rng::new(cfg.seed),
             cfg,
-            layout,
             layers,
-            params,
             ws: Workspace::default(),
         })
     }
@@ -289,41 +354,36 @@ impl Stack {
         &self.cfg
     }
 
-    /// Names, shapes and offsets of the tensors in the flat buffers.
-    pub fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
-    /// All parameters, flat (see [`Stack::layout`]).
-    pub fn params(&self) -> &[f32] {
-        &self.params
-    }
-
-    /// The gradients of the last [`Stack::backward`], flat, same layout.
-    pub fn grads(&self) -> &[f32] {
-        &self.grads
-    }
-
-    /// Parameters and gradients together (for the optimizer).
-    pub fn params_and_grads(&mut self) -> (&mut [f32], &[f32]) {
-        (&mut self.params, &self.grads)
-    }
-
-    /// One gradient by name.
-    pub fn grad(&self, name: &str) -> Option<&[f32]> {
-        self.layout.get(name).map(|e| &self.grads[e.range()])
-    }
-
-    /// Overwrite one tensor; `values` must have exactly its number of elements.
-    pub fn set_param(&mut self, name: &str, values: &[f32]) -> Result<()> {
-        let r = self.layout.range_for(name, values.len())?;
-        self.params[r].copy_from_slice(values);
-        Ok(())
+    /// The weights of layer `k`, direction `dir` (0 forward, 1 reverse), in the owning model's
+    /// `params`. Panics unless `k < num_layers`, `dir < directions()` and `params` is that
+    /// model's buffer, as slicing out of bounds does.
+    pub fn weights<'a>(&self, params: &'a [f32], k: usize, dir: usize) -> Weights<'a> {
+        Weights::at(params, &self.layers[k * self.cfg.directions() + dir])
     }
 
     /// (batch, time) of the forward the next [`Stack::backward`] would go through, if any.
     pub fn last_forward(&self) -> Option<(usize, usize)> {
-        self.ws.pending.map(|p| (p.b, p.t))
+        self.ws.last.filter(|_| self.ws.pending).map(|c| (c.b, c.t))
+    }
+
+    /// `params` must hold every tensor of the stack and the embedding table.
+    fn check_params(&self, params: &[f32], input: &StackInput<'_>) -> Result<()> {
+        let table_end = match input {
+            StackInput::Tokens { table, .. } => table.end,
+            StackInput::Features(_) => 0,
+        };
+        let layers_end = self.layers.iter().map(|r| r[3].end).max().unwrap_or(0);
+        if params.len() < layers_end.max(table_end) {
+            return Err(CoreError::invalid(
+                "params",
+                format!(
+                    "expected a buffer of at least {} values, got {}",
+                    layers_end.max(table_end),
+                    params.len()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn dims(&self, k: usize, t: usize, b: usize) -> Dims {
@@ -335,78 +395,61 @@ impl Stack {
         }
     }
 
-    /// Forward over `x (B, T, I)` from `state` (zeros when None); `train` applies dropout
-    /// between layers. Returns the top layer's outputs (B, T, D*H) and the final state
-    /// (L*D, B, H). Keeps what [`Stack::backward`] needs.
+    /// Forward over a chunk of `t` steps of `b` rows from `state` (zeros when None), the
+    /// weights read from `params`. With a generator (training) dropout applies between layers.
+    /// Returns the final state (L*D, B, H); keeps what [`Stack::backward`] needs.
     pub fn forward(
         &mut self,
-        x: &[f32],
-        batch: usize,
-        time: usize,
-        state: Option<&State>,
-        train: bool,
-    ) -> Result<(Vec<f32>, State)> {
-        let i = self.cfg.input_size;
-        if batch == 0 || time == 0 || x.len() != batch * time * i {
-            return Err(CoreError::invalid(
-                "x",
-                format!(
-                    "expected {batch} x {time} x {i} values with batch, time >= 1, got {}",
-                    x.len()
-                ),
-            ));
-        }
-        if let Some(s) = state {
-            self.cfg.check_state(s, "state", batch)?;
-        }
-        self.ws.pending = None;
-        let dropout = train && self.cfg.dropout > 0.0;
-        threads::install(|| self.forward_layers(x, time, batch, state, dropout))?;
-        self.ws.pending = Some(Pending {
-            t: time,
-            b: batch,
-            dropout,
-        });
-        let (nl, dirs) = (self.cfg.num_layers, self.cfg.directions());
-        let top = self.dims(nl - 1, time, batch);
-        let mut out = vec![0.0f32; batch * time * dirs * top.h];
-        let top_caches = &self.ws.caches[(nl - 1) * dirs..nl * dirs];
-        gather_outputs(top_caches, top, &mut out, true);
-        let mut fin = self.cfg.zero_state(batch);
-        for (idx, cache) in self.ws.caches[..nl * dirs].iter().enumerate() {
-            let d = self.dims(idx / dirs, time, batch);
-            let bh = batch * d.h;
-            fin.h[idx * bh..(idx + 1) * bh].copy_from_slice(cache.final_h(d));
-            if let Some(c) = fin.c.as_mut() {
-                c[idx * bh..(idx + 1) * bh].copy_from_slice(cache.final_c(d));
-            }
-        }
-        Ok((out, fin))
-    }
-
-    fn forward_layers(
-        &mut self,
-        x: &[f32],
+        params: &[f32],
+        input: StackInput<'_>,
         t: usize,
         b: usize,
         state: Option<&State>,
-        dropout: bool,
-    ) {
+        rng: Option<&mut Rng>,
+    ) -> Result<State> {
+        if t == 0 || b == 0 {
+            return Err(CoreError::invalid(
+                "x",
+                "expected at least one row and one step",
+            ));
+        }
+        self.check_params(params, &input)?;
+        input.check(t, b, self.cfg.input_size)?;
+        if let Some(s) = state {
+            self.cfg.check_state(s, "state", b)?;
+        }
+        let rng = rng.filter(|_| self.cfg.dropout > 0.0);
+        let dropout = rng.is_some();
+        self.ws.pending = false;
+        let per_token = self.forward_layers(params, &input, t, b, state, rng);
+        self.ws.last = Some(Chunk {
+            t,
+            b,
+            dropout,
+            per_token,
+        });
+        self.ws.pending = true;
+        Ok(self.final_state(t, b))
+    }
+
+    /// Returns whether layer 0 took the per-token path.
+    fn forward_layers(
+        &mut self,
+        params: &[f32],
+        input: &StackInput<'_>,
+        t: usize,
+        b: usize,
+        state: Option<&State>,
+        mut rng: Option<&mut Rng>,
+    ) -> bool {
         let (nl, dirs, h) = (
             self.cfg.num_layers,
             self.cfg.directions(),
             self.cfg.hidden_size,
         );
         let dims: Vec<Dims> = (0..nl).map(|k| self.dims(k, t, b)).collect();
-        let (tb, bh) = (t * b, b * h);
-        let Stack {
-            cfg,
-            layers,
-            params,
-            rng,
-            ws,
-            ..
-        } = self;
+        let (tb, bh, i0) = (t * b, b * h, self.cfg.input_size);
+        let Stack { cfg, layers, ws } = self;
         ws.inputs.resize_with(nl, Vec::new);
         ws.rev.resize_with(nl, Vec::new);
         ws.masks.resize_with(nl, Vec::new);
@@ -414,37 +457,58 @@ impl Stack {
             ws.caches.resize_with(nl * dirs, Cache::default);
         }
         grow(&mut ws.zeros, bh);
+        let per_token = match input {
+            StackInput::Tokens { ids, table } => {
+                let per_token = dirs == 1 && ws.tokens.plan(ids, table.len() / i0);
+                if !per_token {
+                    grow(&mut ws.inputs[0], tb * i0);
+                    let rows = &params[table.clone()];
+                    embedding::forward(rows, i0, ids, &mut ws.inputs[0][..tb * i0]);
+                }
+                per_token
+            }
+            StackInput::Features(_) => false,
+        };
         for k in 0..nl {
             let d = dims[k];
             let n = tb * d.i;
-            grow(&mut ws.inputs[k], n);
-            let input = &mut ws.inputs[k][..n];
-            if k == 0 {
-                // (B, T, I) -> (T, B, I)
-                for tt in 0..t {
-                    for bb in 0..b {
-                        let (s, o) = ((bb * t + tt) * d.i, (tt * b + bb) * d.i);
-                        input[o..o + d.i].copy_from_slice(&x[s..s + d.i]);
-                    }
-                }
+            // Layer k's input is materialised in inputs[k] unless it is features, projected
+            // tokens, or one direction's outputs as they stand.
+            let own_input = if k == 0 {
+                matches!(input, StackInput::Tokens { .. }) && !per_token
             } else {
+                dirs == 2 || rng.is_some()
+            };
+            if k > 0 && own_input {
+                grow(&mut ws.inputs[k], n);
                 let below = &ws.caches[(k - 1) * dirs..k * dirs];
-                gather_outputs(below, dims[k - 1], input, false);
-                if dropout {
-                    grow(&mut ws.masks[k], n);
-                    let mask = &mut ws.masks[k][..n];
-                    dropout::fill_mask(rng, cfg.dropout, mask);
-                    dropout::apply_in_place(input, mask);
+                let x = &mut ws.inputs[k][..n];
+                match rng.as_deref_mut() {
+                    Some(rng) => {
+                        grow(&mut ws.masks[k], n);
+                        let mask = &mut ws.masks[k][..n];
+                        dropout::fill_mask(rng, cfg.dropout, mask);
+                        if dirs == 1 {
+                            dropout::apply(below[0].outputs(dims[k - 1]), mask, x);
+                        } else {
+                            gather_outputs(below, dims[k - 1], x, false);
+                            dropout::apply_in_place(x, mask);
+                        }
+                    }
+                    None => gather_outputs(below, dims[k - 1], x, false),
                 }
             }
             if dirs == 2 {
+                let x = match input {
+                    StackInput::Features(x) if k == 0 => *x,
+                    _ => &ws.inputs[k][..n],
+                };
                 grow(&mut ws.rev[k], n);
-                reverse_time(&ws.inputs[k], t, b * d.i, &mut ws.rev[k]);
+                reverse_time(x, t, b * d.i, &mut ws.rev[k]);
             }
             for dir in 0..dirs {
                 let idx = k * dirs + dir;
-                let r = &layers[idx];
-                let w = Weights::at(params, r);
+                let w = Weights::at(params, &layers[idx]);
                 let zeros = &ws.zeros[..bh];
                 let (h0, c0) = match state {
                     Some(s) => (
@@ -453,108 +517,181 @@ impl Stack {
                     ),
                     None => (zeros, zeros),
                 };
-                let input = if dir == 0 { &ws.inputs[k] } else { &ws.rev[k] };
-                recurrent::forward(
-                    cfg.cell,
-                    d,
-                    w,
-                    Input::Dense(&input[..n]),
-                    h0,
-                    c0,
-                    &mut ws.caches[idx],
-                );
+                let (done, rest) = ws.caches.split_at_mut(idx);
+                let x = if dir == 1 {
+                    Input::Dense(&ws.rev[k][..n])
+                } else if own_input {
+                    Input::Dense(&ws.inputs[k][..n])
+                } else if k > 0 {
+                    Input::Dense(done[k - 1].outputs(dims[k - 1]))
+                } else {
+                    match input {
+                        StackInput::Features(x) => Input::Dense(x),
+                        StackInput::Tokens { table, .. } => {
+                            let gates = rest[0].input_gates(cfg.cell, d);
+                            ws.tokens
+                                .forward(cfg.cell, &params[table.clone()], i0, w, gates);
+                            Input::Projected
+                        }
+                    }
+                };
+                recurrent::forward(cfg.cell, d, w, x, h0, c0, &mut rest[0]);
             }
+        }
+        per_token
+    }
+
+    fn final_state(&self, t: usize, b: usize) -> State {
+        let dirs = self.cfg.directions();
+        let mut fin = self.cfg.zero_state(b);
+        for (idx, cache) in self.ws.caches[..self.layers.len()].iter().enumerate() {
+            let d = self.dims(idx / dirs, t, b);
+            let bh = b * d.h;
+            fin.h[idx * bh..(idx + 1) * bh].copy_from_slice(cache.final_h(d));
+            if let Some(c) = fin.c.as_mut() {
+                c[idx * bh..(idx + 1) * bh].copy_from_slice(cache.final_c(d));
+            }
+        }
+        fin
+    }
+
+    /// The top layer's outputs of direction `dir` in the last forward, (T*B, H) time-major
+    /// (the reverse direction's in reversed time); empty before any forward.
+    pub fn outputs(&self, dir: usize) -> &[f32] {
+        match self.ws.last {
+            Some(c) => {
+                let top = self.cfg.num_layers - 1;
+                let d = self.dims(top, c.t, c.b);
+                self.ws.caches[top * self.cfg.directions() + dir].outputs(d)
+            }
+            None => &[],
         }
     }
 
-    /// Backward through the last [`Stack::forward`]: `d_out (B, T, D*H)` the gradient of the
-    /// outputs, `d_final` that of the final state (None: zero). Replaces the weight
-    /// gradients ([`Stack::grads`]) and returns dL/dx and dL/d(initial state). Uses the
-    /// forward's caches up: a second backward needs a new forward.
-    pub fn backward(&mut self, d_out: &[f32], d_final: Option<&State>) -> Result<InputGrads> {
-        let p = self.ws.pending.ok_or_else(|| {
+    /// Where the caller writes dL/d(top outputs of direction `dir`), (T*B, H) time-major as
+    /// [`Stack::outputs`], before [`Stack::backward`]; empty when no forward awaits one.
+    pub fn output_grads_mut(&mut self, dir: usize) -> &mut [f32] {
+        match self.ws.last.filter(|_| self.ws.pending) {
+            Some(c) => {
+                let n = c.t * c.b * self.widest();
+                grow(&mut self.ws.dy[dir], n);
+                &mut self.ws.dy[dir][..c.t * c.b * self.cfg.hidden_size]
+            }
+            None => &mut [],
+        }
+    }
+
+    /// The widest per-direction gradient row: H and the layers' input widths.
+    fn widest(&self) -> usize {
+        (0..self.cfg.num_layers.min(2))
+            .map(|k| self.cfg.layer_input(k))
+            .fold(self.cfg.hidden_size, usize::max)
+    }
+
+    /// Backward through the last forward (`input` as it was given there) from the output
+    /// gradients written into [`Stack::output_grads_mut`]: adds the weight gradients (and,
+    /// for token input, the embedding table's) into `grads`, leaving dL/d(features) for
+    /// feature input. With `d_state`, dL/d(final state) flows in and dL/d(initial state)
+    /// comes out; without it the carry starts at zero and stops at step 1 (truncated BPTT).
+    /// Uses the forward's caches up: a second backward needs a new forward.
+    pub fn backward(
+        &mut self,
+        params: &[f32],
+        grads: &mut [f32],
+        input: StackInput<'_>,
+        d_state: Option<&mut State>,
+    ) -> Result<()> {
+        let c = self.ws.last.filter(|_| self.ws.pending).ok_or_else(|| {
             CoreError::invalid(
                 "backward",
                 "call forward(x) first (each forward allows one backward)",
             )
         })?;
-        let (dirs, h) = (self.cfg.directions(), self.cfg.hidden_size);
-        let want = p.b * p.t * dirs * h;
-        if d_out.len() != want {
+        self.check_params(params, &input)?;
+        if grads.len() != params.len() {
             return Err(CoreError::invalid(
-                "d_outputs",
-                format!(
-                    "expected shape ({}, {}, {}), got {} values",
-                    p.b,
-                    p.t,
-                    dirs * h,
-                    d_out.len()
-                ),
+                "grads",
+                format!("expected {} values, got {}", params.len(), grads.len()),
             ));
         }
-        if let Some(s) = d_final {
-            self.cfg.check_state(s, "d_final_state", p.b)?;
+        input.check(c.t, c.b, self.cfg.input_size)?;
+        if let Some(s) = &d_state {
+            self.cfg.check_state(s, "d_final_state", c.b)?;
         }
-        self.ws.pending = None;
-        let mut d_state0 = match d_final {
-            Some(s) => s.clone(),
-            None => self.cfg.zero_state(p.b),
-        };
-        let dx = threads::install(|| self.backward_layers(p, d_out, &mut d_state0))?;
-        Ok(InputGrads { dx, d_state0 })
+        self.ws.pending = false;
+        self.backward_layers(c, params, grads, &input, d_state);
+        Ok(())
     }
 
-    /// `state`: dL/d(final state) in, dL/d(initial state) out.
-    fn backward_layers(&mut self, p: Pending, d_out: &[f32], state: &mut State) -> Vec<f32> {
-        let (t, b) = (p.t, p.b);
+    fn backward_layers(
+        &mut self,
+        c: Chunk,
+        params: &[f32],
+        grads: &mut [f32],
+        input: &StackInput<'_>,
+        mut d_state: Option<&mut State>,
+    ) {
+        let (t, b) = (c.t, c.b);
         let (nl, dirs, h) = (
             self.cfg.num_layers,
             self.cfg.directions(),
             self.cfg.hidden_size,
         );
         let dims: Vec<Dims> = (0..nl).map(|k| self.dims(k, t, b)).collect();
-        let (tb, bh) = (t * b, b * h);
-        let Stack {
-            cfg,
-            layers,
-            params,
-            grads,
-            ws,
-            ..
-        } = self;
-        grads.fill(0.0);
-        let widest = dims.iter().map(|d| d.i).max().unwrap_or(0).max(h);
-        for buf in ws.dy.iter_mut().chain(ws.dx.iter_mut()) {
+        let (tb, bh, i0) = (t * b, b * h, self.cfg.input_size);
+        let widest = self.widest();
+        let Stack { cfg, layers, ws } = self;
+        for buf in ws.dy[..dirs].iter_mut().chain(&mut ws.dx[..dirs]) {
             grow(buf, tb * widest);
         }
-        scatter_outputs(d_out, dims[nl - 1], dirs, &mut ws.dy, true);
         for k in (0..nl).rev() {
             let d = dims[k];
             let n = tb * d.i;
+            let own_input = if k == 0 {
+                matches!(input, StackInput::Tokens { .. }) && !c.per_token
+            } else {
+                dirs == 2 || c.dropout
+            };
             for dir in 0..dirs {
                 let idx = k * dirs + dir;
                 let r = &layers[idx];
                 let w = Weights::at(params, r);
-                let input = if dir == 0 { &ws.inputs[k] } else { &ws.rev[k] };
-                let s = StateGrads {
-                    dh: &mut state.h[idx * bh..(idx + 1) * bh],
-                    dc: match state.c.as_mut() {
+                let (done, rest) = ws.caches.split_at_mut(idx);
+                let x = if dir == 1 {
+                    Some(&ws.rev[k][..n])
+                } else if own_input {
+                    Some(&ws.inputs[k][..n])
+                } else if k > 0 {
+                    Some(done[k - 1].outputs(dims[k - 1]))
+                } else {
+                    match input {
+                        StackInput::Features(x) => Some(*x),
+                        StackInput::Tokens { .. } => None,
+                    }
+                };
+                let x = match x {
+                    Some(x) => InputGrad::Dense {
+                        x,
+                        dx: Some(&mut ws.dx[dir][..n]),
+                    },
+                    None => InputGrad::Projected,
+                };
+                let s = d_state.as_deref_mut().map(|s| StateGrads {
+                    dh: &mut s.h[idx * bh..(idx + 1) * bh],
+                    dc: match s.c.as_mut() {
                         Some(c) => &mut c[idx * bh..(idx + 1) * bh],
                         None => &mut [],
                     },
-                };
+                });
                 recurrent::backward(
                     cfg.cell,
                     d,
                     w,
-                    InputGrad::Dense {
-                        x: &input[..n],
-                        dx: Some(&mut ws.dx[dir][..n]),
-                    },
+                    x,
                     &ws.dy[dir][..tb * h],
-                    &mut ws.caches[idx],
+                    &mut rest[0],
                     Grads::at(grads, r),
-                    Some(s),
+                    s,
                 );
             }
             // dL/d(layer input): the forward direction's plus the reverse one's, re-reversed.
@@ -571,33 +708,189 @@ impl Stack {
             if k == 0 {
                 break;
             }
-            if p.dropout {
+            if c.dropout {
                 dropout::apply_in_place(&mut dx_fwd[..n], &ws.masks[k][..n]);
             }
-            scatter_outputs(&dx_fwd[..n], dims[k - 1], dirs, &mut ws.dy, false);
-        }
-        // (T, B, I) -> (B, T, I)
-        let i = cfg.input_size;
-        let mut dx = vec![0.0f32; tb * i];
-        for tt in 0..t {
-            for bb in 0..b {
-                let (s, o) = ((tt * b + bb) * i, (bb * t + tt) * i);
-                dx[o..o + i].copy_from_slice(&ws.dx[0][s..s + i]);
+            if dirs == 1 {
+                std::mem::swap(&mut ws.dy[0], &mut ws.dx[0]);
+            } else {
+                scatter_outputs(&dx_fwd[..n], dims[k - 1], dirs, &mut ws.dy, false);
             }
         }
-        dx
+        if let StackInput::Tokens { ids, table } = input {
+            if c.per_token {
+                // Layer 0's weight gradient and the table's, per distinct token.
+                let w_ih = layers[0][0].clone();
+                let (dtable, dw_ih) = split_two(grads, table.clone(), w_ih.clone());
+                ws.tokens.backward(
+                    ws.caches[0].gate_grads(cfg.cell, dims[0]),
+                    i0,
+                    &params[w_ih],
+                    dw_ih,
+                    dtable,
+                );
+            } else {
+                embedding::backward(&mut grads[table.clone()], i0, ids, &ws.dx[0][..tb * i0]);
+            }
+        }
+    }
+
+    /// dL/d(features) (T*B, I) of the last backward of a feature input.
+    fn input_grads(&self, t: usize, b: usize) -> &[f32] {
+        &self.ws.dx[0][..t * b * self.cfg.input_size]
+    }
+}
+
+/// The encoder on its own (`rnnrs.RNN / LSTM / GRU` on the Rust core): a [`Stack`] with its
+/// parameters and gradients, its dropout generator, and batch-first input and output.
+pub struct RecurrentStack {
+    stack: Stack,
+    params: Params,
+    rng: Rng,
+    /// The last forward's input, time-major (T*B, I).
+    x: Vec<f32>,
+}
+
+impl RecurrentStack {
+    /// The stack with all weights zero (set them with [`Params::set`]: initial weights are
+    /// drawn by the Python layer, or loaded); `seed` seeds the dropout generator. Parameter
+    /// names are torch's, without a prefix.
+    pub fn new(cfg: StackConfig, seed: u64) -> Result<Self> {
+        let mut layout = Layout::default();
+        let stack = Stack::new(cfg, &mut layout, "")?;
+        Ok(RecurrentStack {
+            stack,
+            params: Params::zeros(layout),
+            rng: Rng::new(seed),
+            x: Vec::new(),
+        })
+    }
+
+    pub fn config(&self) -> &StackConfig {
+        self.stack.config()
+    }
+
+    /// The weights and the gradients of the last [`RecurrentStack::backward`].
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn params_mut(&mut self) -> &mut Params {
+        &mut self.params
+    }
+
+    /// (batch, time) of the forward the next backward would go through, if any.
+    pub fn last_forward(&self) -> Option<(usize, usize)> {
+        self.stack.last_forward()
+    }
+
+    /// Forward over `x (B, T, I)` from `state` (zeros when None); `train` applies dropout
+    /// between layers. Returns the top layer's outputs (B, T, D*H) and the final state
+    /// (L*D, B, H). Keeps what [`RecurrentStack::backward`] needs.
+    pub fn forward(
+        &mut self,
+        x: &[f32],
+        batch: usize,
+        time: usize,
+        state: Option<&State>,
+        train: bool,
+    ) -> Result<(Vec<f32>, State)> {
+        let i = self.config().input_size;
+        if batch == 0 || time == 0 || x.len() != batch * time * i {
+            return Err(CoreError::invalid(
+                "x",
+                format!(
+                    "expected {batch} x {time} x {i} values with batch, time >= 1, got {}",
+                    x.len()
+                ),
+            ));
+        }
+        let RecurrentStack {
+            stack,
+            params,
+            rng,
+            x: xt,
+        } = self;
+        grow(xt, x.len());
+        transpose_bt(x, batch, time, i, xt, false);
+        let features = StackInput::Features(&xt[..x.len()]);
+        let rng = train.then_some(rng);
+        let fin = threads::install(|| {
+            stack.forward(params.values(), features, time, batch, state, rng)
+        })??;
+        let (nl, dirs) = (stack.cfg.num_layers, stack.cfg.directions());
+        let top = stack.dims(nl - 1, time, batch);
+        let mut out = vec![0.0f32; batch * time * dirs * top.h];
+        let top_caches = &stack.ws.caches[(nl - 1) * dirs..nl * dirs];
+        gather_outputs(top_caches, top, &mut out, true);
+        Ok((out, fin))
+    }
+
+    /// Backward through the last [`RecurrentStack::forward`]: `d_out (B, T, D*H)` the
+    /// gradient of the outputs, `d_final` that of the final state (None: zero). Replaces the
+    /// weight gradients and returns dL/dx and dL/d(initial state). Uses the forward's caches
+    /// up: a second backward needs a new forward.
+    pub fn backward(&mut self, d_out: &[f32], d_final: Option<&State>) -> Result<InputGrads> {
+        let (b, t) = self.last_forward().ok_or_else(|| {
+            CoreError::invalid(
+                "backward",
+                "call forward(x) first (each forward allows one backward)",
+            )
+        })?;
+        let cfg = self.config();
+        let (dirs, h, i) = (cfg.directions(), cfg.hidden_size, cfg.input_size);
+        if d_out.len() != b * t * dirs * h {
+            return Err(CoreError::invalid(
+                "d_outputs",
+                format!(
+                    "expected shape ({b}, {t}, {}), got {} values",
+                    dirs * h,
+                    d_out.len()
+                ),
+            ));
+        }
+        let mut d_state0 = match d_final {
+            Some(s) => {
+                cfg.check_state(s, "d_final_state", b)?;
+                s.clone()
+            }
+            None => cfg.zero_state(b),
+        };
+        let RecurrentStack {
+            stack,
+            params,
+            x: xt,
+            ..
+        } = self;
+        let widest = stack.widest();
+        for buf in &mut stack.ws.dy[..dirs] {
+            grow(buf, t * b * widest);
+        }
+        let top = stack.dims(stack.cfg.num_layers - 1, t, b);
+        scatter_outputs(d_out, top, dirs, &mut stack.ws.dy, true);
+        threads::install(|| {
+            params.zero_grads();
+            let (values, grads) = params.values_and_grads();
+            let features = StackInput::Features(&xt[..t * b * i]);
+            stack.backward(values, grads, features, Some(&mut d_state0))
+        })??;
+        let mut dx = vec![0.0f32; t * b * i];
+        transpose_bt(stack.input_grads(t, b), b, t, i, &mut dx, true);
+        Ok(InputGrads { dx, d_state0 })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::params::fill_uniform;
 
-    fn small(cell: CellKind, bidirectional: bool) -> Stack {
+    fn small(cell: CellKind, bidirectional: bool) -> RecurrentStack {
         let mut cfg = StackConfig::new(cell, 3, 4, 2);
         cfg.bidirectional = bidirectional;
-        cfg.seed = 5;
-        Stack::new(cfg).expect("valid config")
+        let mut s = RecurrentStack::new(cfg, 5).expect("valid config");
+        fill_uniform(s.params_mut().values_mut(), 5, 0.5);
+        s
     }
 
     fn input(b: usize, t: usize, i: usize) -> Vec<f32> {
@@ -612,10 +905,12 @@ mod tests {
     fn reverse_direction_reads_the_sequence_backwards() {
         let mut cfg = StackConfig::new(CellKind::Lstm, 3, 4, 1);
         cfg.bidirectional = true;
-        let mut s = Stack::new(cfg).expect("valid");
+        let mut s = RecurrentStack::new(cfg, 0).expect("valid");
+        fill_uniform(s.params_mut().values_mut(), 2, 0.5);
         for name in ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"] {
-            let v = s.layout().get(name).map(|e| s.params()[e.range()].to_vec());
-            s.set_param(&format!("{name}_reverse"), &v.unwrap_or_default())
+            let v = s.params().get(name).map(<[f32]>::to_vec);
+            s.params_mut()
+                .set(&format!("{name}_reverse"), &v.unwrap_or_default())
                 .expect("same shape");
         }
         let (b, t) = (2, 5);
@@ -633,37 +928,91 @@ mod tests {
             for tt in 0..t {
                 let fwd_on_reversed = &out_r[(bb * t + t - 1 - tt) * 8..][..4];
                 let rev_on_x = &out[(bb * t + tt) * 8 + 4..][..4];
+                assert!(fwd_on_reversed.iter().any(|&v| v != 0.0));
                 assert_eq!(fwd_on_reversed, rev_on_x);
             }
         }
     }
 
-    /// d/d(state0) of sum(w * outputs) by central differences, through layer 1's input.
+    /// Token input (embedding rows, per-token projection or not) gives the outputs, final
+    /// state and weight gradients of the same rows given as features, and the table's
+    /// gradient is the feature gradient scattered back to the ids.
     #[test]
-    fn initial_state_gradient_matches_finite_differences() {
-        for cell in [CellKind::RnnTanh, CellKind::Lstm, CellKind::Gru] {
-            let mut s = small(cell, true);
-            let (b, t) = (2, 3);
-            let x = input(b, t, 3);
-            let mut st = s.config().zero_state(b);
-            for (k, v) in st.h.iter_mut().enumerate() {
-                *v = (k % 5) as f32 * 0.1 - 0.2;
-            }
-            let w: Vec<f32> = (0..b * t * 8).map(|k| (k % 3) as f32 - 1.0).collect();
-            let (_, _) = s.forward(&x, b, t, Some(&st), false).expect("valid");
-            let g = s.backward(&w, None).expect("after forward");
-            let mut loss = |st: &State| -> f64 {
-                let (out, _) = s.forward(&x, b, t, Some(st), false).expect("valid");
-                out.iter().zip(&w).map(|(&o, &v)| (o * v) as f64).sum()
-            };
-            for idx in [0, 7, 21, 31] {
-                let eps = 1e-2;
-                let (mut up, mut down) = (st.clone(), st.clone());
-                up.h[idx] += eps;
-                down.h[idx] -= eps;
-                let fd = (loss(&up) - loss(&down)) / (2.0 * eps as f64);
-                let an = g.d_state0.h[idx] as f64;
-                assert!((fd - an).abs() < 2e-3, "{cell:?} h[{idx}]: {fd} vs {an}");
+    fn token_input_matches_its_embedded_features() {
+        let (v, e, h, t, b) = (24usize, 3usize, 4usize, 5usize, 4usize);
+        // A few distinct ids (the per-token path) and all of them (the dense path).
+        let few: Vec<u32> = (0..t * b).map(|k| (k % 3) as u32).collect();
+        let all: Vec<u32> = (0..t * b).map(|k| (k * 5 % v) as u32).collect();
+        for cell in [CellKind::Lstm, CellKind::Gru, CellKind::RnnTanh] {
+            for bidirectional in [false, true] {
+                for ids in [&few, &all] {
+                    let mut cfg = StackConfig::new(cell, e, h, 2);
+                    cfg.bidirectional = bidirectional;
+                    let dirs = cfg.directions();
+                    let mut layout = Layout::default();
+                    let table = layout.push("embedding.weight", &[v, e]);
+                    let mut stack = Stack::new(cfg.clone(), &mut layout, "rnn.").expect("valid");
+                    let mut params = Params::zeros(layout);
+                    fill_uniform(params.values_mut(), 9, 0.5);
+
+                    let mut x = vec![0.0f32; t * b * e];
+                    embedding::forward(&params.values()[table.clone()], e, ids, &mut x);
+                    let mut layout = Layout::default();
+                    let mut plain = Stack::new(cfg, &mut layout, "").expect("valid");
+                    let mut plain_params = Params::zeros(layout);
+                    plain_params
+                        .values_mut()
+                        .copy_from_slice(&params.values()[table.end..]);
+
+                    let tokens = || StackInput::Tokens {
+                        ids,
+                        table: table.clone(),
+                    };
+                    let fin = stack
+                        .forward(params.values(), tokens(), t, b, None, None)
+                        .expect("valid");
+                    let fin_plain = plain
+                        .forward(
+                            plain_params.values(),
+                            StackInput::Features(&x),
+                            t,
+                            b,
+                            None,
+                            None,
+                        )
+                        .expect("valid");
+                    let per_token = !bidirectional && ids == &few;
+                    assert_eq!(stack.ws.last.map(|c| c.per_token), Some(per_token));
+                    let close = |a: &[f32], b: &[f32], what: &str| {
+                        assert_eq!(a.len(), b.len(), "{what}");
+                        for (p, q) in a.iter().zip(b) {
+                            assert!((p - q).abs() < 1e-5, "{cell:?} {what}: {p} vs {q}");
+                        }
+                    };
+                    close(&fin.h, &fin_plain.h, "final state");
+                    for dir in 0..dirs {
+                        close(stack.outputs(dir), plain.outputs(dir), "outputs");
+                        let g: Vec<f32> = (0..t * b * h).map(|k| (k % 7) as f32 - 3.0).collect();
+                        stack.output_grads_mut(dir).copy_from_slice(&g);
+                        plain.output_grads_mut(dir).copy_from_slice(&g);
+                    }
+                    let (values, grads) = params.values_and_grads();
+                    stack
+                        .backward(values, grads, tokens(), None)
+                        .expect("after forward");
+                    let (values, grads) = plain_params.values_and_grads();
+                    plain
+                        .backward(values, grads, StackInput::Features(&x), None)
+                        .expect("after forward");
+                    close(
+                        &params.grads()[table.end..],
+                        plain_params.grads(),
+                        "weights",
+                    );
+                    let mut dtable = vec![0.0f32; v * e];
+                    embedding::backward(&mut dtable, e, ids, plain.input_grads(t, b));
+                    close(&params.grads()[table], &dtable, "table");
+                }
             }
         }
     }
@@ -680,12 +1029,23 @@ mod tests {
         assert!(s.backward(&out[1..], None).is_err());
         let mut cfg = StackConfig::new(CellKind::Gru, 3, 4, 2);
         cfg.dropout = 1.0;
-        assert!(Stack::new(cfg).is_err());
-        assert!(Stack::new(StackConfig::new(CellKind::Lstm, 3, usize::MAX / 2, 2)).is_err());
+        assert!(RecurrentStack::new(cfg, 0).is_err());
+        let huge = StackConfig::new(CellKind::Lstm, 3, usize::MAX / 2, 2);
+        assert!(RecurrentStack::new(huge, 0).is_err());
         let ok = StackConfig::new(CellKind::Lstm, 3, 4, 2);
         assert_eq!(
             ok.param_count(),
-            Some(Stack::new(ok).expect("valid").params().len())
+            Some(RecurrentStack::new(ok, 0).expect("valid").params().len())
         );
+        let mut layout = Layout::default();
+        let table = layout.push("table", &[4, 3]);
+        let mut stack =
+            Stack::new(StackConfig::new(CellKind::Gru, 3, 4, 1), &mut layout, "").expect("valid");
+        let params = Params::zeros(layout);
+        let ids = [1u32, 4];
+        let tokens = StackInput::Tokens { ids: &ids, table };
+        assert!(stack
+            .forward(params.values(), tokens, 2, 1, None, None)
+            .is_err());
     }
 }

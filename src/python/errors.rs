@@ -14,6 +14,7 @@
 //! | `Format { kind: Text }`        | `rnnrs.FormatError`                      |
 //! | `NonFinite { step }`           | `rnnrs.TrainingDivergedError(.step)`     |
 //! | `Interrupted`                  | `KeyboardInterrupt`                      |
+//! | (a panic, see `call.rs`)       | `rnnrs.RnnrsError`                       |
 
 use pyo3::exceptions::{
     PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyPermissionError, PyValueError,
@@ -26,6 +27,7 @@ use crate::error::{CoreError, FormatKind};
 
 /// The classes of `rnnrs.errors` that core errors become.
 struct Classes {
+    base: Py<PyType>,
     format: Py<PyType>,
     arpa: Py<PyType>,
     diverged: Py<PyType>,
@@ -55,6 +57,7 @@ fn classes(py: Python<'_>) -> PyResult<&'static Classes> {
             Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind())
         };
         Ok(Classes {
+            base: class("RnnrsError")?,
             format: class("FormatError")?,
             arpa: class("ArpaError")?,
             diverged: class("TrainingDivergedError")?,
@@ -75,6 +78,12 @@ fn rnnrs_error(
         Ok(instance) => PyErr::from_value(instance),
         Err(e) => e,
     }
+}
+
+/// `rnnrs.errors.RnnrsError` for a fault inside the core itself (a Rust panic stopped at
+/// the binding boundary, see `call.rs`).
+pub(super) fn internal_error(py: Python<'_>, message: String) -> PyErr {
+    rnnrs_error(py, |c| &c.base, message, None)
 }
 
 impl From<CoreError> for PyErr {

@@ -1,25 +1,26 @@
 //! `RecurrentStack`: the encoder layers of `rnnrs.RNN / LSTM / GRU` on the Rust core
 //! (src/nn/stack.rs). Arguments are checked here (dtype, contiguity, shapes); forward and
-//! backward run with the GIL released.
+//! backward run through [`detached`].
 
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use super::nn::{
-    array, shape_str, slice, state_from_py, state_into_py, tensors_from_py, tensors_to_py,
+use super::call::detached;
+use super::convert::{
+    array, set_params_from_py, shape_str, slice, state_from_py, state_into_py, tensors_to_py,
     value_err,
 };
-use crate::nn::{CellKind, Stack, StackConfig};
+use crate::nn::{CellKind, RecurrentStack, StackConfig};
 
 /// Stacked, optionally bidirectional RNN/LSTM/GRU layers in float32 (the Rust side of
 /// `rnnrs.RNN`, `rnnrs.LSTM`, `rnnrs.GRU`; use those). Arrays are batch-first.
-#[pyclass(module = "rnnrs._core")]
-pub struct RecurrentStack {
-    stack: Stack,
+#[pyclass(module = "rnnrs._core", name = "RecurrentStack")]
+pub struct PyRecurrentStack {
+    stack: RecurrentStack,
 }
 
-impl RecurrentStack {
+impl PyRecurrentStack {
     /// (L*D, batch, H): the shape of every state tensor.
     fn state_shape(&self, batch: usize) -> [usize; 3] {
         let c = self.stack.config();
@@ -28,7 +29,7 @@ impl RecurrentStack {
 }
 
 #[pymethods]
-impl RecurrentStack {
+impl PyRecurrentStack {
     #[new]
     #[pyo3(signature = (
         cell, input_size, hidden_size, /, *, num_layers=1, bidirectional=false, dropout=0.0,
@@ -46,31 +47,26 @@ impl RecurrentStack {
         let mut cfg = StackConfig::new(CellKind::parse(cell)?, input_size, hidden_size, num_layers);
         cfg.bidirectional = bidirectional;
         cfg.dropout = dropout as f32;
-        cfg.seed = seed;
-        Ok(RecurrentStack {
-            stack: Stack::new(cfg)?,
+        Ok(PyRecurrentStack {
+            stack: RecurrentStack::new(cfg, seed)?,
         })
     }
 
     /// The parameter names in torch's order (`weight_ih_l0`, ..., `*_reverse`).
     fn param_names(&self) -> Vec<String> {
-        let entries = self.stack.layout().entries();
+        let entries = self.stack.params().layout().entries();
         entries.iter().map(|e| e.name.clone()).collect()
     }
 
     /// Copies of the parameters by name, float32, torch layouts.
     fn get_parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        tensors_to_py(py, self.stack.layout(), self.stack.params())
+        let params = self.stack.params();
+        tensors_to_py(py, params.layout(), params.values())
     }
 
     /// Replace every parameter (all names required, shapes checked, copied as float32).
     fn set_parameters(&mut self, params: &Bound<'_, PyAny>) -> PyResult<()> {
-        let values = tensors_from_py(params, self.stack.layout())?;
-        let names = self.param_names();
-        for (name, v) in names.iter().zip(values) {
-            self.stack.set_param(name, &v)?;
-        }
-        Ok(())
+        set_params_from_py(params, self.stack.params_mut())
     }
 
     /// x float32 (B, T, I) C-contiguous, state None or a tuple of (L*D, B, H) float32
@@ -95,7 +91,7 @@ impl RecurrentStack {
         let s0 = state_from_py(state, "state", has_c, self.state_shape(b))?;
         let xs = slice(&xa, "x")?;
         let stack = &mut self.stack;
-        let (out, fin) = py.detach(|| stack.forward(xs, b, t, s0.as_ref(), train))?;
+        let (out, fin) = detached(py, |_| stack.forward(xs, b, t, s0.as_ref(), train))??;
         let width = out.len() / (b * t);
         let out = PyArray1::from_vec(py, out).reshape([b, t, width])?;
         Ok((out.into_any(), state_into_py(py, fin, self.state_shape(b))?))
@@ -126,15 +122,16 @@ impl RecurrentStack {
         let d_final = state_from_py(d_final_state, "d_final_state", has_c, self.state_shape(b))?;
         let ds = slice(&da, "d_outputs")?;
         let stack = &mut self.stack;
-        let g = py.detach(|| stack.backward(ds, d_final.as_ref()))?;
+        let g = detached(py, |_| stack.backward(ds, d_final.as_ref()))??;
         let i = self.stack.config().input_size;
         let dx = PyArray1::from_vec(py, g.dx).reshape([b, t, i])?;
         let d_state0 = state_into_py(py, g.d_state0, self.state_shape(b))?;
-        let grads = tensors_to_py(py, self.stack.layout(), self.stack.grads())?;
+        let params = self.stack.params();
+        let grads = tensors_to_py(py, params.layout(), params.grads())?;
         Ok((dx.into_any(), d_state0, grads))
     }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<RecurrentStack>()
+    m.add_class::<PyRecurrentStack>()
 }

@@ -1,6 +1,9 @@
-//! PyO3 bindings: the extension module `rnnrs._core`. Argument checking, numpy in and out,
-//! the GIL released around long calls, errors mapped. No numerics live here.
+//! PyO3 bindings: the extension module `rnnrs._core`. Typed arguments, numpy in and out
+//! ([`convert`]), the GIL released around every long call ([`call`]), errors mapped. No
+//! numerics live here.
 
+mod call;
+mod convert;
 mod errors;
 mod layers;
 mod ngram;

@@ -3,17 +3,18 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use super::call;
+use super::convert::ids_array;
 use crate::ngram::spill::{self, Budget};
 use crate::ngram::{arpa, binary, counts_file, estimate};
 use crate::ngram::{Method, Model, NGramCounts, Smoothing, EOS};
-use crate::nn::threads;
+use crate::runtime::threads;
 use crate::CoreError;
 
 /// Below this much work (tokens, or n-grams) a call runs on one thread.
@@ -21,19 +22,19 @@ const SERIAL_BELOW: usize = 1 << 18;
 /// Bytes of text (or of an ARPA file) counted as one unit of work.
 const BYTES_PER_TOKEN: u64 = 8;
 
-/// Run `f` without the GIL inside the rnnrs thread pool (`rnnrs.set_num_threads`), or on
-/// one thread when `work` is small. The call is handed to the pool once, not once per
+/// Run `f` through [`call::detached`] inside the rnnrs thread pool (`rnnrs.set_num_threads`),
+/// or on one thread when `work` is small. The call is handed to the pool once, not once per
 /// parallel step: each hand-over waits for a worker to wake, which dominates small inputs.
 fn detached<R: Send>(
     py: Python<'_>,
     work: usize,
     f: impl FnOnce() -> crate::Result<R> + Send,
 ) -> PyResult<R> {
-    Ok(py.detach(|| {
+    Ok(call::detached(py, |_| {
         if work < SERIAL_BELOW {
-            threads::install_serial(f)
+            threads::install_serial(f)?
         } else {
-            threads::install(f)
+            threads::install(f)?
         }
     })??)
 }
@@ -41,55 +42,40 @@ fn detached<R: Send>(
 /// How often an interruptible call looks for Ctrl-C.
 const SIGNAL_EVERY: Duration = Duration::from_millis(50);
 
-/// [`detached`] for calls that can be stopped: `f` runs in the rnnrs pool on another
-/// thread and gets a check that fails with [`CoreError::Interrupted`] once Ctrl-C was seen;
-/// meanwhile this thread looks for signals (Python runs its handlers on the main thread
-/// only) and re-raises the one that stopped the call.
+/// [`detached`] for long calls that check for Ctrl-C: `f` runs in the rnnrs pool on a
+/// thread of its own, while this thread (Python runs signal handlers on the main thread
+/// only) checks for signals every [`SIGNAL_EVERY`]; once one is seen, `f`'s check fails
+/// with [`CoreError::Interrupted`] and the signal's exception is raised when it returns.
 fn interruptible<R: Send>(
     py: Python<'_>,
     f: impl FnOnce(&mut dyn FnMut() -> crate::Result<()>) -> crate::Result<R> + Send,
 ) -> PyResult<R> {
-    let stop = AtomicBool::new(false);
-    let mut signal: Option<PyErr> = None;
-    let result = py.detach(|| {
+    Ok(call::detached(py, |signals| {
+        let stop = AtomicBool::new(false);
+        let waiting = std::thread::current();
         std::thread::scope(|scope| {
-            let (done, finished) = mpsc::channel();
-            let stop = &stop;
-            scope.spawn(move || {
-                let mut check = || {
-                    if stop.load(Ordering::Relaxed) {
-                        Err(CoreError::Interrupted)
-                    } else {
-                        Ok(())
-                    }
+            let worker = scope.spawn(|| {
+                let mut check = || match stop.load(Ordering::Relaxed) {
+                    true => Err(CoreError::Interrupted),
+                    false => Ok(()),
                 };
-                let _ = done.send(threads::install(|| f(&mut check)).and_then(|r| r));
+                let result = threads::install(|| f(&mut check));
+                waiting.unpark();
+                result
             });
-            loop {
-                match finished.recv_timeout(SIGNAL_EVERY) {
-                    Ok(result) => return Some(result),
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return None,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if signal.is_none() {
-                            if let Err(e) = Python::attach(|py| py.check_signals()) {
-                                signal = Some(e);
-                                stop.store(true, Ordering::Relaxed);
-                            }
-                        }
-                    }
+            while !worker.is_finished() {
+                std::thread::park_timeout(SIGNAL_EVERY);
+                if signals.check().is_err() {
+                    stop.store(true, Ordering::Relaxed);
                 }
             }
+            match worker.join() {
+                Ok(result) => result?,
+                // Handed on to `call::detached`, which raises it as RnnrsError.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
         })
-    });
-    if let Some(e) = signal {
-        return Err(e);
-    }
-    match result {
-        Some(r) => Ok(r?),
-        None => Err(pyo3::exceptions::PyRuntimeError::new_err(
-            "the counting thread stopped without a result",
-        )),
-    }
+    })??)
 }
 
 /// The work of reading a text file of this path (its size; 0 if unknown, an error follows).
@@ -150,9 +136,7 @@ impl PyNGramCounts {
 
     /// Count a stream of ids of this vocabulary, sentences ended by </s> (id 2).
     fn add_ids(&mut self, py: Python<'_>, ids: PyReadonlyArray1<'_, u32>) -> PyResult<()> {
-        let ids = ids.as_slice().map_err(|_| {
-            pyo3::exceptions::PyValueError::new_err("ids: expected a contiguous uint32 array")
-        })?;
+        let ids = ids_array(&ids, "ids")?;
         let inner = &mut self.inner;
         detached(py, ids.len(), || inner.add_ids(ids))?;
         Ok(())
@@ -254,14 +238,6 @@ pub struct PyNGramModel {
     inner: Model,
 }
 
-fn ids_array<'a>(ids: &'a PyReadonlyArray1<'_, u32>, name: &str) -> PyResult<&'a [u32]> {
-    ids.as_slice().map_err(|_| {
-        pyo3::exceptions::PyValueError::new_err(format!(
-            "{name}: expected a contiguous uint32 array"
-        ))
-    })
-}
-
 #[pymethods]
 impl PyNGramModel {
     /// Estimate a model from counts.
@@ -360,9 +336,13 @@ impl PyNGramModel {
 
     /// Whitespace-split lines as one id stream, each sentence ended by </s>; empty lines
     /// are skipped; unknown words map to <unk>.
-    fn encode_lines<'py>(&self, py: Python<'py>, lines: Vec<String>) -> Bound<'py, PyArray1<u32>> {
+    fn encode_lines<'py>(
+        &self,
+        py: Python<'py>,
+        lines: Vec<String>,
+    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
         let v = self.inner.vocab();
-        let ids = py.detach(|| {
+        let ids = call::detached(py, |_| {
             let mut ids = Vec::new();
             for line in &lines {
                 let before = ids.len();
@@ -371,9 +351,9 @@ impl PyNGramModel {
                     ids.push(EOS);
                 }
             }
-            ids
-        });
-        ids.into_pyarray(py)
+            Ok(ids)
+        })??;
+        Ok(ids.into_pyarray(py))
     }
 
     /// log10 p of every token of a stream of sentences ended by </s>.

@@ -1,226 +1,69 @@
-//! `RustEngine`: the engine contract of docs/backends.md on the Rust neural core, plus the
-//! thread-count functions. Arguments are checked here (dtype, contiguity, shapes) and every
-//! numeric call runs with the GIL released.
+//! `RustEngine`: the engine contract of docs/backends.md on the Rust language model
+//! (src/lm/), plus the thread-count functions. Arguments arrive typed (Python normalizes the
+//! config once; the core's `validate` is the last guard); arrays are checked here (dtype,
+//! contiguity, shapes) and every numeric call runs through [`detached`].
 
-use numpy::{
-    PyArray1, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray,
-    PyUntypedArrayMethods,
-};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::error::CoreError;
-use crate::nn::params::Layout;
-use crate::nn::sample::{self, GenerateOptions, Sampling};
-use crate::nn::{threads, CellKind, Model, ModelConfig, State, Tokens};
+use super::call::detached;
+use super::convert::{
+    array, dict_with_keys, flat_from_dict, item, positive_int, set_params_from_py, shape_str,
+    slice, state_from_py, state_into_py, tensors_to_py, value_err,
+};
+use crate::lm::sampler::Sampling;
+use crate::lm::stepper::{self, GenerateOptions};
+use crate::lm::{Model, ModelConfig, State, Tokens};
+use crate::nn::CellKind;
+use crate::runtime::threads;
 use crate::train::{train_steps, Clip, Optimizer, OptimizerSpec, Schedule};
 
-pub(super) fn value_err(msg: String) -> PyErr {
-    PyValueError::new_err(msg)
+/// `(h,)` or `(h, c)` of float32 (num_layers, batch, hidden) arrays -> State.
+fn parse_state(cfg: &ModelConfig, obj: &Bound<'_, PyAny>, batch: usize) -> PyResult<Option<State>> {
+    let shape = [cfg.num_layers, batch, cfg.hidden_size];
+    state_from_py(obj, "state", cfg.cell.has_cell_state(), shape)
 }
 
-pub(super) fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map_or_else(|_| "object".to_string(), |n| n.to_string())
+fn state_to_py<'py>(py: Python<'py>, cfg: &ModelConfig, s: State) -> PyResult<Bound<'py, PyTuple>> {
+    let shape = [cfg.num_layers, s.batch, cfg.hidden_size];
+    state_into_py(py, s, shape)
 }
 
-/// A C-contiguous numpy array of element type T, else TypeError / ValueError naming `name`.
-pub(super) fn array<'py, T: numpy::Element>(
-    obj: &Bound<'py, PyAny>,
+/// The optimizer named `name` with its hyper-parameters; one named for another optimizer is
+/// a ValueError (Python's `optimizer.spec()` passes only its own).
+fn optimizer_spec(
     name: &str,
-    what: &str,
-    ndim: usize,
-) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
-    let py = obj.py();
-    let arr = obj.cast::<PyUntypedArray>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{name}: expected a numpy array of {what}, got {}",
-            type_name(obj)
-        ))
-    })?;
-    if !arr.dtype().is_equiv_to(&numpy::dtype::<T>(py)) {
-        return Err(PyTypeError::new_err(format!(
-            "{name}: expected a numpy array of {what}, got dtype {}",
-            arr.dtype()
-        )));
-    }
-    if arr.ndim() != ndim {
-        return Err(value_err(format!(
-            "{name}: expected a {ndim}-D array, got shape {}",
-            shape_str(arr.shape())
-        )));
-    }
-    if !arr.is_c_contiguous() {
-        return Err(value_err(format!(
-            "{name}: expected a C-contiguous array (use numpy.ascontiguousarray)"
-        )));
-    }
-    let typed = arr.cast::<PyArrayDyn<T>>()?;
-    typed
-        .try_readonly()
-        .map_err(|e| value_err(format!("{name}: {e}")))
-}
-
-pub(super) fn slice<'a, T: numpy::Element>(
-    a: &'a PyReadonlyArrayDyn<'_, T>,
-    name: &str,
-) -> PyResult<&'a [T]> {
-    a.as_slice().map_err(|e| value_err(format!("{name}: {e}")))
-}
-
-/// A shape as Python prints it: (3, 4) or (5,).
-pub(super) fn shape_str(shape: &[usize]) -> String {
-    match shape {
-        [one] => format!("({one},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-fn dict_get<'py>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-    Ok(d.get_item(key)?.filter(|v| !v.is_none()))
-}
-
-pub(super) fn positive_int(v: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
-    if v.is_instance_of::<pyo3::types::PyBool>() {
-        return Err(PyTypeError::new_err(format!(
-            "{name}: expected a positive int, got bool"
-        )));
-    }
-    let n: i64 = v.extract().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{name}: expected a positive int, got {}",
-            type_name(v)
-        ))
-    })?;
-    if n <= 0 {
-        return Err(value_err(format!(
-            "{name}: expected a positive int, got {n}"
-        )));
-    }
-    Ok(n as usize)
-}
-
-const CONFIG_KEYS: [&str; 8] = [
-    "vocab_size",
-    "cell",
-    "hidden_size",
-    "num_layers",
-    "embed_size",
-    "dropout",
-    "tie_weights",
-    "seed",
-];
-
-/// The RNNLM config dict (docs/backends.md), with the defaults of `rnnrs.RNNLM`.
-fn parse_config(d: &Bound<'_, PyDict>) -> PyResult<ModelConfig> {
-    for key in d.keys() {
-        let k: String = key.extract()?;
-        if !CONFIG_KEYS.contains(&k.as_str()) {
-            return Err(value_err(format!(
-                "config: unknown key {k:?}; expected {CONFIG_KEYS:?}"
-            )));
-        }
-    }
-    let vocab = dict_get(d, "vocab_size")?
-        .ok_or_else(|| value_err("config: 'vocab_size' is required".into()))?;
-    let vocab = positive_int(&vocab, "vocab_size")?;
-    let cell = match dict_get(d, "cell")? {
-        None => CellKind::Lstm,
-        Some(c) => {
-            let name: String = c
-                .extract()
-                .map_err(|_| PyTypeError::new_err("cell: expected a string"))?;
-            let name = name.to_lowercase();
-            let canonical = match name.as_str() {
-                "rnn" | "tanh" => "rnn_tanh",
-                "relu" => "rnn_relu",
-                other => other,
-            };
-            CellKind::parse(canonical)?
-        }
-    };
-    let hidden = match dict_get(d, "hidden_size")? {
-        None => 256,
-        Some(v) => positive_int(&v, "hidden_size")?,
-    };
-    let embed = match dict_get(d, "embed_size")? {
-        None => hidden,
-        Some(v) => positive_int(&v, "embed_size")?,
-    };
-    let layers = match dict_get(d, "num_layers")? {
-        None => 1,
-        Some(v) => positive_int(&v, "num_layers")?,
-    };
-    let mut cfg = ModelConfig::new(vocab, cell, embed, hidden, layers);
-    if let Some(v) = dict_get(d, "dropout")? {
-        cfg.dropout = v
-            .extract::<f64>()
-            .map_err(|_| PyTypeError::new_err("dropout: expected a float in [0, 1)"))?
-            as f32;
-    }
-    if let Some(v) = dict_get(d, "tie_weights")? {
-        cfg.tie_weights = v
-            .extract::<bool>()
-            .map_err(|_| PyTypeError::new_err("tie_weights: expected a bool"))?;
-    }
-    if let Some(v) = dict_get(d, "seed")? {
-        cfg.seed = v
-            .extract::<u64>()
-            .map_err(|_| value_err(format!("seed: expected a non-negative int, got {v}")))?;
-    }
-    cfg.validate()?;
-    Ok(cfg)
-}
-
-fn parse_optimizer(d: &Bound<'_, PyDict>) -> PyResult<OptimizerSpec> {
-    let name: String = dict_get(d, "name")?
-        .ok_or_else(|| PyTypeError::new_err("spec: expected a dict with a 'name' key"))?
-        .extract()
-        .map_err(|_| PyTypeError::new_err("spec['name']: expected a string"))?;
-    let float = |key: &str, default: f32| -> PyResult<f32> {
-        match dict_get(d, key)? {
-            None => Ok(default),
-            Some(v) => Ok(v
-                .extract::<f64>()
-                .map_err(|_| PyTypeError::new_err(format!("spec[{key:?}]: expected a float")))?
-                as f32),
-        }
-    };
-    let weight_decay = float("weight_decay", 0.0)?;
-    match name.as_str() {
+    momentum: Option<f32>,
+    nesterov: Option<bool>,
+    betas: Option<(f32, f32)>,
+    eps: Option<f32>,
+    weight_decay: f32,
+) -> PyResult<OptimizerSpec> {
+    let foreign = |arg: &str| value_err(format!("{arg}: not a hyper-parameter of {name:?}"));
+    match name {
         "sgd" => {
-            let nesterov = match dict_get(d, "nesterov")? {
-                None => false,
-                Some(v) => v
-                    .extract::<bool>()
-                    .map_err(|_| PyTypeError::new_err("spec['nesterov']: expected a bool"))?,
-            };
+            if betas.is_some() {
+                return Err(foreign("betas"));
+            }
+            if eps.is_some() {
+                return Err(foreign("eps"));
+            }
             Ok(OptimizerSpec::Sgd {
-                momentum: float("momentum", 0.0)?,
-                nesterov,
+                momentum: momentum.unwrap_or(0.0),
+                nesterov: nesterov.unwrap_or(false),
                 weight_decay,
             })
         }
         "adam" | "adamw" => {
-            let betas = match dict_get(d, "betas")? {
-                None => (0.9, 0.999),
-                Some(v) => {
-                    let (a, b): (f64, f64) = v.extract().map_err(|_| {
-                        PyTypeError::new_err("spec['betas']: expected two floats (beta1, beta2)")
-                    })?;
-                    (a as f32, b as f32)
-                }
-            };
-            let eps = float("eps", 1e-8)?;
+            if momentum.is_some() {
+                return Err(foreign("momentum"));
+            }
+            if nesterov.is_some() {
+                return Err(foreign("nesterov"));
+            }
+            let (betas, eps) = (betas.unwrap_or((0.9, 0.999)), eps.unwrap_or(1e-8));
             Ok(if name == "adam" {
                 OptimizerSpec::Adam {
                     betas,
@@ -236,158 +79,9 @@ fn parse_optimizer(d: &Bound<'_, PyDict>) -> PyResult<OptimizerSpec> {
             })
         }
         other => Err(value_err(format!(
-            "spec['name']: expected 'sgd', 'adam' or 'adamw', got {other:?}"
+            "name: expected 'sgd', 'adam' or 'adamw', got {other:?}"
         ))),
     }
-}
-
-/// `(h,)` or `(h, c)` of float32 (num_layers, batch, hidden) arrays -> State.
-fn parse_state(cfg: &ModelConfig, obj: &Bound<'_, PyAny>, batch: usize) -> PyResult<Option<State>> {
-    let shape = [cfg.num_layers, batch, cfg.hidden_size];
-    state_from_py(obj, "state", cfg.cell.has_cell_state(), shape)
-}
-
-/// None, or `(h,)` / `(h, c)` (`has_c`) of C-contiguous float32 arrays of `shape`
-/// (layers, batch, hidden) -> State; errors name `name`.
-pub(super) fn state_from_py(
-    obj: &Bound<'_, PyAny>,
-    name: &str,
-    has_c: bool,
-    shape: [usize; 3],
-) -> PyResult<Option<State>> {
-    if obj.is_none() {
-        return Ok(None);
-    }
-    let n = if has_c { 2 } else { 1 };
-    let what = format!(
-        "None or a tuple of {n} float32 arrays of shape {}",
-        shape_str(&shape)
-    );
-    let tuple = obj.cast::<PyTuple>().map_err(|_| {
-        PyTypeError::new_err(format!("{name}: expected {what}, got {}", type_name(obj)))
-    })?;
-    if tuple.len() != n {
-        return Err(value_err(format!(
-            "{name}: expected {what}, got {} arrays",
-            tuple.len()
-        )));
-    }
-    let mut parts = Vec::with_capacity(n);
-    for (k, item) in tuple.iter().enumerate() {
-        let name = format!("{name}[{k}]");
-        let a = array::<f32>(&item, &name, "float32", 3)?;
-        if a.shape() != shape {
-            return Err(value_err(format!(
-                "{name}: expected shape {}, got {}",
-                shape_str(&shape),
-                shape_str(a.shape())
-            )));
-        }
-        parts.push(slice(&a, &name)?.to_vec());
-    }
-    let c = if n == 2 { parts.pop() } else { None };
-    let h = parts.pop().unwrap_or_default();
-    Ok(Some(State {
-        batch: shape[1],
-        h,
-        c,
-    }))
-}
-
-fn state_to_py<'py>(py: Python<'py>, cfg: &ModelConfig, s: State) -> PyResult<Bound<'py, PyTuple>> {
-    let shape = [cfg.num_layers, s.batch, cfg.hidden_size];
-    state_into_py(py, s, shape)
-}
-
-/// State -> `(h,)` or `(h, c)` of new float32 arrays of `shape`.
-pub(super) fn state_into_py(
-    py: Python<'_>,
-    s: State,
-    shape: [usize; 3],
-) -> PyResult<Bound<'_, PyTuple>> {
-    let h = PyArray1::from_vec(py, s.h).reshape(shape)?;
-    match s.c {
-        Some(c) => PyTuple::new(py, [h, PyArray1::from_vec(py, c).reshape(shape)?]),
-        None => PyTuple::new(py, [h]),
-    }
-}
-
-/// The tensors of a flat buffer as a dict of new float32 arrays, by name, in layout order.
-pub(super) fn tensors_to_py<'py>(
-    py: Python<'py>,
-    layout: &Layout,
-    flat: &[f32],
-) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    for e in layout.entries() {
-        let a = PyArray1::from_slice(py, &flat[e.range()]).reshape(e.shape.clone())?;
-        d.set_item(&e.name, a)?;
-    }
-    Ok(d)
-}
-
-/// A dict holding every tensor of `layout` (no other name), each a numeric array of its
-/// shape -> the values as float32, in layout order.
-pub(super) fn tensors_from_py(
-    params: &Bound<'_, PyAny>,
-    layout: &Layout,
-) -> PyResult<Vec<Vec<f32>>> {
-    let py = params.py();
-    let d = params.cast::<PyDict>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "params: expected a dict of arrays, got {}",
-            type_name(params)
-        ))
-    })?;
-    let entries = layout.entries();
-    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-    let missing: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|n| !d.contains(*n).unwrap_or(false))
-        .collect();
-    let mut extra = Vec::new();
-    for k in d.keys() {
-        let k: String = k.extract()?;
-        if !names.contains(&k.as_str()) {
-            extra.push(k);
-        }
-    }
-    if !missing.is_empty() || !extra.is_empty() {
-        return Err(value_err(format!(
-            "params: missing tensors {missing:?}, unexpected tensors {extra:?}"
-        )));
-    }
-    let np = py.import("numpy")?;
-    let mut values = Vec::with_capacity(entries.len());
-    for e in entries {
-        let v = dict_get(d, &e.name)?
-            .ok_or_else(|| value_err(format!("params[{:?}]: is None", e.name)))?;
-        let a = np.call_method1("asarray", (v,))?;
-        let a = a.cast::<PyUntypedArray>().map_err(|_| {
-            PyTypeError::new_err(format!("params[{:?}]: expected an array", e.name))
-        })?;
-        if a.shape() != e.shape.as_slice() {
-            return Err(value_err(format!(
-                "params[{:?}]: expected shape {}, got {}",
-                e.name,
-                shape_str(&e.shape),
-                shape_str(a.shape())
-            )));
-        }
-        let kind = a.dtype().kind();
-        if kind != b'f' && kind != b'i' && kind != b'u' {
-            return Err(PyTypeError::new_err(format!(
-                "params[{:?}]: expected a float array, got dtype {}",
-                e.name,
-                a.dtype()
-            )));
-        }
-        let f = np.call_method1("ascontiguousarray", (a, "float32"))?;
-        let ro = array::<f32>(&f, &e.name, "float32", e.shape.len())?;
-        values.push(slice(&ro, &e.name)?.to_vec());
-    }
-    Ok(values)
 }
 
 /// Token ids (B, T) as a Tokens view (dtype, contiguity and shape checked here; ids by core).
@@ -419,13 +113,14 @@ pub struct RustEngine {
 
 impl RustEngine {
     fn grads_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        tensors_to_py(py, self.model.layout(), self.model.grads())
+        let params = self.model.params();
+        tensors_to_py(py, params.layout(), params.grads())
     }
 
     fn optimizer(&mut self) -> PyResult<&mut Optimizer> {
         self.opt
             .as_mut()
-            .ok_or_else(|| value_err("optimizer: call configure_optimizer(spec) first".into()))
+            .ok_or_else(|| value_err("optimizer: call configure_optimizer(...) first".into()))
     }
 
     /// The logits of the (b, t) ids `xs` from `state` (GIL released), as an array of `shape`
@@ -441,7 +136,7 @@ impl RustEngine {
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let s0 = parse_state(self.model.config(), state, b)?;
         let model = &mut self.model;
-        let (out, s) = py.detach(|| model.logits(Tokens::new(xs, b, t)?, s0.as_ref()))?;
+        let (out, s) = detached(py, |_| model.logits(Tokens::new(xs, b, t)?, s0.as_ref()))??;
         let arr = PyArray1::from_vec(py, out).reshape(shape)?.into_any();
         Ok((arr, state_to_py(py, self.model.config(), s)?))
     }
@@ -449,39 +144,42 @@ impl RustEngine {
 
 #[pymethods]
 impl RustEngine {
+    /// The model of a normalized `rnnrs.RNNLM` config (every key, keyword-only), with every
+    /// weight zero: `set_parameters` follows.
     #[new]
-    fn new(config: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let d = config.cast::<PyDict>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "config: expected a dict, got {}",
-                type_name(config)
-            ))
-        })?;
-        let cfg = parse_config(d)?;
+    #[pyo3(signature = (
+        *, vocab_size, cell, embed_size, hidden_size, num_layers, dropout, tie_weights, seed
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        vocab_size: usize,
+        cell: &str,
+        embed_size: usize,
+        hidden_size: usize,
+        num_layers: usize,
+        dropout: f32,
+        tie_weights: bool,
+        seed: u64,
+    ) -> PyResult<Self> {
+        let cfg = ModelConfig {
+            vocab_size,
+            cell: CellKind::parse(cell)?,
+            embed_size,
+            hidden_size,
+            num_layers,
+            dropout,
+            tie_weights,
+            seed,
+        };
         Ok(RustEngine {
             model: Model::new(cfg)?,
             opt: None,
         })
     }
 
-    /// The validated config as a dict.
-    #[getter]
-    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = self.model.config();
-        let d = PyDict::new(py);
-        d.set_item("vocab_size", c.vocab_size)?;
-        d.set_item("cell", c.cell.name())?;
-        d.set_item("hidden_size", c.hidden_size)?;
-        d.set_item("num_layers", c.num_layers)?;
-        d.set_item("embed_size", c.embed_size)?;
-        d.set_item("dropout", c.dropout as f64)?;
-        d.set_item("tie_weights", c.tie_weights)?;
-        d.set_item("seed", c.seed)?;
-        Ok(d)
-    }
-
     fn param_names(&self) -> Vec<String> {
         self.model
+            .params()
             .layout()
             .entries()
             .iter()
@@ -490,16 +188,12 @@ impl RustEngine {
     }
 
     fn get_parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        tensors_to_py(py, self.model.layout(), self.model.params())
+        let params = self.model.params();
+        tensors_to_py(py, params.layout(), params.values())
     }
 
     fn set_parameters(&mut self, params: &Bound<'_, PyAny>) -> PyResult<()> {
-        let values = tensors_from_py(params, self.model.layout())?;
-        let entries = self.model.layout().entries().to_vec();
-        for (e, v) in entries.iter().zip(values) {
-            self.model.set_param(&e.name, &v)?;
-        }
-        Ok(())
+        set_params_from_py(params, self.model.params_mut())
     }
 
     fn loss_and_grads<'py>(
@@ -517,14 +211,14 @@ impl RustEngine {
         let (xs, ys) = (slice(&xa, "x")?, slice(&ya, "y")?);
         let (yb, yt) = (ya.shape()[0], ya.shape()[1]);
         let model = &mut self.model;
-        let (loss, s) = py.detach(|| {
+        let (loss, s) = detached(py, |_| {
             model.loss_and_grads(
                 Tokens::new(xs, b, t)?,
                 Tokens::new(ys, yb, yt)?,
                 s0.as_ref(),
                 train,
             )
-        })?;
+        })??;
         let grads = self.grads_dict(py)?;
         Ok((loss, grads, state_to_py(py, self.model.config(), s)?))
     }
@@ -543,13 +237,13 @@ impl RustEngine {
         let s0 = parse_state(self.model.config(), state, b)?;
         let (xs, ys) = (slice(&xa, "x")?, slice(&ya, "y")?);
         let model = &mut self.model;
-        let (loss, s) = py.detach(|| {
+        let (loss, s) = detached(py, |_| {
             model.loss(
                 Tokens::new(xs, b, t)?,
                 Tokens::new(ys, yb, yt)?,
                 s0.as_ref(),
             )
-        })?;
+        })??;
         Ok((loss, state_to_py(py, self.model.config(), s)?))
     }
 
@@ -596,14 +290,24 @@ impl RustEngine {
         let bptt = positive_int(bptt, "bptt")?;
         let ss = slice(&sa, "stream")?;
         let model = &mut self.model;
-        Ok(py.detach(|| model.evaluate(ss, b, n, bptt))?)
+        Ok(detached(py, |_| model.evaluate(ss, b, n, bptt))??)
     }
 
-    fn configure_optimizer(&mut self, spec: &Bound<'_, PyAny>) -> PyResult<()> {
-        let d = spec
-            .cast::<PyDict>()
-            .map_err(|_| PyTypeError::new_err("spec: expected a dict with a 'name' key"))?;
-        let spec = parse_optimizer(d)?;
+    /// Set the optimizer (its state reset): `name` "sgd" with `momentum`, `nesterov`, or
+    /// "adam" / "adamw" with `betas`, `eps`; `weight_decay` for all (torch.optim's defaults).
+    #[pyo3(signature = (
+        *, name, momentum=None, nesterov=None, betas=None, eps=None, weight_decay=0.0
+    ))]
+    fn configure_optimizer(
+        &mut self,
+        name: &str,
+        momentum: Option<f32>,
+        nesterov: Option<bool>,
+        betas: Option<(f32, f32)>,
+        eps: Option<f32>,
+        weight_decay: f32,
+    ) -> PyResult<()> {
+        let spec = optimizer_spec(name, momentum, nesterov, betas, eps, weight_decay)?;
         self.opt = Some(Optimizer::new(spec, self.model.params().len())?);
         Ok(())
     }
@@ -662,23 +366,11 @@ impl RustEngine {
         let RustEngine { model, opt } = self;
         let opt = opt
             .as_mut()
-            .ok_or_else(|| value_err("optimizer: call configure_optimizer(spec) first".into()))?;
-        let mut signal: Option<PyErr> = None;
-        let result = py.detach(|| {
-            let mut between = |_k: usize| -> crate::Result<()> {
-                match Python::attach(|py| py.check_signals()) {
-                    Ok(()) => Ok(()),
-                    Err(e) => {
-                        signal = Some(e);
-                        Err(CoreError::Interrupted)
-                    }
-                }
-            };
+            .ok_or_else(|| value_err("optimizer: call configure_optimizer(...) first".into()))?;
+        let result = detached(py, |signals| {
+            let mut between = |_k: usize| signals.check();
             train_steps(model, opt, ss, b, n, schedule, s0, &mut between)
-        });
-        if let Some(e) = signal {
-            return Err(e);
-        }
+        })?;
         let report = result?;
         Ok((
             PyArray1::from_vec(py, report.losses),
@@ -688,7 +380,7 @@ impl RustEngine {
     }
 
     fn optimizer_state<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let entries = self.model.layout().entries().to_vec();
+        let entries = self.model.params().layout().entries().to_vec();
         let opt = self.optimizer()?;
         let d = PyDict::new(py);
         let np = py.import("numpy")?;
@@ -707,39 +399,19 @@ impl RustEngine {
 
     fn load_optimizer_state(&mut self, state: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = state.py();
-        let d = state
-            .cast::<PyDict>()
-            .map_err(|_| PyTypeError::new_err("state: expected a dict of arrays"))?;
-        let entries = self.model.layout().entries().to_vec();
-        let total = self.model.params().len();
+        let layout = self.model.params().layout().clone();
         let opt = self.optimizer()?;
         let bufs: Vec<&'static str> = opt.buffers().iter().map(|(k, _)| *k).collect();
         let mut expected = vec!["step".to_string()];
         for buf in &bufs {
-            for e in &entries {
+            for e in layout.entries() {
                 expected.push(format!("{buf}.{}", e.name));
             }
         }
-        let mut extra = Vec::new();
-        for k in d.keys() {
-            let k: String = k.extract()?;
-            if !expected.contains(&k) {
-                extra.push(k);
-            }
-        }
-        let missing: Vec<&String> = expected
-            .iter()
-            .filter(|k| !d.contains(k.as_str()).unwrap_or(false))
-            .collect();
-        if !missing.is_empty() || !extra.is_empty() {
-            return Err(value_err(format!(
-                "state: missing tensors {missing:?}, unexpected tensors {extra:?}"
-            )));
-        }
-        let np = py.import("numpy")?;
-        let step_obj =
-            dict_get(d, "step")?.ok_or_else(|| value_err("state['step']: is None".into()))?;
-        let step_arr = np.call_method1("asarray", (step_obj,))?;
+        let d = dict_with_keys(state, "state", &expected)?;
+        let step_arr = py
+            .import("numpy")?
+            .call_method1("asarray", (item(&d, "state", "step")?,))?;
         let kind = step_arr
             .getattr("dtype")?
             .getattr("kind")?
@@ -754,25 +426,12 @@ impl RustEngine {
                 "state['step']: expected a non-negative integer, got {step_arr}"
             )));
         }
-        let mut flat: Vec<(&'static str, Vec<f32>)> = Vec::new();
-        for buf in &bufs {
-            let mut v = vec![0.0f32; total];
-            for e in &entries {
-                let key = format!("{buf}.{}", e.name);
-                let obj = dict_get(d, &key)?
-                    .ok_or_else(|| value_err(format!("state[{key:?}]: is None")))?;
-                let f = np.call_method1("ascontiguousarray", (obj, "float32"))?;
-                let a = array::<f32>(&f, &key, "float32", e.shape.len())?;
-                if a.shape() != e.shape.as_slice() {
-                    return Err(value_err(format!(
-                        "state[{key:?}]: expected shape {}, got {}",
-                        shape_str(&e.shape),
-                        shape_str(a.shape())
-                    )));
-                }
-                v[e.range()].copy_from_slice(slice(&a, &key)?);
-            }
-            flat.push((buf, v));
+        let mut flat: Vec<(&'static str, Vec<f32>)> = Vec::with_capacity(bufs.len());
+        for buf in bufs {
+            flat.push((
+                buf,
+                flat_from_dict(&d, "state", &layout, &format!("{buf}."))?,
+            ));
         }
         let views: Vec<(&str, &[f32])> = flat.iter().map(|(k, v)| (*k, v.as_slice())).collect();
         opt.load(step as u64, &views)?;
@@ -842,20 +501,10 @@ impl RustEngine {
             end_ids: end_ids.unwrap_or_default(),
         };
         let model = &self.model;
-        let mut signal: Option<PyErr> = None;
-        let result = py.detach(|| {
-            let mut check = || -> crate::Result<()> {
-                Python::attach(|py| py.check_signals()).map_err(|e| {
-                    signal = Some(e);
-                    CoreError::Interrupted
-                })
-            };
-            sample::generate(model, prompt, &opts, &mut check)
-        });
-        if let Some(e) = signal {
-            return Err(e);
-        }
-        Ok(PyArray1::from_vec(py, result?))
+        let ids = detached(py, |signals| {
+            stepper::generate(model, prompt, &opts, &mut || signals.check())
+        })??;
+        Ok(PyArray1::from_vec(py, ids))
     }
 }
 

@@ -1,9 +1,10 @@
 //! Bindings for byte-level BPE (src/text/): `BpeTrainer`, `BpeEncoder`, `bpe_pretokenize`.
-//! The GIL is released while counting, training and encoding.
+//! Counting, training and encoding run through [`call::detached`] (the GIL released).
 
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 
+use super::call;
 use crate::text::{pretokenize, BpeModel, BpeTrainer};
 
 /// Counts pre-tokens of the texts fed to it, then learns BPE merges.
@@ -22,9 +23,12 @@ impl PyBpeTrainer {
     }
 
     /// Count the pre-tokens of `texts`.
-    fn feed(&mut self, py: Python<'_>, texts: Vec<String>) {
+    fn feed(&mut self, py: Python<'_>, texts: Vec<String>) -> PyResult<()> {
         let inner = &mut self.inner;
-        py.detach(|| inner.feed(&texts));
+        Ok(call::detached(py, |_| {
+            inner.feed(&texts);
+            Ok(())
+        })??)
     }
 
     /// Number of distinct pre-tokens counted so far.
@@ -42,7 +46,9 @@ impl PyBpeTrainer {
         min_frequency: u64,
     ) -> PyResult<Vec<(u32, u32)>> {
         let inner = &self.inner;
-        Ok(py.detach(|| inner.train(vocab_size, min_frequency))?)
+        Ok(call::detached(py, |_| {
+            inner.train(vocab_size, min_frequency)
+        })??)
     }
 }
 
@@ -68,9 +74,10 @@ impl PyBpeEncoder {
     }
 
     /// The ids of `text` as a uint32 array.
-    fn encode<'py>(&self, py: Python<'py>, text: String) -> Bound<'py, PyArray1<u32>> {
+    fn encode<'py>(&self, py: Python<'py>, text: String) -> PyResult<Bound<'py, PyArray1<u32>>> {
         let inner = &self.inner;
-        py.detach(|| inner.encode(&text)).into_pyarray(py)
+        let ids = call::detached(py, |_| Ok(inner.encode(&text)))??;
+        Ok(ids.into_pyarray(py))
     }
 
     /// The ids of each text, encoded in parallel.
@@ -78,12 +85,10 @@ impl PyBpeEncoder {
         &self,
         py: Python<'py>,
         texts: Vec<String>,
-    ) -> Vec<Bound<'py, PyArray1<u32>>> {
+    ) -> PyResult<Vec<Bound<'py, PyArray1<u32>>>> {
         let inner = &self.inner;
-        py.detach(|| inner.encode_batch(&texts))
-            .into_iter()
-            .map(|ids| ids.into_pyarray(py))
-            .collect()
+        let batch = call::detached(py, |_| Ok(inner.encode_batch(&texts)))??;
+        Ok(batch.into_iter().map(|ids| ids.into_pyarray(py)).collect())
     }
 }
 

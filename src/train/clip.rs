@@ -1,9 +1,10 @@
 //! Gradient clipping over the flat gradient buffer: by global L2 norm (as
-//! torch.nn.utils.clip_grad_norm_) and by value (clip_grad_value_).
+//! torch.nn.utils.clip_grad_norm_) and by value (clip_grad_value_). Spec:
+//! `reference/clip.py::global_norm`, `clip_grad_norm` and `clip_grad_value`.
 
 use rayon::prelude::*;
 
-use crate::nn::simd::multiversion;
+use crate::runtime::simd::multiversion;
 
 /// Elements per partial sum: fixed, so the norm is the same whatever the thread count.
 const CHUNK: usize = 32_768;

@@ -1,10 +1,11 @@
 //! SGD (momentum, Nesterov, weight decay), Adam and AdamW, exactly as torch.optim, each a
-//! single pass over the flat parameter, gradient and moment buffers.
+//! single pass over the flat parameter, gradient and moment buffers. Spec:
+//! `reference/optim.py::sgd_step` and `adam_step`.
 
 use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
-use crate::nn::simd::multiversion;
+use crate::runtime::simd::multiversion;
 
 /// Which optimizer, with torch.optim's hyper-parameters (the learning rate is per step).
 #[derive(Clone, Debug, PartialEq)]

@@ -1,11 +1,14 @@
 //! The training loop: many truncated-BPTT steps per call over a batchified token stream
 //! (`train_steps` of docs/backends.md). Learning rates come in per step, so schedules stay
-//! with the caller.
+//! with the caller. Spec, per step: `reference/lm.py::lm_loss_and_grads`, then
+//! `reference/clip.py::clip_grad_norm` / `clip_grad_value`, then `reference/optim.py::sgd_step`
+//! or `adam_step`.
 
 use super::clip;
 use super::optim::Optimizer;
 use crate::error::{CoreError, Result};
-use crate::nn::{threads, Model, State, Tokens};
+use crate::lm::{Model, State, Tokens};
+use crate::runtime::threads;
 
 /// Gradient clipping applied before every optimizer step.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -103,19 +106,15 @@ pub fn train_steps(
     between: &mut dyn FnMut(usize) -> Result<()>,
 ) -> Result<Report> {
     check(&schedule, n)?;
-    if model.params().len()
-        != opt
-            .buffers()
-            .first()
-            .map_or(model.params().len(), |b| b.1.len())
-    {
+    let n_params = model.params().len();
+    if n_params != opt.buffers().first().map_or(n_params, |b| b.1.len()) {
         return Err(CoreError::invalid(
             "optimizer",
             "was configured for another model",
         ));
     }
     let steps = schedule.starts.len();
-    let mut state = state.unwrap_or_else(|| State::zeros(model.config(), batch));
+    let mut state = state.unwrap_or_else(|| model.zero_state(batch));
     let mut losses = Vec::with_capacity(steps);
     let mut grad_norms = Vec::with_capacity(steps);
     for k in 0..steps {
@@ -123,14 +122,14 @@ pub fn train_steps(
         let s = schedule.starts[k];
         let t = schedule.bptt.min(n - 1 - s);
         if schedule.reset[k] {
-            state = State::zeros(model.config(), batch);
+            state = model.zero_state(batch);
         }
         let x = Tokens::window(stream, batch, n, s, t)?;
         let y = Tokens::window(stream, batch, n, s + 1, t)?;
         let (loss, next) = model.loss_and_grads(x, y, Some(&state), true)?;
         let lr = schedule.lrs[k];
         let norm = threads::install(|| {
-            let (params, grads) = model.params_and_grads();
+            let (params, grads) = model.params_mut().values_and_grads();
             let norm = clip::global_norm(grads);
             if !loss.is_finite() || !norm.is_finite() {
                 return Err(CoreError::NonFinite {

@@ -11,6 +11,16 @@ Everything is time-major inside the kernels:
 The input projection of all T steps is one matmul before the recurrence; the weight
 gradients are single matmuls after it: only the (B, H) x (H, G*H) work stays in the loop.
 Backward functions return fresh gradient arrays (callers accumulate where they need to).
+
+Variable lengths (``lengths`` (B,), see ``lengths.py``; ``None`` = every row runs T steps):
+with ``valid[t, b] = t < lengths[b]``, every step computes the cell for all rows as usual,
+then each row past its length keeps its previous state (a select, h_t = valid ? h' : h_{t-1},
+and the same for c), so the state freezes at the row's last real step and the final state
+is the state after step lengths[b]-1. Outputs at padded steps are 0. Backward mirrors it:
+the gradient reaching a frozen step is carried unchanged to step t-1 and nothing enters the
+cell there, so padding adds exactly zero to every gradient. The cache holds ``valid``, so
+the backward functions take no lengths. With every length T the selects pick the unmasked
+values: the results equal those of ``lengths=None`` bit for bit.
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Optional
 
 import numpy as np
+
+from .lengths import valid_steps
 
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 CELLS = tuple(GATES)
@@ -55,6 +67,16 @@ def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray) -> np.n
     return xp
 
 
+def _valid(lengths: Optional[np.ndarray], t_len: int) -> Optional[np.ndarray]:
+    # (T, B, 1) bool, broadcast over the hidden units; None when every row runs T steps.
+    return None if lengths is None else valid_steps(lengths, t_len)[:, :, None]
+
+
+def _zero_padding(a: np.ndarray, valid: Optional[np.ndarray]) -> np.ndarray:
+    # a (T, B, H) with its padded steps set to 0 (the outputs there, and their gradients).
+    return a if valid is None else np.where(valid, a, a.dtype.type(0))
+
+
 def _weight_grads(
     x: np.ndarray, h_prev: np.ndarray, d_in: np.ndarray, d_rec: np.ndarray, w: LayerWeights
 ) -> tuple[np.ndarray, LayerWeights]:
@@ -73,13 +95,19 @@ def _weight_grads(
 
 
 def rnn_forward(
-    x: np.ndarray, state0: State, w: LayerWeights, relu: bool
+    x: np.ndarray,
+    state0: State,
+    w: LayerWeights,
+    relu: bool,
+    lengths: Optional[np.ndarray] = None,
 ) -> tuple[np.ndarray, State, dict[str, Any]]:
     """h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu.
 
-    x (T, B, I), state0 = (h0 (B, H),) -> out (T, B, H), (h_T,), cache.
+    x (T, B, I), state0 = (h0 (B, H),), lengths (B,) or None
+    -> out (T, B, H), (h_T,), cache.
     """
     t_len = x.shape[0]
+    valid = _valid(lengths, t_len)
     h0 = state0[0]
     xp = _input_projection(x, w.w_ih, w.b_ih + w.b_hh)  # (T, B, H)
     hs = np.empty((t_len + 1, *h0.shape), dtype=x.dtype)  # hs[t+1] = h_t; hs[0] = h0
@@ -92,21 +120,28 @@ def rnn_forward(
             np.maximum(a, 0.0, out=hs[t + 1])
         else:
             np.tanh(a, out=hs[t + 1])
-    cache = {"x": x, "hs": hs, "w": w, "relu": relu}
-    return hs[1:], (hs[t_len].copy(),), cache
+        if valid is not None:  # rows past their length keep h_{t-1}
+            np.copyto(hs[t + 1], hs[t], where=~valid[t])
+    cache = {"x": x, "hs": hs, "w": w, "relu": relu, "valid": valid}
+    return _zero_padding(hs[1:], valid), (hs[t_len].copy(),), cache
 
 
 def rnn_backward(
     d_out: np.ndarray, d_state: Optional[State], cache: dict[str, Any], keep_dh: bool = False
 ) -> CellGrads:
     """Backward of :func:`rnn_forward`. d_out (T, B, H); d_state = (dh_T,) or None."""
-    x, hs, w, relu = cache["x"], cache["hs"], cache["w"], cache["relu"]
+    x, hs, w, relu, valid = (cache[k] for k in ("x", "hs", "w", "relu", "valid"))
     t_len = x.shape[0]
     dh = np.zeros_like(hs[0]) if d_state is None else d_state[0].astype(x.dtype, copy=True)
+    d_out = _zero_padding(d_out, valid)
     da = np.empty_like(d_out)  # (T, B, H) dLoss/d(pre-activation)
     dh_steps = np.empty_like(d_out) if keep_dh else None
+    zero = x.dtype.type(0)
     for t in range(t_len - 1, -1, -1):
         dh += d_out[t]
+        if valid is not None:  # a frozen row passes dh to step t-1; its cell gets 0
+            carry = dh
+            dh = np.where(valid[t], dh, zero)
         if dh_steps is not None:
             dh_steps[t] = dh
         h = hs[t + 1]
@@ -115,6 +150,8 @@ def rnn_backward(
         else:
             np.multiply(dh, 1.0 - h * h, out=da[t])
         dh = da[t] @ w.w_hh  # (B, H)
+        if valid is not None:
+            dh = np.where(valid[t], dh, carry)
     dx, dw = _weight_grads(x, hs[:-1], da, da, w)
     return CellGrads(dx, (dh,), dw, dh_steps)
 
@@ -123,14 +160,16 @@ def rnn_backward(
 
 
 def lstm_forward(
-    x: np.ndarray, state0: State, w: LayerWeights
+    x: np.ndarray, state0: State, w: LayerWeights, lengths: Optional[np.ndarray] = None
 ) -> tuple[np.ndarray, State, dict[str, Any]]:
     """[i f g o] = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh; i, f, o = sigmoid, g = tanh;
     c_t = f*c_{t-1} + i*g; h_t = o*tanh(c_t).
 
-    x (T, B, I), state0 = (h0, c0) each (B, H) -> out (T, B, H), (h_T, c_T), cache.
+    x (T, B, I), state0 = (h0, c0) each (B, H), lengths (B,) or None
+    -> out (T, B, H), (h_T, c_T), cache.
     """
     t_len = x.shape[0]
+    valid = _valid(lengths, t_len)
     h0, c0 = state0
     hid = h0.shape[-1]
     xp = _input_projection(x, w.w_ih, w.b_ih + w.b_hh)  # (T, B, 4H)
@@ -152,8 +191,11 @@ def lstm_forward(
         cs[t + 1] += i * g
         np.tanh(cs[t + 1], out=tanh_c[t])
         np.multiply(o, tanh_c[t], out=hs[t + 1])
-    cache = {"x": x, "hs": hs, "cs": cs, "acts": acts, "tanh_c": tanh_c, "w": w}
-    return hs[1:], (hs[t_len].copy(), cs[t_len].copy()), cache
+        if valid is not None:  # rows past their length keep h_{t-1} and c_{t-1}
+            np.copyto(cs[t + 1], cs[t], where=~valid[t])
+            np.copyto(hs[t + 1], hs[t], where=~valid[t])
+    cache = {"x": x, "hs": hs, "cs": cs, "acts": acts, "tanh_c": tanh_c, "w": w, "valid": valid}
+    return _zero_padding(hs[1:], valid), (hs[t_len].copy(), cs[t_len].copy()), cache
 
 
 def lstm_backward(
@@ -161,16 +203,23 @@ def lstm_backward(
 ) -> CellGrads:
     """Backward of :func:`lstm_forward`. d_out (T, B, H); d_state = (dh_T, dc_T) or None."""
     x, hs, cs, acts, tanh_c, w = (cache[k] for k in ("x", "hs", "cs", "acts", "tanh_c", "w"))
+    valid = cache["valid"]
     t_len = x.shape[0]
     hid = hs.shape[-1]
     if d_state is None:
         dh, dc = np.zeros_like(hs[0]), np.zeros_like(hs[0])
     else:
         dh, dc = (s.astype(x.dtype, copy=True) for s in d_state)
+    d_out = _zero_padding(d_out, valid)
     d_pre = np.empty_like(acts)  # (T, B, 4H) dLoss/d(gate pre-activations)
     dh_steps = np.empty_like(d_out) if keep_dh else None
+    zero = x.dtype.type(0)
     for t in range(t_len - 1, -1, -1):
         dh += d_out[t]
+        if valid is not None:  # a frozen row passes dh, dc to step t-1; its cell gets 0
+            carry_h, carry_c = dh, dc
+            dh = np.where(valid[t], dh, zero)
+            dc = np.where(valid[t], dc, zero)
         if dh_steps is not None:
             dh_steps[t] = dh
         i, f, g, o = (acts[t][:, k * hid : (k + 1) * hid] for k in range(4))
@@ -183,6 +232,9 @@ def lstm_backward(
         dp[:, 3 * hid :] = dh * tc * o * (1.0 - o)  # do
         dc = dc * f
         dh = dp @ w.w_hh  # (B, H)
+        if valid is not None:
+            dh = np.where(valid[t], dh, carry_h)
+            dc = np.where(valid[t], dc, carry_c)
     dx, dw = _weight_grads(x, hs[:-1], d_pre, d_pre, w)
     return CellGrads(dx, (dh, dc), dw, dh_steps)
 
@@ -191,14 +243,16 @@ def lstm_backward(
 
 
 def gru_forward(
-    x: np.ndarray, state0: State, w: LayerWeights
+    x: np.ndarray, state0: State, w: LayerWeights, lengths: Optional[np.ndarray] = None
 ) -> tuple[np.ndarray, State, dict[str, Any]]:
     """r = s(W_ir x + b_ir + W_hr h + b_hr); z = s(W_iz x + b_iz + W_hz h + b_hz);
     n = tanh(W_in x + b_in + r*(W_hn h + b_hn)); h_t = (1-z)*n + z*h_{t-1}.
 
-    x (T, B, I), state0 = (h0 (B, H),) -> out (T, B, H), (h_T,), cache.
+    x (T, B, I), state0 = (h0 (B, H),), lengths (B,) or None
+    -> out (T, B, H), (h_T,), cache.
     """
     t_len = x.shape[0]
+    valid = _valid(lengths, t_len)
     h0 = state0[0]
     hid = h0.shape[-1]
     gi = _input_projection(x, w.w_ih, w.b_ih)  # (T, B, 3H), input side only
@@ -216,8 +270,10 @@ def gru_forward(
         hn[t] = gh[:, 2 * hid :]
         np.tanh(gi[t][:, 2 * hid :] + r * hn[t], out=n[t])
         hs[t + 1] = n[t] + z * (hs[t] - n[t])
-    cache = {"x": x, "hs": hs, "rz": rz, "n": n, "hn": hn, "w": w}
-    return hs[1:], (hs[t_len].copy(),), cache
+        if valid is not None:  # rows past their length keep h_{t-1}
+            np.copyto(hs[t + 1], hs[t], where=~valid[t])
+    cache = {"x": x, "hs": hs, "rz": rz, "n": n, "hn": hn, "w": w, "valid": valid}
+    return _zero_padding(hs[1:], valid), (hs[t_len].copy(),), cache
 
 
 def gru_backward(
@@ -225,14 +281,20 @@ def gru_backward(
 ) -> CellGrads:
     """Backward of :func:`gru_forward`. d_out (T, B, H); d_state = (dh_T,) or None."""
     x, hs, rz, n, hn, w = (cache[k] for k in ("x", "hs", "rz", "n", "hn", "w"))
+    valid = cache["valid"]
     t_len = x.shape[0]
     hid = hs.shape[-1]
     dh = np.zeros_like(hs[0]) if d_state is None else d_state[0].astype(x.dtype, copy=True)
+    d_out = _zero_padding(d_out, valid)
+    zero = x.dtype.type(0)
     d_gi = np.empty((t_len, hs.shape[1], 3 * hid), dtype=x.dtype)  # input-side pre-acts
     d_gh = np.empty_like(d_gi)  # recurrent-side pre-activations (W_hh h + b_hh)
     dh_steps = np.empty_like(d_out) if keep_dh else None
     for t in range(t_len - 1, -1, -1):
         dh += d_out[t]
+        if valid is not None:  # a frozen row passes dh to step t-1; its cell gets 0
+            carry = dh
+            dh = np.where(valid[t], dh, zero)
         if dh_steps is not None:
             dh_steps[t] = dh
         r, z = rz[t][:, :hid], rz[t][:, hid:]
@@ -246,6 +308,8 @@ def gru_backward(
         d_gh[t][:, : 2 * hid] = d_gi[t][:, : 2 * hid]
         d_gh[t][:, 2 * hid :] = dn_pre * r
         dh = dh * z + d_gh[t] @ w.w_hh  # (B, H)
+        if valid is not None:
+            dh = np.where(valid[t], dh, carry)
     dx, dw = _weight_grads(x, hs[:-1], d_gi, d_gh, w)
     return CellGrads(dx, (dh,), dw, dh_steps)
 
@@ -259,14 +323,21 @@ def state_size(cell: str) -> int:
 
 
 def cell_forward(
-    cell: str, x: np.ndarray, state0: State, w: LayerWeights
+    cell: str,
+    x: np.ndarray,
+    state0: State,
+    w: LayerWeights,
+    lengths: Optional[np.ndarray] = None,
 ) -> tuple[np.ndarray, State, dict[str, Any]]:
-    """Run ``cell`` over x (T, B, I) from state0; returns (out (T, B, H), state_T, cache)."""
+    """Run ``cell`` over x (T, B, I) from state0; returns (out (T, B, H), state_T, cache).
+
+    With ``lengths`` (B,), row b runs its first lengths[b] steps (module docstring).
+    """
     if cell == "lstm":
-        return lstm_forward(x, state0, w)
+        return lstm_forward(x, state0, w, lengths)
     if cell == "gru":
-        return gru_forward(x, state0, w)
-    return rnn_forward(x, state0, w, relu=cell == "rnn_relu")
+        return gru_forward(x, state0, w, lengths)
+    return rnn_forward(x, state0, w, relu=cell == "rnn_relu", lengths=lengths)
 
 
 def cell_backward(

@@ -178,8 +178,9 @@ class NumpyEngine:
 
     # ------------------------------------------------------------------ training
 
-    def configure_optimizer(self, spec: dict[str, Any]) -> None:
-        """Set the optimizer (see docs/backends.md) and reset its state."""
+    def configure_optimizer(self, **spec: Any) -> None:
+        """Set the optimizer from its spec as keywords (see docs/backends.md) and reset its
+        state."""
         self._opt = check_optimizer_spec(spec)
         self._opt_step = 0
         if self._opt["name"] == "sgd":

@@ -1,7 +1,8 @@
 //! The GEMM wrapper: the one place in rnnrs that calls the `gemm` crate, for the products
 //! whose operands change from call to call (input projections, weight gradients, decoder).
 //! The per-step recurrent products, whose weight is reused T times, run on rnnrs's own packed
-//! kernels instead ([`crate::nn::kernels`]).
+//! kernels instead ([`crate::linalg::kernels`]). Spec: NumPy's `a @ b` (the reference's
+//! `x @ w_ih.T`, `d_gates.T @ x`, ...).
 //!
 //! Backed by the `gemm` crate, which picks AVX-512 / AVX2+FMA / SSE kernels at run time
 //! (chosen over `matrixmultiply` by `cargo bench --bench gemm`, see docs/performance.md).

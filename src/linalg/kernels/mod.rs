@@ -2,7 +2,8 @@
 //! (the per-step recurrent GEMMs): the weight is packed once into column panels
 //! ([`PackedB`]) and every time step runs a register-blocked micro-kernel over the panels,
 //! with no packing per call. Micro-kernels for AVX-512, AVX2+FMA and plain Rust, chosen at
-//! run time by [`crate::nn::simd::level`].
+//! run time by [`crate::runtime::simd::level`]. Spec: NumPy's `a @ b`, the per-step
+//! `h @ w_hh.T` of `reference/cells.py`.
 //!
 //! Every output element is summed over k in order by one micro-kernel call, so results do
 //! not depend on how the tiles are split between threads.
@@ -16,7 +17,7 @@ use std::ops::Range;
 
 pub use pack::{PackedB, NR};
 
-use super::simd::{level, Level};
+use crate::runtime::simd::{level, Level};
 
 /// `c (m, n) = a (m, k) · b` when `accumulate` is false, `c += a · b` when true; `a` row-major
 /// with rows `lda` apart, `c` with rows `ldc` apart, `b` packed (k, n).
@@ -193,7 +194,7 @@ by_rows!(avx2_tile, avx2, 1 2 3 4 5 6);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::gemm::MatRef;
+    use crate::linalg::gemm::MatRef;
 
     fn filled(len: usize, seed: u64) -> Vec<f32> {
         let mut s = seed

@@ -1,6 +1,7 @@
 //! Row-wise helpers over (rows, cols) buffers that run on the rayon pool: the bias fill before
 //! a hoisted GEMM and the bias-gradient column sums after one. Both are single passes over
-//! T*B rows (64 MB per layer for C2), too long to leave serial at 2 threads.
+//! T*B rows (64 MB per layer for C2), too long to leave serial at 2 threads. Spec: the bias
+//! broadcast of `reference/cells.py`'s input projection and its `d_gates.sum(axis=0)`.
 
 use rayon::prelude::*;
 

@@ -1,7 +1,8 @@
 //! Elementwise math for the fused gate loops, compiled three times (AVX-512, AVX2+FMA,
 //! baseline x86-64 / other targets) and chosen once at run time, so one wheel runs anywhere
 //! and uses the widest vectors the CPU has. The scalar functions below are branch-free so
-//! that the compiler vectorizes the loops that call them.
+//! that the compiler vectorizes the loops that call them. Spec: `np.exp`, `np.tanh` and
+//! `reference/cells.py::sigmoid`.
 
 use std::sync::OnceLock;
 
@@ -50,12 +51,12 @@ macro_rules! multiversion {
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
             unsafe fn v3($($arg: $ty),*) $(-> $ret)? { generic($($arg),*) }
-            match $crate::nn::simd::level() {
+            match $crate::runtime::simd::level() {
                 // SAFETY: `level()` reported these features present on this CPU.
                 #[cfg(target_arch = "x86_64")]
-                $crate::nn::simd::Level::Avx512 => unsafe { v4($($arg),*) },
+                $crate::runtime::simd::Level::Avx512 => unsafe { v4($($arg),*) },
                 #[cfg(target_arch = "x86_64")]
-                $crate::nn::simd::Level::Avx2 => unsafe { v3($($arg),*) },
+                $crate::runtime::simd::Level::Avx2 => unsafe { v3($($arg),*) },
                 _ => generic($($arg),*),
             }
         }

@@ -3,7 +3,7 @@
 //! padded with zeros, every panel start 64-byte aligned. Packed once per call and reused for
 //! every time step.
 
-use crate::nn::gemm::MatRef;
+use crate::linalg::gemm::MatRef;
 
 /// Columns per panel: two AVX-512 vectors (four AVX2 vectors).
 pub const NR: usize = 32;

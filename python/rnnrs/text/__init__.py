@@ -1,0 +1,1 @@
+"""Text: tokenizers, corpus reading, batching and task data readers."""

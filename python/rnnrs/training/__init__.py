@@ -1,0 +1,1 @@
+"""Training: the Trainer, optimizers, schedules and evaluation metrics."""

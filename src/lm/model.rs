@@ -1,0 +1,486 @@
+//! The recurrent language model: embedding -> the recurrent encoder ([`Stack`]: stacked
+//! layers, dropout between them) -> dropout -> linear decoder (optionally tied to the
+//! embedding) -> softmax cross-entropy. Composed, not copied: the layer loop, layer 0's
+//! per-token projection and the state are the encoder's; this file adds the embedding table,
+//! the output dropout and the decoder around it, all tensors in one [`Params`].
+//! Spec: `reference/lm.py::lm_forward`, `lm_backward` and `lm_loss_and_grads`.
+
+use std::ops::Range;
+
+use crate::error::{CoreError, Result};
+use crate::nn::cell::CellKind;
+use crate::nn::dropout::{self, Rng};
+use crate::nn::params::{split_two, Layout, Params};
+use crate::nn::stack::{Stack, StackConfig, StackInput, State};
+use crate::nn::{decoder, grow};
+use crate::runtime::threads;
+
+/// What to build. Defaults (via [`ModelConfig::new`]): no dropout, untied, seed 0.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelConfig {
+    pub vocab_size: usize,
+    pub cell: CellKind,
+    pub embed_size: usize,
+    pub hidden_size: usize,
+    pub num_layers: usize,
+    /// Dropout probability on the inputs of layers 2..L and on the last layer's output.
+    pub dropout: f32,
+    /// Use the embedding matrix as the decoder weight (requires embed_size == hidden_size).
+    pub tie_weights: bool,
+    /// Seeds the dropout generator (the initial weights come from the caller).
+    pub seed: u64,
+}
+
+impl ModelConfig {
+    /// A config with no dropout, untied weights and seed 0.
+    pub fn new(
+        vocab_size: usize,
+        cell: CellKind,
+        embed_size: usize,
+        hidden_size: usize,
+        num_layers: usize,
+    ) -> Self {
+        ModelConfig {
+            vocab_size,
+            cell,
+            embed_size,
+            hidden_size,
+            num_layers,
+            dropout: 0.0,
+            tie_weights: false,
+            seed: 0,
+        }
+    }
+
+    /// Check every field; the error names the field and what was expected.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("vocab_size", self.vocab_size),
+            ("embed_size", self.embed_size),
+            ("hidden_size", self.hidden_size),
+            ("num_layers", self.num_layers),
+        ] {
+            if v == 0 {
+                return Err(CoreError::invalid(name, "expected an integer > 0, got 0"));
+            }
+        }
+        if self.vocab_size > u32::MAX as usize {
+            return Err(CoreError::invalid(
+                "vocab_size",
+                "expected at most 2^32 - 1",
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(CoreError::invalid(
+                "dropout",
+                format!("expected a float in [0, 1), got {}", self.dropout),
+            ));
+        }
+        if self.tie_weights && self.embed_size != self.hidden_size {
+            return Err(CoreError::invalid(
+                "tie_weights",
+                format!(
+                    "requires embed_size == hidden_size, got {} and {}",
+                    self.embed_size, self.hidden_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A (batch, time) window of token ids inside a row-major buffer whose rows are `stride`
+/// apart (a whole (B, N) stream or a plain (B, T) array).
+#[derive(Clone, Copy, Debug)]
+pub struct Tokens<'a> {
+    data: &'a [u32],
+    batch: usize,
+    time: usize,
+    stride: usize,
+    start: usize,
+}
+
+impl<'a> Tokens<'a> {
+    /// A dense (batch, time) array.
+    pub fn new(data: &'a [u32], batch: usize, time: usize) -> Result<Self> {
+        Self::window(data, batch, time, 0, time)
+    }
+
+    /// Columns `start..start+time` of a (batch, n) array.
+    pub fn window(
+        data: &'a [u32],
+        batch: usize,
+        n: usize,
+        start: usize,
+        time: usize,
+    ) -> Result<Self> {
+        if data.len() != batch * n {
+            return Err(CoreError::invalid(
+                "tokens",
+                format!(
+                    "expected {batch} x {n} = {} ids, got {}",
+                    batch * n,
+                    data.len()
+                ),
+            ));
+        }
+        if start + time > n {
+            return Err(CoreError::invalid(
+                "tokens",
+                format!("window {start}..{} exceeds {n} columns", start + time),
+            ));
+        }
+        Ok(Tokens {
+            data,
+            batch,
+            time,
+            stride: n,
+            start,
+        })
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    pub fn time(&self) -> usize {
+        self.time
+    }
+
+    /// Copy into `out` in time-major order, checking every id against the vocabulary.
+    fn load(&self, name: &str, vocab: usize, out: &mut Vec<u32>) -> Result<()> {
+        out.clear();
+        for t in 0..self.time {
+            for b in 0..self.batch {
+                let id = self.data[b * self.stride + self.start + t];
+                if id as usize >= vocab {
+                    return Err(CoreError::invalid(
+                        name,
+                        format!(
+                            "token id {id} at ({b}, {t}) is out of range for vocab_size {vocab}"
+                        ),
+                    ));
+                }
+                out.push(id);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Buffers reused from call to call (grown, never shrunk): no allocation in the time loop.
+#[derive(Default)]
+struct Workspace {
+    /// The chunk's input and target ids, time-major.
+    ids: Vec<u32>,
+    targets: Vec<u32>,
+    /// The output dropout in training: its mask and the dropped top outputs (T*B, H).
+    out_mask: Vec<f32>,
+    dropped: Vec<f32>,
+    /// (T*B, V) logits; dL/dlogits after a loss with gradients.
+    logits: Vec<f32>,
+    row_loss: Vec<f64>,
+}
+
+/// A recurrent language model with its parameters, gradients, dropout generator and
+/// workspace.
+///
+/// ```
+/// use rnnrs::lm::{Model, ModelConfig, Tokens};
+/// use rnnrs::nn::CellKind;
+/// let cfg = ModelConfig::new(10, CellKind::Lstm, 8, 16, 2);
+/// let mut model = Model::new(cfg).unwrap();
+/// // Weights start at zero: the Python layer draws the initial weights (a Rust program sets
+/// // or loads them). A small deterministic pattern here.
+/// for (i, w) in model.params_mut().values_mut().iter_mut().enumerate() {
+///     *w = ((i * 37 % 101) as f32 / 101.0 - 0.5) * 0.1;
+/// }
+/// let x = [1u32, 2, 3, 4, 5, 6];
+/// let y = [2u32, 3, 4, 5, 6, 7];
+/// let (loss, state) = model
+///     .loss(Tokens::new(&x, 2, 3).unwrap(), Tokens::new(&y, 2, 3).unwrap(), None)
+///     .unwrap();
+/// assert!((loss - 10f64.ln()).abs() < 0.1); // near-uniform with small weights
+/// assert_eq!(state.h.len(), 2 * 2 * 16);
+/// ```
+pub struct Model {
+    cfg: ModelConfig,
+    params: Params,
+    /// The embedding table (V, E) in `params`; the decoder weight too when tied.
+    embedding: Range<usize>,
+    stack: Stack,
+    /// The decoder: weight (V, H) (None when tied) and bias (V).
+    out_w: Option<Range<usize>>,
+    out_b: Range<usize>,
+    rng: Rng,
+    ws: Workspace,
+}
+
+impl Model {
+    /// Build a model with every weight zero (set them with [`Params::set`] through
+    /// [`Model::params_mut`]: `rnnrs.RNNLM` draws the initial weights in Python). Tensor names
+    /// and order: `embedding.weight`, the encoder's `rnn.weight_ih_l{k}` ... (see
+    /// [`Stack::new`]), `output.weight` (absent when tied), `output.bias`.
+    pub fn new(cfg: ModelConfig) -> Result<Self> {
+        cfg.validate()?;
+        let (v, e, h) = (cfg.vocab_size, cfg.embed_size, cfg.hidden_size);
+        let mut layout = Layout::default();
+        let embedding = layout.push("embedding.weight", &[v, e]);
+        let mut stack_cfg = StackConfig::new(cfg.cell, e, h, cfg.num_layers);
+        stack_cfg.dropout = cfg.dropout;
+        let stack = Stack::new(stack_cfg, &mut layout, "rnn.")?;
+        let out_w = (!cfg.tie_weights).then(|| layout.push("output.weight", &[v, h]));
+        let out_b = layout.push("output.bias", &[v]);
+        Ok(Model {
+            rng: Rng::new(cfg.seed),
+            cfg,
+            params: Params::zeros(layout),
+            embedding,
+            stack,
+            out_w,
+            out_b,
+            ws: Workspace::default(),
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// The weights, and the gradients of the last [`Model::loss_and_grads`].
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn params_mut(&mut self) -> &mut Params {
+        &mut self.params
+    }
+
+    /// The recurrent encoder (its tensors are in [`Model::params`]).
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    /// The embedding table (V, E).
+    pub fn embedding(&self) -> &[f32] {
+        &self.params.values()[self.embedding.clone()]
+    }
+
+    /// The decoder's weight (V, H) (the embedding table when tied) and bias (V).
+    pub fn decoder(&self) -> (&[f32], &[f32]) {
+        let w = self.out_w.clone().unwrap_or(self.embedding.clone());
+        let values = self.params.values();
+        (&values[w], &values[self.out_b.clone()])
+    }
+
+    /// The all-zero state (num_layers, batch, hidden).
+    pub fn zero_state(&self, batch: usize) -> State {
+        self.stack.config().zero_state(batch)
+    }
+
+    /// The dropout generator's state.
+    pub fn rng_state(&self) -> [u64; 4] {
+        self.rng.state()
+    }
+
+    /// Restore the dropout generator (the all-zero state is rejected).
+    pub fn set_rng_state(&mut self, s: [u64; 4]) -> Result<()> {
+        self.rng = Rng::from_state(s)
+            .ok_or_else(|| CoreError::invalid("rng_state", "the all-zero state is invalid"))?;
+        Ok(())
+    }
+
+    /// Mean cross-entropy (nats) of predicting `y` from `x`, with all gradients (replacing the
+    /// previous ones); `train` applies dropout. Returns the loss and the final state.
+    pub fn loss_and_grads(
+        &mut self,
+        x: Tokens<'_>,
+        y: Tokens<'_>,
+        state: Option<&State>,
+        train: bool,
+    ) -> Result<(f64, State)> {
+        self.load(x, y)?;
+        let (t, b) = (x.time(), x.batch());
+        threads::install(|| {
+            let fin = self.forward(t, b, state, train)?;
+            let loss = self.loss_from_logits(t * b, true);
+            self.backward(t, b, train)?;
+            Ok((loss, fin))
+        })?
+    }
+
+    /// Mean cross-entropy without dropout or gradients.
+    pub fn loss(
+        &mut self,
+        x: Tokens<'_>,
+        y: Tokens<'_>,
+        state: Option<&State>,
+    ) -> Result<(f64, State)> {
+        self.load(x, y)?;
+        let (t, b) = (x.time(), x.batch());
+        threads::install(|| {
+            let fin = self.forward(t, b, state, false)?;
+            let loss = self.loss_from_logits(t * b, false);
+            Ok((loss, fin))
+        })?
+    }
+
+    /// Logits (batch, time, vocab), row-major, without dropout.
+    pub fn logits(&mut self, x: Tokens<'_>, state: Option<&State>) -> Result<(Vec<f32>, State)> {
+        x.load("x", self.cfg.vocab_size, &mut self.ws.ids)?;
+        let (t, b, v) = (x.time(), x.batch(), self.cfg.vocab_size);
+        threads::install(|| {
+            let fin = self.forward(t, b, state, false)?;
+            let mut out = vec![0.0f32; b * t * v];
+            for (r, row) in self.ws.logits[..t * b * v].chunks_exact(v).enumerate() {
+                let (tt, bb) = (r / b, r % b);
+                out[(bb * t + tt) * v..(bb * t + tt + 1) * v].copy_from_slice(row);
+            }
+            Ok((out, fin))
+        })?
+    }
+
+    /// Total negative log-likelihood (nats, summed in f64) and token count over a batchified
+    /// (batch, n) stream, in chunks of `bptt` with the state carried; no dropout.
+    pub fn evaluate(
+        &mut self,
+        stream: &[u32],
+        batch: usize,
+        n: usize,
+        bptt: usize,
+    ) -> Result<(f64, usize)> {
+        if bptt == 0 {
+            return Err(CoreError::invalid("bptt", "expected an integer > 0, got 0"));
+        }
+        let mut state = self.zero_state(batch);
+        let mut total = 0.0f64;
+        let mut count = 0usize;
+        let mut s = 0;
+        while s + 1 < n {
+            let t = bptt.min(n - 1 - s);
+            let x = Tokens::window(stream, batch, n, s, t)?;
+            let y = Tokens::window(stream, batch, n, s + 1, t)?;
+            let (loss, next) = self.loss(x, y, Some(&state))?;
+            total += loss * (t * batch) as f64;
+            count += t * batch;
+            state = next;
+            s += t;
+        }
+        Ok((total, count))
+    }
+
+    fn load(&mut self, x: Tokens<'_>, y: Tokens<'_>) -> Result<()> {
+        if x.batch() != y.batch() || x.time() != y.time() {
+            return Err(CoreError::invalid(
+                "y",
+                format!(
+                    "expected the shape of x ({}, {}), got ({}, {})",
+                    x.batch(),
+                    x.time(),
+                    y.batch(),
+                    y.time()
+                ),
+            ));
+        }
+        if x.time() == 0 || x.batch() == 0 {
+            return Err(CoreError::invalid(
+                "x",
+                "expected at least one row and one step",
+            ));
+        }
+        x.load("x", self.cfg.vocab_size, &mut self.ws.ids)?;
+        y.load("y", self.cfg.vocab_size, &mut self.ws.targets)
+    }
+
+    /// Forward through the encoder (layer 0 reading the ids of ws.ids), the output dropout
+    /// and the decoder; logits (T*B, V) land in ws.logits. Returns the final state.
+    fn forward(&mut self, t: usize, b: usize, state: Option<&State>, train: bool) -> Result<State> {
+        let (h, v) = (self.cfg.hidden_size, self.cfg.vocab_size);
+        let tb = t * b;
+        let drop = train && self.cfg.dropout > 0.0;
+        let Model {
+            cfg,
+            params,
+            embedding,
+            stack,
+            out_w,
+            out_b,
+            rng,
+            ws,
+        } = self;
+        let values = params.values();
+        let input = StackInput::Tokens {
+            ids: &ws.ids[..tb],
+            table: embedding.clone(),
+        };
+        let fin = stack.forward(values, input, t, b, state, train.then_some(&mut *rng))?;
+        let mut top = stack.outputs(0);
+        if drop {
+            grow(&mut ws.out_mask, tb * h);
+            grow(&mut ws.dropped, tb * h);
+            let mask = &mut ws.out_mask[..tb * h];
+            dropout::fill_mask(rng, cfg.dropout, mask);
+            dropout::apply(top, mask, &mut ws.dropped[..tb * h]);
+            top = &ws.dropped[..tb * h];
+        }
+        let w_out = &values[out_w.clone().unwrap_or(embedding.clone())];
+        grow(&mut ws.logits, tb * v);
+        decoder::logits(top, tb, h, w_out, &values[out_b.clone()], &mut ws.logits);
+        Ok(fin)
+    }
+
+    /// Mean loss over the `n` rows of ws.logits; with `grad`, ws.logits becomes dL/dlogits.
+    fn loss_from_logits(&mut self, n: usize, grad: bool) -> f64 {
+        let v = self.cfg.vocab_size;
+        grow(&mut self.ws.row_loss, n);
+        let scale = grad.then_some(1.0 / n as f32);
+        decoder::cross_entropy(
+            &mut self.ws.logits,
+            v,
+            &self.ws.targets[..n],
+            &mut self.ws.row_loss,
+            scale,
+        );
+        self.ws.row_loss[..n].iter().sum::<f64>() / n as f64
+    }
+
+    /// Backward from dL/dlogits in ws.logits through the decoder, the output dropout and the
+    /// encoder (down to the embedding table); replaces the gradients.
+    fn backward(&mut self, t: usize, b: usize, train: bool) -> Result<()> {
+        let (h, v) = (self.cfg.hidden_size, self.cfg.vocab_size);
+        let tb = t * b;
+        let drop = train && self.cfg.dropout > 0.0;
+        let Model {
+            params,
+            embedding,
+            stack,
+            out_w,
+            out_b,
+            ws,
+            ..
+        } = self;
+        params.zero_grads();
+        let (values, grads) = params.values_and_grads();
+        let values: &[f32] = values;
+        let w_out = out_w.clone().unwrap_or(embedding.clone());
+        {
+            let top = if drop {
+                &ws.dropped[..tb * h]
+            } else {
+                stack.outputs(0)
+            };
+            let (dw, db) = split_two(grads, w_out.clone(), out_b.clone());
+            decoder::backward_weights(&ws.logits, tb, v, top, h, dw, db);
+        }
+        let dy = stack.output_grads_mut(0);
+        decoder::backward_input(&ws.logits, tb, v, &values[w_out], h, dy);
+        if drop {
+            dropout::apply_in_place(dy, &ws.out_mask[..tb * h]);
+        }
+        let input = StackInput::Tokens {
+            ids: &ws.ids[..tb],
+            table: embedding.clone(),
+        };
+        stack.backward(values, grads, input, None)
+    }
+}
