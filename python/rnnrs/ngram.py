@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -24,7 +26,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from ._backend import core, resolve_backend
-from .errors import NotFittedError
+from .errors import FormatError, NotFittedError
 from .generate import Prompt, beam_search, generate
 from .reference.ngram import EOS, METHODS, UNK
 from .reference.ngram_engine import (
@@ -38,7 +40,46 @@ PathLike = Union[str, "os.PathLike[str]"]
 Sentences = Iterable[Union[str, Sequence[str]]]
 LN10 = math.log(10.0)
 
-__all__ = ["NGramCounts", "NGramLM"]
+__all__ = ["NGramCounts", "NGramLM", "parse_memory"]
+
+_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([bkmgtp%]?)", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def physical_memory() -> int:
+    """Bytes of physical memory of this machine."""
+    return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+
+
+def parse_memory(size: Union[int, str], name: str = "memory") -> int:
+    """Bytes in a memory size as lmplz's ``-S`` takes it: a number with a suffix ``K``,
+    ``M``, ``G``, ``T`` (powers of 1024; ``b`` or none: bytes) or ``%`` of the physical
+    memory; an int is bytes.
+
+    Example:
+        >>> parse_memory("1G"), parse_memory("500M"), parse_memory("1.5k"), parse_memory(4096)
+        (1073741824, 524288000, 1536, 4096)
+        >>> parse_memory("50%") == physical_memory() // 2
+        True
+    """
+    if isinstance(size, bool) or not isinstance(size, (int, str)):
+        raise TypeError(f"{name}: expected a size such as '1G' or a number of bytes, got {size!r}")
+    if isinstance(size, int):
+        value = size
+    else:
+        match = _SIZE.fullmatch(size.strip())
+        if match is None:
+            raise ValueError(f"{name}: expected a size such as 1G, 500M or 80%, got {size!r}")
+        number, unit = float(match.group(1)), match.group(2).lower()
+        if unit == "%":
+            if not 0 < number <= 100:
+                raise ValueError(f"{name}: a percentage must be in (0, 100], got {size!r}")
+            value = int(physical_memory() * number / 100)
+        else:
+            value = int(number * _UNITS[unit])
+    if value <= 0:
+        raise ValueError(f"{name}: must be > 0, got {size!r}")
+    return value
 
 
 def _counts_engine(order: int, backend: Optional[str]) -> Any:
@@ -215,8 +256,126 @@ class NGramCounts:
         """Approximate bytes held by the tables."""
         return int(self._engine.memory_bytes())
 
+    @property
+    def sentences(self) -> int:
+        """Sentences counted."""
+        return int(self._engine.sentences)
+
+    # ------------------------------------------------------------- files, bytes
+    def to_bytes(self) -> bytes:
+        """The counts in rnnrs's counts format (versioned, checksummed; docs/ngram.md):
+        the same bytes on both backends, readable by :meth:`from_bytes` on either.
+
+        Example:
+            >>> NGramCounts(2).add(["a b"]).to_bytes()[:8]
+            b'RNNRSCNT'
+        """
+        return bytes(self._engine.to_bytes())
+
+    @classmethod
+    def _wrap(cls, engine: Any, backend: str, order: Optional[int], source: str) -> NGramCounts:
+        if order is not None and int(engine.order) != order:
+            raise FormatError(f"{source}: counts of order {engine.order}, expected order {order}")
+        counts = cls.__new__(cls)
+        counts._engine, counts.backend = engine, backend
+        return counts
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes, *, order: Optional[int] = None, backend: Optional[str] = None
+    ) -> NGramCounts:
+        """Counts from :meth:`to_bytes`'s bytes. Corrupt, truncated or foreign data, another
+        version, or (with ``order``) another order raise :class:`rnnrs.FormatError`.
+
+        Example:
+            >>> c = NGramCounts(2).add(["a b", "b a"])
+            >>> NGramCounts.from_bytes(c.to_bytes())["a b"]
+            1
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data: expected bytes, got {type(data).__name__}")
+        b = resolve_backend(backend)
+        engine_cls = core().NGramCounts if b == "rust" else RefNGramCounts
+        return cls._wrap(engine_cls.from_bytes(bytes(data)), b, order, "data")
+
+    def save(self, path: PathLike) -> None:
+        """Write the counts to ``path`` in the counts format (atomically).
+
+        Example:
+            >>> NGramCounts(3).add(["a b c"]).save("part1.counts")  # doctest: +SKIP
+        """
+        self._engine.save(_path(path, "path", must_exist=False))
+
+    @classmethod
+    def load(
+        cls, path: PathLike, *, order: Optional[int] = None, backend: Optional[str] = None
+    ) -> NGramCounts:
+        """Read counts written by :meth:`save` (on either backend, on any machine); errors as
+        :meth:`from_bytes`, naming the file.
+
+        Example:
+            >>> counts = NGramCounts.load("part1.counts", order=3)  # doctest: +SKIP
+        """
+        p = _path(path, "path")
+        b = resolve_backend(backend)
+        engine_cls = core().NGramCounts if b == "rust" else RefNGramCounts
+        return cls._wrap(engine_cls.load(p), b, order, str(p))
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        # Pickled through the counts format: no code, only checked numbers, any backend.
+        return (NGramCounts.from_bytes, (self.to_bytes(),))
+
+    @classmethod
+    def count_files(
+        cls,
+        paths: Sequence[PathLike],
+        order: int,
+        *,
+        memory: Union[int, str, None] = None,
+        temp_dir: Optional[PathLike] = None,
+        backend: Optional[str] = None,
+    ) -> NGramCounts:
+        """Count text files (one sentence per line). With ``memory`` (bytes, or a size such
+        as ``"1G"``, ``"500M"``, ``"80%"``, see :func:`parse_memory`) the Rust engine reads
+        the text in chunks and spills sorted runs to ``temp_dir`` (default: the system's
+        temporary folder) when its tables outgrow the budget, then merges them: the same
+        counts in bounded memory, the vocabulary and the merged counts aside. The runs are
+        removed when counting ends, also on errors and Ctrl-C. The NumPy backend counts in
+        memory whatever ``memory`` says (it is meant for small data).
+
+        Example:
+            >>> c = NGramCounts.count_files(["a.txt"], 5, memory="1G")  # doctest: +SKIP
+        """
+        checked = [_path(p, "paths") for p in paths]
+        b = resolve_backend(backend)
+        if memory is None and temp_dir is not None:
+            raise ValueError("temp_dir: only used with memory= (bounded counting)")
+        if memory is None or b != "rust":
+            budget = None if memory is None else parse_memory(memory)
+            if budget is not None:
+                _temp_dir(temp_dir)
+            counts = cls(order, backend=b)
+            for p in checked:
+                counts.add_file(p)
+            return counts
+        check_order(order)
+        engine = core().NGramCounts.count_files_bounded(
+            order, checked, parse_memory(memory), _temp_dir(temp_dir)
+        )
+        return cls._wrap(engine, b, None, "")
+
     def __repr__(self) -> str:
         return f"NGramCounts(order={self.order}, ngrams={self.num_ngrams}, tokens={self.tokens})"
+
+
+def _temp_dir(temp_dir: Optional[PathLike]) -> Path:
+    """The folder for temporary runs: checked to exist and be writable."""
+    p = Path(tempfile.gettempdir()) if temp_dir is None else _path(temp_dir, "temp_dir", False)
+    if not p.is_dir():
+        raise NotADirectoryError(f"temp_dir: not a directory: {p}")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise PermissionError(f"temp_dir: not writable: {p}")
+    return p
 
 
 class NGramLM:
@@ -294,6 +453,8 @@ class NGramLM:
         data: Union[PathLike, Sentences, NGramCounts],
         *,
         keep_counts: bool = True,
+        memory: Union[int, str, None] = None,
+        temp_dir: Optional[PathLike] = None,
         **options: Any,
     ) -> NGramLM:
         """Count ``data`` and estimate the model; returns ``self``.
@@ -303,7 +464,9 @@ class NGramLM:
         :class:`NGramCounts` of the same order. Keyword ``options`` update the smoothing
         knobs given to the constructor. The counts stay in ``self.counts`` unless
         ``keep_counts=False``: then they are freed during estimation (less memory; counts
-        passed as ``data`` are left empty).
+        passed as ``data`` are left empty). ``memory`` (with a path; e.g. ``"1G"``) counts
+        within that budget, spilling sorted runs to ``temp_dir``: see
+        :meth:`NGramCounts.count_files`; the model is the same.
 
         Example:
             >>> NGramLM(2, "add_k").fit([["a", "b"], "b a"]).vocab_size
@@ -315,16 +478,19 @@ class NGramLM:
         if options:
             self._configure(**options)
         consume = not keep_counts
+        if memory is not None and not isinstance(data, (str, os.PathLike)):
+            raise TypeError("memory: bounded counting reads a text file: give data as a path")
         if isinstance(data, NGramCounts):
             if data.order != self.order:
                 raise ValueError(f"data: counts of order {data.order}, the model is {self.order}")
             counts = data
+        elif isinstance(data, (str, os.PathLike)):
+            counts = NGramCounts.count_files(
+                [data], self.order, memory=memory, temp_dir=temp_dir, backend=self.backend
+            )
         else:
             counts = NGramCounts(self.order, backend=self.backend)
-            if isinstance(data, (str, os.PathLike)):
-                counts.add_file(data)
-            else:
-                counts.add(data)
+            counts.add(data)
         if counts.tokens == 0:
             raise ValueError("data: the corpus is empty (no sentence has a token)")
         if counts.backend != self.backend:

@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import FormatError
-from . import arpa, ngram_binary
+from . import arpa, ngram_binary, ngram_counts_file
 from .ngram import (
     BOS,
     EOS,
@@ -149,6 +149,30 @@ class RefNGramCounts:
 
     def memory_bytes(self) -> int:
         return sum(sys.getsizeof(t) + 120 * len(t) for t in self.table)
+
+    def to_bytes(self) -> bytes:
+        return ngram_counts_file.to_bytes(
+            self.order, self.vocabulary.words, self.table, self.sentences, self.tokens
+        )
+
+    @staticmethod
+    def _from_data(data: ngram_counts_file.CountsData) -> RefNGramCounts:
+        counts = RefNGramCounts(data.order)
+        counts.vocabulary = Vocabulary(data.words)
+        counts.table = data.table
+        counts.sentences, counts.tokens = data.sentences, data.tokens
+        return counts
+
+    @staticmethod
+    def from_bytes(data: bytes) -> RefNGramCounts:
+        return RefNGramCounts._from_data(ngram_counts_file.from_bytes(data))
+
+    def save(self, path: Path) -> None:
+        ngram_counts_file.save(Path(path), self.to_bytes())
+
+    @staticmethod
+    def load(path: Path) -> RefNGramCounts:
+        return RefNGramCounts._from_data(ngram_counts_file.load(Path(path)))
 
 
 class RefNGramModel:
