@@ -70,14 +70,14 @@ impl Method {
         METHOD_NAMES[self as usize]
     }
 
-    fn interpolated(self) -> bool {
+    pub(crate) fn interpolated(self) -> bool {
         matches!(
             self,
             Method::WittenBell | Method::Absolute | Method::KneserNey | Method::ModifiedKneserNey
         )
     }
 
-    fn adjusted(self) -> bool {
+    pub(crate) fn adjusted(self) -> bool {
         matches!(self, Method::KneserNey | Method::ModifiedKneserNey)
     }
 }
@@ -222,7 +222,7 @@ pub fn single_discount(t: &[u64; 5], order: usize, fallback: bool) -> Result<f64
     ))
 }
 
-fn log10(x: f64) -> f64 {
+pub(crate) fn log10(x: f64) -> f64 {
     if x > 0.0 {
         x.log10()
     } else {
@@ -396,26 +396,79 @@ fn check(counts: &NGramCounts, smoothing: &Smoothing) -> Result<()> {
 /// each count class 1, 2 and 3+ (the discounts' multiplicities). All integers, so a
 /// context's sums do not depend on the order its words are numbered in: counts merged
 /// from shards in any order estimate the same model.
-#[derive(Clone, Copy, Default)]
-struct Sums {
-    total: u64,
-    items: u64,
-    classes: [u64; 3],
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Sums {
+    pub(crate) total: u64,
+    pub(crate) items: u64,
+    pub(crate) classes: [u64; 3],
 }
 
 impl Sums {
-    fn add(&mut self, x: u64) {
+    pub(crate) fn add(&mut self, x: u64) {
         self.total += x;
         self.items += 1;
         self.classes[(x.min(3) - 1) as usize] += 1;
     }
 
     /// `Σ D(a)` over the context's n-grams, as KenLM computes it: `D1 n1 + D2 n2 + D3 n3+`.
-    fn discount_mass(&self, d: &[f64; 3]) -> f64 {
+    pub(crate) fn discount_mass(&self, d: &[f64; 3]) -> f64 {
         d[0] * self.classes[0] as f64
             + d[1] * self.classes[1] as f64
             + d[2] * self.classes[2] as f64
     }
+}
+
+/// The method's own part of p(w|c), `α(c, w)`, for a count `x` in a context whose sums are
+/// `sums`; `d` the order's discounts, `v` = |V|. One function for the in-memory and the
+/// streaming estimators (src/ngram/external.rs), so both compute the same bits.
+#[inline(always)]
+pub(crate) fn alpha(smoothing: &Smoothing, d: &[f64; 3], v: f64, x: u64, sums: &Sums) -> f64 {
+    let x = x as f64;
+    let total = sums.total as f64;
+    let k = smoothing.k;
+    match smoothing.method {
+        Method::ModifiedKneserNey | Method::KneserNey | Method::Absolute => {
+            (x - d[(x.min(3.0) as usize) - 1]) / total
+        }
+        Method::WittenBell => x / (total + sums.items as f64),
+        Method::AddK => (x + k) / (total + k * v),
+        Method::Mle | Method::StupidBackoff => x / total,
+    }
+}
+
+/// `Σ α(c, w)` over the n-grams `pruned` sums up in a context whose sums are `sums`, in
+/// closed form (the same whatever the order of the words).
+pub(crate) fn pruned_mass(
+    smoothing: &Smoothing,
+    d: &[f64; 3],
+    v: f64,
+    pruned: &Sums,
+    sums: &Sums,
+) -> f64 {
+    let x = pruned.total as f64;
+    let total = sums.total as f64;
+    let k = smoothing.k;
+    match smoothing.method {
+        Method::ModifiedKneserNey | Method::KneserNey | Method::Absolute => {
+            (x - pruned.discount_mass(d)) / total
+        }
+        Method::WittenBell => x / (total + sums.items as f64),
+        Method::AddK => (x + k * pruned.items as f64) / (total + k * v),
+        Method::Mle | Method::StupidBackoff => x / total,
+    }
+}
+
+/// An interpolated method's `γ(c)` from the context's sums (and those of its pruned
+/// n-grams).
+pub(crate) fn gamma(smoothing: &Smoothing, d: &[f64; 3], v: f64, s: &Sums, pruned: &Sums) -> f64 {
+    let mut g = match smoothing.method {
+        Method::WittenBell => s.items as f64 / (s.total + s.items) as f64,
+        _ => s.discount_mass(d) / s.total as f64,
+    };
+    if pruned.items > 0 {
+        g += pruned_mass(smoothing, d, v, pruned, s);
+    }
+    g
 }
 
 /// Where to cut the `len` n-grams of order n into about `parts` parallel tasks without
@@ -659,35 +712,7 @@ impl OrderInputs<'_> {
     /// The method's own part of p(w|c) for a count `x` in context `c`.
     #[inline(always)]
     fn alpha(&self, x: u64, c: usize) -> f64 {
-        let x = x as f64;
-        let Sums { total, items, .. } = self.sums[c];
-        let total = total as f64;
-        let (k, v) = (self.smoothing.k, self.v);
-        match self.smoothing.method {
-            Method::ModifiedKneserNey | Method::KneserNey | Method::Absolute => {
-                (x - self.d[(x.min(3.0) as usize) - 1]) / total
-            }
-            Method::WittenBell => x / (total + items as f64),
-            Method::AddK => (x + k) / (total + k * v),
-            Method::Mle | Method::StupidBackoff => x / total,
-        }
-    }
-
-    /// `Σ α(c, w)` over the n-grams `pruned` sums up in context `c`, in closed form (the
-    /// same whatever the order of the words).
-    fn pruned_mass(&self, pruned: &Sums, c: usize) -> f64 {
-        let x = pruned.total as f64;
-        let Sums { total, items, .. } = self.sums[c];
-        let total = total as f64;
-        let (k, v) = (self.smoothing.k, self.v);
-        match self.smoothing.method {
-            Method::ModifiedKneserNey | Method::KneserNey | Method::Absolute => {
-                (x - pruned.discount_mass(&self.d)) / total
-            }
-            Method::WittenBell => x / (total + items as f64),
-            Method::AddK => (x + k * pruned.items as f64) / (total + k * v),
-            Method::Mle | Method::StupidBackoff => x / total,
-        }
+        alpha(self.smoothing, &self.d, self.v, x, &self.sums[c])
     }
 
     /// Per context, the sums of its n-grams that pruning drops.
@@ -728,22 +753,14 @@ impl OrderInputs<'_> {
     fn interpolate(&self, p: &mut [f64], gamma: &mut Vec<f64>, bows: &mut [f64]) {
         let (n, a, sums) = (self.n, self.a, self.sums);
         gamma.clear();
-        gamma.par_extend(sums.par_iter().map(|s| match self.smoothing.method {
-            Method::WittenBell => s.items as f64 / (s.total + s.items) as f64,
-            _ => s.discount_mass(&self.d) / s.total as f64,
-        }));
+        let of = |s: &Sums, pr: &Sums| self::gamma(self.smoothing, &self.d, self.v, s, pr);
         // Stored n-grams have raw counts >= 1: a threshold of 0 or 1 prunes nothing.
         if self.threshold > 1 {
             let pruned = self.pruned_sums();
-            gamma
-                .par_iter_mut()
-                .zip(&pruned)
-                .enumerate()
-                .for_each(|(c, (gm, pr))| {
-                    if pr.items > 0 {
-                        *gm += self.pruned_mass(pr, c);
-                    }
-                });
+            gamma.par_extend(sums.par_iter().zip(&pruned).map(|(s, pr)| of(s, pr)));
+        } else {
+            let none = Sums::default();
+            gamma.par_extend(sums.par_iter().map(|s| of(s, &none)));
         }
         let gamma = &gamma[..];
         p.par_chunks_mut(PROB_CHUNK)
@@ -819,9 +836,9 @@ impl OrderInputs<'_> {
             .collect();
         if self.threshold > 1 {
             let pruned = self.pruned_sums();
-            for (c, (l, pr)) in left.iter_mut().zip(&pruned).enumerate() {
+            for (l, (pr, s)) in left.iter_mut().zip(pruned.iter().zip(sums)) {
                 if pr.items > 0 {
-                    l.0 += self.pruned_mass(pr, c);
+                    l.0 += pruned_mass(self.smoothing, &self.d, self.v, pr, s);
                 }
             }
         }

@@ -12,6 +12,7 @@ pub mod counts;
 pub mod counts_file;
 mod crc32;
 pub mod estimate;
+pub mod external;
 mod id_table;
 pub mod model;
 mod sort;

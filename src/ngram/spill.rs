@@ -47,7 +47,7 @@ const TABLE_SHARE: u64 = 3;
 const CHECK_EVERY: u64 = 1 << 20;
 
 impl Budget {
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.bytes < MIN_BUDGET {
             return Err(CoreError::invalid(
                 "memory",
@@ -66,17 +66,17 @@ impl Budget {
         Ok(())
     }
 
-    fn text_bytes(&self) -> usize {
+    pub(crate) fn text_bytes(&self) -> usize {
         (self.bytes / TEXT_SHARE).max(1 << 16) as usize
     }
 
-    fn table_bytes(&self) -> usize {
+    pub(crate) fn table_bytes(&self) -> usize {
         (self.bytes / TABLE_SHARE) as usize
     }
 }
 
 /// Temporary files, removed when dropped (on success, error, panic or interrupt alike).
-struct TempFiles {
+pub(crate) struct TempFiles {
     dir: PathBuf,
     paths: Vec<PathBuf>,
 }
@@ -85,7 +85,7 @@ struct TempFiles {
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 impl TempFiles {
-    fn new(dir: &Path) -> TempFiles {
+    pub(crate) fn new(dir: &Path) -> TempFiles {
         TempFiles {
             dir: dir.to_owned(),
             paths: Vec::new(),
@@ -93,7 +93,7 @@ impl TempFiles {
     }
 
     /// Create a new temporary file (its name says what it holds).
-    fn create(&mut self, what: &str) -> Result<(PathBuf, File)> {
+    pub(crate) fn create(&mut self, what: &str) -> Result<(PathBuf, File)> {
         let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
         let name = format!("rnnrs-{}-{seq}.{what}", std::process::id());
         let path = self.dir.join(name);
@@ -106,7 +106,7 @@ impl TempFiles {
         Ok((path, file))
     }
 
-    fn remove(&mut self, path: &Path) {
+    pub(crate) fn remove(&mut self, path: &Path) {
         let _ = std::fs::remove_file(path);
         self.paths.retain(|p| p != path);
     }
@@ -121,7 +121,7 @@ impl Drop for TempFiles {
 }
 
 /// An I/O error on a temporary file, saying what to do about it.
-fn temp_error(path: &Path, e: std::io::Error) -> CoreError {
+pub(crate) fn temp_error(path: &Path, e: std::io::Error) -> CoreError {
     let hint = match e.kind() {
         std::io::ErrorKind::PermissionDenied => " (is temp_dir writable?)",
         std::io::ErrorKind::StorageFull => " (temp_dir is full: free space or choose another)",
@@ -179,7 +179,11 @@ fn spill(counts: &mut NGramCounts, temp: &mut TempFiles) -> Result<PathBuf> {
 /// Call `f` on the text of `path` in chunks of about `size` bytes cut after a `\n`. A
 /// file that is not UTF-8 is an error naming the line and the byte, as in
 /// [`NGramCounts::add_file`].
-fn for_each_chunk(path: &Path, size: usize, f: &mut dyn FnMut(&str) -> Result<()>) -> Result<()> {
+pub(crate) fn for_each_chunk(
+    path: &Path,
+    size: usize,
+    f: &mut dyn FnMut(&str) -> Result<()>,
+) -> Result<()> {
     let mut file = File::open(path).map_err(|e| CoreError::io(path, e))?;
     let mut buf: Vec<u8> = Vec::with_capacity(size);
     let (mut offset, mut line) = (0usize, 1usize);
