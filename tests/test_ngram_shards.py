@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import rnnrs
 from rnnrs import FormatError, NGramCounts, NGramLM
 from rnnrs.cli import main
-from rnnrs.ngram import parse_memory, physical_memory
+from rnnrs.ngram import build_arpa, parse_memory, physical_memory
 from rnnrs.reference.ngram import METHODS
 
 needs_rust = pytest.mark.skipif(not rnnrs.rust_available(), reason="the Rust extension is absent")
@@ -263,10 +263,29 @@ def test_bounded_memory_gives_the_same_model(tmp_path: Path) -> None:
     text = big_corpus(tmp_path / "big.txt", 30_000 if rnnrs.backend() == "rust" else 2_000)
     runs = tmp_path / "runs"
     runs.mkdir()
-    free = NGramLM(4, discount_fallback=True).fit(text)
-    bounded = NGramLM(4, discount_fallback=True).fit(text, memory="1M", temp_dir=runs)
-    assert arpa(bounded, tmp_path / "b.arpa") == arpa(free, tmp_path / "f.arpa")
-    assert list(runs.iterdir()) == []
+    for method, options in [
+        ("modified_kneser_ney", {}),
+        ("witten_bell", {"min_counts": [0, 1, 2, 2]}),
+        ("add_k", {"k": 0.5}),  # counted within the budget, estimated in memory
+    ]:
+        free = NGramLM(4, method, discount_fallback=True, **options).fit(text)
+        expected = arpa(free, tmp_path / "f.arpa")
+        bounded = NGramLM(4, method, discount_fallback=True, **options)
+        bounded.fit(text, memory="1M", temp_dir=runs)
+        assert arpa(bounded, tmp_path / "b.arpa") == expected, method
+        written = build_arpa(
+            [text], tmp_path / "s.arpa", 4, method, memory="1M", temp_dir=runs,
+            discount_fallback=True, **options,
+        )  # fmt: skip
+        assert (tmp_path / "s.arpa").read_bytes() == expected, method
+        assert written == free.num_ngrams
+        assert list(runs.iterdir()) == []
+    out = tmp_path / "cli.arpa"
+    command = ["ngram", "build", str(text), "-o", "4", "--smoothing", "modified_kneser_ney"]
+    options_cli = ["--discount-fallback", "--memory", "1M", "--temp-dir", str(runs)]
+    assert main([*command, *options_cli, "--output", str(out)]) == 0
+    expected = arpa(NGramLM(4, discount_fallback=True).fit(text), tmp_path / "f.arpa")
+    assert out.read_bytes() == expected
     with pytest.raises(NotADirectoryError, match="temp_dir"):
         NGramLM(4).fit(text, memory="1M", temp_dir=text)
     with pytest.raises(TypeError, match="memory"):
@@ -274,6 +293,7 @@ def test_bounded_memory_gives_the_same_model(tmp_path: Path) -> None:
     if rnnrs.backend() == "rust":
         with pytest.raises(ValueError, match="at least 1M"):
             NGramLM(4).fit(text, memory="100K", temp_dir=runs)
+    assert list(runs.iterdir()) == []
 
 
 @needs_rust

@@ -82,6 +82,21 @@ class NGramCounts:
 @final
 class NGramModel:
     @staticmethod
+    def build_arpa_bounded(
+        order: int,
+        paths: list[str | os.PathLike[str]],
+        output: str | os.PathLike[str],
+        method: str,
+        memory: int,
+        temp_dir: str | os.PathLike[str],
+        *,
+        k: float = 1.0,
+        discount: float | None = None,
+        alpha: float = 0.4,
+        discount_fallback: bool = False,
+        min_counts: list[int] = ...,
+    ) -> list[int]: ...
+    @staticmethod
     def estimate(
         counts: NGramCounts,
         method: str,

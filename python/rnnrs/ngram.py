@@ -28,7 +28,7 @@ import numpy as np
 from ._backend import core, resolve_backend
 from .errors import FormatError, NotFittedError
 from .generate import Prompt, beam_search, generate
-from .reference.ngram import EOS, METHODS, UNK
+from .reference.ngram import EOS, INTERPOLATED, METHODS, UNK
 from .reference.ngram_engine import (
     RefNGramCounts,
     RefNGramModel,
@@ -40,7 +40,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 Sentences = Iterable[Union[str, Sequence[str]]]
 LN10 = math.log(10.0)
 
-__all__ = ["NGramCounts", "NGramLM", "parse_memory"]
+__all__ = ["NGramCounts", "NGramLM", "build_arpa", "parse_memory"]
 
 _SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([bkmgtp%]?)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -378,6 +378,51 @@ def _temp_dir(temp_dir: Optional[PathLike]) -> Path:
     return p
 
 
+def build_arpa(
+    texts: Sequence[PathLike],
+    output: PathLike,
+    order: int = 5,
+    smoothing: str = "modified_kneser_ney",
+    *,
+    memory: Union[int, str, None] = None,
+    temp_dir: Optional[PathLike] = None,
+    backend: Optional[str] = None,
+    **options: Any,
+) -> list[int]:
+    """Count text files and write the model as an ARPA file, as lmplz does; returns the
+    number of n-grams of each order written. ``options``: the smoothing knobs of
+    :class:`NGramLM`.
+
+    With ``memory`` (bytes or a size such as ``"1G"``, ``"500M"``, ``"80%"``; see
+    :func:`parse_memory`) and an interpolated method (``modified_kneser_ney``,
+    ``kneser_ney``, ``absolute``, ``witten_bell``), the Rust engine counts and estimates
+    within that budget, no model ever in memory: sorted runs spill to ``temp_dir`` (default:
+    the system's temporary folder), the n-grams are estimated a group of last words at a
+    time, and the file is written in sorted order, the same bytes as
+    ``NGramLM(...).fit(...).to_arpa(output)``. The vocabulary comes on top of the budget.
+    Temporary files are removed when it ends, also on errors and Ctrl-C. Other methods,
+    and the NumPy backend, estimate in memory.
+
+    Example:
+        >>> build_arpa(["big.txt"], "big.arpa", 5, memory="2G")  # doctest: +SKIP
+        [1234567, 9876543, ...]
+    """
+    lm = NGramLM(order, smoothing, backend=backend, **options)
+    paths = [_path(p, "texts") for p in texts]
+    out = _path(output, "output", must_exist=False)
+    if memory is not None and lm.backend == "rust" and lm.smoothing in INTERPOLATED:
+        written = core().NGramModel.build_arpa_bounded(
+            order, paths, out, lm.smoothing, parse_memory(memory), _temp_dir(temp_dir), **lm.options
+        )
+        return [int(x) for x in written]
+    counts = NGramCounts.count_files(
+        paths, order, memory=memory, temp_dir=temp_dir, backend=lm.backend
+    )
+    lm.fit(counts, keep_counts=False)
+    lm.to_arpa(out)
+    return lm.num_ngrams
+
+
 class NGramLM:
     """An n-gram language model (see docs/ngram.md for every smoothing formula).
 
@@ -464,9 +509,13 @@ class NGramLM:
         :class:`NGramCounts` of the same order. Keyword ``options`` update the smoothing
         knobs given to the constructor. The counts stay in ``self.counts`` unless
         ``keep_counts=False``: then they are freed during estimation (less memory; counts
-        passed as ``data`` are left empty). ``memory`` (with a path; e.g. ``"1G"``) counts
-        within that budget, spilling sorted runs to ``temp_dir``: see
-        :meth:`NGramCounts.count_files`; the model is the same.
+        passed as ``data`` are left empty). ``memory`` (with a path; e.g. ``"1G"``, see
+        :func:`parse_memory`) bounds the memory of counting and estimation, temporary
+        files going to ``temp_dir``: for the interpolated methods on the Rust backend the
+        model is estimated as :func:`build_arpa` does, into an ARPA file in ``temp_dir``
+        that is then read (the model in memory is the only thing that outgrows the budget;
+        no counts are kept); the other methods count within the budget
+        (:meth:`NGramCounts.count_files`) and estimate in memory. The model is the same.
 
         Example:
             >>> NGramLM(2, "add_k").fit([["a", "b"], "b a"]).vocab_size
@@ -484,6 +533,22 @@ class NGramLM:
             if data.order != self.order:
                 raise ValueError(f"data: counts of order {data.order}, the model is {self.order}")
             counts = data
+        elif memory is not None and self.backend == "rust" and self.smoothing in INTERPOLATED:
+            folder = _temp_dir(temp_dir)
+            with tempfile.TemporaryDirectory(prefix="rnnrs-", dir=folder) as tmp:
+                arpa = Path(tmp) / "model.arpa"
+                core().NGramModel.build_arpa_bounded(
+                    self.order,
+                    [_path(data, "data")],
+                    arpa,
+                    self.smoothing,
+                    parse_memory(memory),
+                    folder,
+                    **self.options,
+                )
+                self._set_model(core().NGramModel.from_arpa(arpa))
+            self.counts = None
+            return self
         elif isinstance(data, (str, os.PathLike)):
             counts = NGramCounts.count_files(
                 [data], self.order, memory=memory, temp_dir=temp_dir, backend=self.backend

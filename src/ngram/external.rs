@@ -181,12 +181,12 @@ impl Head {
     }
 }
 
-/// What [`merge_streams`] calls with each distinct tuple and the values of every stream
-/// holding it.
-type OnMerged<'a> = dyn FnMut(&[u32], &[&[u64; 10]]) -> Result<()> + 'a;
+/// What [`merge_streams`] calls with each distinct tuple and, for every stream holding
+/// it, the stream's index and values.
+type OnMerged<'a> = dyn FnMut(&[u32], &[(usize, &[u64; 10])]) -> Result<()> + 'a;
 
 /// Merge sorted record streams of `n` words: `f` gets each distinct tuple once, with the
-/// values of every stream holding it (in stream order).
+/// streams holding it (in stream order).
 fn merge_streams(
     heads: &mut [Head],
     n: usize,
@@ -211,7 +211,8 @@ fn merge_streams(
             same.push(i);
         }
         same.sort_unstable();
-        let values: Vec<&[u64; 10]> = same.iter().map(|&i| &heads[i].values).collect();
+        let values: Vec<(usize, &[u64; 10])> =
+            same.iter().map(|&i| (i, &heads[i].values)).collect();
         f(&words[..n], &values)?;
         for &i in &same {
             heads[i].advance()?;
@@ -332,7 +333,7 @@ impl Job<'_> {
                 }
                 merge_streams(&mut heads, n, check, &mut |words, values| {
                     o.words.extend_from_slice(words);
-                    o.raw.push(values.iter().map(|v| v[0]).sum());
+                    o.raw.push(values.iter().map(|(_, v)| v[0]).sum());
                     Ok(())
                 })?;
             }
@@ -543,13 +544,17 @@ fn plan_groups(job: &Job, budget: &Budget) -> Vec<Vec<usize>> {
 }
 
 /// What pass A finds: the estimation counts of the unigrams, the discounts of every order,
-/// and the context sums of every order (sorted files; the unigrams' one context in memory).
+/// and what the contexts of every order give (sorted files; the unigrams' one context in
+/// memory).
 struct Estimates {
     a1: Vec<u64>,
     discounts: Vec<[f64; 3]>,
     unigram_sums: Sums,
-    /// `contexts[m]`: (file, records) of the sums of the contexts of order m (m >= 1).
-    contexts: Vec<(PathBuf, u64)>,
+    /// `bows[m]`: (file, records) of (context of order m, log10 γ as bits), m >= 1.
+    bows: Vec<(PathBuf, u64)>,
+    /// `needed[group][m]`: (file, records) of (context of order m, total, items, γ as
+    /// bits) for the contexts of order m that the group's n-grams extend.
+    needed: Vec<Vec<(PathBuf, u64)>>,
 }
 
 fn threshold(smoothing: &Smoothing, n: usize) -> u64 {
@@ -621,34 +626,51 @@ fn pass_a(
     for n in 1..=order {
         discounts[n] = order_discounts(job.smoothing, &t[n], n)?;
     }
-    // Each context order's sums, added up over the groups.
-    let mut contexts = vec![(PathBuf::new(), 0u64); order];
+    // Each context order's sums, added up over the groups: the backoffs for the ARPA file,
+    // and for each group the contexts its n-grams extend (those its sums came from).
+    let v = (job.vocab_size - 1) as f64;
+    let mut bows = vec![(PathBuf::new(), 0u64); order];
+    let mut needed = vec![vec![(PathBuf::new(), 0u64); order]; groups.len()];
     for m in 1..order {
         let mut heads = Vec::with_capacity(parts[m].len());
         for (path, count) in &parts[m] {
             heads.push(Head::new(Reader::open(path, 0, *count, m, 10)?)?);
         }
-        let mut file = Records::create(temp, "contexts")?;
+        let mut all = Records::create(temp, "bows")?;
+        let mut each = Vec::with_capacity(groups.len());
+        for _ in groups {
+            each.push(Records::create(temp, "contexts")?);
+        }
+        let d = &discounts[m + 1];
         merge_streams(&mut heads, m, check, &mut |words, values| {
             let (mut s, mut pruned) = (Sums::default(), Sums::default());
-            for v in values {
+            for (_, v) in values {
                 let (a, b) = values_sums(v);
                 add_sums(&mut s, &a);
                 add_sums(&mut pruned, &b);
             }
-            file.put(words, &sums_values(&s, &pruned))
+            let gm = gamma(job.smoothing, d, v, &s, &pruned);
+            all.put(words, &[log10(gm).to_bits()])?;
+            for &(g, _) in values {
+                each[g].put(words, &[s.total, s.items, gm.to_bits()])?;
+            }
+            Ok(())
         })?;
         drop(heads);
         for (path, _) in &parts[m] {
             temp.remove(path);
         }
-        contexts[m] = file.finish()?;
+        bows[m] = all.finish()?;
+        for (g, file) in each.into_iter().enumerate() {
+            needed[g][m] = file.finish()?;
+        }
     }
     Ok(Estimates {
         a1,
         discounts,
         unigram_sums,
-        contexts,
+        bows,
+        needed,
     })
 }
 
@@ -697,7 +719,7 @@ fn pass_b(
     p1[BOS as usize] = 1.0;
     let mut files: Vec<Vec<(PathBuf, u64)>> = vec![Vec::new(); order + 1];
     let mut scratch = vec![0u64; job.vocab_size];
-    for group in groups {
+    for (gi, group) in groups.iter().enumerate() {
         let orders = job.load(group, &mut scratch, check)?;
         let mut below: Vec<f64> = Vec::new();
         for n in 2..=order {
@@ -711,8 +733,8 @@ fn pass_b(
                 join_suffixes(&orders[n - 1], o, |s, h| l[h] = below[s])?;
                 l
             };
-            let (path, count) = &est.contexts[n - 1];
-            let mut sums = Head::new(Reader::open(path, 0, *count, n - 1, 10)?)?;
+            let (path, count) = &est.needed[gi][n - 1];
+            let mut contexts = Head::new(Reader::open(path, 0, *count, n - 1, 3)?)?;
             let thr = threshold(sm, n);
             let mut p = vec![f64::NAN; o.len()];
             let mut file = Records::create(temp, "probs")?;
@@ -722,12 +744,17 @@ fn pass_b(
                 let ctx = &gram[..n - 1];
                 if g == 0 || o.gram(g - 1)[..n - 1] != *ctx {
                     current = None;
-                    while sums.live && sums.words[..n - 1] < *ctx {
-                        sums.advance()?;
+                    while contexts.live && contexts.words[..n - 1] < *ctx {
+                        contexts.advance()?;
                     }
-                    if sums.live && sums.words[..n - 1] == *ctx {
-                        let (s, pruned) = values_sums(&sums.values);
-                        current = Some((s, gamma(sm, d, v, &s, &pruned)));
+                    if contexts.live && contexts.words[..n - 1] == *ctx {
+                        let c = &contexts.values;
+                        let s = Sums {
+                            total: c[0],
+                            items: c[1],
+                            classes: [0; 3],
+                        };
+                        current = Some((s, f64::from_bits(c[2])));
                     }
                 }
                 let x = o.a[g];
@@ -769,7 +796,6 @@ fn write(
         written.push(probs.files[n].iter().map(|(_, c)| c).sum());
     }
     let words = counts.vocab().words();
-    let v = (job.vocab_size - 1) as f64;
     let mut failure: Option<CoreError> = None;
     let result = write_atomically(out, |file| {
         let mut body = || -> Result<()> {
@@ -783,14 +809,13 @@ fn write(
             for n in 1..=order {
                 file.write_all(format!("\n\\{n}-grams:\n").as_bytes())
                     .map_err(io)?;
-                // The backoffs: the sums of this order's n-grams as contexts.
+                // The backoffs: this order's n-grams as contexts.
                 let mut bows = if n < order {
-                    let (path, count) = &est.contexts[n];
-                    Some(Head::new(Reader::open(path, 0, *count, n, 10)?)?)
+                    let (path, count) = &est.bows[n];
+                    Some(Head::new(Reader::open(path, 0, *count, n, 1)?)?)
                 } else {
                     None
                 };
-                let d = &est.discounts[(n + 1).min(order)];
                 let mut bow_of = |gram: &[u32]| -> Result<f64> {
                     let Some(b) = bows.as_mut() else {
                         return Ok(0.0);
@@ -799,8 +824,7 @@ fn write(
                         b.advance()?;
                     }
                     if b.live && b.words[..n] == *gram {
-                        let (s, pruned) = values_sums(&b.values);
-                        return Ok(log10(gamma(job.smoothing, d, v, &s, &pruned)));
+                        return Ok(f64::from_bits(b.values[0]));
                     }
                     Ok(0.0)
                 };
@@ -832,7 +856,7 @@ fn write(
                     heads.push(Head::new(Reader::open(path, 0, *count, n, 1)?)?);
                 }
                 merge_streams(&mut heads, n, check, &mut |gram, values| {
-                    emit(gram, f64::from_bits(values[0][0]), &mut line)
+                    emit(gram, f64::from_bits(values[0].1[0]), &mut line)
                 })?;
             }
             file.write_all(b"\n\\end\\\n").map_err(io)

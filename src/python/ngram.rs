@@ -12,7 +12,7 @@ use pyo3::types::PyBytes;
 use super::call;
 use super::convert::ids_array;
 use crate::ngram::spill::{self, Budget};
-use crate::ngram::{arpa, binary, counts_file, estimate};
+use crate::ngram::{arpa, binary, counts_file, estimate, external};
 use crate::ngram::{Method, Model, NGramCounts, Smoothing, EOS};
 use crate::runtime::threads;
 use crate::CoreError;
@@ -274,6 +274,42 @@ impl PyNGramModel {
             detached(py, work, || estimate::estimate(counts, &smoothing))?
         };
         Ok(PyNGramModel { inner })
+    }
+
+    /// Count text files and write the model as ARPA within a memory budget (interpolated
+    /// methods); returns the n-grams written per order.
+    #[staticmethod]
+    #[pyo3(signature = (order, paths, output, method, memory, temp_dir, *, k=1.0, discount=None, alpha=0.4, discount_fallback=false, min_counts=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
+    fn build_arpa_bounded(
+        py: Python<'_>,
+        order: usize,
+        paths: Vec<PathBuf>,
+        output: PathBuf,
+        method: &str,
+        memory: u64,
+        temp_dir: PathBuf,
+        k: f64,
+        discount: Option<f64>,
+        alpha: f64,
+        discount_fallback: bool,
+        min_counts: Vec<u64>,
+    ) -> PyResult<Vec<u64>> {
+        let smoothing = Smoothing {
+            method: Method::parse(method)?,
+            k,
+            discount,
+            alpha,
+            discount_fallback,
+            min_counts,
+        };
+        let budget = Budget {
+            bytes: memory,
+            temp_dir,
+        };
+        interruptible(py, |check| {
+            external::estimate_to_arpa(order, &paths, &smoothing, &budget, &output, check)
+        })
     }
 
     #[staticmethod]

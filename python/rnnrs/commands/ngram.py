@@ -22,7 +22,7 @@ from typing import Any
 from ..cli import UsageError, backend_note
 from ..data import stdlib_files
 from ..errors import FormatError
-from ..ngram import NGramCounts, NGramLM, parse_memory
+from ..ngram import NGramCounts, NGramLM, build_arpa, parse_memory
 from ..reference.ngram import METHODS
 from ..reference.ngram_binary import MAGIC
 from ._common import add_generation_arguments, generate_from_args
@@ -208,32 +208,47 @@ def load_model(path: Path) -> NGramLM:
 
 def run_build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    fmt = args.format or ("arpa" if args.output.suffix == ".arpa" else "binary")
     if args.from_counts is not None:
         if args.text or args.memory is not None:
             raise UsageError("--from-counts estimates saved counts: it takes no TEXT or --memory")
         counts = NGramCounts.load(args.from_counts, order=args.order)
         source = str(args.from_counts)
+        order = counts.order
+    else:
+        order = DEFAULT_ORDER if args.order is None else args.order
+    options: dict[str, Any] = {
+        "k": args.k,
+        "discount": args.discount,
+        "alpha": args.alpha,
+        "discount_fallback": args.discount_fallback,
+        "min_counts": args.min_counts,
+    }
     try:
-        if args.from_counts is not None:
-            order = counts.order
-        else:
-            order = DEFAULT_ORDER if args.order is None else args.order
-        lm = NGramLM(
-            order,
-            args.smoothing,
-            k=args.k,
-            discount=args.discount,
-            alpha=args.alpha,
-            discount_fallback=args.discount_fallback,
-            min_counts=args.min_counts,
-        )
+        lm = NGramLM(order, args.smoothing, **options)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.memory is not None and fmt == "arpa" and args.text:
+        # As lmplz: counted and estimated within the budget, the file written as it goes.
+        written = build_arpa(
+            args.text,
+            args.output,
+            order,
+            args.smoothing,
+            memory=args.memory,
+            temp_dir=args.temp_dir,
+            **options,
+        )
+        print(
+            f"built an order-{order} {lm.smoothing} model from {len(args.text)} file(s) within "
+            f"{args.memory} bytes: n-grams {written}; wrote {args.output} (arpa) in "
+            f"{time.perf_counter() - start:.2f} s; {backend_note()}"
+        )
+        return 0
     if args.from_counts is None:
         counts, source = count_texts(args, lm.order)
     tokens = counts.tokens
     lm.fit(counts, keep_counts=False)
-    fmt = args.format or ("arpa" if args.output.suffix == ".arpa" else "binary")
     if fmt == "arpa":
         lm.to_arpa(args.output)
     else:
