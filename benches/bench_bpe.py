@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import rnnrs
-from rnnrs.data import read_text
+from rnnrs.text.corpus import read_text
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 

@@ -42,7 +42,7 @@ def rnnrs_sampler(model: rnnrs.RNNLM, tokens: int) -> Callable[[], int]:
 def torch_sampler(model: rnnrs.RNNLM, tokens: int) -> Callable[[], int]:
     import torch
 
-    from rnnrs.torch_interop import torch_module
+    from rnnrs.io.torch_interop import torch_module
 
     module = torch_module(model.config)
     module.load_state_dict({k: torch.from_numpy(v) for k, v in model.to_torch_state_dict().items()})

@@ -91,7 +91,7 @@ def run_child(args: list[str], env: dict[str, str] | None = None) -> dict:
 def bench_estimation(tmp: Path, quick: bool) -> None:
     base = run_child(["baseline"])
     emit(bench="estimate", what="python + import rnnrs (baseline)", peak_mb=round(base["peak_mb"]))
-    from rnnrs.data import stdlib_files
+    from rnnrs.text.corpus import stdlib_files
 
     files = stdlib_files()
     fractions = [16] if quick else [16, 4, 1]

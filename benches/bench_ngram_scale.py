@@ -69,7 +69,7 @@ def write_corpus(path: Path, tokens: int) -> tuple[int, int]:
 def child(corpus: str, order: int, out: str, memory: str, temp: str) -> None:
     """Run one estimation in this process and print its figures."""
     from rnnrs import NGramLM
-    from rnnrs.ngram import build_arpa
+    from rnnrs.ngram.lm import build_arpa
 
     start = time.perf_counter()
     if memory:

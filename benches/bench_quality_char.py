@@ -36,7 +36,8 @@ from typing import Any, Optional
 import numpy as np
 
 import rnnrs
-from rnnrs.data import batchify, read_text, split_corpus
+from rnnrs.text.batching import batchify
+from rnnrs.text.corpus import read_text, split_corpus
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 TARGET = 1.50
@@ -133,7 +134,7 @@ def run_rnnrs(
     )
     per_step = (time.perf_counter() - tick) / CALIBRATION_STEPS
     tick = time.perf_counter()
-    probe.engine.evaluate(batchify(valid, args.batch), args.bptt)
+    probe.evaluate_loss(batchify(valid, args.batch), args.bptt)
     per_eval = time.perf_counter() - tick
     steps, every, limit = plan(args, per_step, per_eval)
     emit(
@@ -172,7 +173,7 @@ def run_torch(
 
     import torch
 
-    from rnnrs.torch_interop import torch_module
+    from rnnrs.io.torch_interop import torch_module
 
     torch.set_num_threads(args.threads)
     module = torch_module(model.config)

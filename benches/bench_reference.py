@@ -31,12 +31,11 @@ def main() -> None:
     starts = np.arange(0, seq * args.steps, seq)
     for cell in ("rnn_tanh", "gru", "lstm"):
         model = rnnrs.RNNLM(vocab, cell=cell, hidden_size=hidden, embed_size=embed, backend="numpy")
-        engine = model.engine
-        engine.configure_optimizer(**rnnrs.Adam(lr=1e-3).spec())
+        model.configure_optimizer(rnnrs.Adam(lr=1e-3).spec())
         lrs, reset = np.full(args.steps, 1e-3), np.zeros(args.steps, bool)
-        engine.train_steps(stream, starts[:1], seq, lrs[:1], reset[:1], None, 5.0, None)
+        model.train_steps(stream, starts[:1], seq, lrs[:1], reset[:1], None, 5.0, None)
         tick = time.perf_counter()
-        engine.train_steps(stream, starts, seq, lrs, reset, None, 5.0, None)
+        model.train_steps(stream, starts, seq, lrs, reset, None, 5.0, None)
         numpy_tps = batch * seq * args.steps / (time.perf_counter() - tick)
         row = {
             "bench": "reference_train_C1",

@@ -317,7 +317,7 @@ def main(argv: Optional[list[str]] = None) -> None:
                     )
                     rec["torch_gflops"] = round(rec["torch_tok_s"] * flops / 1e9, 1)
                 if args.numpy and threads == 1:
-                    from rnnrs.reference.engine import NumpyEngine
+                    from rnnrs.backends.numpy_rnnlm import NumpyEngine
 
                     ref = NumpyEngine(config(cell, w, vocab))
                     rec["numpy_tok_s"] = round(engine_train(ref, stream, w["bptt"], 1))

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 import rnnrs
-from rnnrs.data import read_text, split_corpus
+from rnnrs.text.corpus import read_text, split_corpus
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 KENLM_O5_PPL = 268.05  # ../shared/data/README.md: lmplz -o 5 on the prepared ptb.valid.txt

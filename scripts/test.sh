@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: builds the Rust extension into a virtualenv (.venv),
-# then Rust checks and tests, Python lint and stub checks, and pytest on BOTH backends.
+# then Rust checks and tests (also of the core without the Python bindings), Python lint,
+# type and stub checks, and pytest on BOTH backends.
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -k bpe`, `--runslow`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,11 +24,13 @@ step "cargo clippy -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
 step "cargo test"
 cargo test --quiet
-step "cargo test --no-default-features (the core without Python)"
+step "cargo test --no-default-features (the core without the python feature)"
 cargo test --quiet --no-default-features
 
 step "ruff"
-"$PY" -m ruff check python tests benches
+"$PY" -m ruff check python tests benches build_backend
+step "mypy (configured in pyproject.toml)"
+"$PY" -m mypy
 step "stubtest rnnrs._core"
 "$PY" -m mypy.stubtest rnnrs._core --allowlist .ci/stubtest-allowlist.txt
 
@@ -35,3 +38,6 @@ step "pytest, rust backend"
 RNNRS_BACKEND=rust "$PY" -m pytest -q "$@"
 step "pytest, numpy backend"
 RNNRS_BACKEND=numpy "$PY" -m pytest -q "$@"
+
+step "wheels: manylinux2014 (zig) and pure-Python, each installed in a fresh venv"
+bash scripts/check_wheels.sh

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import rnnrs
-from rnnrs._backend import resolve_backend
+from rnnrs.backends.selection import resolve_backend
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -46,7 +46,7 @@ def test_rust_without_extension_says_how_to_build() -> None:
         "import sys; sys.modules['rnnrs._core'] = None\n"
         "import rnnrs\n"
         "assert rnnrs.backend() == 'numpy'\n"
-        "from rnnrs._backend import resolve_backend\n"
+        "from rnnrs.backends.selection import resolve_backend\n"
         "try:\n"
         "    resolve_backend('rust')\n"
         "except rnnrs.BackendUnavailableError as e:\n"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rnnrs import CheckpointError
-from rnnrs.checkpoint import (
+from rnnrs.io.checkpoint import (
     MODEL_JSON,
     MODEL_TENSORS,
     TRAINING_TENSORS,

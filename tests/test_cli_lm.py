@@ -66,7 +66,7 @@ def test_train_generate_eval(tmp_path: Path, corpus: Path, capsys: pytest.Captur
     assert f"checkpoint saved: {out_dir}" in out
     assert "sample (temperature 0.8):" in out
     assert (out_dir / "model.safetensors").is_file() and (out_dir / "model.json").is_file()
-    if rnnrs.plotting.matplotlib_available():
+    if rnnrs.training.plotting.matplotlib_available():
         assert (out_dir / "loss.png").is_file()
     else:
         assert "pip install matplotlib" in out

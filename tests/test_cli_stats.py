@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rnnrs.cli import main
-from rnnrs.data import read_text, stdlib_files
 from rnnrs.reference.bpe import pretokenize
+from rnnrs.text.corpus import read_text, stdlib_files
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:

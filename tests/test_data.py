@@ -11,12 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnrs import FormatError
-from rnnrs.data import (
-    batchify,
-    bptt_batches,
+from rnnrs.text.batching import batchify, bptt_batches, random_chunks
+from rnnrs.text.corpus import (
     iter_blocks,
     iter_lines,
-    random_chunks,
     read_text,
     split_corpus,
     stdlib_corpus,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from rnnrs import NGramLM
-from rnnrs._backend import resolve_backend
+from rnnrs.backends.selection import resolve_backend
 
 distributed = pytest.importorskip("dask.distributed", reason="dask is not installed")
 dask_bag = pytest.importorskip("dask.bag")

@@ -9,7 +9,7 @@ from typing import Union
 import numpy as np
 import pytest
 
-from rnnrs.generate import beam_search, generate, sample_token
+from rnnrs.generation import beam_search, generate, sample_token
 
 END = 0
 

@@ -1,4 +1,4 @@
-"""Native generation (RustEngine.generate): the sampling rules of rnnrs.generate, checked by
+"""Native generation (RustEngine.generate): the sampling rules of rnnrs.generation, checked by
 statistics against the model's own next-token distribution, plus end ids, stop strings,
 seeds, argument errors and Ctrl-C."""
 
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import rnnrs
-from rnnrs._backend import rust_available
-from rnnrs.generate import generate
+from rnnrs.backends.selection import rust_available
+from rnnrs.generation import generate
 
 pytestmark = pytest.mark.skipif(not rust_available(), reason="the Rust extension is not built")
 
@@ -49,7 +49,7 @@ def next_token_logprobs(model: rnnrs.RNNLM, prompt: list[int]) -> np.ndarray:
 def expected(
     lp: np.ndarray, temperature: float, top_k: Optional[int], top_p: Optional[float]
 ) -> np.ndarray:
-    """The distribution the rules of rnnrs.generate define (written out independently)."""
+    """The distribution the rules of rnnrs.generation define (written out independently)."""
     scaled = lp / temperature
     order = np.argsort(-scaled, kind="stable")[:top_k]
     p = np.exp(scaled[order] - scaled[order].max())

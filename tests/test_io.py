@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from rnnrs import CheckpointError
-from rnnrs.io import atomic_open, load_safetensors, read_safetensors_metadata, save_safetensors
+from rnnrs.io.atomic import atomic_open
+from rnnrs.io.safetensors import load_safetensors, read_safetensors_metadata, save_safetensors
 
 DTYPES = ["f4", "f8", "f2", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "?"]
 

@@ -10,7 +10,9 @@ import pytest
 
 import rnnrs
 from rnnrs import CheckpointError
-from rnnrs.checkpoint import MODEL_JSON, VERSION
+from rnnrs.io.checkpoint import MODEL_JSON, VERSION
+from rnnrs.models.registry import load as registry_load
+from rnnrs.models.registry import model_kinds, register_model
 
 
 def corpus_ids(n: int = 3000, vocab: int = 11, seed: int = 0) -> np.ndarray:
@@ -46,7 +48,7 @@ def test_save_load_round_trip_with_tokenizer(tmp_path: Path) -> None:
 def test_safetensors_file_carries_pytorch_names(tmp_path: Path) -> None:
     model = small_model(tie_weights=True, embed_size=12)
     model.save(tmp_path)
-    names = set(rnnrs.io.load_safetensors(tmp_path / "model.safetensors"))
+    names = set(rnnrs.io.safetensors.load_safetensors(tmp_path / "model.safetensors"))
     assert names == set(model.parameters())
     assert "rnn.weight_hh_l1" in names and "output.weight" not in names
 
@@ -63,6 +65,27 @@ def test_mismatched_tokenizer_is_refused(tmp_path: Path) -> None:
     (tmp_path / MODEL_JSON).write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match="sentencepiece"):
         rnnrs.load(tmp_path)
+
+
+def test_load_dispatches_on_the_kind_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    small_model().save(tmp_path)
+    doc = json.loads((tmp_path / MODEL_JSON).read_text())
+    assert doc["kind"] == "RNNLM" and rnnrs.load is registry_load
+    assert type(rnnrs.load(tmp_path)) is rnnrs.RNNLM
+    (tmp_path / MODEL_JSON).write_text(json.dumps({**doc, "kind": "SequenceTagger"}))
+    with pytest.raises(CheckpointError, match=r"kind 'SequenceTagger'.*it loads 'RNNLM'"):
+        rnnrs.load(tmp_path)
+
+
+def test_a_kind_belongs_to_one_class() -> None:
+    class Impostor(rnnrs.RNNLM):
+        kind = "RNNLM"
+
+    with pytest.raises(ValueError, match="already the kind of RNNLM"):
+        register_model(Impostor)
+    with pytest.raises(TypeError, match="from_checkpoint"):
+        register_model(type("NoKind", (), {"kind": "NoKind"}))
+    assert "NoKind" not in model_kinds()
 
 
 def test_newer_version_and_inconsistent_config(tmp_path: Path) -> None:
@@ -151,7 +174,7 @@ def test_torch_state_dict_round_trip(cell: str) -> None:
 @pytest.mark.parametrize(("cell", "tie"), [("lstm", False), ("gru", True), ("rnn_tanh", False)])
 def test_torch_module_gives_the_same_logits(cell: str, tie: bool) -> None:
     torch = pytest.importorskip("torch")
-    from rnnrs.torch_interop import torch_module
+    from rnnrs.io.torch_interop import torch_module
 
     model = small_model(cell=cell, tie_weights=tie, embed_size=12 if tie else 6)
     module = torch_module(model.config)
@@ -181,7 +204,7 @@ def test_torch_module_gives_the_same_logits(cell: str, tie: bool) -> None:
 def test_safetensors_checkpoint_loads_into_torch(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     st_torch = pytest.importorskip("safetensors.torch")
-    from rnnrs.torch_interop import torch_module
+    from rnnrs.io.torch_interop import torch_module
 
     model = small_model(cell="gru")
     model.save(tmp_path)

@@ -12,7 +12,7 @@ import pytest
 from rnnrs import NGramLM
 from rnnrs.cli import main
 from rnnrs.commands.ngram import stdlib_lines
-from rnnrs.data import stdlib_files
+from rnnrs.text.corpus import stdlib_files
 
 LINES = ["the cat sat on the mat", "the dog sat on the log", "a cat saw a dog", "the end"]
 

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 import rnnrs
 from rnnrs import FormatError, NGramCounts, NGramLM
 from rnnrs.cli import main
-from rnnrs.ngram import build_arpa, parse_memory, physical_memory
+from rnnrs.ngram.inputs import parse_memory, physical_memory
+from rnnrs.ngram.lm import build_arpa
 from rnnrs.reference.ngram import METHODS
 
 needs_rust = pytest.mark.skipif(not rnnrs.rust_available(), reason="the Rust extension is absent")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rnnrs.plotting import matplotlib_available, save_loss_curve
+from rnnrs.training.plotting import matplotlib_available, save_loss_curve
 
 HISTORY = [
     {"step": 10, "elapsed": 1.0, "train_loss": 2.5, "valid_loss": None},

@@ -42,11 +42,12 @@ def test_train_steps_reports_the_norm_before_clipping_and_clips_the_update() -> 
     x = np.array([[1, 2, 3, 4, 5, 0, 1, 2]], dtype=np.uint32)
     _, grads, _ = model.loss_and_grads(x[:, :-1], x[:, 1:])
     full = global_norm(grads.values())
-    engine = model.engine
-    engine.configure_optimizer(**rnnrs.SGD(lr=1.0).spec())
+    model.configure_optimizer(rnnrs.SGD(lr=1.0).spec())
     before = model.parameters()
     clip = full / 4
-    _, norms, _ = engine.train_steps(x, np.array([0]), 7, np.array([1.0]), [True], None, clip, None)
+    _, norms, _ = model.train_steps(
+        x, np.array([0]), 7, np.array([1.0]), np.array([True]), None, clip, None
+    )
     after = model.parameters()
     step = global_norm(before[n] - after[n] for n in before)
     assert abs(norms[0] - full) < 1e-4 * full

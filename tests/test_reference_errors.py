@@ -41,9 +41,9 @@ def test_bad_model_arguments(kwargs: dict[str, Any], error: type, match: str) ->
 
 
 def test_explicit_rust_backend_without_a_rust_engine_is_unavailable() -> None:
-    from rnnrs._backend import rust_available
+    from rnnrs.backends.selection import rust_available
 
-    if rust_available() and hasattr(rnnrs._backend.core(), "RustEngine"):
+    if rust_available() and hasattr(rnnrs.backends.selection.core(), "RustEngine"):
         pytest.skip("the Rust engine is built")
     with pytest.raises(rnnrs.BackendUnavailableError, match="numpy"):
         rnnrs.RNNLM(10, backend="rust")

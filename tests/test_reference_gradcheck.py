@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import rnnrs
-from rnnrs._lmconfig import init_parameters, normalize_config
+from rnnrs.backends.numpy_rnnlm import NumpyEngine
+from rnnrs.nn.config import normalize_config
 from rnnrs.reference.cells import CELLS
-from rnnrs.reference.engine import NumpyEngine
 
 TOL = 1e-6
 
@@ -77,7 +77,8 @@ def test_language_model_gradients_match_finite_differences(cell: str, tie: bool)
         {"vocab_size": 7, "cell": cell, "hidden_size": 5, "num_layers": 2, "tie_weights": tie}
     )
     engine = NumpyEngine(cfg, dtype=np.float64)
-    params = {k: v.astype(np.float64) for k, v in init_parameters(cfg).items()}
+    initial = rnnrs.RNNLM(**cfg, backend="numpy").parameters()
+    params = {k: v.astype(np.float64) for k, v in initial.items()}
     rng = np.random.default_rng(2)
     for v in params.values():  # larger weights than the init, so gradients are not tiny
         v += rng.normal(scale=0.3, size=v.shape)

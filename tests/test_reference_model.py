@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rnnrs
-from rnnrs.diagnostics import gradient_flow
+from rnnrs.models.diagnostics import gradient_flow
 
 
 def model(**kwargs: object) -> rnnrs.RNNLM:
@@ -142,24 +142,24 @@ def test_text_prompts_go_through_the_tokenizer() -> None:
 def test_optimizer_and_rng_state_round_trip_resumes_exactly() -> None:
     stream = np.random.default_rng(2).integers(0, 13, size=(2, 60)).astype(np.uint32)
 
-    def run(engine: object, starts: list[int], state: object) -> tuple:
+    def run(m: rnnrs.RNNLM, starts: list[int], state: object) -> tuple:
         n = len(starts)
-        return engine.train_steps(  # type: ignore[attr-defined]
+        return m.train_steps(
             stream, np.array(starts), 8, np.full(n, 0.01), np.zeros(n, bool), state, 1.0, None
         )
 
     a = model(num_layers=2, dropout=0.3)
-    a.engine.configure_optimizer(**rnnrs.Adam(lr=0.01).spec())
-    _, _, state = run(a.engine, [0, 8], None)
-    saved = (a.parameters(), a.engine.optimizer_state(), a.engine.rng_state())
-    losses_a, _, _ = run(a.engine, [16, 24], state)
+    a.configure_optimizer(rnnrs.Adam(lr=0.01).spec())
+    _, _, state = run(a, [0, 8], None)
+    saved = (a.parameters(), a.optimizer_state(), a.rng_state())
+    losses_a, _, _ = run(a, [16, 24], state)
 
     b = model(num_layers=2, dropout=0.3, seed=5)
-    b.engine.configure_optimizer(**rnnrs.Adam(lr=0.01).spec())
+    b.configure_optimizer(rnnrs.Adam(lr=0.01).spec())
     b.set_parameters(saved[0])
-    b.engine.load_optimizer_state(saved[1])
-    b.engine.set_rng_state(saved[2])
-    losses_b, _, _ = run(b.engine, [16, 24], state)
+    b.load_optimizer_state(saved[1])
+    b.set_rng_state(saved[2])
+    losses_b, _, _ = run(b, [16, 24], state)
     np.testing.assert_array_equal(losses_a, losses_b)
     for name, value in a.parameters().items():
         np.testing.assert_array_equal(value, b.parameters()[name])

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import rnnrs
-from rnnrs._lmconfig import init_parameters, normalize_config
+from rnnrs.backends.numpy_rnnlm import NumpyEngine
+from rnnrs.nn.config import normalize_config
 from rnnrs.reference.cells import CELLS
-from rnnrs.reference.engine import NumpyEngine
 
 torch = pytest.importorskip("torch")
 
@@ -158,7 +158,7 @@ def test_language_model_matches_torch(cell: str, tie: bool) -> None:
     cfg = normalize_config(
         {"vocab_size": 11, "cell": cell, "hidden_size": 6, "num_layers": 2, "tie_weights": tie}
     )
-    params = init_parameters(cfg)
+    params = rnnrs.RNNLM(**cfg, backend="numpy").parameters()
     engine = NumpyEngine(cfg, dtype=np.float64)
     engine.set_parameters(params)
     lm = torch_lm(cfg, params)
@@ -187,7 +187,7 @@ def test_language_model_matches_torch(cell: str, tie: bool) -> None:
 def test_train_steps_match_torch_with_clipping_and_adam() -> None:
     """Five steps of truncated BPTT (state carried, reset at step 3), clipping and Adam."""
     cfg = normalize_config({"vocab_size": 9, "cell": "lstm", "hidden_size": 5, "num_layers": 2})
-    params = init_parameters(cfg)
+    params = rnnrs.RNNLM(**cfg, backend="numpy").parameters()
     engine = NumpyEngine(cfg, dtype=np.float64)
     engine.set_parameters(params)
     engine.configure_optimizer(**rnnrs.Adam(lr=0.05, weight_decay=0.01).spec())

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import rnnrs
-from rnnrs.reference.engine import NumpyEngine
+from rnnrs.backends.numpy_rnnlm import NumpyEngine
+from rnnrs.training.trainer import TrainableModel
 
 PATTERN = np.tile(np.array([0, 1, 2, 3, 2, 1]), 120)  # 720 tokens, easy to learn
 
@@ -169,8 +170,65 @@ def test_progress_bar_shows_loss_and_speed(capsys: pytest.CaptureFixture[str]) -
     assert "loss=" in err and "ppl=" in err and "tok_s=" in err and "valid loss" in err
 
 
+class Delegating:
+    """A model kind that is not an RNNLM: the training interface over a private one."""
+
+    def __init__(self, inner: rnnrs.RNNLM) -> None:
+        self._inner = inner
+
+    @property
+    def vocab_size(self) -> int:
+        return self._inner.vocab_size
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return self._inner.parameters()
+
+    def set_parameters(self, params: dict[str, np.ndarray]) -> None:
+        self._inner.set_parameters(params)
+
+    def configure_optimizer(self, spec: dict[str, Any]) -> None:
+        self._inner.configure_optimizer(spec)
+
+    def train_steps(self, *args: Any) -> Any:
+        return self._inner.train_steps(*args)
+
+    def evaluate_loss(self, stream: np.ndarray, bptt: int) -> tuple[float, int]:
+        return self._inner.evaluate_loss(stream, bptt)
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        return self._inner.optimizer_state()
+
+    def load_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
+        self._inner.load_optimizer_state(state)
+
+    def rng_state(self) -> np.ndarray:
+        return self._inner.rng_state()
+
+    def set_rng_state(self, state: np.ndarray) -> None:
+        self._inner.set_rng_state(state)
+
+
+def test_any_model_with_the_training_interface_trains() -> None:
+    # the process default backend: the seam is the same on both
+    direct = rnnrs.RNNLM(4, cell="gru", hidden_size=12, dropout=0.3)
+    wrapped = Delegating(rnnrs.RNNLM(4, cell="gru", hidden_size=12, dropout=0.3))
+    assert isinstance(wrapped, TrainableModel) and not isinstance(wrapped, rnnrs.RNNLM)
+    records = []
+    for model in (direct, wrapped):
+        t = trainer(model, eval_every=10)  # type: ignore[arg-type]
+        history = t.fit(PATTERN, valid_ids=PATTERN[:200], max_steps=20)
+        records.append([(r["train_loss"], r["valid_loss"]) for r in history])
+        state = t.state_dict()
+        assert state["step"] == 20 and state["optimizer"]["step"] == 20
+    assert records[0] == records[1]
+    for name, value in direct.parameters().items():
+        np.testing.assert_array_equal(wrapped.parameters()[name], value, err_msg=name)
+
+
 def test_trainer_rejects_bad_arguments() -> None:
     model = small_model()
+    with pytest.raises(TypeError, match="model: expected a trainable model"):
+        rnnrs.Trainer(object(), rnnrs.Adam())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="optimizer"):
         rnnrs.Trainer(model, "adam")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="bptt"):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import rnnrs
-from rnnrs._backend import rust_available
+from rnnrs.backends.selection import rust_available
 
 pytestmark = pytest.mark.skipif(not rust_available(), reason="the Rust extension is not built")
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import rnnrs
-from rnnrs._backend import rust_available
-from rnnrs._lmconfig import init_parameters, normalize_config
-from rnnrs.reference.engine import NumpyEngine
+from rnnrs.backends.numpy_rnnlm import NumpyEngine
+from rnnrs.backends.selection import rust_available
+from rnnrs.nn.config import normalize_config
 
 pytestmark = pytest.mark.skipif(not rust_available(), reason="the Rust extension is not built")
 
@@ -46,7 +46,7 @@ def pair(
     rng = np.random.default_rng(1)
     params = {
         k: (v + rng.uniform(-0.3, 0.3, v.shape)).astype(np.float32)
-        for k, v in init_parameters(cfg).items()
+        for k, v in rnnrs.RNNLM(**cfg, backend="numpy").parameters().items()
     }
     rust, ref = _core.RustEngine(**cfg), NumpyEngine(cfg)
     assert rust.param_names() == ref.param_names()

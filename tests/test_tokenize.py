@@ -196,7 +196,7 @@ def test_bpe_both_backends_agree() -> None:
 @pytest.mark.parametrize("kind", ["char", "word", "bpe"])
 def test_save_load_round_trip(tmp_path: Path, kind: str, bpe: BPETokenizer) -> None:
     text = "Some text, some more text. 日本 👋"
-    tok: rnnrs.tokenize.Tokenizer = {
+    tok: rnnrs.text.tokenizers.Tokenizer = {
         "char": lambda: CharTokenizer.fit(text),
         "word": lambda: WordTokenizer.fit(text, lowercase=True, pattern=r"\w+|\S"),
         "bpe": lambda: bpe,

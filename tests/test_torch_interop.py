@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnrs.torch_interop import (
+from rnnrs.io.torch_interop import (
     as_numpy_state_dict,
     config_from_state_dict,
     parameters_from_state_dict,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 import rnnrs
-from rnnrs.diagnostics import gradient_flow
+from rnnrs.models.diagnostics import gradient_flow
 
 DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "data" / "tinyshakespeare.txt"
 

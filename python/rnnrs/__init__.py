@@ -11,8 +11,8 @@ Example:
 
 from __future__ import annotations
 
-from ._backend import backend, rust_available
-from .checkpoint import load, load_training_state
+from .backends.selection import backend, rust_available
+from .backends.threads import get_num_threads, set_num_threads
 from .errors import (
     ArpaError,
     BackendUnavailableError,
@@ -22,14 +22,16 @@ from .errors import (
     RnnrsError,
     TrainingDivergedError,
 )
-from .layers import GRU, LSTM, RNN
-from .models import RNNLM
-from .ngram import NGramCounts, NGramLM
-from .optim import SGD, Adam, AdamW
-from .schedules import ConstantLR, CosineWithWarmup, ReduceOnPlateau, StepLR
-from .threads import get_num_threads, set_num_threads
-from .tokenize import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
-from .train import History, Trainer
+from .io.checkpoint import load_training_state
+from .models.registry import load
+from .models.rnnlm import RNNLM
+from .ngram.counts import NGramCounts
+from .ngram.lm import NGramLM
+from .nn.recurrent import GRU, LSTM, RNN
+from .text.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
+from .training.optimizers import SGD, Adam, AdamW
+from .training.schedules import ConstantLR, CosineWithWarmup, ReduceOnPlateau, StepLR
+from .training.trainer import History, Trainer
 
 __version__ = "0.1.0"
 

@@ -2,9 +2,10 @@
 
 Each sub-command lives in its own module under ``rnnrs/commands/`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` (taking the parsed
-arguments, returning an exit code). This module owns only the dispatch and the error
-policy: one clear line on stderr, exit code 2 for usage errors and 1 for failures, and a
-traceback only with ``--debug``.
+arguments, returning an exit code); a command raises ``commands._common.UsageError`` for
+arguments that do not fit. This module owns only the dispatch and the error policy: one
+clear line on stderr, exit code 2 for usage errors and 1 for failures, and a traceback only
+with ``--debug``.
 
 Example:
     >>> from rnnrs.cli import main
@@ -16,20 +17,17 @@ Example:
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 from typing import Optional
 
 from . import __version__
-from ._backend import backend
+from .commands import eval as evaluate
+from .commands import generate, ngram, stats, train
+from .commands._common import UsageError
 
 # Sub-command modules, in the order `rnnrs --help` lists them.
-_COMMAND_MODULES: tuple[str, ...] = ("stats", "train", "generate", "eval", "ngram")
-
-
-class UsageError(Exception):
-    """A command was called with arguments that do not fit; exits with code 2."""
+_COMMANDS = (stats, train, generate, evaluate, ngram)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show the full traceback when something fails"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMAND_MODULES:
-        importlib.import_module(f".commands.{name}", __package__).register(subparsers)
+    for command in _COMMANDS:
+        command.register(subparsers)
     return parser
 
 
@@ -71,8 +69,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         print(f"rnnrs {args.command}: error: {exc}", file=sys.stderr)
         return 1
-
-
-def backend_note() -> str:
-    """A short line telling which backend runs, for command output."""
-    return f"backend: {backend()}"

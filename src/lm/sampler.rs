@@ -1,8 +1,8 @@
 //! The sampling rules of generation, fused: temperature, top-k, top-p, the softmax and the
-//! draw. The semantics are those of `rnnrs.generate.sample_token` (python/rnnrs/generate.py):
+//! draw. The semantics are those of `rnnrs.generation.sample_token` (python/rnnrs/generation.py):
 //! logits / temperature -> keep the `top_k` likeliest -> keep the smallest prefix whose
 //! probability reaches `top_p` -> renormalise -> one inverse-CDF draw; `greedy` takes the
-//! likeliest token (the first one on ties). Spec: `rnnrs.generate.sample_token`.
+//! likeliest token (the first one on ties). Spec: `rnnrs.generation.sample_token`.
 
 use std::cmp::Ordering;
 
@@ -36,7 +36,7 @@ impl Default for Sampling {
 }
 
 impl Sampling {
-    /// Check every field; the error names the field (as `rnnrs.generate.check_sampling_args`).
+    /// Check every field; the error names the field (as `rnnrs.generation.check_sampling_args`).
     pub fn validate(&self) -> Result<()> {
         // NaN fails the comparison; +inf is allowed (uniform over the candidates).
         if !(self.greedy || self.temperature > 0.0) {
@@ -134,7 +134,7 @@ impl Sampler {
         }
         let mut keep = self.order.len();
         if p < 1.0 {
-            // The smallest prefix whose probability reaches p (rnnrs.generate's rule).
+            // The smallest prefix whose probability reaches p (rnnrs.generation's rule).
             let threshold = p * (1.0 - 1e-12) * total;
             let mut cumulative = 0.0;
             for (i, &w) in self.weights.iter().enumerate() {

@@ -1,7 +1,7 @@
 //! Native generation for batch 1: a recurrent step built for one row (matrix-vector products,
 //! no allocation per token) feeding the sampler ([`super::sampler`]), the whole loop in Rust.
 //! Spec: one step computes what `reference/lm.py::lm_forward` computes for T = B = 1; the loop
-//! is `rnnrs.generate.generate` (python/rnnrs/generate.py).
+//! is `rnnrs.generation.generate` (python/rnnrs/generation.py).
 //!
 //! ```
 //! use rnnrs::lm::sampler::Sampling;

@@ -13,7 +13,7 @@
 //! The map is read-only; changing the file while a model uses it is undefined, as for any
 //! memory-mapped file.
 //!
-//! Spec: python/rnnrs/reference/ngram_binary.py (`save`, `load`), which reads and writes the
+//! NumPy counterpart: python/rnnrs/backends/ngram_binary.py (`save`, `load`), which reads and writes the
 //! same files with NumPy.
 
 use std::io::Write;

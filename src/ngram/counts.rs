@@ -9,7 +9,7 @@
 //! adding more text or merging counts made elsewhere is a linear merge of sorted arrays.
 //!
 //! Spec: python/rnnrs/reference/ngram.py::count_ngrams and ::merge_counts (dicts keyed by
-//! tuples of ids); the NumPy backend's counts: reference/ngram_engine.py::RefNGramCounts.
+//! tuples of ids); the NumPy backend's counts: python/rnnrs/backends/numpy_ngram.py::RefNGramCounts.
 
 use std::path::Path;
 

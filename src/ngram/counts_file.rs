@@ -19,7 +19,7 @@
 //! before allocating, every id against its range, and refuses other versions and
 //! conventions: nothing in a file is executed or trusted.
 //!
-//! Spec: python/rnnrs/backends/numpy_counts.py reads and writes the same bytes with NumPy.
+//! Spec: python/rnnrs/backends/ngram_counts_file.py reads and writes the same bytes with NumPy.
 
 use std::io::{Read, Write};
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! at a time ("slicing by 8"). It is the counts file's checksum: Python's `zlib.crc32`
 //! computes the same number, so the NumPy backend checks files without a dependency.
 //!
-//! Reference counterpart: `zlib.crc32` (python/rnnrs/backends/numpy_counts.py uses it).
+//! Reference counterpart: `zlib.crc32` (python/rnnrs/backends/ngram_counts_file.py uses it).
 
 const POLY: u32 = 0xEDB8_8320;
 

@@ -3,7 +3,7 @@
 //! the caller says whether an id stands for the word looked up.
 //!
 //! No counterpart in the reference: a Python dict plays its part there
-//! (python/rnnrs/reference/ngram_engine.py::Vocabulary).
+//! (python/rnnrs/backends/numpy_ngram.py::Vocabulary).
 
 /// Open addressing with linear probing, at most half full.
 #[derive(Clone, Debug, Default)]

@@ -1,7 +1,7 @@
 //! The n-gram engine: counting tables, smoothing, ARPA and binary files, scoring.
 //!
 //! The spec is the pure-Python reference, python/rnnrs/reference/ngram.py (the NumPy
-//! backend's engine over it: reference/ngram_engine.py); each module's header names its
+//! backend's engine over it: python/rnnrs/backends/numpy_ngram.py); each module's header names its
 //! counterpart there. Conventions shared with it:
 //! word ids 0, 1, 2 are `<unk>`, `<s>`, `</s>`; a sentence is counted as `<s> w.. </s>`;
 //! `<s>` is a context only, never predicted; `|V|` counts every word but `<s>`.

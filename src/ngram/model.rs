@@ -2,7 +2,7 @@
 //! id streams, single queries, and whole distributions for sampling.
 //!
 //! Spec: python/rnnrs/reference/ngram.py::logprob10 and ::score_sentence; streams and
-//! distributions as reference/ngram_engine.py::RefNGramModel (`score_ids`, `distribution`).
+//! distributions as python/rnnrs/backends/numpy_ngram.py::RefNGramModel (`score_ids`, `distribution`).
 
 use std::sync::OnceLock;
 

@@ -2,7 +2,7 @@
 //! probing hash table of a model order.
 //!
 //! Spec of the hashes and the slot layout (which the binary form stores as they are):
-//! python/rnnrs/reference/ngram_binary.py (`combine`, `unigram_key`, `SLOT`).
+//! python/rnnrs/backends/ngram_binary.py (`combine`, `unigram_key`, `SLOT`).
 
 use std::sync::Arc;
 

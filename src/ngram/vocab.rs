@@ -1,6 +1,6 @@
 //! The vocabulary: words <-> ids, with `<unk>`, `<s>`, `</s>` at 0, 1, 2.
 //!
-//! Spec: python/rnnrs/reference/ngram_engine.py::Vocabulary (other words in order of first
+//! NumPy counterpart: python/rnnrs/backends/numpy_ngram.py::Vocabulary (other words in order of first
 //! appearance).
 
 use std::hash::Hasher;

@@ -6,11 +6,20 @@ import argparse
 import re
 from typing import Any
 
-from ..cli import UsageError
-from ..generate import check_sampling_args
+from ..backends.selection import backend
+from ..generation import check_sampling_args
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(h|m|s)?", re.IGNORECASE)
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+class UsageError(Exception):
+    """A command was called with arguments that do not fit; exits with code 2."""
+
+
+def backend_note() -> str:
+    """A short line telling which backend runs, for command output."""
+    return f"backend: {backend()}"
 
 
 def parse_duration(text: str) -> float:

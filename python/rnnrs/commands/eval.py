@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import positive_int
+from ._common import UsageError, positive_int
 
 EXAMPLES = """\
 examples:
@@ -77,9 +77,8 @@ def score(model: Any, ids: np.ndarray, bptt: int) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, score each file, print a table (or JSON lines)."""
-    from ..checkpoint import load
-    from ..cli import UsageError
-    from ..data import read_text
+    from ..models.registry import load
+    from ..text.corpus import read_text
 
     model = load(args.model, backend=args.backend)
     if model.tokenizer is None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import add_generation_arguments, generate_from_args
+from ._common import UsageError, add_generation_arguments, generate_from_args
 
 EXAMPLES = """\
 examples:
@@ -48,8 +48,7 @@ def default_prompt(model: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Load the checkpoint, generate, print."""
-    from ..checkpoint import load
-    from ..cli import UsageError
+    from ..models.registry import load
 
     model = load(args.model, backend=args.backend)
     if model.tokenizer is None:

@@ -19,13 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..cli import UsageError, backend_note
-from ..data import stdlib_files
+from ..backends.ngram_binary import MAGIC
 from ..errors import FormatError
-from ..ngram import NGramCounts, NGramLM, build_arpa, parse_memory
+from ..ngram.counts import NGramCounts
+from ..ngram.inputs import parse_memory
+from ..ngram.lm import NGramLM, build_arpa
 from ..reference.ngram import METHODS
-from ..reference.ngram_binary import MAGIC
-from ._common import add_generation_arguments, generate_from_args
+from ..text.corpus import stdlib_files
+from ._common import UsageError, add_generation_arguments, backend_note, generate_from_args
 
 EXAMPLES = """examples:
   rnnrs ngram build corpus.txt -o 5 --output model.arpa     # modified Kneser-Ney, ARPA
@@ -43,7 +44,7 @@ EXAMPLES = """examples:
 
 
 def stdlib_lines() -> Iterator[str]:
-    """Every line of the built-in corpus, :func:`rnnrs.data.stdlib_files` (lines =
+    """Every line of the built-in corpus, :func:`rnnrs.text.corpus.stdlib_files` (lines =
     sentences, whitespace tokens).
 
     Example:

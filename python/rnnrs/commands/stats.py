@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._backend import resolve_backend
-from ..cli import UsageError
-from ..data import iter_blocks, stdlib_files
-from ..tokenize import BPETokenizer
+from ..backends.selection import resolve_backend
+from ..text.corpus import iter_blocks, stdlib_files
+from ..text.tokenizers import BPETokenizer
+from ._common import UsageError
 
 BLOCK = 1 << 16
 # Bytes the BPE trains on and encodes by default: the Rust core handles the whole stdlib in

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ._common import parse_duration, positive_float, positive_int
+from ._common import UsageError, parse_duration, positive_float, positive_int
 
 EXAMPLES = """\
 examples:
@@ -135,7 +135,7 @@ def register(subparsers: Any) -> None:
 
 def read_corpus(settings: dict[str, Any]) -> str:
     """The training text: the given files, or the stdlib corpus; ValueError when empty."""
-    from ..data import read_text, stdlib_corpus
+    from ..text.corpus import read_text, stdlib_corpus
 
     if settings["text"]:
         text = "".join(read_text(path) for path in settings["text"])
@@ -150,7 +150,7 @@ def read_corpus(settings: dict[str, Any]) -> str:
 
 def fit_tokenizer(text: str, level: str, vocab_size: Optional[int]) -> Any:
     """A tokenizer of ``level`` fitted on ``text``."""
-    from ..tokenize import BPETokenizer, CharTokenizer, WordTokenizer
+    from ..text.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
 
     if level == "char":
         return CharTokenizer.fit(text, max_size=vocab_size)
@@ -161,7 +161,7 @@ def fit_tokenizer(text: str, level: str, vocab_size: Optional[int]) -> Any:
 
 def split_ids(ids: np.ndarray, settings: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Train ids (the first part) and validation ids (the last ``valid_fraction``, capped)."""
-    from ..data import split_corpus
+    from ..text.corpus import split_corpus
 
     train, valid, _ = split_corpus(ids, valid=settings["valid_fraction"], test=0.0)
     return train, valid[: settings["max_valid_tokens"]]
@@ -171,7 +171,6 @@ def split_ids(ids: np.ndarray, settings: dict[str, Any]) -> tuple[np.ndarray, np
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    from ..cli import UsageError
 
     settings = {k: getattr(args, k) for k in RUN_SETTINGS}
     if not 0.0 < settings["valid_fraction"] < 1.0:
@@ -189,17 +188,16 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _optimizer(settings: dict[str, Any]) -> Any:
-    from .. import train as training
+    from ..training.optimizers import SGD, Adam, AdamW
 
     name, lr, wd = settings["optimizer"], settings["lr"], settings["weight_decay"]
     if name == "sgd":
-        return training.SGD(lr, weight_decay=wd)
-    return (training.AdamW if name == "adamw" else training.Adam)(lr, weight_decay=wd)
+        return SGD(lr, weight_decay=wd)
+    return (AdamW if name == "adamw" else Adam)(lr, weight_decay=wd)
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
-    from ..checkpoint import MODEL_JSON
-    from ..cli import UsageError
+    from ..io.checkpoint import MODEL_JSON
 
     if args.out is None and args.resume is not None:
         return Path(args.resume)
@@ -215,9 +213,9 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 def _setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], str, list]:
     """(model, trainer, settings, corpus text, earlier history records), fresh or resumed."""
-    from ..checkpoint import load, load_training_state
-    from ..cli import UsageError
-    from ..models import RNNLM
+    from ..io.checkpoint import load_training_state
+    from ..models.registry import load
+    from ..models.rnnlm import RNNLM
 
     progress = not args.no_progress and sys.stderr.isatty()
     if args.resume is not None:
@@ -238,7 +236,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], str, lis
     settings = _settings(args)
     text = read_corpus(settings)
     tokenizer = fit_tokenizer(text, settings["level"], settings["vocab_size"])
-    m = {
+    m: dict[str, Any] = {
         k: default if getattr(args, k) is None else getattr(args, k)
         for k, default in MODEL_DEFAULTS.items()
     }
@@ -260,7 +258,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], str, lis
 
 
 def _trainer(model: Any, settings: dict[str, Any], progress: bool) -> Any:
-    from ..train import Trainer
+    from ..training.trainer import Trainer
 
     return Trainer(
         model,
@@ -278,8 +276,8 @@ def _trainer(model: Any, settings: dict[str, Any], progress: bool) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Train, save, report."""
-    from ..checkpoint import save_model
-    from ..commands.eval import encode_text
+    from ..io.checkpoint import save_model
+    from .eval import encode_text
 
     if args.time is None and args.steps is None and args.epochs is None:
         args.time = 300.0
@@ -315,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 130
     if args.sample_tokens > 0:
-        from ..generate import generate
+        from ..generation import generate
         from .generate import default_prompt
 
         sample = generate(model, default_prompt(model), args.sample_tokens, temperature=0.8, seed=0)
@@ -324,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _plot(records: list, out: Path, say: Any) -> None:
-    from ..plotting import matplotlib_available, save_loss_curve
+    from ..training.plotting import matplotlib_available, save_loss_curve
 
     if not matplotlib_available():
         say("loss curve: not drawn (pip install matplotlib to get loss.png)\n")

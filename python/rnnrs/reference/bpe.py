@@ -96,6 +96,8 @@ PATTERN = _compile_pattern()
 def pretokenize(text: str) -> list[str]:
     """Split ``text`` into pre-tokens; concatenated they give back ``text``.
 
+    Rust: src/text/pretokenize.rs (pretokenize).
+
     Example:
         >>> pretokenize("Hello world, it's 2024!")
         ['Hello', ' world', ',', ' it', "'s", ' 2024', '!']
@@ -130,7 +132,10 @@ def _merge_word(
 
 
 class BpeTrainer:
-    """Counts pre-tokens of fed texts, then learns merges (same interface as the Rust one)."""
+    """Counts pre-tokens of fed texts, then learns merges (same interface as the Rust one).
+
+    Rust: src/text/bpe.rs (BpeTrainer).
+    """
 
     def __init__(self) -> None:
         self._counts: Counter[str] = Counter()
@@ -192,7 +197,10 @@ class BpeTrainer:
 
 
 class BpeEncoder:
-    """Encodes text with a fixed list of merges (same interface as the Rust one)."""
+    """Encodes text with a fixed list of merges (same interface as the Rust one).
+
+    Rust: src/text/bpe.rs (BpeModel::encode).
+    """
 
     def __init__(self, merges: Iterable[tuple[int, int]]) -> None:
         self._ranks: dict[tuple[int, int], int] = {}

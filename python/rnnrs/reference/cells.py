@@ -21,6 +21,10 @@ the gradient reaching a frozen step is carried unchanged to step t-1 and nothing
 cell there, so padding adds exactly zero to every gradient. The cache holds ``valid``, so
 the backward functions take no lengths. With every length T the selects pick the unmasked
 values: the results equal those of ``lengths=None`` bit for bit.
+
+Rust: the elementwise step of each cell in src/nn/cell.rs; the chunk (the matmuls around
+the time loop, in src/linalg/gemm.rs) in src/nn/recurrent.rs. Each function below names its
+counterpart; docs/equations.md has the table with the tests that hold them together.
 """
 
 from __future__ import annotations
@@ -37,7 +41,10 @@ State = tuple[np.ndarray, ...]
 
 
 class LayerWeights(NamedTuple):
-    """The four tensors of one direction of one layer (PyTorch layout); also their grads."""
+    """The four tensors of one direction of one layer (PyTorch layout); also their grads.
+
+    Rust: src/nn/recurrent.rs (Weights, Grads).
+    """
 
     w_ih: np.ndarray  # (G*H, I)
     w_hh: np.ndarray  # (G*H, H)
@@ -46,7 +53,10 @@ class LayerWeights(NamedTuple):
 
 
 class CellGrads(NamedTuple):
-    """What a cell's backward returns."""
+    """What a cell's backward returns.
+
+    Rust: src/nn/recurrent.rs (Grads, StateGrads).
+    """
 
     dx: np.ndarray  # (T, B, I)
     d_state0: State  # tuple of (B, H)
@@ -55,12 +65,16 @@ class CellGrads(NamedTuple):
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
-    """Logistic function, written with tanh so it never overflows in float32."""
+    """Logistic function, written with tanh so it never overflows in float32.
+
+    Rust: src/runtime/simd.rs (sigmoid).
+    """
     return 0.5 * (1.0 + np.tanh(0.5 * a))
 
 
 def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray) -> np.ndarray:
     # x (T, B, I) @ w_ih.T (I, G*H) + bias (G*H,) -> (T, B, G*H): all steps in one matmul.
+    # Rust: the input GEMM of src/nn/recurrent.rs (forward).
     t, b, i = x.shape
     xp = (x.reshape(t * b, i) @ w_ih.T).reshape(t, b, -1)
     xp += bias
@@ -81,6 +95,7 @@ def _weight_grads(
     x: np.ndarray, h_prev: np.ndarray, d_in: np.ndarray, d_rec: np.ndarray, w: LayerWeights
 ) -> tuple[np.ndarray, LayerWeights]:
     # d_in: dLoss/d(input pre-activations) (T, B, G*H); d_rec: same for the recurrent side.
+    # Rust: the weight-gradient GEMMs after the loop of src/nn/recurrent.rs (backward).
     t, b, i = x.shape
     h = h_prev.shape[-1]
     d_in2 = d_in.reshape(t * b, -1)
@@ -105,6 +120,9 @@ def rnn_forward(
 
     x (T, B, I), state0 = (h0 (B, H),), lengths (B,) or None
     -> out (T, B, H), (h_T,), cache.
+
+    Rust: src/nn/cell.rs (rnn_forward, one step), run over the chunk by src/nn/recurrent.rs
+    (forward).
     """
     t_len = x.shape[0]
     valid = _valid(lengths, t_len)
@@ -129,7 +147,11 @@ def rnn_forward(
 def rnn_backward(
     d_out: np.ndarray, d_state: Optional[State], cache: dict[str, Any], keep_dh: bool = False
 ) -> CellGrads:
-    """Backward of :func:`rnn_forward`. d_out (T, B, H); d_state = (dh_T,) or None."""
+    """Backward of :func:`rnn_forward`. d_out (T, B, H); d_state = (dh_T,) or None.
+
+    Rust: src/nn/cell.rs (rnn_backward, one step), run over the chunk by src/nn/recurrent.rs
+    (backward).
+    """
     x, hs, w, relu, valid = (cache[k] for k in ("x", "hs", "w", "relu", "valid"))
     t_len = x.shape[0]
     dh = np.zeros_like(hs[0]) if d_state is None else d_state[0].astype(x.dtype, copy=True)
@@ -167,6 +189,9 @@ def lstm_forward(
 
     x (T, B, I), state0 = (h0, c0) each (B, H), lengths (B,) or None
     -> out (T, B, H), (h_T, c_T), cache.
+
+    Rust: src/nn/cell.rs (lstm_forward, one step), run over the chunk by src/nn/recurrent.rs
+    (forward).
     """
     t_len = x.shape[0]
     valid = _valid(lengths, t_len)
@@ -201,7 +226,11 @@ def lstm_forward(
 def lstm_backward(
     d_out: np.ndarray, d_state: Optional[State], cache: dict[str, Any], keep_dh: bool = False
 ) -> CellGrads:
-    """Backward of :func:`lstm_forward`. d_out (T, B, H); d_state = (dh_T, dc_T) or None."""
+    """Backward of :func:`lstm_forward`. d_out (T, B, H); d_state = (dh_T, dc_T) or None.
+
+    Rust: src/nn/cell.rs (lstm_backward, one step), run over the chunk by src/nn/recurrent.rs
+    (backward).
+    """
     x, hs, cs, acts, tanh_c, w = (cache[k] for k in ("x", "hs", "cs", "acts", "tanh_c", "w"))
     valid = cache["valid"]
     t_len = x.shape[0]
@@ -250,6 +279,9 @@ def gru_forward(
 
     x (T, B, I), state0 = (h0 (B, H),), lengths (B,) or None
     -> out (T, B, H), (h_T,), cache.
+
+    Rust: src/nn/cell.rs (gru_forward, one step), run over the chunk by src/nn/recurrent.rs
+    (forward).
     """
     t_len = x.shape[0]
     valid = _valid(lengths, t_len)
@@ -279,7 +311,11 @@ def gru_forward(
 def gru_backward(
     d_out: np.ndarray, d_state: Optional[State], cache: dict[str, Any], keep_dh: bool = False
 ) -> CellGrads:
-    """Backward of :func:`gru_forward`. d_out (T, B, H); d_state = (dh_T,) or None."""
+    """Backward of :func:`gru_forward`. d_out (T, B, H); d_state = (dh_T,) or None.
+
+    Rust: src/nn/cell.rs (gru_backward, one step), run over the chunk by src/nn/recurrent.rs
+    (backward).
+    """
     x, hs, rz, n, hn, w = (cache[k] for k in ("x", "hs", "rz", "n", "hn", "w"))
     valid = cache["valid"]
     t_len = x.shape[0]
@@ -318,7 +354,10 @@ def gru_backward(
 
 
 def state_size(cell: str) -> int:
-    """Number of state tensors: 2 for lstm (h, c), 1 otherwise."""
+    """Number of state tensors: 2 for lstm (h, c), 1 otherwise.
+
+    Rust: src/nn/cell.rs (CellKind::has_cell_state).
+    """
     return 2 if cell == "lstm" else 1
 
 
@@ -332,6 +371,8 @@ def cell_forward(
     """Run ``cell`` over x (T, B, I) from state0; returns (out (T, B, H), state_T, cache).
 
     With ``lengths`` (B,), row b runs its first lengths[b] steps (module docstring).
+
+    Rust: src/nn/recurrent.rs (forward).
     """
     if cell == "lstm":
         return lstm_forward(x, state0, w, lengths)
@@ -347,7 +388,10 @@ def cell_backward(
     cache: dict[str, Any],
     keep_dh: bool = False,
 ) -> CellGrads:
-    """Backward through time of :func:`cell_forward` over the same chunk."""
+    """Backward through time of :func:`cell_forward` over the same chunk.
+
+    Rust: src/nn/recurrent.rs (backward).
+    """
     if cell == "lstm":
         return lstm_backward(d_out, d_state, cache, keep_dh)
     if cell == "gru":

@@ -21,6 +21,8 @@ Parameters by PyTorch state_dict name (the equivalent torch module: ``nn.Embeddi
 (training), dropout of probability ``dropout`` applies to the inputs of layers 2..L (the
 stack's masks, drawn first) and then to the pooled vector (one (B, D*H) mask); the
 embedding output is not dropped, as in the language model.
+
+Rust: none yet; the spec comes first (docs/equations.md).
 """
 
 from __future__ import annotations

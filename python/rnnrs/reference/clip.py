@@ -11,7 +11,10 @@ NORM_EPS = 1e-6
 
 
 def global_norm(grads: Iterable[np.ndarray]) -> float:
-    """L2 norm over all gradients together, accumulated in float64."""
+    """L2 norm over all gradients together, accumulated in float64.
+
+    Rust: src/train/clip.rs (global_norm).
+    """
     total = 0.0
     for g in grads:
         flat = g.reshape(-1).astype(np.float64, copy=False)
@@ -22,6 +25,8 @@ def global_norm(grads: Iterable[np.ndarray]) -> float:
 def clip_grad_norm(grads: list[np.ndarray], max_norm: float) -> float:
     """Scale all ``grads`` in place by min(1, max_norm / (norm + 1e-6)); return the norm
     *before* clipping.
+
+    Rust: src/train/clip.rs (clip_by_norm).
 
     Example:
         >>> import numpy as np
@@ -41,6 +46,8 @@ def clip_grad_norm(grads: list[np.ndarray], max_norm: float) -> float:
 
 def clip_grad_value(grads: list[np.ndarray], clip_value: float) -> None:
     """Clamp every gradient element in place to [-clip_value, clip_value].
+
+    Rust: src/train/clip.rs (clip_by_value).
 
     Example:
         >>> import numpy as np

@@ -14,6 +14,9 @@ def dropout_mask(
 ) -> np.ndarray:
     """A mask of ``shape``: 1/(1-p) where ``rng.random() >= p`` (kept), 0 elsewhere.
 
+    Rust: src/nn/dropout.rs (fill_mask), from its own xoshiro256** generator: the same rule, other
+    masks.
+
     Example:
         >>> import numpy as np
         >>> m = dropout_mask(np.random.default_rng(0), (1000,), 0.5, np.dtype("float32"))

@@ -8,6 +8,9 @@ import numpy as np
 def embedding_forward(weight: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """weight (V, E), ids (B, T) -> time-major vectors (T, B, E).
 
+    Rust: src/nn/embedding.rs (forward); src/nn/projected_embedding.rs folds it into layer 0's input
+    projection.
+
     Example:
         >>> import numpy as np
         >>> embedding_forward(np.eye(3), np.array([[2, 0]])).shape
@@ -17,7 +20,10 @@ def embedding_forward(weight: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 
 def embedding_backward(d_emb: np.ndarray, ids: np.ndarray, vocab_size: int) -> np.ndarray:
-    """d_emb (T, B, E), ids (B, T) -> dLoss/dweight (V, E): rows of repeated ids add up."""
+    """d_emb (T, B, E), ids (B, T) -> dLoss/dweight (V, E): rows of repeated ids add up.
+
+    Rust: src/nn/embedding.rs (backward).
+    """
     grad = np.zeros((vocab_size, d_emb.shape[-1]), dtype=d_emb.dtype)
     np.add.at(grad, ids.T.reshape(-1), d_emb.reshape(-1, d_emb.shape[-1]))
     return grad

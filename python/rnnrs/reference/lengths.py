@@ -7,6 +7,8 @@ the longest length (a batch padded to a fixed size gives the same results).
 
 Both helpers are dense (T, B) arrays built once per batch, so every kernel that uses them
 costs what the unmasked kernel costs: a select per element, a gather per row.
+
+Rust: none yet; the spec comes first (docs/equations.md).
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ import numpy as np
 
 
 def linear_forward(h: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """h (N, H), weight (V, H), bias (V,) -> logits (N, V) = h W^T + b."""
+    """h (N, H), weight (V, H), bias (V,) -> logits (N, V) = h W^T + b.
+
+    Rust: src/nn/decoder.rs (logits).
+    """
     out = h @ weight.T
     out += bias
     return out
@@ -17,12 +20,18 @@ def linear_forward(h: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.nd
 def linear_backward(
     d_out: np.ndarray, h: np.ndarray, weight: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """d_out (N, V) -> (dh (N, H), dweight (V, H), dbias (V,))."""
+    """d_out (N, V) -> (dh (N, H), dweight (V, H), dbias (V,)).
+
+    Rust: src/nn/decoder.rs (backward_weights, backward_input).
+    """
     return d_out @ weight, d_out.T @ h, d_out.sum(axis=0)
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise log softmax of (N, V) logits, stable for any magnitude."""
+    """Row-wise log softmax of (N, V) logits, stable for any magnitude.
+
+    Rust: src/nn/decoder.rs (cross_entropy) for the loss, src/lm/sampler.rs for generation.
+    """
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
@@ -36,6 +45,8 @@ def cross_entropy(
     counted in the mean (torch.nn.functional.cross_entropy's ignore_index). When every
     target is ignored the loss is 0 with a zero gradient.
     Returns (loss, dLoss/dlogits (N, V), number of counted targets).
+
+    Rust: src/nn/decoder.rs (cross_entropy).
 
     Example:
         >>> import numpy as np

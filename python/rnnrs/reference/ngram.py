@@ -57,12 +57,17 @@ Model = list[dict[tuple[int, ...], list[float]]]  # Model[n - 1][g] = [log10 p, 
 
 
 class DiscountError(ValueError):
-    """A discount cannot be estimated from the counts-of-counts (tiny or artificial data)."""
+    """A discount cannot be estimated from the counts-of-counts (tiny or artificial data).
+
+    Rust: the error of src/ngram/estimate.rs (mkn_discounts, single_discount).
+    """
 
 
 @dataclass(frozen=True)
 class Smoothing:
     """A smoothing method and its knobs (see docs/ngram.md for the formulas).
+
+    Rust: src/ngram/estimate.rs (Smoothing).
 
     Example:
         >>> Smoothing("add_k", k=0.5).method
@@ -80,6 +85,8 @@ class Smoothing:
 def pad(sentence: Sequence[int]) -> list[int]:
     """``<s> sentence </s>`` as ids.
 
+    Rust: src/ngram/counts.rs (NGramCounts::add_lines, add_ids).
+
     Example:
         >>> pad([5, 6])
         [1, 5, 6, 2]
@@ -89,6 +96,8 @@ def pad(sentence: Sequence[int]) -> list[int]:
 
 def count_ngrams(sentences: Iterable[Sequence[int]], order: int) -> Counts:
     """Raw counts of every n-gram of order 1..``order`` in the padded sentences.
+
+    Rust: src/ngram/counts.rs (NGramCounts::add_lines, add_ids).
 
     Example:
         >>> count_ngrams([[3]], 2)[1]
@@ -104,7 +113,10 @@ def count_ngrams(sentences: Iterable[Sequence[int]], order: int) -> Counts:
 
 
 def merge_counts(a: Counts, b: Counts) -> Counts:
-    """The counts of both (same order, same word ids)."""
+    """The counts of both (same order, same word ids).
+
+    Rust: src/ngram/counts.rs (NGramCounts::merge).
+    """
     out = [dict(table) for table in a]
     for table, other in zip(out, b):
         for gram, c in other.items():
@@ -118,6 +130,8 @@ def adjusted_counts(counts: Counts) -> Counts:
     The highest order keeps its raw counts. Below it, an n-gram starting with ``<s>`` keeps
     its raw count (it has no left context); any other counts its distinct left extensions
     ``v g`` seen at order n+1. The unigram ``<s>`` gets 0 (it is never predicted).
+
+    Rust: src/ngram/estimate.rs (EstimationCounts).
 
     Example:
         >>> adjusted_counts(count_ngrams([[3], [3]], 2))[0][(3,)]
@@ -140,6 +154,8 @@ def counts_of_counts(table: dict[tuple[int, ...], int], upto: int = 4) -> list[i
     """``[t_0, t_1, .., t_upto]``: how many n-grams have count exactly k (``t_0`` is 0);
     the unigram ``<s>`` is left out.
 
+    Rust: src/ngram/estimate.rs (counts_of_counts).
+
     Example:
         >>> counts_of_counts({(3,): 1, (4,): 2, (5,): 2})
         [0, 1, 2, 0, 0]
@@ -155,6 +171,8 @@ def mkn_discounts(t: Sequence[int], order: int, fallback: bool) -> tuple[float, 
     """Modified Kneser-Ney's three discounts of one order from its counts-of-counts
     (Chen & Goodman eq. 26, as lmplz): ``D(k) = k - (k+1) Y t_{k+1} / t_k``,
     ``Y = t_1 / (t_1 + 2 t_2)``, for k = 1, 2, 3+.
+
+    Rust: src/ngram/estimate.rs (mkn_discounts).
 
     Example:
         >>> [round(d, 4) for d in mkn_discounts([0, 10, 4, 2, 1], 1, False)]
@@ -182,6 +200,8 @@ def mkn_discounts(t: Sequence[int], order: int, fallback: bool) -> tuple[float, 
 
 def single_discount(t: Sequence[int], order: int, fallback: bool) -> float:
     """The one discount of an order: ``Y = t_1 / (t_1 + 2 t_2)`` (Ney et al.).
+
+    Rust: src/ngram/estimate.rs (single_discount).
 
     Example:
         >>> single_discount([0, 10, 5, 0, 0], 2, False)
@@ -264,6 +284,8 @@ def estimate(counts: Counts, vocab_size: int, smoothing: Smoothing) -> Model:
     - add_k / mle (backoff form): p(w|c) = alpha(c,w) for w in W(c); backoff(c) =
       (1 - sum alpha) / (1 - sum_{w in W(c)} p(w|c')).
     - stupid_backoff: p = a / N; the penalty alpha per backoff step is applied at scoring.
+
+    Rust: src/ngram/estimate.rs (estimate).
 
     Example:
         >>> m = estimate(count_ngrams([[3, 3]], 1), 4, Smoothing("mle"))
@@ -363,6 +385,8 @@ def logprob10(
     The longest n-gram ``(suffix of context, word)`` in the model gives its probability;
     each longer context backed off from adds its backoff weight (0 when absent).
 
+    Rust: src/ngram/model.rs (Model::step, Model::logprob).
+
     Example:
         >>> m = [{(3,): [-0.5, -0.1], (4,): [-0.3, 0.0]}, {(3, 4): [-0.2, 0.0]}]
         >>> logprob10(m, [3], 4), logprob10(m, [4], 3)
@@ -391,6 +415,8 @@ def score_sentence(
     model: Model, sentence: Sequence[int], stupid_alpha: Optional[float] = None
 ) -> list[float]:
     """log10 p of each word of the sentence and of ``</s>``, given ``<s>`` before it.
+
+    Rust: src/ngram/model.rs (Model::score_stream).
 
     Example:
         >>> m = [{(1,): [0.0, 0.0], (2,): [-0.3, 0.0], (3,): [-0.3, 0.0]}]

@@ -26,6 +26,8 @@ def sgd_step(
     buf = momentum*buf + d; d = d + momentum*buf (nesterov) or buf; p -= lr*d.
 
     ``momentum_buffer`` is required when momentum != 0 and updated in place.
+
+    Rust: src/train/optim.rs (Optimizer::step).
     """
     d = grad + weight_decay * param if weight_decay != 0.0 else grad
     if momentum != 0.0:
@@ -58,6 +60,8 @@ def adam_step(
 
     m += (1-b1)(g - m); v = b2 v + (1-b2) g^2;
     p -= lr/(1-b1^step) * m / (sqrt(v)/sqrt(1-b2^step) + eps).
+
+    Rust: src/train/optim.rs (Optimizer::step).
     """
     beta1, beta2 = betas
     if weight_decay != 0.0:

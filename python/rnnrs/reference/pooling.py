@@ -22,6 +22,8 @@ t < lengths[b]`` and n_b = lengths[b]:
 ``last`` and ``max`` both pick one step per (row, feature): ``index`` (B, F) of steps, the
 forward a gather and the backward a scatter into zeros. Backward functions return
 ``d_out`` (T, B, F) and the parameter gradients by short name (empty for the others).
+
+Rust: none yet; the spec comes first (docs/equations.md).
 """
 
 from __future__ import annotations

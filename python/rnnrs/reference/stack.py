@@ -27,6 +27,8 @@ module and ``pad_packed_sequence`` (padding value 0) give, at the dense cost:
 Padding never changes a result: row b gives the same outputs, final state and gradients
 alone (T = lengths[b]) as in any batch. ``lengths=None`` is the unmasked stack (every row
 runs T steps), and ``lengths`` all equal to T gives the same numbers bit for bit.
+
+Rust: src/nn/stack.rs, the recurrent encoder every model composes.
 """
 
 from __future__ import annotations
@@ -35,13 +37,16 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .cells import LayerWeights, State, cell_backward, cell_forward, state_size
+from .cells import GATES, LayerWeights, State, cell_backward, cell_forward, state_size
 from .dropout import dropout_mask
 from .lengths import check_lengths, gather_steps, reverse_index
 
 
 def layer_names(k: int, reverse: bool) -> tuple[str, str, str, str]:
-    """The four PyTorch parameter names of layer k (one direction)."""
+    """The four PyTorch parameter names of layer k (one direction).
+
+    Rust: src/nn/stack.rs (Stack::new names the tensors in a src/nn/params.rs Layout).
+    """
     sfx = "_reverse" if reverse else ""
     return (
         f"weight_ih_l{k}{sfx}",
@@ -49,6 +54,31 @@ def layer_names(k: int, reverse: bool) -> tuple[str, str, str, str]:
         f"bias_ih_l{k}{sfx}",
         f"bias_hh_l{k}{sfx}",
     )
+
+
+def stack_shapes(
+    cell: str, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool
+) -> dict[str, tuple[int, ...]]:
+    """Parameter names (canonical order: by layer, then direction) and PyTorch shapes.
+
+    Rust: src/nn/stack.rs (Stack::new, into a src/nn/params.rs Layout).
+
+    Example:
+        >>> stack_shapes("gru", 3, 4, 2, True)["weight_ih_l1_reverse"]
+        (12, 8)
+    """
+    dirs = 2 if bidirectional else 1
+    gates = GATES[cell] * hidden_size
+    shapes: dict[str, tuple[int, ...]] = {}
+    for k in range(num_layers):
+        width = input_size if k == 0 else hidden_size * dirs
+        for d in range(dirs):
+            w_ih, w_hh, b_ih, b_hh = layer_names(k, d == 1)
+            shapes[w_ih] = (gates, width)
+            shapes[w_hh] = (gates, hidden_size)
+            shapes[b_ih] = (gates,)
+            shapes[b_hh] = (gates,)
+    return shapes
 
 
 def _weights(params: dict[str, np.ndarray], k: int, reverse: bool) -> LayerWeights:
@@ -74,6 +104,8 @@ def stack_forward(
     whatever the lengths (its padded entries multiply zeros).
     Returns (out (T, B, D*H), 0 at padded steps; final state tuple of (L*D, B, H), each
     row's state after its own last step in each direction; cache).
+
+    Rust: src/nn/stack.rs (Stack::forward).
     """
     dirs = 2 if bidirectional else 1
     rev = None
@@ -130,6 +162,8 @@ def stack_backward(
 
     Returns (dx (T, B, I), d_state0 tuple of (L*D, B, H), grads by PyTorch name,
     dh_steps (T, B, D*H) = dLoss/d(top layer output at each step) when ``keep_dh``).
+
+    Rust: src/nn/stack.rs (Stack::backward).
     """
     cell, dirs, num_layers, rev = (cache[k] for k in ("cell", "dirs", "num_layers", "rev"))
     first = cache["layers"][0][0]

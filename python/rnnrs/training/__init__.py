@@ -1,1 +1,3 @@
-"""Training: the Trainer, optimizers, schedules and evaluation metrics."""
+"""Training any model kind: the ``Trainer`` (``trainer``), optimizers (``optimizers``),
+learning-rate schedules (``schedules``), evaluation metrics (``metrics``) and loss curves
+(``plotting``)."""

@@ -5,7 +5,7 @@
 //! Reading ([`read_arpa`]) builds a model's probing tables; writing ([`write_arpa`]) renders
 //! an estimated model's sorted n-grams (or a read model's tables, ranked first) as text.
 //!
-//! Spec: python/rnnrs/reference/arpa.py (`read_arpa`, `write_arpa`).
+//! NumPy counterpart: python/rnnrs/backends/arpa.py (`read_arpa`, `write_arpa`).
 
 mod number;
 mod read;

@@ -1,6 +1,6 @@
 //! Numbers as ARPA files write them: log10 values with up to 12 decimals.
 //!
-//! The reference (python/rnnrs/reference/arpa.py::_number) writes Python's shortest repr
+//! The reference (python/rnnrs/backends/arpa.py::_number) writes Python's shortest repr
 //! instead: the same values once read back (within 1e-12), not the same bytes.
 
 use super::LOG10_ZERO_ARPA;

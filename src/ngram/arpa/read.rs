@@ -1,6 +1,6 @@
 //! Reading ARPA text into a model's probing tables, with errors that name the line.
 //!
-//! Spec: python/rnnrs/reference/arpa.py::read_arpa (the same checks, on the same lines).
+//! NumPy counterpart: python/rnnrs/backends/arpa.py::read_arpa (the same checks, on the same lines).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Writing ARPA text: unigrams in id order, then each order's n-grams in sorted order,
 //! rendered by parallel tasks while the text of the tasks before is written out.
 //!
-//! Spec: python/rnnrs/reference/arpa.py::write_arpa (the same lines in the same order; its
+//! NumPy counterpart: python/rnnrs/backends/arpa.py::write_arpa (the same lines in the same order; its
 //! numbers are Python's shortest repr, see number.rs).
 
 use std::borrow::Cow;

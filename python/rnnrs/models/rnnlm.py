@@ -1,0 +1,474 @@
+"""Recurrent language models: :class:`RNNLM`.
+
+The model owns its configuration, tokenizer and weights' initialisation; all numeric work
+is delegated to an engine of the chosen backend (docs/backends.md).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Optional, Union
+
+import numpy as np
+
+from ..backends.arrays import as_token_array, check_param_dict
+from ..backends.engines import rnnlm_engine
+from ..backends.selection import resolve_backend
+from ..errors import CheckpointError
+from ..generation import beam_search as beam_search_sequence
+from ..generation import generate as generate_sequence
+from ..io.checkpoint import Checkpoint, save_model
+from ..nn.config import normalize_config
+from ..nn.init import init_parameters
+from ..reference.lm import parameter_shapes
+from ..reference.loss import log_softmax
+from .registry import register_model
+
+State = tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class GenState:
+    """A generation state of an RNNLM: the recurrent state after the tokens seen so far
+    and the log-probabilities (V,) of the next token. Never mutated."""
+
+    state: State
+    logprobs: np.ndarray
+
+
+@register_model
+class RNNLM:
+    """A recurrent language model: embedding -> stacked RNN/LSTM/GRU -> linear -> softmax.
+
+    Args:
+        vocab_size: number of token ids.
+        cell: "lstm", "gru", "rnn_tanh" (alias "rnn") or "rnn_relu".
+        hidden_size, num_layers: size and depth of the recurrent stack.
+        embed_size: embedding width (default: hidden_size).
+        dropout: probability on the inputs of layers 2..L and on the last layer's output.
+        tie_weights: share the embedding table with the output layer (needs
+            embed_size == hidden_size).
+        seed: seeds the weight initialisation and the dropout RNG.
+        backend: "rust", "numpy" or None (the process default, see ``rnnrs.backend()``).
+        tokenizer: any object with ``encode(text) -> ids`` and ``decode(ids) -> str``; lets
+            prompts be text.
+
+    Example:
+        >>> import numpy as np, rnnrs
+        >>> model = rnnrs.RNNLM(10, cell="gru", hidden_size=8, backend="numpy")
+        >>> x = np.array([[1, 2, 3]]); y = np.array([[2, 3, 4]])
+        >>> loss, grads, state = model.loss_and_grads(x, y)
+        >>> sorted(grads) == sorted(model.parameters()), state[0].shape
+        (True, (1, 1, 8))
+    """
+
+    kind: ClassVar[str] = "RNNLM"
+
+    def __init__(
+        self,
+        vocab_size: int,
+        cell: str = "lstm",
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        embed_size: Optional[int] = None,
+        dropout: float = 0.0,
+        tie_weights: bool = False,
+        seed: int = 0,
+        backend: Optional[str] = None,
+        tokenizer: Any = None,
+    ) -> None:
+        self._config = normalize_config(
+            {
+                "vocab_size": vocab_size,
+                "cell": cell,
+                "hidden_size": hidden_size,
+                "num_layers": num_layers,
+                "embed_size": embed_size,
+                "dropout": dropout,
+                "tie_weights": tie_weights,
+                "seed": seed,
+            }
+        )
+        if tokenizer is not None and not (
+            callable(getattr(tokenizer, "encode", None))
+            and callable(getattr(tokenizer, "decode", None))
+        ):
+            raise TypeError("tokenizer: expected an object with encode(text) and decode(ids)")
+        self.tokenizer = tokenizer
+        self.backend = resolve_backend(backend)
+        self.engine = rnnlm_engine(self._config, self.backend)
+        initial = init_parameters(
+            parameter_shapes(self._config),
+            np.random.default_rng(self._config["seed"]),
+            hidden_size=self._config["hidden_size"],
+        )
+        self.engine.set_parameters(initial)
+
+    # ------------------------------------------------------------------ description
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments (without backend and tokenizer): RNNLM(**config)."""
+        return dict(self._config)
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of token ids."""
+        return int(self._config["vocab_size"])
+
+    @property
+    def num_parameters(self) -> int:
+        """Number of trainable scalars (a tied table counts once)."""
+        return sum(int(np.prod(s)) for s in parameter_shapes(self._config).values())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
+        return f"RNNLM({args}, backend={self.backend!r})"
+
+    # ------------------------------------------------------------------ parameters
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Copies of the weights by name, PyTorch layouts (see docs/backends.md)."""
+        return self.engine.get_parameters()
+
+    def set_parameters(self, params: dict[str, np.ndarray]) -> None:
+        """Replace every weight; ValueError naming a missing, extra or misshapen tensor."""
+        check_param_dict(params, parameter_shapes(self._config))
+        for name, value in params.items():
+            arr = np.asarray(value)
+            if not np.issubdtype(arr.dtype, np.floating):
+                raise TypeError(f"params[{name!r}]: expected a float array, got {arr.dtype}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"params[{name!r}]: contains NaN or infinity")
+        self.engine.set_parameters(
+            {n: np.ascontiguousarray(v, dtype=np.float32) for n, v in params.items()}
+        )
+
+    # ------------------------------------------------------------------ files and torch
+
+    def save(self, directory: Union[str, os.PathLike], trainer: Any = None) -> None:
+        """Write a checkpoint directory (model.safetensors + model.json, atomically; see
+        docs/checkpoints.md); with ``trainer``, also the training state for exact resume.
+
+        Example:
+            >>> model.save("run1")  # doctest: +SKIP
+            >>> rnnrs.load("run1")  # doctest: +SKIP
+        """
+        save_model(self, directory, trainer=trainer)
+
+    @classmethod
+    def from_checkpoint(
+        cls, checkpoint: Checkpoint, tokenizer: Any, *, backend: Optional[str] = None
+    ) -> RNNLM:
+        """The model of a checkpoint read by ``rnnrs.load`` (see ``rnnrs.models.registry``),
+        with the tokenizer saved beside it (or None)."""
+        try:
+            model = cls(**checkpoint.config, backend=backend)
+            model.set_parameters(checkpoint.tensors)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"{checkpoint.path}: config and tensors do not fit ({exc})"
+            ) from None
+        if tokenizer is not None:
+            if tokenizer.vocab_size != model.vocab_size:
+                raise CheckpointError(
+                    f"{checkpoint.path}: the tokenizer has {tokenizer.vocab_size} tokens but "
+                    f"the model {model.vocab_size}: they do not belong together"
+                )
+            model.tokenizer = tokenizer
+        return model
+
+    def to_torch_state_dict(self) -> dict[str, np.ndarray]:
+        """The weights as the state_dict (numpy float32) of the equivalent torch module
+        (``rnnrs.io.torch_interop.torch_module``): Embedding ``embedding``, RNN/LSTM/GRU
+        ``rnn`` (batch_first), Linear ``output``.
+
+        Example:
+            >>> import rnnrs
+            >>> sd = rnnrs.RNNLM(5, hidden_size=4, backend="numpy").to_torch_state_dict()
+            >>> sd["rnn.weight_hh_l0"].shape
+            (16, 4)
+        """
+        from ..io.torch_interop import state_dict_from_parameters
+
+        return state_dict_from_parameters(self.parameters(), self._config["tie_weights"])
+
+    @classmethod
+    def from_torch_state_dict(
+        cls,
+        state_dict: Any,
+        *,
+        cell: Optional[str] = None,
+        dropout: float = 0.0,
+        seed: int = 0,
+        backend: Optional[str] = None,
+        tokenizer: Any = None,
+    ) -> RNNLM:
+        """A model with the weights of a torch state_dict (numpy arrays or tensors) named
+        as :meth:`to_torch_state_dict`; sizes, cell and tying are read from the shapes.
+
+        Example:
+            >>> import rnnrs
+            >>> a = rnnrs.RNNLM(5, cell="gru", hidden_size=4, backend="numpy")
+            >>> b = rnnrs.RNNLM.from_torch_state_dict(a.to_torch_state_dict(), backend="numpy")
+            >>> b.config == a.config
+            True
+        """
+        from ..io.torch_interop import (
+            as_numpy_state_dict,
+            config_from_state_dict,
+            parameters_from_state_dict,
+        )
+
+        sd = as_numpy_state_dict(state_dict)
+        config = config_from_state_dict(sd, cell=cell)
+        model = cls(**config, dropout=dropout, seed=seed, backend=backend, tokenizer=tokenizer)
+        model.set_parameters(parameters_from_state_dict(sd, config["tie_weights"]))
+        return model
+
+    # ------------------------------------------------------------------ forward / loss
+
+    def _tokens(self, ids: Any, name: str) -> np.ndarray:
+        return as_token_array(ids, name, self.vocab_size)
+
+    def _xy(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        xa, ya = self._tokens(x, "x"), self._tokens(y, "y")
+        if xa.shape != ya.shape:
+            raise ValueError(f"y: expected the shape of x {xa.shape}, got {ya.shape}")
+        return xa, ya
+
+    def loss_and_grads(
+        self, x: Any, y: Any, state: Optional[State] = None, train: bool = False
+    ) -> tuple[float, dict[str, np.ndarray], State]:
+        """Mean cross-entropy (nats) of targets y (B, T) given inputs x (B, T), its
+        gradients keyed like :meth:`parameters`, and the final state (carry it into the
+        next chunk for truncated BPTT). ``train=True`` applies dropout.
+
+        Example:
+            >>> import rnnrs
+            >>> m = rnnrs.RNNLM(5, hidden_size=4, backend="numpy")
+            >>> loss, grads, (h, c) = m.loss_and_grads([[0, 1]], [[1, 2]])
+            >>> grads["rnn.weight_hh_l0"].shape, h.shape
+            ((16, 4), (1, 1, 4))
+        """
+        xa, ya = self._xy(x, y)
+        return self.engine.loss_and_grads(xa, ya, state, bool(train))
+
+    def loss(self, x: Any, y: Any, state: Optional[State] = None) -> tuple[float, State]:
+        """(mean cross-entropy in nats, final state), without dropout or gradients."""
+        xa, ya = self._xy(x, y)
+        return self.engine.loss(xa, ya, state)
+
+    def logits(self, x: Any, state: Optional[State] = None) -> tuple[np.ndarray, State]:
+        """(logits float32 (B, T, V), final state) for inputs x (B, T)."""
+        return self.engine.logits(self._tokens(x, "x"), state)
+
+    def perplexity(self, ids: Any, bptt: int = 256) -> float:
+        """exp(mean NLL) of each token given the ones before it.
+
+        ``ids`` is a 1-D id sequence (scored exactly, as one stream) or a batchified
+        (B, N) stream (B independent streams; see ``rnnrs.text.batching.batchify``).
+
+        Example:
+            >>> import rnnrs
+            >>> m = rnnrs.RNNLM(4, hidden_size=4, backend="numpy")
+            >>> 3.0 < m.perplexity([0, 1, 2, 3, 0, 1]) < 5.5
+            True
+        """
+        arr = np.asarray(ids)
+        stream = self._tokens(arr[None, :] if arr.ndim == 1 else arr, "ids")
+        if stream.shape[1] < 2:
+            raise ValueError(f"ids: expected at least 2 tokens per stream, got {stream.shape}")
+        total, count = self.evaluate_loss(stream, bptt)
+        return math.exp(total / count)
+
+    def token_logprobs(self, ids: Any, bptt: int = 256) -> np.ndarray:
+        """Natural-log probability (float64) of ids[t] given ids[:t], for t = 1..N-1.
+
+        Example:
+            >>> import rnnrs
+            >>> m = rnnrs.RNNLM(4, hidden_size=4, backend="numpy")
+            >>> m.token_logprobs([0, 1, 2]).shape
+            (2,)
+        """
+        seq = as_token_array(ids, "ids", self.vocab_size, ndim=1)
+        if len(seq) < 2:
+            raise ValueError(f"ids: expected at least 2 tokens, got {len(seq)}")
+        out = np.empty(len(seq) - 1)
+        state: Optional[State] = None
+        for s in range(0, len(seq) - 1, bptt):
+            t = min(bptt, len(seq) - 1 - s)
+            logits, state = self.engine.logits(seq[None, s : s + t], state)
+            logp = log_softmax(logits[0].astype(np.float64))
+            out[s : s + t] = logp[np.arange(t), seq[s + 1 : s + 1 + t]]
+        return out
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(
+        self, prompt: Union[str, Sequence[int]], max_new_tokens: int = 100, **kwargs: Any
+    ) -> Any:
+        """Sample a continuation of ``prompt``; keywords as :func:`rnnrs.generation.generate`
+        (temperature, top_k, top_p, greedy, seed, stop, stop_at_end). Text in, text out;
+        ids in, new ids out.
+
+        Example:
+            >>> m = RNNLM(10, hidden_size=8, backend="numpy")
+            >>> len(m.generate([1, 2], 5, seed=0, stop_at_end=False))
+            5
+        """
+        return generate_sequence(self, prompt, max_new_tokens, **kwargs)
+
+    def beam_search(
+        self,
+        prompt: Union[str, Sequence[int]],
+        beam_width: int = 4,
+        max_new_tokens: int = 50,
+        **kwargs: Any,
+    ) -> Any:
+        """The most likely continuation found by beam search; keywords as
+        :func:`rnnrs.generation.beam_search` (length_penalty, stop_at_end).
+
+        Example:
+            >>> m = RNNLM(10, hidden_size=8, backend="numpy")
+            >>> len(m.beam_search([1, 2], beam_width=3, max_new_tokens=4, stop_at_end=False))
+            4
+        """
+        return beam_search_sequence(self, prompt, beam_width, max_new_tokens, **kwargs)
+
+    # ------------------------------------------------------------------ generation protocol
+
+    def encode_prompt(self, prompt: Union[str, Sequence[int]]) -> list[int]:
+        """Token ids of a prompt: text through the tokenizer, or ids checked as they are."""
+        if isinstance(prompt, str):
+            if self.tokenizer is None:
+                raise TypeError(
+                    "prompt: a text prompt needs a tokenizer (RNNLM(..., tokenizer=...)); "
+                    "give a sequence of token ids instead"
+                )
+            ids = list(self.tokenizer.encode(prompt))
+        else:
+            ids = list(prompt)
+        if not ids:
+            return []
+        return [int(i) for i in as_token_array(ids, "prompt", self.vocab_size, ndim=1)]
+
+    def decode_ids(self, ids: Sequence[int]) -> str:
+        """Text of ``ids`` through the tokenizer (space-separated ids without one)."""
+        if self.tokenizer is None:
+            return " ".join(str(int(i)) for i in ids)
+        return str(self.tokenizer.decode(list(ids)))
+
+    def gen_start(self, prompt_ids: list[int]) -> GenState:
+        """The generation state after reading ``prompt_ids`` (at least one id)."""
+        if len(prompt_ids) == 0:
+            raise ValueError("prompt: expected at least one token to condition on")
+        ids = as_token_array(prompt_ids, "prompt_ids", self.vocab_size, ndim=1)
+        logits, state = self.engine.logits(ids[None, :], None)
+        return GenState(state, log_softmax(logits[0, -1:].astype(np.float64))[0])
+
+    def gen_logprobs(self, state: GenState) -> np.ndarray:
+        """Log-probabilities (V,) float64 of the next token."""
+        return state.logprobs.copy()
+
+    def gen_advance(self, state: GenState, token_id: int) -> GenState:
+        """A new state after ``token_id`` (``state`` is left unchanged)."""
+        tok = as_token_array([token_id], "token_id", self.vocab_size, ndim=1)
+        logits, new = self.engine.step_logits(tok, state.state)
+        return GenState(new, log_softmax(logits.astype(np.float64))[0])
+
+    def gen_sample_native(
+        self,
+        prompt_ids: list[int],
+        max_new_tokens: int,
+        *,
+        temperature: float,
+        top_k: Optional[int],
+        top_p: Optional[float],
+        greedy: bool,
+        seed: int,
+        end_ids: frozenset[int],
+    ) -> Optional[list[int]]:
+        """The new ids of a whole sampling loop run by the engine (Rust backend), or None
+        when the engine has no native loop (NumPy backend; :func:`rnnrs.generation.generate`
+        then loops in Python). Arguments are checked by the caller, as in ``generate``.
+
+        Example:
+            >>> m = RNNLM(10, hidden_size=8)
+            >>> ids = m.gen_sample_native([1, 2], 5, temperature=1.0, top_k=None, top_p=None,
+            ...                           greedy=False, seed=0, end_ids=frozenset())
+            >>> ids is None if m.backend == "numpy" else len(ids) == 5
+            True
+        """
+        native = getattr(self.engine, "generate", None)
+        if native is None:
+            return None
+        if len(prompt_ids) == 0:
+            raise ValueError("prompt: expected at least one token to condition on")
+        ids = as_token_array(prompt_ids, "prompt_ids", self.vocab_size, ndim=1)
+        out = native(
+            ids,
+            max_new_tokens,
+            temperature=1.0 if greedy else float(temperature),
+            top_k=top_k,
+            top_p=None if top_p is None else float(top_p),
+            greedy=bool(greedy),
+            seed=seed,
+            end_ids=sorted(end_ids),
+        )
+        return [int(i) for i in out]
+
+    def gen_end_ids(self) -> frozenset[int]:
+        """Ids that end a sequence: the tokenizer's ``eos_id`` when it has one."""
+        eos = getattr(self.tokenizer, "eos_id", None)
+        return frozenset() if eos is None else frozenset({int(eos)})
+
+    # ------------------------------------------------------------------ training interface
+    # rnnrs.training.trainer.TrainableModel: what the Trainer calls; the engine does the work.
+
+    def configure_optimizer(self, spec: dict[str, Any]) -> None:
+        """Use the optimizer of ``spec`` (``rnnrs.Adam(...).spec()``, ...) in
+        :meth:`train_steps` from now on; its moments start at zero."""
+        self.engine.configure_optimizer(**spec)
+
+    def train_steps(
+        self,
+        stream: np.ndarray,
+        starts: np.ndarray,
+        bptt: int,
+        lrs: np.ndarray,
+        reset: np.ndarray,
+        state: Optional[State],
+        clip_norm: Optional[float],
+        clip_value: Optional[float],
+    ) -> tuple[np.ndarray, np.ndarray, State]:
+        """Train ``len(starts)`` steps on chunks of a batchified (B, N) stream: forward,
+        BPTT, clipping and one optimizer step each (docs/backends.md). Returns (losses,
+        gradient norms before clipping, final state)."""
+        return self.engine.train_steps(
+            stream, starts, bptt, lrs, reset, state, clip_norm, clip_value
+        )
+
+    def evaluate_loss(self, stream: np.ndarray, bptt: int) -> tuple[float, int]:
+        """(summed NLL in nats, number of targets) over a batchified (B, N) stream, in
+        chunks of ``bptt`` with the state carried, no dropout."""
+        return self.engine.evaluate(stream, bptt)
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """The optimizer's step and moments by torch.optim name (``exp_avg.<param>``, ...)."""
+        return self.engine.optimizer_state()
+
+    def load_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`optimizer_state` (after configuring the same optimizer)."""
+        self.engine.load_optimizer_state(state)
+
+    def rng_state(self) -> np.ndarray:
+        """The dropout generator's state (uint64 words; the engine's own generator)."""
+        return self.engine.rng_state()
+
+    def set_rng_state(self, state: np.ndarray) -> None:
+        """Restore :meth:`rng_state`."""
+        self.engine.set_rng_state(state)

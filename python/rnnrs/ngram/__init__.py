@@ -1,0 +1,1 @@
+"""n-gram language models: raw counts (``counts``) and smoothed models (``lm``)."""

@@ -1,0 +1,91 @@
+"""Configuration checks, the one place where a model's config is validated and made
+canonical: the engines take it as given (the Rust core's own ``validate`` is only the last
+guard).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..reference.cells import GATES
+
+CELL_ALIASES = {"rnn": "rnn_tanh", "tanh": "rnn_tanh", "relu": "rnn_relu"}
+CONFIG_KEYS = (
+    "vocab_size",
+    "cell",
+    "hidden_size",
+    "num_layers",
+    "embed_size",
+    "dropout",
+    "tie_weights",
+    "seed",
+)
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """``value`` as an int > 0, else TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{name}: expected a positive int, got {value}")
+    return int(value)
+
+
+def normalize_cell(cell: Any) -> str:
+    """Canonical cell name ("rnn" -> "rnn_tanh"); ValueError for an unknown name."""
+    if not isinstance(cell, str):
+        raise TypeError(f"cell: expected a string, got {type(cell).__name__}")
+    name = CELL_ALIASES.get(cell.lower(), cell.lower())
+    if name not in GATES:
+        choices = ", ".join([*GATES, *CELL_ALIASES])
+        raise ValueError(f"cell: expected one of {choices}, got {cell!r}")
+    return name
+
+
+def check_dropout(dropout: Any) -> float:
+    """``dropout`` as a float in [0, 1)."""
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.floating)):
+        raise TypeError(f"dropout: expected a float in [0, 1), got {type(dropout).__name__}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"dropout: expected a float in [0, 1), got {dropout}")
+    return float(dropout)
+
+
+def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate an RNNLM configuration and return it complete and canonical.
+
+    Example:
+        >>> normalize_config({"vocab_size": 10, "cell": "rnn", "hidden_size": 8})["cell"]
+        'rnn_tanh'
+    """
+    unknown = set(config) - set(CONFIG_KEYS)
+    if unknown:
+        raise ValueError(f"config: unknown keys {sorted(unknown)}; expected {CONFIG_KEYS}")
+    if "vocab_size" not in config:
+        raise ValueError("config: 'vocab_size' is required")
+    hidden = check_positive_int(config.get("hidden_size", 256), "hidden_size")
+    embed = config.get("embed_size")
+    embed = hidden if embed is None else check_positive_int(embed, "embed_size")
+    tie = config.get("tie_weights", False)
+    if not isinstance(tie, (bool, np.bool_)):
+        raise TypeError(f"tie_weights: expected a bool, got {type(tie).__name__}")
+    if tie and embed != hidden:
+        raise ValueError(
+            f"tie_weights: requires embed_size == hidden_size, got embed_size={embed} "
+            f"and hidden_size={hidden}"
+        )
+    seed = config.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+    return {
+        "vocab_size": check_positive_int(config["vocab_size"], "vocab_size"),
+        "cell": normalize_cell(config.get("cell", "lstm")),
+        "hidden_size": hidden,
+        "num_layers": check_positive_int(config.get("num_layers", 1), "num_layers"),
+        "embed_size": embed,
+        "dropout": check_dropout(config.get("dropout", 0.0)),
+        "tie_weights": bool(tie),
+        "seed": int(seed),
+    }

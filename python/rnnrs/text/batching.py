@@ -1,0 +1,115 @@
+"""Batches of token ids for truncated BPTT, and random chunks.
+
+Batching follows PyTorch's word_language_model: :func:`batchify` cuts one id sequence into
+``B`` equal streams (dropping the remainder) laid out as rows of a ``(B, N)`` array — the
+transpose of PyTorch's ``(N, B)`` — and :func:`bptt_batches` walks them in chunks of ``T``
+steps, ``y`` being ``x`` shifted by one.
+
+Example:
+    >>> import numpy as np
+    >>> from rnnrs.text.batching import batchify, bptt_batches
+    >>> stream = batchify(np.arange(10), batch_size=2)
+    >>> stream.tolist()
+    [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+    >>> [(x.tolist(), y.tolist()) for x, y in bptt_batches(stream, bptt=3)]
+    [([[0, 1, 2], [5, 6, 7]], [[1, 2, 3], [6, 7, 8]]), ([[3], [8]], [[4], [9]])]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Optional, Union
+
+import numpy as np
+
+
+def _as_ids(ids: Union[Sequence[int], np.ndarray], name: str = "ids") -> np.ndarray:
+    arr = np.asarray(ids)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D sequence of token ids, got shape {arr.shape}")
+    if arr.size and (arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name}: expected integer token ids, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or arr.max() > np.iinfo(np.uint32).max):
+        raise ValueError(f"{name}: token ids must be in [0, 2**32), got {arr.min()}..{arr.max()}")
+    return arr.astype(np.uint32, copy=False)
+
+
+def _check_count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return int(value)
+
+
+def batchify(ids: Union[Sequence[int], np.ndarray], batch_size: int) -> np.ndarray:
+    """Cut ``ids`` into ``batch_size`` parallel streams: a C-contiguous ``(B, N)`` uint32 array
+    whose row ``b`` is ``ids[b*N:(b+1)*N]`` with ``N = len(ids) // B`` (the remainder is
+    dropped), as PyTorch's word_language_model does (it stores the transpose, ``(N, B)``).
+
+    Example:
+        >>> batchify([1, 2, 3, 4, 5, 6, 7], batch_size=3).tolist()
+        [[1, 2], [3, 4], [5, 6]]
+    """
+    arr = _as_ids(ids)
+    b = _check_count(batch_size, "batch_size")
+    n = arr.size // b
+    if n < 1:
+        raise ValueError(f"batch_size: {b} streams need at least {b} ids, got {arr.size}")
+    return np.ascontiguousarray(arr[: b * n].reshape(b, n))
+
+
+def bptt_batches(stream: np.ndarray, bptt: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Chunks ``(x, y)`` of a batchified ``(B, N)`` stream for truncated BPTT: for
+    ``s = 0, bptt, 2*bptt, ...`` below ``N - 1``, ``T = min(bptt, N - 1 - s)``,
+    ``x = stream[:, s:s+T]`` and ``y = stream[:, s+1:s+1+T]`` (views, no copies).
+
+    Example:
+        >>> import numpy as np
+        >>> [x.shape for x, _ in bptt_batches(np.zeros((4, 10), np.uint32), bptt=4)]
+        [(4, 4), (4, 4), (4, 1)]
+    """
+    stream = np.asarray(stream)
+    if stream.ndim != 2:
+        raise ValueError(f"stream: expected a (batch, N) array from batchify, got {stream.shape}")
+    t = _check_count(bptt, "bptt")
+    n = stream.shape[1]
+    for s in range(0, n - 1, t):
+        length = min(t, n - 1 - s)
+        yield stream[:, s : s + length], stream[:, s + 1 : s + 1 + length]
+
+
+def random_chunks(
+    ids: Union[Sequence[int], np.ndarray],
+    seq_len: int,
+    batch_size: int,
+    *,
+    seed: int = 0,
+    num_batches: Optional[int] = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Batches ``(x, y)`` of ``batch_size`` chunks taken at random offsets of ``ids`` (the
+    nanoGPT way): ``x[i] = ids[s_i : s_i+seq_len]``, ``y[i] = ids[s_i+1 : s_i+1+seq_len]``.
+    Offsets come from ``numpy.random.default_rng(seed)``, so a seed gives the same batches;
+    ``num_batches=None`` never stops.
+
+    Example:
+        >>> x, y = next(random_chunks(list(range(100)), seq_len=5, batch_size=2, seed=1))
+        >>> x.shape, bool((y == x + 1).all())
+        ((2, 5), True)
+    """
+    arr = _as_ids(ids)
+    t = _check_count(seq_len, "seq_len")
+    b = _check_count(batch_size, "batch_size")
+    if num_batches is not None:
+        num_batches = _check_count(num_batches, "num_batches")
+    if arr.size < t + 1:
+        raise ValueError(f"seq_len: chunks of {t} need at least {t + 1} ids, got {arr.size}")
+    rng = np.random.default_rng(seed)
+    steps = np.arange(t)
+    k = 0
+    while num_batches is None or k < num_batches:
+        starts = rng.integers(0, arr.size - t, size=b)
+        idx = starts[:, None] + steps
+        yield arr[idx], arr[idx + 1]
+        k += 1
+
+
+__all__ = ["batchify", "bptt_batches", "random_chunks"]

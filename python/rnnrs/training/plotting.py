@@ -1,0 +1,85 @@
+"""Loss curves as PNG files (matplotlib, optional: rnnrs does not require it).
+
+Example:
+    >>> from rnnrs.training.plotting import save_loss_curve
+    >>> history = [{"step": 10, "train_loss": 2.1, "valid_loss": 2.0},
+    ...            {"step": 20, "train_loss": 1.7, "valid_loss": 1.8}]
+    >>> save_loss_curve(history, "loss.png")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional, Union
+
+from ..io.atomic import atomic_open
+
+
+def matplotlib_available() -> bool:
+    """True when matplotlib can be imported (needed by :func:`save_loss_curve`).
+
+    Example:
+        >>> isinstance(matplotlib_available(), bool)
+        True
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _series(history: Sequence[Mapping[str, Any]], x_key: str, y_key: str) -> tuple[list, list]:
+    points = [
+        (float(r[x_key]), float(r[y_key]))
+        for r in history
+        if r.get(x_key) is not None and r.get(y_key) is not None
+    ]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def save_loss_curve(
+    history: Sequence[Mapping[str, Any]],
+    path: Union[str, os.PathLike],
+    *,
+    x: str = "step",
+    title: Optional[str] = None,
+) -> None:
+    """Plot ``train_loss`` and ``valid_loss`` (nats per token) of a training history
+    against ``x`` ("step" or "elapsed" seconds) and write a PNG to ``path`` atomically.
+
+    Raises ImportError with an install hint when matplotlib is absent, and ValueError when
+    the history holds no losses.
+
+    Example:
+        >>> save_loss_curve(trainer.history, "run/loss.png", x="elapsed")  # doctest: +SKIP
+    """
+    if x not in ("step", "elapsed"):
+        raise ValueError(f"x: expected 'step' or 'elapsed', got {x!r}")
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("a loss-curve plot needs matplotlib (pip install matplotlib)") from None
+    curves = {
+        label: _series(history, x, key)
+        for label, key in (("train", "train_loss"), ("validation", "valid_loss"))
+    }
+    if not any(xs for xs, _ in curves.values()):
+        raise ValueError("history: no train_loss or valid_loss values to plot")
+    figure = Figure(figsize=(6.4, 4.0), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for label, (xs, ys) in curves.items():
+        if xs:
+            axes.plot(xs, ys, marker="." if len(xs) < 50 else None, label=label)
+    axes.set_xlabel("step" if x == "step" else "seconds")
+    axes.set_ylabel("loss (nats per token)")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    if title:
+        axes.set_title(title)
+    figure.tight_layout()
+    with atomic_open(path, "wb") as f:
+        figure.savefig(f, format="png")
