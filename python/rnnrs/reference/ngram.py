@@ -240,7 +240,9 @@ def discount_mass(d: Discounts, counts: Sequence[int]) -> float:
     """``D1 n1 + D2 n2 + D3 n3+`` over a context's counts (``n_k``: how many are k, 3 and
     more for the last), as KenLM sums the discounts: from integer class sizes, so the result
     does not depend on the order of the words (counts merged from shards in any order give
-    the same model). Rust: ``Sums::discount_mass`` in src/ngram/estimate.rs.
+    the same model).
+
+    Rust: src/ngram/estimate.rs (Sums::discount_mass).
 
     Example:
         >>> discount_mass((0.5, 1.0, 1.5), [1, 1, 2, 7])
@@ -261,7 +263,9 @@ def pruned_mass(
     n_items: int,
 ) -> float:
     """``Σ alpha`` over the counts ``pruned`` of a context, in closed form from integer sums
-    (the same whatever the order of the words). Rust: ``OrderInputs::pruned_mass``."""
+    (the same whatever the order of the words).
+
+    Rust: src/ngram/estimate.rs (pruned_mass)."""
     x = float(sum(pruned))
     method = smoothing.method
     if method in ("modified_kneser_ney", "kneser_ney", "absolute"):
