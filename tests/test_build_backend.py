@@ -148,7 +148,7 @@ def test_pure_wheel_holds_the_package_and_its_metadata(
         if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".so", ".pyc")
     }
     assert {n for n in members if not n.startswith(DIST_INFO)} == expected
-    assert {"rnnrs/py.typed", "rnnrs/_core.pyi", "rnnrs/reference/engine.py"} <= expected
+    assert {"rnnrs/py.typed", "rnnrs/_core.pyi", "rnnrs/backends/numpy_rnnlm.py"} <= expected
     assert members["rnnrs/cli.py"] == (sources / "rnnrs" / "cli.py").read_bytes()
 
 
