@@ -5,10 +5,13 @@ build --from-counts commands, and counting within a memory budget."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import random
 import signal
 import struct
+import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -317,3 +320,35 @@ def test_ctrl_c_stops_bounded_counting_and_removes_the_runs(tmp_path: Path) -> N
     assert not finished, "counting ended before the signal: make the corpus larger"
     assert time.perf_counter() - start < 5
     assert list(runs.iterdir()) == []
+
+
+FULL_DISK = """
+import resource, signal, sys
+from rnnrs.ngram.lm import build_arpa
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))  # writes past 200 kB fail
+try:
+    build_arpa([sys.argv[1]], sys.argv[2], 4, memory="1M", temp_dir=sys.argv[3],
+               discount_fallback=True)
+except OSError as exc:
+    print("OSError:", exc)
+"""
+
+
+@needs_rust
+def test_a_temp_dir_that_fills_up_is_a_clear_error_and_leaves_nothing(tmp_path: Path) -> None:
+    # A file-size limit makes the temporary files' writes fail as on a full disk.
+    text = big_corpus(tmp_path / "big.txt", 30_000)
+    runs, out = tmp_path / "runs", tmp_path / "out.arpa"
+    runs.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(text), str(out), str(runs)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "RNNRS_BACKEND": "rust"},
+    )
+    assert done.stdout.startswith("OSError:") and "temporary file" in done.stdout, done.stdout
+    assert str(runs) in done.stdout
+    assert list(runs.iterdir()) == [] and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt", "runs"]

@@ -52,6 +52,9 @@ use crate::{CoreError, Result};
 const PARTITIONS: usize = 64;
 /// Bytes of memory per n-gram of a group while it is estimated, besides its words.
 const GROUP_BYTES_PER_NGRAM: u64 = 48;
+/// The buffer of each temporary file read or written: many are open at once (a run's
+/// sections, a writer per group), and they count against the budget.
+const FILE_BUFFER: usize = 1 << 14;
 /// Records between two checks for Ctrl-C.
 const CHECK_EVERY: u64 = 1 << 20;
 
@@ -80,7 +83,7 @@ impl Records {
     fn create(temp: &mut TempFiles, what: &str) -> Result<Records> {
         let (path, file) = temp.create(what)?;
         Ok(Records {
-            out: BufWriter::with_capacity(1 << 16, file),
+            out: BufWriter::with_capacity(FILE_BUFFER, file),
             path,
             count: 0,
             buf: Vec::new(),
@@ -124,7 +127,7 @@ impl Reader {
         file.seek(SeekFrom::Start(offset))
             .map_err(|e| temp_error(path, e))?;
         Ok(Reader {
-            src: BufReader::with_capacity(1 << 16, file),
+            src: BufReader::with_capacity(FILE_BUFFER, file),
             path: path.to_owned(),
             n,
             m,
@@ -419,40 +422,42 @@ fn continuation(below: &Order, above: &Order) -> Result<Vec<u64>> {
     Ok(cont)
 }
 
-/// The sums of a context and of its pruned n-grams, as 10 numbers of a record.
-fn sums_values(s: &Sums, pruned: &Sums) -> [u64; 10] {
+/// The sums of a context and of its pruned n-grams, as 8 numbers of a record.
+fn sums_values(s: &Sums, pruned: &Sums) -> [u64; 8] {
+    let c = |s: &Sums, k: usize| s.classes[k] as u64;
     [
         s.total,
-        s.items,
-        s.classes[0],
-        s.classes[1],
-        s.classes[2],
+        c(s, 0),
+        c(s, 1),
+        c(s, 2),
         pruned.total,
-        pruned.items,
-        pruned.classes[0],
-        pruned.classes[1],
-        pruned.classes[2],
+        c(pruned, 0),
+        c(pruned, 1),
+        c(pruned, 2),
     ]
+}
+
+/// A class size read back (a sum of u32 class sizes over groups: a context has fewer
+/// than 2^32 extensions, as an order has fewer than 2^32 n-grams).
+fn class(v: u64) -> u32 {
+    v.min(u32::MAX as u64) as u32
 }
 
 fn values_sums(v: &[u64; 10]) -> (Sums, Sums) {
     (
         Sums {
             total: v[0],
-            items: v[1],
-            classes: [v[2], v[3], v[4]],
+            classes: [class(v[1]), class(v[2]), class(v[3])],
         },
         Sums {
-            total: v[5],
-            items: v[6],
-            classes: [v[7], v[8], v[9]],
+            total: v[4],
+            classes: [class(v[5]), class(v[6]), class(v[7])],
         },
     )
 }
 
 fn add_sums(a: &mut Sums, b: &Sums) {
     a.total += b.total;
-    a.items += b.items;
     for k in 0..3 {
         a.classes[k] += b.classes[k];
     }
@@ -552,8 +557,8 @@ struct Estimates {
     unigram_sums: Sums,
     /// `bows[m]`: (file, records) of (context of order m, log10 γ as bits), m >= 1.
     bows: Vec<(PathBuf, u64)>,
-    /// `needed[group][m]`: (file, records) of (context of order m, total, items, γ as
-    /// bits) for the contexts of order m that the group's n-grams extend.
+    /// `needed[group][m]`: (file, records) of (context of order m, total, class sizes, γ
+    /// as bits) for the contexts of order m that the group's n-grams extend.
     needed: Vec<Vec<(PathBuf, u64)>>,
 }
 
@@ -597,7 +602,7 @@ fn pass_a(
                     }
                     g += 1;
                 }
-                if s.items > 0 {
+                if s.items() > 0 {
                     file.put(ctx, &sums_values(&s, &pruned))?;
                 }
             }
@@ -634,7 +639,7 @@ fn pass_a(
     for m in 1..order {
         let mut heads = Vec::with_capacity(parts[m].len());
         for (path, count) in &parts[m] {
-            heads.push(Head::new(Reader::open(path, 0, *count, m, 10)?)?);
+            heads.push(Head::new(Reader::open(path, 0, *count, m, 8)?)?);
         }
         let mut all = Records::create(temp, "bows")?;
         let mut each = Vec::with_capacity(groups.len());
@@ -652,7 +657,8 @@ fn pass_a(
             let gm = gamma(job.smoothing, d, v, &s, &pruned);
             all.put(words, &[log10(gm).to_bits()])?;
             for &(g, _) in values {
-                each[g].put(words, &[s.total, s.items, gm.to_bits()])?;
+                let c = |k: usize| s.classes[k] as u64;
+                each[g].put(words, &[s.total, c(0), c(1), c(2), gm.to_bits()])?;
             }
             Ok(())
         })?;
@@ -734,7 +740,7 @@ fn pass_b(
                 l
             };
             let (path, count) = &est.needed[gi][n - 1];
-            let mut contexts = Head::new(Reader::open(path, 0, *count, n - 1, 3)?)?;
+            let mut contexts = Head::new(Reader::open(path, 0, *count, n - 1, 5)?)?;
             let thr = threshold(sm, n);
             let mut p = vec![f64::NAN; o.len()];
             let mut file = Records::create(temp, "probs")?;
@@ -751,10 +757,9 @@ fn pass_b(
                         let c = &contexts.values;
                         let s = Sums {
                             total: c[0],
-                            items: c[1],
-                            classes: [0; 3],
+                            classes: [class(c[1]), class(c[2]), class(c[3])],
                         };
-                        current = Some((s, f64::from_bits(c[2])));
+                        current = Some((s, f64::from_bits(c[4])));
                     }
                 }
                 let x = o.a[g];

@@ -10,7 +10,7 @@ Example:
     >>> table = [{(1,): 1, (3,): 1, (2,): 1}, {(1, 3): 1, (3, 2): 1}]
     >>> data = to_bytes(2, ["<unk>", "<s>", "</s>", "a"], table, 1, 2)
     >>> data[:8], len(data)
-    (b'RNNRSCNT', 68)
+    (b'RNNRSCNT', 87)
     >>> from_bytes(data).table[1]
     {(1, 3): 1, (3, 2): 1}
 """
