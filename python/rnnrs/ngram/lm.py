@@ -158,9 +158,9 @@ class NGramLM:
             if data.order != self.order:
                 raise ValueError(f"data: counts of order {data.order}, the model is {self.order}")
             counts = data
-        elif memory is not None and self.backend == "rust" and self.smoothing in INTERPOLATED:
-            return self._fit_bounded(file_path(data, "data"), memory, temp_dir)
         elif isinstance(data, (str, os.PathLike)):
+            if memory is not None and self.backend == "rust" and self.smoothing in INTERPOLATED:
+                return self._fit_bounded(file_path(data, "data"), memory, temp_dir)
             counts = NGramCounts.count_files(
                 [data], self.order, memory=memory, temp_dir=temp_dir, backend=self.backend
             )
