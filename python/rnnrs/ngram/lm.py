@@ -159,10 +159,11 @@ class NGramLM:
                 raise ValueError(f"data: counts of order {data.order}, the model is {self.order}")
             counts = data
         elif isinstance(data, (str, os.PathLike)):
+            path = file_path(data, "data")
             if memory is not None and self.backend == "rust" and self.smoothing in INTERPOLATED:
-                return self._fit_bounded(file_path(data, "data"), memory, temp_dir)
+                return self._fit_bounded(path, memory, temp_dir)
             counts = NGramCounts.count_files(
-                [data], self.order, memory=memory, temp_dir=temp_dir, backend=self.backend
+                [path], self.order, memory=memory, temp_dir=temp_dir, backend=self.backend
             )
         else:
             counts = NGramCounts(self.order, backend=self.backend)
