@@ -1,6 +1,6 @@
 """n-gram estimation beyond memory (issue #17), one JSON object per line.
 
-A corpus is built from the Python standard library's *.py files (rnnrs.data.stdlib_files,
+A corpus is built from the Python standard library's *.py files (rnnrs.text.corpus.stdlib_files,
 lines = sentences), repeated until it holds ``--tokens`` tokens; each repetition after the
 first varies about one token in eight (a suffix naming the repetition), so the vocabulary
 and the n-grams keep growing as in a larger real corpus. Then, each in a fresh process
@@ -39,7 +39,7 @@ def emit(**record: object) -> None:
 
 def write_corpus(path: Path, tokens: int) -> tuple[int, int]:
     """Write the varied, repeated stdlib corpus; returns (tokens, repetitions)."""
-    from rnnrs.data import stdlib_files
+    from rnnrs.text.corpus import stdlib_files
 
     lines = []
     for f in stdlib_files():
