@@ -34,10 +34,17 @@ step "mypy (configured in pyproject.toml)"
 step "stubtest rnnrs._core"
 "$PY" -m mypy.stubtest rnnrs._core --allowlist .ci/stubtest-allowlist.txt
 
-step "pytest, rust backend"
-RNNRS_BACKEND=rust "$PY" -m pytest -q "$@"
-step "pytest, numpy backend"
-RNNRS_BACKEND=numpy "$PY" -m pytest -q "$@"
+# Both backends run even when the first fails; the exit code says whether either failed.
+failed=()
+for backend in rust numpy; do
+  step "pytest, $backend backend"
+  RNNRS_BACKEND=$backend "$PY" -m pytest -q "$@" || failed+=("$backend")
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  step "pytest FAILED on: ${failed[*]}"
+  exit 1
+fi
+step "pytest passed on both backends"
 
 step "wheels: manylinux2014 (zig) and pure-Python, each installed in a fresh venv"
 bash scripts/check_wheels.sh

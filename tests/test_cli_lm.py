@@ -15,6 +15,7 @@ import pytest
 import rnnrs
 from rnnrs.cli import main
 from rnnrs.commands._common import parse_duration
+from rnnrs.io.checkpoint import checkpoint_folder
 
 TEXT = (
     "Captain:\nSpeak plainly, the ship is ready and the tide is high.\n\n"
@@ -63,16 +64,17 @@ def test_train_generate_eval(tmp_path: Path, corpus: Path, capsys: pytest.Captur
     )
     assert code == 0
     assert "validation perplexity" in out and "after 20 steps" in out
-    assert f"checkpoint saved: {out_dir}" in out
+    assert f"best model saved: {out_dir} (latest, for --resume: {out_dir / 'latest'})" in out
     assert "sample (temperature 0.8):" in out
-    assert (out_dir / "model.safetensors").is_file() and (out_dir / "model.json").is_file()
+    assert (out_dir / "model.safetensors").is_file()
+    assert (checkpoint_folder(out_dir) / "model.json").is_file()
     if rnnrs.training.plotting.matplotlib_available():
         assert (out_dir / "loss.png").is_file()
     else:
         assert "pip install matplotlib" in out
     model = rnnrs.load(out_dir)
     assert model.config["hidden_size"] == 16
-    state = rnnrs.load_training_state(out_dir)
+    state = rnnrs.load_training_state(out_dir / "latest")
     assert state["trainer"]["step"] == 20
     assert [r["step"] for r in state["records"]] == [10, 20]
 
@@ -133,10 +135,11 @@ def test_resume_continues_the_run(
         ["train", "--resume", str(b), "--steps", "10", "--sample-tokens", "0"], capsys
     )
     assert code == 0 and "after 30 steps" in out
-    full, resumed = rnnrs.load(a).parameters(), rnnrs.load(b).parameters()
+    full = rnnrs.load(a / "latest").parameters()
+    resumed = rnnrs.load(b / "latest").parameters()
     for name in full:
         assert (full[name] == resumed[name]).all(), name
-    records = rnnrs.load_training_state(b)["records"]
+    records = rnnrs.load_training_state(b / "latest")["records"]
     assert [r["step"] for r in records] == [10, 20, 30]
 
 
@@ -195,7 +198,7 @@ def test_main_job_defaults_read_the_stdlib_corpus(
     out_dir = tmp_path / "main"
     code, out, _ = run_cli(["train", "--steps", "3", "--out", str(out_dir)], capsys)
     assert code == 0 and "validation perplexity" in out and "sample (temperature 0.8):" in out
-    settings = rnnrs.load_training_state(out_dir)["cli"]
+    settings = rnnrs.load_training_state(out_dir / "latest")["cli"]
     assert settings["max_files"] == 200 and (settings["bptt"], settings["batch"]) == (32, 64)
     assert settings["lr"] == 5e-3
     config = rnnrs.load(out_dir).config
@@ -248,5 +251,5 @@ def test_ctrl_c_stops_at_a_step_boundary_and_saves(tmp_path: Path, corpus: Path)
     assert "interrupted at step" in out and f"--resume {out_dir}" in out
     step = int(out.split("interrupted at step ")[1].split(" ")[0].replace(",", ""))
     assert step > 0
-    assert rnnrs.load_training_state(out_dir)["trainer"]["step"] == step
+    assert rnnrs.load_training_state(out_dir / "latest")["trainer"]["step"] == step
     rnnrs.load(out_dir)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnrs import FormatError
-from rnnrs.text.batching import batchify, bptt_batches, random_chunks
+from rnnrs.text.batching import batchify, bptt_batches, length_buckets, pad_batch, random_chunks
 from rnnrs.text.corpus import (
     iter_blocks,
     iter_lines,
@@ -195,3 +195,20 @@ def test_random_chunks_bad_input() -> None:
         next(random_chunks(np.arange(10), 10, 2))
     with pytest.raises(ValueError, match="num_batches"):
         next(random_chunks(np.arange(10), 2, 2, num_batches=0))
+
+
+def test_length_buckets_partition_the_texts_into_similar_lengths() -> None:
+    lengths = np.random.default_rng(0).integers(1, 60, size=1000)
+    first = length_buckets(lengths, 16, np.random.default_rng(5))
+    again = length_buckets(lengths, 16, np.random.default_rng(5))
+    other = length_buckets(lengths, 16, np.random.default_rng(6))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+    assert sorted(np.concatenate(first).tolist()) == list(range(1000))
+    assert sum(len(b) < 16 for b in first) <= 2  # one short batch per pool of 50
+    padding = sum(int(lengths[b].max()) * len(b) - int(lengths[b].sum()) for b in first)
+    assert padding < 0.05 * lengths.sum()  # bucketing keeps padding small
+    ids, lens = pad_batch([np.array([4, 5]), np.array([6])], pad_id=3)
+    assert ids.tolist() == [[4, 5], [6, 3]] and lens.tolist() == [2, 1]
+    with pytest.raises(ValueError, match="at least one token"):
+        pad_batch([np.array([], dtype=np.uint32)])

@@ -5,11 +5,14 @@ from __future__ import annotations
 import doctest
 import importlib
 import pkgutil
+import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import rnnrs
+from rnnrs.cli import main
 
 # __main__ runs the command line on import.
 MODULES = sorted(
@@ -37,3 +40,19 @@ def test_readme_tokenizers_example(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {})
     assert (tmp_path / "bpe.json").is_file()
+
+
+def test_readme_classification_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Sequence classification", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["result"].accuracy > 0.9
+    assert isinstance(rnnrs.load(tmp_path / "sentiment"), rnnrs.SequenceClassifier)
+    for command in section.split("```bash\n", 1)[1].split("```", 1)[0].splitlines():
+        argv = shlex.split(command.split("#", 1)[0])
+        if argv[:1] == ["echo"]:
+            continue
+        assert main(argv[1:]) == 0, command

@@ -119,11 +119,14 @@ def test_diverging_training_raises_training_diverged_error_at_the_same_step() ->
         with pytest.raises(rnnrs.TrainingDivergedError) as info:
             trainer.fit(data, max_steps=12)
         # The engine's own error (the Rust one through the error bridge) counts the step
-        # within its call; the Trainer re-raises it counting from the start of training.
+        # within its call; the Trainer re-raises it counting from the start of training,
+        # its step count at the last good step.
         engine_error = info.value.__cause__
         assert type(engine_error) is rnnrs.TrainingDivergedError, backend
         assert isinstance(engine_error.step, int)
         assert f"at step {engine_error.step} of this call" in str(engine_error)
-        assert trainer.step + engine_error.step + 1 == info.value.step
+        assert trainer.step + 1 == info.value.step
+        assert f"at step {info.value.step} (epoch 1)" in str(info.value)
+        assert "of this call" not in str(info.value)
         steps.append(info.value.step)
     assert steps == [5] * len(BACKENDS)

@@ -10,7 +10,7 @@ import pytest
 
 import rnnrs
 from rnnrs import CheckpointError
-from rnnrs.io.checkpoint import MODEL_JSON, VERSION
+from rnnrs.io.checkpoint import MODEL_JSON, VERSION, checkpoint_folder
 from rnnrs.models.registry import load as registry_load
 from rnnrs.models.registry import model_kinds, register_model
 
@@ -56,23 +56,25 @@ def test_safetensors_file_carries_pytorch_names(tmp_path: Path) -> None:
 def test_mismatched_tokenizer_is_refused(tmp_path: Path) -> None:
     model = small_model(tokenizer=rnnrs.CharTokenizer.fit("abcdefghij"))
     model.save(tmp_path)
-    doc = json.loads((tmp_path / MODEL_JSON).read_text())
+    doc = json.loads((checkpoint_folder(tmp_path) / MODEL_JSON).read_text())
     doc["tokenizer"]["chars"] = list("abc")
-    (tmp_path / MODEL_JSON).write_text(json.dumps(doc))
+    (checkpoint_folder(tmp_path) / MODEL_JSON).write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match="tokenizer has 4 tokens but the model 11"):
         rnnrs.load(tmp_path)
     doc["tokenizer"]["kind"] = "sentencepiece"
-    (tmp_path / MODEL_JSON).write_text(json.dumps(doc))
+    (checkpoint_folder(tmp_path) / MODEL_JSON).write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match="sentencepiece"):
         rnnrs.load(tmp_path)
 
 
 def test_load_dispatches_on_the_kind_and_refuses_an_unknown_one(tmp_path: Path) -> None:
     small_model().save(tmp_path)
-    doc = json.loads((tmp_path / MODEL_JSON).read_text())
+    doc = json.loads((checkpoint_folder(tmp_path) / MODEL_JSON).read_text())
     assert doc["kind"] == "RNNLM" and rnnrs.load is registry_load
     assert type(rnnrs.load(tmp_path)) is rnnrs.RNNLM
-    (tmp_path / MODEL_JSON).write_text(json.dumps({**doc, "kind": "SequenceTagger"}))
+    (checkpoint_folder(tmp_path) / MODEL_JSON).write_text(
+        json.dumps({**doc, "kind": "SequenceTagger"})
+    )
     with pytest.raises(CheckpointError, match=r"kind 'SequenceTagger'.*it loads 'RNNLM'"):
         rnnrs.load(tmp_path)
 
@@ -90,11 +92,13 @@ def test_a_kind_belongs_to_one_class() -> None:
 
 def test_newer_version_and_inconsistent_config(tmp_path: Path) -> None:
     small_model().save(tmp_path)
-    doc = json.loads((tmp_path / MODEL_JSON).read_text())
-    (tmp_path / MODEL_JSON).write_text(json.dumps({**doc, "version": VERSION + 1}))
+    doc = json.loads((checkpoint_folder(tmp_path) / MODEL_JSON).read_text())
+    (checkpoint_folder(tmp_path) / MODEL_JSON).write_text(
+        json.dumps({**doc, "version": VERSION + 1})
+    )
     with pytest.raises(CheckpointError, match="newer rnnrs"):
         rnnrs.load(tmp_path)
-    (tmp_path / MODEL_JSON).write_text(
+    (checkpoint_folder(tmp_path) / MODEL_JSON).write_text(
         json.dumps({**doc, "config": {**doc["config"], "hidden_size": 13}})
     )
     with pytest.raises(CheckpointError, match="do not fit"):
@@ -111,7 +115,7 @@ def test_a_tokenizer_that_cannot_be_saved_is_a_clear_error(tmp_path: Path) -> No
 
     with pytest.raises(TypeError, match="Plain cannot be saved"):
         small_model(tokenizer=Plain()).save(tmp_path)
-    assert not (tmp_path / MODEL_JSON).exists()
+    assert not any(tmp_path.iterdir())
 
 
 def make_trainer(model: rnnrs.RNNLM) -> rnnrs.Trainer:

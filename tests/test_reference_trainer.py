@@ -170,15 +170,38 @@ def test_progress_bar_shows_loss_and_speed(capsys: pytest.CaptureFixture[str]) -
     assert "loss=" in err and "ppl=" in err and "tok_s=" in err and "valid loss" in err
 
 
+def test_save_every_calls_save_at_those_steps_and_changes_nothing_else() -> None:
+    calls: list[tuple[int, int]] = []
+
+    def save(t: rnnrs.Trainer) -> None:
+        calls.append((t.step, t.state_dict()["position"]))
+
+    model = small_model(dropout=0.2)
+    t = trainer(model, eval_every=5, save_every=3, save=save)
+    t.fit(PATTERN, valid_ids=PATTERN[:100], max_steps=10)
+    chunks = len(range(0, len(PATTERN) // 4 - 1, 8))
+    assert calls == [(s, s % chunks) for s in (3, 6, 9)]
+    plain = small_model(dropout=0.2)
+    trainer(plain, eval_every=5).fit(PATTERN, valid_ids=PATTERN[:100], max_steps=10)
+    for name, value in plain.parameters().items():
+        np.testing.assert_array_equal(model.parameters()[name], value, err_msg=name)
+    with pytest.raises(ValueError, match="give both"):
+        trainer(small_model(), save_every=3)
+
+
+def test_a_run_bounded_by_time_has_a_bar_with_a_total(capsys: pytest.CaptureFixture[str]) -> None:
+    trainer(small_model(), progress=True).fit(PATTERN, max_time=1.5)
+    err = capsys.readouterr().err.replace("\r", "\n")
+    final = [line for line in err.splitlines() if "/1.5 [" in line]
+    assert final, err  # "1.5/1.5 [00:01<00:00, ...]": seconds done of the total, and an ETA
+    assert final[-1].lstrip().startswith("100%") and "<00:00" in final[-1]
+
+
 class Delegating:
     """A model kind that is not an RNNLM: the training interface over a private one."""
 
     def __init__(self, inner: rnnrs.RNNLM) -> None:
         self._inner = inner
-
-    @property
-    def vocab_size(self) -> int:
-        return self._inner.vocab_size
 
     def parameters(self) -> dict[str, np.ndarray]:
         return self._inner.parameters()
@@ -189,11 +212,14 @@ class Delegating:
     def configure_optimizer(self, spec: dict[str, Any]) -> None:
         self._inner.configure_optimizer(spec)
 
-    def train_steps(self, *args: Any) -> Any:
-        return self._inner.train_steps(*args)
+    def training_data(self, data: Any, **kwargs: Any) -> Any:
+        return self._inner.training_data(data, **kwargs)
 
-    def evaluate_loss(self, stream: np.ndarray, bptt: int) -> tuple[float, int]:
-        return self._inner.evaluate_loss(stream, bptt)
+    def train_on(self, *args: Any) -> Any:
+        return self._inner.train_on(*args)
+
+    def evaluate_on(self, data: Any) -> Any:
+        return self._inner.evaluate_on(data)
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         return self._inner.optimizer_state()

@@ -1,4 +1,5 @@
-"""rnnrs: language models on the CPU — n-gram and recurrent (RNN, LSTM, GRU) — with a Rust core.
+"""rnnrs: language models on the CPU — n-gram and recurrent (RNN, LSTM, GRU) — and recurrent
+sequence classifiers, with a Rust core.
 
 The Rust extension ``rnnrs._core`` is used when it is present; otherwise the NumPy
 reference implementation serves. ``RNNRS_BACKEND=numpy|rust`` forces one.
@@ -23,10 +24,12 @@ from .errors import (
     TrainingDivergedError,
 )
 from .io.checkpoint import load_training_state
+from .models.classifier import SequenceClassifier
 from .models.registry import load
 from .models.rnnlm import RNNLM
 from .ngram.counts import NGramCounts
 from .ngram.lm import NGramLM
+from .nn.classes import frequency_classes
 from .nn.recurrent import GRU, LSTM, RNN
 from .text.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
 from .training.optimizers import SGD, Adam, AdamW
@@ -57,12 +60,14 @@ __all__ = [
     "NotFittedError",
     "ReduceOnPlateau",
     "RnnrsError",
+    "SequenceClassifier",
     "StepLR",
     "Trainer",
     "TrainingDivergedError",
     "WordTokenizer",
     "__version__",
     "backend",
+    "frequency_classes",
     "get_num_threads",
     "load",
     "load_tokenizer",

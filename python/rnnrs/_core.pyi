@@ -4,6 +4,7 @@ __version__: str
 __all__ = [
     "BpeEncoder",
     "BpeTrainer",
+    "ClassifierEngine",
     "NGramCounts",
     "NGramModel",
     "RecurrentStack",
@@ -149,6 +150,8 @@ class RustEngine:
         dropout: float,
         tie_weights: bool,
         seed: int,
+        softmax: str = "full",
+        classes: Optional[list[int]] = None,
     ) -> RustEngine: ...
     def param_names(self) -> list[str]: ...
     def get_parameters(self) -> dict[str, npt.NDArray[np.float32]]: ...
@@ -208,6 +211,72 @@ class RustEngine:
         seed: int = 0,
         end_ids: Optional[Sequence[int]] = None,
     ) -> npt.NDArray[np.uint32]: ...
+
+# --- Rust classifier engine (src/python/classify.rs) ------------------------------------------
+
+_Batch = tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+@final
+class ClassifierEngine:
+    """A sequence classifier on the Rust core: embedding -> (bi)RNN/LSTM/GRU over padded
+    batches -> pooling -> dropout -> linear (the classifier engine contract)."""
+
+    def __new__(
+        cls,
+        *,
+        vocab_size: int,
+        num_classes: int,
+        cell: str,
+        embed_size: int,
+        hidden_size: int,
+        num_layers: int,
+        bidirectional: bool,
+        pooling: str,
+        attention_size: int,
+        dropout: float,
+        seed: int,
+    ) -> ClassifierEngine: ...
+    def param_names(self) -> list[str]: ...
+    def get_parameters(self) -> dict[str, npt.NDArray[np.float32]]: ...
+    def set_parameters(self, params: dict[str, Any]) -> None: ...
+    def logits(
+        self, ids: npt.NDArray[np.uint32], lengths: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float32]: ...
+    def loss_and_grads(
+        self,
+        ids: npt.NDArray[np.uint32],
+        lengths: npt.NDArray[np.int64],
+        labels: npt.NDArray[np.int64],
+        train: bool,
+    ) -> tuple[float, dict[str, npt.NDArray[np.float32]]]: ...
+    def evaluate(self, batches: list[_Batch]) -> tuple[float, int, npt.NDArray[np.float32]]: ...
+    def configure_optimizer(
+        self,
+        *,
+        name: str,
+        momentum: Optional[float] = None,
+        nesterov: Optional[bool] = None,
+        betas: Optional[tuple[float, float]] = None,
+        eps: Optional[float] = None,
+        weight_decay: float = 0.0,
+    ) -> None: ...
+    def train_steps(
+        self,
+        batches: list[_Batch],
+        lrs: Any,
+        clip_norm: Optional[float],
+        clip_value: Optional[float],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+    def saliency(
+        self,
+        ids: npt.NDArray[np.uint32],
+        lengths: npt.NDArray[np.int64],
+        target: Optional[npt.NDArray[np.int64]] = None,
+    ) -> dict[str, npt.NDArray[Any]]: ...
+    def optimizer_state(self) -> dict[str, npt.NDArray[Any]]: ...
+    def load_optimizer_state(self, state: dict[str, Any]) -> None: ...
+    def rng_state(self) -> npt.NDArray[np.uint64]: ...
+    def set_rng_state(self, a: npt.NDArray[np.uint64]) -> None: ...
 
 # --- Rust encoder layers (src/python/layers.rs): float32 rnnrs.RNN / LSTM / GRU ------------
 

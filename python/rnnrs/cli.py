@@ -19,22 +19,30 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Optional
+from typing import NoReturn, Optional
 
 from . import __version__
+from .commands import classify, generate, ngram, stats, train
 from .commands import eval as evaluate
-from .commands import generate, ngram, stats, train
 from .commands._common import UsageError
 
 # Sub-command modules, in the order `rnnrs --help` lists them.
-_COMMANDS = (stats, train, generate, evaluate, ngram)
+_COMMANDS = (stats, train, generate, evaluate, ngram, classify)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line and a hint, not the whole usage (sub-parsers inherit it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\nTry '{self.prog} --help'.\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every sub-command registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rnnrs",
-        description="Language models on the CPU: n-gram and recurrent (RNN, LSTM, GRU).",
+        description="Language models on the CPU: n-gram and recurrent (RNN, LSTM, GRU), and "
+        "recurrent text classifiers.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rnnrs {__version__}")
@@ -50,7 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # --debug works anywhere on the line (before a "--" that ends the options)
+    end = words.index("--") if "--" in words else len(words)
+    debug = "--debug" in words[:end]
+    args, unknown = parser.parse_known_args(
+        [w for i, w in enumerate(words) if i >= end or w != "--debug"]
+    )
+    if unknown:
+        prog = f"rnnrs {args.command}" if args.command else "rnnrs"
+        parser.exit(
+            2,
+            f"{prog}: error: unrecognized arguments: {' '.join(unknown)}\n"
+            f"Try '{prog} --help'.\n",
+        )
+    args.debug = debug
     if args.command is None:
         parser.print_help()
         return 2

@@ -1,7 +1,7 @@
 //! Finite-difference checks of every backward pass, through the whole model (embedding,
-//! each cell, stacked layers, dropout, tying, decoder, cross-entropy).
+//! each cell, stacked layers, dropout, tying, decoder, cross-entropy, the class softmax).
 
-use super::{Model, ModelConfig, State, Tokens};
+use super::{Model, ModelConfig, Softmax, State, Tokens};
 use crate::nn::dropout::Rng;
 use crate::nn::params::fill_uniform;
 use crate::nn::CellKind;
@@ -10,7 +10,12 @@ const X: [u32; 8] = [1, 4, 2, 0, 3, 3, 1, 2];
 const Y: [u32; 8] = [4, 2, 0, 3, 3, 1, 2, 4];
 
 fn model(cell: CellKind, layers: usize, tie: bool, dropout: f32) -> Model {
+    with_softmax(cell, layers, tie, dropout, Softmax::Full)
+}
+
+fn with_softmax(cell: CellKind, layers: usize, tie: bool, dropout: f32, s: Softmax) -> Model {
     let mut cfg = ModelConfig::new(5, cell, 4, 4, layers);
+    cfg.softmax = s;
     cfg.tie_weights = tie;
     cfg.dropout = dropout;
     cfg.seed = 3;
@@ -39,7 +44,16 @@ fn loss(m: &mut Model, state: &State, train: bool, rng: [u64; 4]) -> f64 {
 }
 
 fn check(cell: CellKind, layers: usize, tie: bool, dropout: f32) {
-    let mut m = model(cell, layers, tie, dropout);
+    check_model(
+        model(cell, layers, tie, dropout),
+        cell,
+        layers,
+        tie,
+        dropout,
+    );
+}
+
+fn check_model(mut m: Model, cell: CellKind, layers: usize, tie: bool, dropout: f32) {
     let state = random_state(cell, layers);
     let rng = m.rng_state();
     let train = dropout > 0.0;
@@ -69,6 +83,18 @@ fn check(cell: CellKind, layers: usize, tie: bool, dropout: f32) {
         "gradients are suspiciously small: {largest}"
     );
     assert!(worst.is_finite());
+}
+
+#[test]
+fn class_softmax_gradients() {
+    // Classes {0, 3}, {1, 4}, {2}: a one-word class, and targets in every class.
+    let classes = Softmax::Class {
+        classes: vec![0, 1, 2, 0, 1],
+    };
+    for (tie, dropout) in [(false, 0.0), (true, 0.3)] {
+        let m = with_softmax(CellKind::Lstm, 2, tie, dropout, classes.clone());
+        check_model(m, CellKind::Lstm, 2, tie, dropout);
+    }
 }
 
 #[test]

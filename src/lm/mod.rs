@@ -8,4 +8,4 @@ pub mod sampler;
 pub mod stepper;
 
 pub use crate::nn::State;
-pub use model::{Model, ModelConfig, Tokens};
+pub use model::{Model, ModelConfig, Softmax, Tokens};

@@ -2,20 +2,34 @@
 //! layers, dropout between them) -> dropout -> linear decoder (optionally tied to the
 //! embedding) -> softmax cross-entropy. Composed, not copied: the layer loop, layer 0's
 //! per-token projection and the state are the encoder's; this file adds the embedding table,
-//! the output dropout and the decoder around it, all tensors in one [`Params`].
+//! the output dropout and the decoder around it, all tensors in one [`Params`]. The decoder is
+//! the full softmax ([`decoder`]) or the class-factored softmax ([`class_decoder`]).
 //! Spec: `reference/lm.py::lm_forward`, `lm_backward` and `lm_loss_and_grads`.
 
 use std::ops::Range;
 
 use crate::error::{CoreError, Result};
 use crate::nn::cell::CellKind;
+use crate::nn::class_decoder::{self, ClassGrads, ClassMap, ClassWeights, ClassWorkspace};
 use crate::nn::dropout::{self, Rng};
 use crate::nn::params::{split_two, Layout, Params};
 use crate::nn::stack::{Stack, StackConfig, StackInput, State};
 use crate::nn::{decoder, grow};
 use crate::runtime::threads;
 
-/// What to build. Defaults (via [`ModelConfig::new`]): no dropout, untied, seed 0.
+/// The output layer's normalisation.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Softmax {
+    /// A softmax over the whole vocabulary.
+    #[default]
+    Full,
+    /// P(w|h) = P(c(w)|h) P(w|c(w), h): `classes` holds the class of every word id (dense
+    /// 0..K-1). Adds `output_class.weight` (K, H) and `output_class.bias` (K).
+    Class { classes: Vec<u32> },
+}
+
+/// What to build. Defaults (via [`ModelConfig::new`]): no dropout, untied, full softmax,
+/// seed 0.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelConfig {
     pub vocab_size: usize,
@@ -29,6 +43,7 @@ pub struct ModelConfig {
     pub tie_weights: bool,
     /// Seeds the dropout generator (the initial weights come from the caller).
     pub seed: u64,
+    pub softmax: Softmax,
 }
 
 impl ModelConfig {
@@ -49,6 +64,7 @@ impl ModelConfig {
             dropout: 0.0,
             tie_weights: false,
             seed: 0,
+            softmax: Softmax::Full,
         }
     }
 
@@ -180,6 +196,25 @@ struct Workspace {
     /// (T*B, V) logits; dL/dlogits after a loss with gradients.
     logits: Vec<f32>,
     row_loss: Vec<f64>,
+    /// The class softmax's buffers, and its dL/dh (T*B, H) before it goes to the encoder.
+    class: ClassWorkspace,
+    dy: Vec<f32>,
+}
+
+/// The `len` floats of top outputs that feed the decoder: the dropped ones in training.
+fn top_outputs<'a>(stack: &'a Stack, dropped: &'a [f32], drop: bool, len: usize) -> &'a [f32] {
+    if drop {
+        &dropped[..len]
+    } else {
+        &stack.outputs(0)[..len]
+    }
+}
+
+/// The class softmax's map and its tensors' places in the parameters.
+struct ClassOutput {
+    map: ClassMap,
+    weight: Range<usize>,
+    bias: Range<usize>,
 }
 
 /// A recurrent language model with its parameters, gradients, dropout generator and
@@ -212,6 +247,8 @@ pub struct Model {
     /// The decoder: weight (V, H) (None when tied) and bias (V).
     out_w: Option<Range<usize>>,
     out_b: Range<usize>,
+    /// The class softmax (None: full softmax).
+    class_out: Option<ClassOutput>,
     rng: Rng,
     ws: Workspace,
 }
@@ -220,7 +257,8 @@ impl Model {
     /// Build a model with every weight zero (set them with [`Params::set`] through
     /// [`Model::params_mut`]: `rnnrs.RNNLM` draws the initial weights in Python). Tensor names
     /// and order: `embedding.weight`, the encoder's `rnn.weight_ih_l{k}` ... (see
-    /// [`Stack::new`]), `output.weight` (absent when tied), `output.bias`.
+    /// [`Stack::new`]), `output.weight` (absent when tied), `output.bias`, and with the class
+    /// softmax `output_class.weight`, `output_class.bias`.
     pub fn new(cfg: ModelConfig) -> Result<Self> {
         cfg.validate()?;
         let (v, e, h) = (cfg.vocab_size, cfg.embed_size, cfg.hidden_size);
@@ -231,6 +269,18 @@ impl Model {
         let stack = Stack::new(stack_cfg, &mut layout, "rnn.")?;
         let out_w = (!cfg.tie_weights).then(|| layout.push("output.weight", &[v, h]));
         let out_b = layout.push("output.bias", &[v]);
+        let class_out = match &cfg.softmax {
+            Softmax::Full => None,
+            Softmax::Class { classes } => {
+                let map = ClassMap::new(classes, v)?;
+                let k = map.num_classes();
+                Some(ClassOutput {
+                    weight: layout.push("output_class.weight", &[k, h]),
+                    bias: layout.push("output_class.bias", &[k]),
+                    map,
+                })
+            }
+        };
         Ok(Model {
             rng: Rng::new(cfg.seed),
             cfg,
@@ -239,6 +289,7 @@ impl Model {
             stack,
             out_w,
             out_b,
+            class_out,
             ws: Workspace::default(),
         })
     }
@@ -273,6 +324,13 @@ impl Model {
         (&values[w], &values[self.out_b.clone()])
     }
 
+    /// With the class softmax: the class map, the class weight (K, H) and bias (K).
+    pub fn class_decoder(&self) -> Option<(&ClassMap, &[f32], &[f32])> {
+        let c = self.class_out.as_ref()?;
+        let values = self.params.values();
+        Some((&c.map, &values[c.weight.clone()], &values[c.bias.clone()]))
+    }
+
     /// The all-zero state (num_layers, batch, hidden).
     pub fn zero_state(&self, batch: usize) -> State {
         self.stack.config().zero_state(batch)
@@ -303,7 +361,7 @@ impl Model {
         let (t, b) = (x.time(), x.batch());
         threads::install(|| {
             let fin = self.forward(t, b, state, train)?;
-            let loss = self.loss_from_logits(t * b, true);
+            let loss = self.output_loss(t * b, train, true);
             self.backward(t, b, train)?;
             Ok((loss, fin))
         })?
@@ -320,17 +378,19 @@ impl Model {
         let (t, b) = (x.time(), x.batch());
         threads::install(|| {
             let fin = self.forward(t, b, state, false)?;
-            let loss = self.loss_from_logits(t * b, false);
+            let loss = self.output_loss(t * b, false, false);
             Ok((loss, fin))
         })?
     }
 
-    /// Logits (batch, time, vocab), row-major, without dropout.
+    /// Logits (batch, time, vocab), row-major, without dropout. With the class softmax they
+    /// are the exact log-probabilities log P(w|h) (a softmax leaves them unchanged).
     pub fn logits(&mut self, x: Tokens<'_>, state: Option<&State>) -> Result<(Vec<f32>, State)> {
         x.load("x", self.cfg.vocab_size, &mut self.ws.ids)?;
         let (t, b, v) = (x.time(), x.batch(), self.cfg.vocab_size);
         threads::install(|| {
             let fin = self.forward(t, b, state, false)?;
+            self.output_logits(t * b, false);
             let mut out = vec![0.0f32; b * t * v];
             for (r, row) in self.ws.logits[..t * b * v].chunks_exact(v).enumerate() {
                 let (tt, bb) = (r / b, r % b);
@@ -392,10 +452,10 @@ impl Model {
         y.load("y", self.cfg.vocab_size, &mut self.ws.targets)
     }
 
-    /// Forward through the encoder (layer 0 reading the ids of ws.ids), the output dropout
-    /// and the decoder; logits (T*B, V) land in ws.logits. Returns the final state.
+    /// Forward through the encoder (layer 0 reading the ids of ws.ids) and the output dropout
+    /// (the top outputs: [`Model::top`]). Returns the final state.
     fn forward(&mut self, t: usize, b: usize, state: Option<&State>, train: bool) -> Result<State> {
-        let (h, v) = (self.cfg.hidden_size, self.cfg.vocab_size);
+        let h = self.cfg.hidden_size;
         let tb = t * b;
         let drop = train && self.cfg.dropout > 0.0;
         let Model {
@@ -403,45 +463,102 @@ impl Model {
             params,
             embedding,
             stack,
-            out_w,
-            out_b,
             rng,
             ws,
+            ..
         } = self;
         let values = params.values();
         let input = StackInput::Tokens {
             ids: &ws.ids[..tb],
             table: embedding.clone(),
         };
-        let fin = stack.forward(values, input, t, b, state, train.then_some(&mut *rng))?;
-        let mut top = stack.outputs(0);
+        let fin = stack.forward(values, input, t, b, None, state, train.then_some(&mut *rng))?;
         if drop {
             grow(&mut ws.out_mask, tb * h);
             grow(&mut ws.dropped, tb * h);
             let mask = &mut ws.out_mask[..tb * h];
             dropout::fill_mask(rng, cfg.dropout, mask);
-            dropout::apply(top, mask, &mut ws.dropped[..tb * h]);
-            top = &ws.dropped[..tb * h];
+            dropout::apply(stack.outputs(0), mask, &mut ws.dropped[..tb * h]);
         }
-        let w_out = &values[out_w.clone().unwrap_or(embedding.clone())];
-        grow(&mut ws.logits, tb * v);
-        decoder::logits(top, tb, h, w_out, &values[out_b.clone()], &mut ws.logits);
         Ok(fin)
     }
 
-    /// Mean loss over the `n` rows of ws.logits; with `grad`, ws.logits becomes dL/dlogits.
-    fn loss_from_logits(&mut self, n: usize, grad: bool) -> f64 {
-        let v = self.cfg.vocab_size;
-        grow(&mut self.ws.row_loss, n);
+    /// The decoder's output for the `n` rows of the last forward into ws.logits: logits
+    /// (full softmax) or log-probabilities (class softmax).
+    fn output_logits(&mut self, n: usize, train: bool) {
+        let (h, v) = (self.cfg.hidden_size, self.cfg.vocab_size);
+        let drop = train && self.cfg.dropout > 0.0;
+        let Model {
+            params,
+            embedding,
+            stack,
+            out_w,
+            out_b,
+            class_out,
+            ws,
+            ..
+        } = self;
+        let values = params.values();
+        let top = top_outputs(stack, &ws.dropped, drop, n * h);
+        let w_out = &values[out_w.clone().unwrap_or(embedding.clone())];
+        grow(&mut ws.logits, n * v);
+        match class_out {
+            None => decoder::logits(top, n, h, w_out, &values[out_b.clone()], &mut ws.logits),
+            Some(c) => {
+                let wts = ClassWeights {
+                    w: w_out,
+                    b: &values[out_b.clone()],
+                    wc: &values[c.weight.clone()],
+                    bc: &values[c.bias.clone()],
+                };
+                class_decoder::log_probs(&c.map, wts, top, n, h, &mut ws.class, &mut ws.logits);
+            }
+        }
+    }
+
+    /// Mean loss over the `n` rows of the last forward against ws.targets; with `grad` the
+    /// decoder keeps dL/dlogits for [`Model::backward`] (full softmax: in ws.logits).
+    fn output_loss(&mut self, n: usize, train: bool, grad: bool) -> f64 {
         let scale = grad.then_some(1.0 / n as f32);
-        decoder::cross_entropy(
-            &mut self.ws.logits,
-            v,
-            &self.ws.targets[..n],
-            &mut self.ws.row_loss,
-            scale,
-        );
-        self.ws.row_loss[..n].iter().sum::<f64>() / n as f64
+        if self.class_out.is_none() {
+            self.output_logits(n, train);
+            let v = self.cfg.vocab_size;
+            grow(&mut self.ws.row_loss, n);
+            decoder::cross_entropy(
+                &mut self.ws.logits,
+                v,
+                &self.ws.targets[..n],
+                &mut self.ws.row_loss,
+                scale,
+            );
+            return self.ws.row_loss[..n].iter().sum::<f64>() / n as f64;
+        }
+        let h = self.cfg.hidden_size;
+        let drop = train && self.cfg.dropout > 0.0;
+        let Model {
+            params,
+            embedding,
+            stack,
+            out_w,
+            out_b,
+            class_out,
+            ws,
+            ..
+        } = self;
+        let Some(c) = class_out else {
+            return f64::NAN;
+        };
+        let values = params.values();
+        let wts = ClassWeights {
+            w: &values[out_w.clone().unwrap_or(embedding.clone())],
+            b: &values[out_b.clone()],
+            wc: &values[c.weight.clone()],
+            bc: &values[c.bias.clone()],
+        };
+        let top = top_outputs(stack, &ws.dropped, drop, n * h);
+        let total =
+            class_decoder::loss(&c.map, wts, top, h, &ws.targets[..n], &mut ws.class, scale);
+        total / n as f64
     }
 
     /// Backward from dL/dlogits in ws.logits through the decoder, the output dropout and the
@@ -456,6 +573,7 @@ impl Model {
             stack,
             out_w,
             out_b,
+            class_out,
             ws,
             ..
         } = self;
@@ -463,17 +581,46 @@ impl Model {
         let (values, grads) = params.values_and_grads();
         let values: &[f32] = values;
         let w_out = out_w.clone().unwrap_or(embedding.clone());
-        {
-            let top = if drop {
-                &ws.dropped[..tb * h]
-            } else {
-                stack.outputs(0)
-            };
-            let (dw, db) = split_two(grads, w_out.clone(), out_b.clone());
-            decoder::backward_weights(&ws.logits, tb, v, top, h, dw, db);
+        match class_out {
+            None => {
+                {
+                    let top = top_outputs(stack, &ws.dropped, drop, tb * h);
+                    let (dw, db) = split_two(grads, w_out.clone(), out_b.clone());
+                    decoder::backward_weights(&ws.logits, tb, v, top, h, dw, db);
+                }
+                let dy = stack.output_grads_mut(0);
+                decoder::backward_input(&ws.logits, tb, v, &values[w_out], h, dy);
+            }
+            Some(c) => {
+                let wts = ClassWeights {
+                    w: &values[w_out.clone()],
+                    b: &values[out_b.clone()],
+                    wc: &values[c.weight.clone()],
+                    bc: &values[c.bias.clone()],
+                };
+                // The output tensors follow the word weight (output.weight or the embedding)
+                // in the layout: bias, class weight, class bias.
+                let (lo, hi) = grads.split_at_mut(out_b.start);
+                let (db, hi) = hi.split_at_mut(out_b.len());
+                let (dwc, hi) = hi[c.weight.start - out_b.end..].split_at_mut(c.weight.len());
+                let dbc = &mut hi[c.bias.start - c.weight.end..][..c.bias.len()];
+                let g = ClassGrads {
+                    w: &mut lo[w_out],
+                    b: db,
+                    wc: dwc,
+                    bc: dbc,
+                };
+                let mut dy = std::mem::take(&mut ws.dy);
+                grow(&mut dy, tb * h);
+                {
+                    let top = top_outputs(stack, &ws.dropped, drop, tb * h);
+                    class_decoder::backward(&c.map, wts, top, h, &mut ws.class, g, &mut dy);
+                }
+                stack.output_grads_mut(0)[..tb * h].copy_from_slice(&dy[..tb * h]);
+                ws.dy = dy;
+            }
         }
         let dy = stack.output_grads_mut(0);
-        decoder::backward_input(&ws.logits, tb, v, &values[w_out], h, dy);
         if drop {
             dropout::apply_in_place(dy, &ws.out_mask[..tb * h]);
         }

@@ -28,6 +28,7 @@ use super::sampler::{Sampler, Sampling};
 use crate::error::{CoreError, Result};
 use crate::linalg::gemv::gemv_add;
 use crate::nn::cell::{self, CellKind};
+use crate::nn::class_decoder::{self, ClassMap};
 use crate::nn::dropout::Rng;
 use crate::nn::recurrent::Weights;
 
@@ -129,6 +130,9 @@ pub struct Stepper<'a> {
     layers: Vec<Weights<'a>>,
     out_w: &'a [f32],
     out_b: &'a [f32],
+    /// The class softmax's map, class weight (K, H) and bias (K); `class_logits` (K).
+    class: Option<(&'a ClassMap, &'a [f32], &'a [f32])>,
+    class_logits: Vec<f32>,
     /// (L, H) hidden state and, for LSTM, (L, H) cell state.
     h: Vec<f32>,
     c: Vec<f32>,
@@ -166,6 +170,10 @@ impl<'a> Stepper<'a> {
             layers,
             out_w,
             out_b,
+            class: model.class_decoder(),
+            class_logits: model
+                .class_decoder()
+                .map_or(Vec::new(), |(_, _, bc)| vec![0.0; bc.len()]),
             h: vec![0.0; n],
             c: if cfg.cell.has_cell_state() {
                 vec![0.0; n]
@@ -193,7 +201,8 @@ impl<'a> Stepper<'a> {
         &self.c
     }
 
-    /// The logits (V) of the token after the last one given to [`Stepper::advance`].
+    /// The logits (V) of the token after the last one given to [`Stepper::advance`] (the
+    /// exact log-probabilities with the class softmax).
     pub fn logits(&self) -> &[f32] {
         &self.logits
     }
@@ -263,6 +272,11 @@ impl<'a> Stepper<'a> {
         let top = &self.h[(self.layers.len() - 1) * h..];
         self.logits.copy_from_slice(self.out_b);
         gemv_add(self.out_w, top, &mut self.logits);
+        if let Some((map, wc, bc)) = self.class {
+            self.class_logits.copy_from_slice(bc);
+            gemv_add(wc, top, &mut self.class_logits);
+            class_decoder::log_probs_in_place(map, &mut self.class_logits, &mut self.logits);
+        }
         Ok(())
     }
 }
@@ -292,6 +306,32 @@ mod tests {
         // Every weight non-zero, the decoder bias included, so that every path is exercised.
         fill_uniform(m.params_mut().values_mut(), 3, 0.3);
         m
+    }
+
+    #[test]
+    fn stepper_gives_the_class_softmax_log_probs() {
+        let mut cfg = ModelConfig::new(11, CellKind::Gru, 7, 12, 2);
+        cfg.softmax = crate::lm::Softmax::Class {
+            classes: vec![0, 1, 2, 0, 1, 2, 0, 1, 2, 3, 3],
+        };
+        let mut m = Model::new(cfg).unwrap();
+        fill_uniform(m.params_mut().values_mut(), 3, 0.3);
+        let ids = [1u32, 4, 2, 9, 9, 0];
+        let (want, _) = m
+            .logits(Tokens::new(&ids, 1, ids.len()).unwrap(), None)
+            .unwrap();
+        let mut s = Stepper::new(&m, ids.len());
+        for (t, &id) in ids.iter().enumerate() {
+            s.advance(id).unwrap();
+            let total: f32 = s.logits().iter().map(|x| x.exp()).sum();
+            assert!(
+                (total - 1.0).abs() < 1e-5,
+                "t{t}: probabilities sum to {total}"
+            );
+            for (a, b) in s.logits().iter().zip(&want[t * 11..(t + 1) * 11]) {
+                assert!((a - b).abs() < 1e-5, "t{t}: {a} vs {b}");
+            }
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub fn logits(h: &[f32], n: usize, hid: usize, w: &[f32], bias: &[f32], out: &mu
 multiversion! {
     /// One row of softmax cross-entropy: returns -log softmax(row)[target] (nats). When
     /// `scale` is given the row is overwritten with scale * (softmax(row) - onehot(target)).
-    fn xent_row(row: &mut [f32], target: usize, scale: Option<f32>) -> f64 {
+    pub(crate) fn xent_row(row: &mut [f32], target: usize, scale: Option<f32>) -> f64 {
         let m = max_lanes(row);
         let picked = row[target];
         match scale {

@@ -1,15 +1,17 @@
 //! Neural building blocks: cells, recurrent layers and the encoder layer stack, embedding,
-//! decoder, dropout, and the flat parameter buffers.
+//! decoder, dropout, the poolings over padded sequences, and the flat parameter buffers.
 //!
 //! Forward/backward pairs are free functions over flat `f32` slices with their shapes in the
 //! doc comments; backward passes add into gradient buffers. All parameters of a model live in
 //! one flat buffer ([`params::Layout`] names the views).
 
 pub mod cell;
+pub mod class_decoder;
 pub mod decoder;
 pub mod dropout;
 pub mod embedding;
 pub mod params;
+pub mod pooling;
 pub mod projected_embedding;
 pub mod recurrent;
 pub mod stack;

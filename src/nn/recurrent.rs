@@ -12,6 +12,15 @@
 //! synchronisation per step; the hoisted GEMMs are split into one output block per thread
 //! instead. Each shard always gets the same rows for a given thread count, so results are
 //! reproducible.
+//!
+//! Variable lengths (`lengths`, one per batch row, 1..=T; spec `reference/cells.py`'s
+//! `lengths=`): every step still runs the recurrent GEMM over all B rows; in the fused row
+//! loop a row past its length skips its cell and keeps its previous state (h, and c for
+//! LSTM), so its final state is the state after its last real step. Backward mirrors it: a
+//! frozen row gets zero gate gradients (so it adds nothing to any weight gradient), and the
+//! row's last real step reads the state gradient that flowed in (dL/dh_T, dL/dc_T), which
+//! frozen steps pass through unchanged. The outputs at padded steps hold the frozen state;
+//! callers that expose outputs zero them there (`super::stack`).
 
 use std::ops::Range;
 
@@ -143,6 +152,8 @@ pub struct Cache {
     rec_a: Vec<f32>,
     rec_b: Vec<f32>,
     dc: Vec<f32>,
+    /// (B, H): dL/dh_T as it flowed in, read by each row's last real step (lengths only).
+    dh_final: Vec<f32>,
 }
 
 impl Cache {
@@ -225,6 +236,23 @@ fn empty<T>(n: usize) -> Vec<Vec<T>> {
     (0..n).map(|_| Vec::new()).collect()
 }
 
+/// Each shard's rows of `lengths` (None for every shard without lengths).
+fn split_lengths<'a>(lengths: Option<&'a [usize]>, rows: &[usize]) -> Vec<Option<&'a [usize]>> {
+    let mut start = 0;
+    rows.iter()
+        .map(|&r| {
+            start += r;
+            lengths.map(|l| &l[start - r..start])
+        })
+        .collect()
+}
+
+/// True when row `row` is past its length at step `t` (never without lengths).
+#[inline]
+fn frozen(lens: Option<&[usize]>, row: usize, t: usize) -> bool {
+    lens.is_some_and(|l| t >= l[row])
+}
+
 /// Read-only [`split_mut`].
 fn split_ref<'a>(
     buf: &'a [f32],
@@ -248,6 +276,8 @@ fn split_ref<'a>(
 /// Per-shard slices for the forward time loop.
 struct FwdShard<'a> {
     rows: usize,
+    /// This shard's rows of `lengths`, if any.
+    lens: Option<&'a [usize]>,
     gates: Vec<&'a mut [f32]>,
     hs: Vec<&'a mut [f32]>,
     cs: Vec<&'a mut [f32]>,
@@ -255,8 +285,9 @@ struct FwdShard<'a> {
     step: Vec<&'a mut [f32]>,
 }
 
-/// Forward over T steps from `input`, `h0 (B, H)`, `c0 (B, H)` (LSTM only). Results stay in
-/// `cache` (outputs, final state, and what backward needs).
+/// Forward over T steps from `input`, `h0 (B, H)`, `c0 (B, H)` (LSTM only), row b running
+/// its first `lengths[b]` steps (all T when None; the caller checks 1 <= lengths[b] <= T).
+/// Results stay in `cache` (outputs, final state, and what backward needs).
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     kind: CellKind,
@@ -265,6 +296,7 @@ pub fn forward(
     input: Input<'_>,
     h0: &[f32],
     c0: &[f32],
+    lengths: Option<&[usize]>,
     cache: &mut Cache,
 ) {
     let (h, b) = (d.h, d.b);
@@ -313,21 +345,26 @@ pub fn forward(
     } else {
         empty(n)
     };
+    let lens_p = split_lengths(lengths, &rows);
     let shards: Vec<FwdShard<'_>> = rows
         .iter()
+        .zip(lens_p)
         .zip(gates_p)
         .zip(hs_p)
         .zip(cs_p)
         .zip(hn_p)
         .zip(step_p)
-        .map(|(((((&rows, gates), hs), cs), hn), step)| FwdShard {
-            rows,
-            gates,
-            hs,
-            cs,
-            hn,
-            step,
-        })
+        .map(
+            |((((((&rows, lens), gates), hs), cs), hn), step)| FwdShard {
+                rows,
+                lens,
+                gates,
+                hs,
+                cs,
+                hn,
+                step,
+            },
+        )
         .collect();
     let w_hh = &cache.w_hh;
     shards
@@ -339,17 +376,28 @@ pub fn forward(
 fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh: &PackedB, mut sh: FwdShard<'_>) {
     let (h, r) = (d.h, sh.rows);
     let g = kind.gates() * h;
+    let lens = sh.lens;
     for t in 0..d.t {
         let (h_lo, h_hi) = sh.hs.split_at_mut(t + 1);
         let h_prev: &[f32] = &*h_lo[t];
         let h_t: &mut [f32] = &mut *h_hi[0];
         let gates_t: &mut [f32] = &mut *sh.gates[t];
+        // A row past its length keeps its state: h (and c) copied from the step before.
         match kind {
             CellKind::RnnTanh | CellKind::RnnRelu => {
                 matmul_packed(gates_t, g, h_prev, h, r, w_hh, true);
                 let relu = kind == CellKind::RnnRelu;
-                for (p, o) in gates_t.chunks_exact(g).zip(h_t.chunks_exact_mut(h)) {
-                    cell::rnn_forward(relu, p, o);
+                for (row, ((p, o), hp)) in gates_t
+                    .chunks_exact(g)
+                    .zip(h_t.chunks_exact_mut(h))
+                    .zip(h_prev.chunks_exact(h))
+                    .enumerate()
+                {
+                    if frozen(lens, row, t) {
+                        o.copy_from_slice(hp);
+                    } else {
+                        cell::rnn_forward(relu, p, o);
+                    }
                 }
             }
             CellKind::Lstm => {
@@ -357,27 +405,39 @@ fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh: &PackedB, mut sh
                 let (c_lo, c_hi) = sh.cs.split_at_mut(t + 1);
                 let c_prev: &[f32] = &*c_lo[t];
                 let c_t: &mut [f32] = &mut *c_hi[0];
-                for (((gr, cp), c), ho) in gates_t
+                for (row, ((((gr, cp), c), ho), hp)) in gates_t
                     .chunks_exact_mut(g)
                     .zip(c_prev.chunks_exact(h))
                     .zip(c_t.chunks_exact_mut(h))
                     .zip(h_t.chunks_exact_mut(h))
+                    .zip(h_prev.chunks_exact(h))
+                    .enumerate()
                 {
-                    cell::lstm_forward(gr, cp, c, ho);
+                    if frozen(lens, row, t) {
+                        c.copy_from_slice(cp);
+                        ho.copy_from_slice(hp);
+                    } else {
+                        cell::lstm_forward(gr, cp, c, ho);
+                    }
                 }
             }
             CellKind::Gru => {
                 let step: &mut [f32] = &mut *sh.step[0];
                 matmul_packed(step, g, h_prev, h, r, w_hh, false);
                 let hn_t: &mut [f32] = &mut *sh.hn[t];
-                for ((((gx, gh), hp), hn), ho) in gates_t
+                for (row, ((((gx, gh), hp), hn), ho)) in gates_t
                     .chunks_exact_mut(g)
                     .zip(step.chunks_exact(g))
                     .zip(h_prev.chunks_exact(h))
                     .zip(hn_t.chunks_exact_mut(h))
                     .zip(h_t.chunks_exact_mut(h))
+                    .enumerate()
                 {
-                    cell::gru_forward(gx, gh, w.b_hh, hp, hn, ho);
+                    if frozen(lens, row, t) {
+                        ho.copy_from_slice(hp);
+                    } else {
+                        cell::gru_forward(gx, gh, w.b_hh, hp, hn, ho);
+                    }
                 }
             }
         }
@@ -387,6 +447,9 @@ fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh: &PackedB, mut sh
 /// Per-shard slices for the backward time loop.
 struct BwdShard<'a> {
     rows: usize,
+    /// This shard's rows of `lengths`, and of dL/dh_T as it flowed in (lengths only).
+    lens: Option<&'a [usize]>,
+    dh_final: &'a [f32],
     gates: Vec<&'a mut [f32]>,
     hs: Vec<&'a [f32]>,
     cs: Vec<&'a [f32]>,
@@ -402,7 +465,9 @@ struct BwdShard<'a> {
 /// into `grads` (dW_ih only for [`InputGrad::Dense`]), leaving the gradient of the input
 /// projection in [`Cache::gate_grads`]. With `state`, the final state's gradient flows in and
 /// the initial state's comes out; without it the carry starts at zero and stops at step 1
-/// (truncated BPTT). Consumes the forward cache: one backward per forward.
+/// (truncated BPTT). `lengths` as in the forward: a row's gradient at its padded steps (in
+/// `dy` and from the state) never enters its cell there. Consumes the forward cache: one
+/// backward per forward.
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
     kind: CellKind,
@@ -410,6 +475,7 @@ pub fn backward(
     w: Weights<'_>,
     input: InputGrad<'_>,
     dy: &[f32],
+    lengths: Option<&[usize]>,
     cache: &mut Cache,
     grads: Grads<'_>,
     mut state: Option<StateGrads<'_>>,
@@ -434,6 +500,10 @@ pub fn backward(
             None => cache.dc[..bh].fill(0.0),
         }
     }
+    if lengths.is_some() {
+        grow(&mut cache.dh_final, bh);
+        cache.dh_final[..bh].copy_from_slice(&cache.rec_a[..bh]);
+    }
     let to_h0 = state.is_some();
     cache.w_hh.pack(MatRef::new(w.w_hh, g, h));
     let rows = shard_rows(b);
@@ -449,6 +519,7 @@ pub fn backward(
             rec_b,
             dc,
             w_hh,
+            dh_final,
             ..
         } = &mut *cache;
         let w_hh: &PackedB = w_hh;
@@ -480,8 +551,19 @@ pub fn backward(
                 carries[s].extend(part);
             }
         }
+        let lens_p = split_lengths(lengths, &rows);
+        // Each shard's rows of dL/dh_T (one slice each; empty without lengths).
+        let fin_p: Vec<&[f32]> = if lengths.is_some() {
+            split_ref(dh_final, 1, b, h, &rows)
+                .into_iter()
+                .flatten()
+                .collect()
+        } else {
+            rows.iter().map(|_| &[][..]).collect()
+        };
         let shards: Vec<BwdShard<'_>> = rows
             .iter()
+            .zip(lens_p.into_iter().zip(fin_p))
             .zip(gates_p)
             .zip(hs_p)
             .zip(cs_p)
@@ -490,15 +572,19 @@ pub fn backward(
             .zip(dy_p)
             .zip(carries)
             .map(
-                |(((((((&rows, gates), hs), cs), hn), dgh), dy), carry)| BwdShard {
-                    rows,
-                    gates,
-                    hs,
-                    cs,
-                    hn,
-                    dgh,
-                    dy,
-                    carry,
+                |((((((((&rows, (lens, dh_final)), gates), hs), cs), hn), dgh), dy), carry)| {
+                    BwdShard {
+                        rows,
+                        lens,
+                        dh_final,
+                        gates,
+                        hs,
+                        cs,
+                        hn,
+                        dgh,
+                        dy,
+                        carry,
+                    }
                 },
             )
             .collect();
@@ -569,6 +655,7 @@ pub fn backward(
 fn backward_shard(kind: CellKind, d: Dims, w_hh: &PackedB, mut sh: BwdShard<'_>, to_h0: bool) {
     let (h, r) = (d.h, sh.rows);
     let g = kind.gates() * h;
+    let lens = sh.lens;
     let mut carry = sh.carry.into_iter();
     let (Some(mut rec), Some(mut rec_next)) = (carry.next(), carry.next()) else {
         return;
@@ -577,16 +664,31 @@ fn backward_shard(kind: CellKind, d: Dims, w_hh: &PackedB, mut sh: BwdShard<'_>,
     for t in (0..d.t).rev() {
         let gates_t: &mut [f32] = &mut *sh.gates[t];
         let dy_t = sh.dy[t];
+        // With lengths: a frozen row's cell gets no gradient (zero gate gradients; LSTM's dc
+        // passes unchanged), and a row's last real step reads dL/dh_T from `dh_final`, since
+        // the recurrent GEMM of the frozen steps after it left zeros in its carry row.
+        let carry_in = |row: usize| match lens {
+            Some(l) if t >= l[row] => None,
+            Some(l) => Some(t + 1 == l[row]),
+            None => Some(false),
+        };
         match kind {
             CellKind::RnnTanh | CellKind::RnnRelu => {
                 let relu = kind == CellKind::RnnRelu;
-                for (((dp, ho), dyr), rr) in gates_t
+                for (row, (((dp, ho), dyr), rr)) in gates_t
                     .chunks_exact_mut(g)
                     .zip(sh.hs[t + 1].chunks_exact(h))
                     .zip(dy_t.chunks_exact(h))
                     .zip(rec.chunks_exact(h))
+                    .enumerate()
                 {
-                    cell::rnn_backward(relu, ho, dyr, rr, dp);
+                    match carry_in(row) {
+                        None => dp.fill(0.0),
+                        Some(true) => {
+                            cell::rnn_backward(relu, ho, dyr, &sh.dh_final[row * h..][..h], dp)
+                        }
+                        Some(false) => cell::rnn_backward(relu, ho, dyr, rr, dp),
+                    }
                 }
                 if t > 0 || to_h0 {
                     matmul_packed(rec, h, gates_t, g, r, w_hh, false);
@@ -596,15 +698,22 @@ fn backward_shard(kind: CellKind, d: Dims, w_hh: &PackedB, mut sh: BwdShard<'_>,
                 let Some(dc) = dc.as_deref_mut() else {
                     return;
                 };
-                for (((((gr, cp), c), dyr), rr), dcr) in gates_t
+                for (row, (((((gr, cp), c), dyr), rr), dcr)) in gates_t
                     .chunks_exact_mut(g)
                     .zip(sh.cs[t].chunks_exact(h))
                     .zip(sh.cs[t + 1].chunks_exact(h))
                     .zip(dy_t.chunks_exact(h))
                     .zip(rec.chunks_exact(h))
                     .zip(dc.chunks_exact_mut(h))
+                    .enumerate()
                 {
-                    cell::lstm_backward(gr, cp, c, dyr, rr, dcr);
+                    match carry_in(row) {
+                        None => gr.fill(0.0),
+                        Some(true) => {
+                            cell::lstm_backward(gr, cp, c, dyr, &sh.dh_final[row * h..][..h], dcr)
+                        }
+                        Some(false) => cell::lstm_backward(gr, cp, c, dyr, rr, dcr),
+                    }
                 }
                 if t > 0 || to_h0 {
                     matmul_packed(rec, h, gates_t, g, r, w_hh, false);
@@ -612,7 +721,7 @@ fn backward_shard(kind: CellKind, d: Dims, w_hh: &PackedB, mut sh: BwdShard<'_>,
             }
             CellKind::Gru => {
                 let dgh_t: &mut [f32] = &mut *sh.dgh[t];
-                for ((((((gx, hnr), hp), dyr), rr), dghr), rn) in gates_t
+                for (row, ((((((gx, hnr), hp), dyr), rr), dghr), rn)) in gates_t
                     .chunks_exact_mut(g)
                     .zip(sh.hn[t].chunks_exact(h))
                     .zip(sh.hs[t].chunks_exact(h))
@@ -620,8 +729,25 @@ fn backward_shard(kind: CellKind, d: Dims, w_hh: &PackedB, mut sh: BwdShard<'_>,
                     .zip(rec.chunks_exact(h))
                     .zip(dgh_t.chunks_exact_mut(g))
                     .zip(rec_next.chunks_exact_mut(h))
+                    .enumerate()
                 {
-                    cell::gru_backward(gx, hnr, hp, dyr, rr, dghr, rn);
+                    match carry_in(row) {
+                        None => {
+                            gx.fill(0.0);
+                            dghr.fill(0.0);
+                            rn.fill(0.0);
+                        }
+                        Some(true) => cell::gru_backward(
+                            gx,
+                            hnr,
+                            hp,
+                            dyr,
+                            &sh.dh_final[row * h..][..h],
+                            dghr,
+                            rn,
+                        ),
+                        Some(false) => cell::gru_backward(gx, hnr, hp, dyr, rr, dghr, rn),
+                    }
                 }
                 if t > 0 || to_h0 {
                     matmul_packed(rec_next, h, dgh_t, g, r, w_hh, true);

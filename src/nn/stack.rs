@@ -11,6 +11,15 @@
 //! ids repeat enough ([`super::projected_embedding`]). Buffers are time-major (row `t*B + b`);
 //! states are (L*D, B, H) with index `layer * D + direction` (D = 2 when bidirectional).
 //!
+//! Padded batches (`lengths`, 1 <= lengths[b] <= T, as `pack_padded_sequence`): every layer
+//! and direction freezes row b after its lengths[b] steps ([`recurrent::forward`]); the
+//! reverse direction reads row b through the per-row reverse index `rev[t, b] =
+//! lengths[b]-1-t` for a real step and `t` after ([`reverse_step`]), so it starts at the
+//! row's own last token, and its outputs and gradients go back through the same gather (the
+//! index is its own inverse). Without lengths the index is the plain reversal T-1-t.
+//! [`Stack::top_outputs`] gives the top layer's outputs with the reverse half in place and 0
+//! at padded steps (the spec's output); [`Stack::set_top_grads`] takes their gradient.
+//!
 //! A [`Stack`] holds no weights: it registers its tensors in the [`Layout`] of the model that
 //! owns it and reads them from that model's flat [`Params`] buffers, so every model keeps one
 //! parameter buffer for the optimizer, clipping and checkpoints. [`RecurrentStack`] is the
@@ -225,6 +234,8 @@ struct Chunk {
     dropout: bool,
     /// Layer 0 took the per-token projection path.
     per_token: bool,
+    /// The rows have lengths (kept in [`Workspace::lengths`]).
+    masked: bool,
 }
 
 /// Buffers reused from call to call (grown, never shrunk): no allocation in the time loop.
@@ -249,13 +260,55 @@ struct Workspace {
     dy: [Vec<f32>; 2],
     dx: [Vec<f32>; 2],
     zeros: Vec<f32>,
+    /// The last forward's lengths (B) when it had them.
+    lengths: Vec<usize>,
 }
 
-/// `dst` block t = `src` block T-1-t, blocks of `block` values.
-fn reverse_time(src: &[f32], t: usize, block: usize, dst: &mut [f32]) {
-    for (tt, out) in dst[..t * block].chunks_exact_mut(block).enumerate() {
-        let s = (t - 1 - tt) * block;
-        out.copy_from_slice(&src[s..s + block]);
+/// The reverse direction's step for step `tt` of row `bb` (and back: the map is its own
+/// inverse): `lengths[bb]-1-tt` within the row's length, `tt` after it; `t-1-tt` without
+/// lengths. Spec: `reference/lengths.py::reverse_index`.
+pub fn reverse_step(lengths: Option<&[usize]>, t: usize, tt: usize, bb: usize) -> usize {
+    match lengths {
+        Some(l) if tt < l[bb] => l[bb] - 1 - tt,
+        Some(_) => tt,
+        None => t - 1 - tt,
+    }
+}
+
+/// `dst (T, B, w)` row (tt, bb) = `src (T, B, w)` row (reverse_step(tt, bb), bb).
+fn reverse_time(
+    src: &[f32],
+    t: usize,
+    b: usize,
+    w: usize,
+    lens: Option<&[usize]>,
+    dst: &mut [f32],
+) {
+    for tt in 0..t {
+        for bb in 0..b {
+            let (s, o) = (
+                (reverse_step(lens, t, tt, bb) * b + bb) * w,
+                (tt * b + bb) * w,
+            );
+            dst[o..o + w].copy_from_slice(&src[s..s + w]);
+        }
+    }
+}
+
+/// Check `lengths` (B) against a (t, b) chunk: 1 <= lengths[b] <= t.
+fn check_lengths(lengths: &[usize], t: usize, b: usize) -> Result<()> {
+    if lengths.len() != b {
+        return Err(CoreError::invalid(
+            "lengths",
+            format!("expected {b} lengths, got {}", lengths.len()),
+        ));
+    }
+    match lengths.iter().find(|&&l| l == 0 || l > t) {
+        Some(l) => Err(CoreError::invalid(
+            "lengths",
+            format!("expected lengths in 1..={t} (the padded number of steps), got {l}"),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -269,14 +322,24 @@ fn row(batch_first: bool, tt: usize, bb: usize, d: Dims) -> usize {
 }
 
 /// The outputs of a layer's directions side by side, (·, D*H) rows in `out`'s layout; the
-/// reverse direction's outputs are in reversed time.
-fn gather_outputs(caches: &[Cache], d: Dims, out: &mut [f32], batch_first: bool) {
+/// reverse direction's outputs are in reversed time (per row with `lens`).
+fn gather_outputs(
+    caches: &[Cache],
+    d: Dims,
+    lens: Option<&[usize]>,
+    out: &mut [f32],
+    batch_first: bool,
+) {
     let (h, dirs) = (d.h, caches.len());
     for (dir, cache) in caches.iter().enumerate() {
         let src = cache.outputs(d);
         for tt in 0..d.t {
-            let st = if dir == 0 { tt } else { d.t - 1 - tt };
             for bb in 0..d.b {
+                let st = if dir == 0 {
+                    tt
+                } else {
+                    reverse_step(lens, d.t, tt, bb)
+                };
                 let s = (st * d.b + bb) * h;
                 let o = (row(batch_first, tt, bb, d) * dirs + dir) * h;
                 out[o..o + h].copy_from_slice(&src[s..s + h]);
@@ -286,13 +349,24 @@ fn gather_outputs(caches: &[Cache], d: Dims, out: &mut [f32], batch_first: bool)
 }
 
 /// The inverse of [`gather_outputs`]: split (·, D*H) rows into per-direction (T*B, H)
-/// time-major blocks, the reverse direction's in reversed time.
-fn scatter_outputs(src: &[f32], d: Dims, dirs: usize, dst: &mut [Vec<f32>; 2], batch_first: bool) {
+/// time-major blocks, the reverse direction's in reversed time (per row with `lens`).
+fn scatter_outputs(
+    src: &[f32],
+    d: Dims,
+    dirs: usize,
+    lens: Option<&[usize]>,
+    dst: &mut [Vec<f32>; 2],
+    batch_first: bool,
+) {
     let h = d.h;
     for (dir, out) in dst.iter_mut().take(dirs).enumerate() {
         for tt in 0..d.t {
-            let ot = if dir == 0 { tt } else { d.t - 1 - tt };
             for bb in 0..d.b {
+                let ot = if dir == 0 {
+                    tt
+                } else {
+                    reverse_step(lens, d.t, tt, bb)
+                };
                 let s = (row(batch_first, tt, bb, d) * dirs + dir) * h;
                 let o = (ot * d.b + bb) * h;
                 out[o..o + h].copy_from_slice(&src[s..s + h]);
@@ -396,14 +470,18 @@ impl Stack {
     }
 
     /// Forward over a chunk of `t` steps of `b` rows from `state` (zeros when None), the
-    /// weights read from `params`. With a generator (training) dropout applies between layers.
-    /// Returns the final state (L*D, B, H); keeps what [`Stack::backward`] needs.
+    /// weights read from `params`; with `lengths` (B), row b runs its first lengths[b] steps
+    /// (module docs). With a generator (training) dropout applies between layers.
+    /// Returns the final state (L*D, B, H), each row's after its own last step in each
+    /// direction; keeps what [`Stack::backward`] needs (the lengths too).
+    #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &mut self,
         params: &[f32],
         input: StackInput<'_>,
         t: usize,
         b: usize,
+        lengths: Option<&[usize]>,
         state: Option<&State>,
         rng: Option<&mut Rng>,
     ) -> Result<State> {
@@ -418,27 +496,37 @@ impl Stack {
         if let Some(s) = state {
             self.cfg.check_state(s, "state", b)?;
         }
+        if let Some(l) = lengths {
+            check_lengths(l, t, b)?;
+        }
         let rng = rng.filter(|_| self.cfg.dropout > 0.0);
         let dropout = rng.is_some();
         self.ws.pending = false;
-        let per_token = self.forward_layers(params, &input, t, b, state, rng);
+        self.ws.lengths.clear();
+        self.ws.lengths.extend_from_slice(lengths.unwrap_or(&[]));
+        let masked = lengths.is_some();
+        let per_token = self.forward_layers(params, &input, t, b, masked, state, rng);
         self.ws.last = Some(Chunk {
             t,
             b,
             dropout,
             per_token,
+            masked,
         });
         self.ws.pending = true;
         Ok(self.final_state(t, b))
     }
 
-    /// Returns whether layer 0 took the per-token path.
+    /// Returns whether layer 0 took the per-token path. `masked`: the rows have the lengths
+    /// of ws.lengths.
+    #[allow(clippy::too_many_arguments)]
     fn forward_layers(
         &mut self,
         params: &[f32],
         input: &StackInput<'_>,
         t: usize,
         b: usize,
+        masked: bool,
         state: Option<&State>,
         mut rng: Option<&mut Rng>,
     ) -> bool {
@@ -450,6 +538,7 @@ impl Stack {
         let dims: Vec<Dims> = (0..nl).map(|k| self.dims(k, t, b)).collect();
         let (tb, bh, i0) = (t * b, b * h, self.cfg.input_size);
         let Stack { cfg, layers, ws } = self;
+        let lens = masked.then_some(&ws.lengths[..]);
         ws.inputs.resize_with(nl, Vec::new);
         ws.rev.resize_with(nl, Vec::new);
         ws.masks.resize_with(nl, Vec::new);
@@ -491,11 +580,11 @@ impl Stack {
                         if dirs == 1 {
                             dropout::apply(below[0].outputs(dims[k - 1]), mask, x);
                         } else {
-                            gather_outputs(below, dims[k - 1], x, false);
+                            gather_outputs(below, dims[k - 1], lens, x, false);
                             dropout::apply_in_place(x, mask);
                         }
                     }
-                    None => gather_outputs(below, dims[k - 1], x, false),
+                    None => gather_outputs(below, dims[k - 1], lens, x, false),
                 }
             }
             if dirs == 2 {
@@ -504,7 +593,7 @@ impl Stack {
                     _ => &ws.inputs[k][..n],
                 };
                 grow(&mut ws.rev[k], n);
-                reverse_time(x, t, b * d.i, &mut ws.rev[k]);
+                reverse_time(x, t, b, d.i, lens, &mut ws.rev[k]);
             }
             for dir in 0..dirs {
                 let idx = k * dirs + dir;
@@ -535,7 +624,7 @@ impl Stack {
                         }
                     }
                 };
-                recurrent::forward(cfg.cell, d, w, x, h0, c0, &mut rest[0]);
+                recurrent::forward(cfg.cell, d, w, x, h0, c0, lens, &mut rest[0]);
             }
         }
         per_token
@@ -579,6 +668,49 @@ impl Stack {
             }
             None => &mut [],
         }
+    }
+
+    /// The top layer's outputs of the last forward as the spec gives them: `out (T*B, D*H)`
+    /// time-major, [forward | reverse] with the reverse half back in place, 0 at each row's
+    /// padded steps. Does nothing before any forward.
+    pub fn top_outputs(&self, out: &mut [f32]) {
+        let Some(c) = self.ws.last else {
+            return;
+        };
+        let (nl, dirs) = (self.cfg.num_layers, self.cfg.directions());
+        let d = self.dims(nl - 1, c.t, c.b);
+        let lens = c.masked.then_some(&self.ws.lengths[..]);
+        gather_outputs(
+            &self.ws.caches[(nl - 1) * dirs..nl * dirs],
+            d,
+            lens,
+            out,
+            false,
+        );
+        if let Some(l) = lens {
+            let w = dirs * d.h;
+            for (r, row) in out[..c.t * c.b * w].chunks_exact_mut(w).enumerate() {
+                if r / c.b >= l[r % c.b] {
+                    row.fill(0.0);
+                }
+            }
+        }
+    }
+
+    /// The gradient of [`Stack::top_outputs`], `d_out (T*B, D*H)`, into the per-direction
+    /// buffers of [`Stack::output_grads_mut`] (the reverse half through the reverse index),
+    /// before [`Stack::backward`]. Does nothing when no forward awaits a backward.
+    pub fn set_top_grads(&mut self, d_out: &[f32]) {
+        let Some(c) = self.ws.last.filter(|_| self.ws.pending) else {
+            return;
+        };
+        let dirs = self.cfg.directions();
+        for dir in 0..dirs {
+            self.output_grads_mut(dir);
+        }
+        let d = self.dims(self.cfg.num_layers - 1, c.t, c.b);
+        let lens = c.masked.then_some(&self.ws.lengths[..]);
+        scatter_outputs(d_out, d, dirs, lens, &mut self.ws.dy, false);
     }
 
     /// The widest per-direction gradient row: H and the layers' input widths.
@@ -641,6 +773,7 @@ impl Stack {
         let (tb, bh, i0) = (t * b, b * h, self.cfg.input_size);
         let widest = self.widest();
         let Stack { cfg, layers, ws } = self;
+        let lens = c.masked.then_some(&ws.lengths[..]);
         for buf in ws.dy[..dirs].iter_mut().chain(&mut ws.dx[..dirs]) {
             grow(buf, tb * widest);
         }
@@ -689,6 +822,7 @@ impl Stack {
                     w,
                     x,
                     &ws.dy[dir][..tb * h],
+                    lens,
                     &mut rest[0],
                     Grads::at(grads, r),
                     s,
@@ -697,10 +831,11 @@ impl Stack {
             // dL/d(layer input): the forward direction's plus the reverse one's, re-reversed.
             let [dx_fwd, dx_rev] = &mut ws.dx;
             if dirs == 2 {
-                let block = b * d.i;
-                for (tt, out) in dx_fwd[..n].chunks_exact_mut(block).enumerate() {
-                    let s = (t - 1 - tt) * block;
-                    for (o, &v) in out.iter_mut().zip(&dx_rev[s..s + block]) {
+                let w = d.i;
+                for (r, out) in dx_fwd[..n].chunks_exact_mut(w).enumerate() {
+                    let (tt, bb) = (r / b, r % b);
+                    let s = (reverse_step(lens, t, tt, bb) * b + bb) * w;
+                    for (o, &v) in out.iter_mut().zip(&dx_rev[s..s + w]) {
                         *o += v;
                     }
                 }
@@ -714,7 +849,7 @@ impl Stack {
             if dirs == 1 {
                 std::mem::swap(&mut ws.dy[0], &mut ws.dx[0]);
             } else {
-                scatter_outputs(&dx_fwd[..n], dims[k - 1], dirs, &mut ws.dy, false);
+                scatter_outputs(&dx_fwd[..n], dims[k - 1], dirs, lens, &mut ws.dy, false);
             }
         }
         if let StackInput::Tokens { ids, table } = input {
@@ -735,8 +870,8 @@ impl Stack {
         }
     }
 
-    /// dL/d(features) (T*B, I) of the last backward of a feature input.
-    fn input_grads(&self, t: usize, b: usize) -> &[f32] {
+    /// dL/d(features) (T*B, I) of the last backward of a feature input (0 at padded steps).
+    pub fn input_grads(&self, t: usize, b: usize) -> &[f32] {
         &self.ws.dx[0][..t * b * self.cfg.input_size]
     }
 }
@@ -816,13 +951,13 @@ impl RecurrentStack {
         let features = StackInput::Features(&xt[..x.len()]);
         let rng = train.then_some(rng);
         let fin = threads::install(|| {
-            stack.forward(params.values(), features, time, batch, state, rng)
+            stack.forward(params.values(), features, time, batch, None, state, rng)
         })??;
         let (nl, dirs) = (stack.cfg.num_layers, stack.cfg.directions());
         let top = stack.dims(nl - 1, time, batch);
         let mut out = vec![0.0f32; batch * time * dirs * top.h];
         let top_caches = &stack.ws.caches[(nl - 1) * dirs..nl * dirs];
-        gather_outputs(top_caches, top, &mut out, true);
+        gather_outputs(top_caches, top, None, &mut out, true);
         Ok((out, fin))
     }
 
@@ -867,7 +1002,7 @@ impl RecurrentStack {
             grow(buf, t * b * widest);
         }
         let top = stack.dims(stack.cfg.num_layers - 1, t, b);
-        scatter_outputs(d_out, top, dirs, &mut stack.ws.dy, true);
+        scatter_outputs(d_out, top, dirs, None, &mut stack.ws.dy, true);
         threads::install(|| {
             params.zero_grads();
             let (values, grads) = params.values_and_grads();
@@ -969,7 +1104,7 @@ mod tests {
                         table: table.clone(),
                     };
                     let fin = stack
-                        .forward(params.values(), tokens(), t, b, None, None)
+                        .forward(params.values(), tokens(), t, b, None, None, None)
                         .expect("valid");
                     let fin_plain = plain
                         .forward(
@@ -977,6 +1112,7 @@ mod tests {
                             StackInput::Features(&x),
                             t,
                             b,
+                            None,
                             None,
                             None,
                         )
@@ -1017,6 +1153,86 @@ mod tests {
         }
     }
 
+    /// Lengths all T give the unmasked numbers bit for bit; a row alone (T = its length)
+    /// gives the outputs, final state and input gradient it gets in a padded batch to within
+    /// 1e-6 of the largest value (the hoisted GEMMs tile their T*B rows by batch size, so a
+    /// row's sums may round differently).
+    #[test]
+    fn padding_never_changes_a_result() {
+        let (i, h, t) = (3usize, 4usize, 5usize);
+        let lengths = [3usize, 5, 1, 4, 2];
+        let b = lengths.len();
+        for cell in [CellKind::Lstm, CellKind::Gru, CellKind::RnnTanh] {
+            for bidirectional in [false, true] {
+                let mut cfg = StackConfig::new(cell, i, h, 2);
+                cfg.bidirectional = bidirectional;
+                let w = cfg.directions() * h;
+                let mut layout = Layout::default();
+                let mut stack = Stack::new(cfg, &mut layout, "").expect("valid");
+                let mut params = Params::zeros(layout);
+                fill_uniform(params.values_mut(), 3, 0.5);
+                let x: Vec<f32> = input(t, b, i);
+                let dy: Vec<f32> = (0..t * b * w)
+                    .map(|k| ((k * 5 % 13) as f32 - 6.0) / 7.0)
+                    .collect();
+                // One run: outputs, final state, dx, weight gradients.
+                let mut run =
+                    |x: &[f32], t: usize, b: usize, lens: Option<&[usize]>, dy: &[f32]| {
+                        let fin = stack
+                            .forward(
+                                params.values(),
+                                StackInput::Features(x),
+                                t,
+                                b,
+                                lens,
+                                None,
+                                None,
+                            )
+                            .expect("valid");
+                        let mut out = vec![0.0f32; t * b * w];
+                        stack.top_outputs(&mut out);
+                        stack.set_top_grads(dy);
+                        params.zero_grads();
+                        let (values, grads) = params.values_and_grads();
+                        stack
+                            .backward(values, grads, StackInput::Features(x), None)
+                            .expect("after forward");
+                        let dx = stack.input_grads(t, b).to_vec();
+                        (out, fin, dx, params.grads().to_vec())
+                    };
+                let plain = run(&x, t, b, None, &dy);
+                let full = run(&x, t, b, Some(&[t; 5]), &dy);
+                assert_eq!(plain, full, "{cell:?} lengths all T");
+                let (out, fin, dx, _) = run(&x, t, b, Some(&lengths), &dy);
+                for (bb, &n) in lengths.iter().enumerate() {
+                    let pick = |a: &[f32], width: usize, steps: usize, rows: usize, row: usize| {
+                        (0..steps)
+                            .flat_map(|tt| a[(tt * rows + row) * width..][..width].to_vec())
+                            .collect::<Vec<f32>>()
+                    };
+                    let x1 = pick(&x, i, n, b, bb);
+                    let dy1 = pick(&dy, w, n, b, bb);
+                    let (out1, fin1, dx1, _) = run(&x1, n, 1, Some(&[n]), &dy1);
+                    let ulps = |a: &[f32], b: &[f32], what: &str| {
+                        assert_eq!(a.len(), b.len());
+                        let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                        for (p, q) in a.iter().zip(b) {
+                            let tol = 1e-6 * scale;
+                            assert!(
+                                (p - q).abs() <= tol,
+                                "{cell:?} {what} of row {bb}: {p} vs {q}"
+                            );
+                        }
+                    };
+                    ulps(&pick(&out, w, n, b, bb), &out1, "outputs");
+                    ulps(&pick(&dx, i, n, b, bb), &dx1, "dx");
+                    let ld = fin.h.len() / (b * h);
+                    ulps(&pick(&fin.h, h, ld, b, bb), &fin1.h, "final state");
+                }
+            }
+        }
+    }
+
     #[test]
     fn bad_input_is_an_error() {
         let mut s = small(CellKind::Gru, false);
@@ -1045,7 +1261,20 @@ mod tests {
         let ids = [1u32, 4];
         let tokens = StackInput::Tokens { ids: &ids, table };
         assert!(stack
-            .forward(params.values(), tokens, 2, 1, None, None)
+            .forward(params.values(), tokens, 2, 1, None, None, None)
             .is_err());
+        let x = [0.0f32; 6];
+        for lens in [&[0usize][..], &[3], &[1, 1]] {
+            let r = stack.forward(
+                params.values(),
+                StackInput::Features(&x),
+                2,
+                1,
+                Some(lens),
+                None,
+                None,
+            );
+            assert!(r.is_err(), "lengths {lens:?}");
+        }
     }
 }

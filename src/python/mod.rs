@@ -3,6 +3,7 @@
 //! numerics live here.
 
 mod call;
+mod classify;
 mod convert;
 mod errors;
 mod layers;
@@ -18,6 +19,7 @@ use pyo3::prelude::*;
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::import_classes(m.py())?;
+    classify::register(m)?;
     layers::register(m)?;
     ngram::register(m)?;
     nn::register(m)?;

@@ -15,8 +15,8 @@ use super::convert::{
 };
 use crate::lm::sampler::Sampling;
 use crate::lm::stepper::{self, GenerateOptions};
-use crate::lm::{Model, ModelConfig, State, Tokens};
-use crate::nn::CellKind;
+use crate::lm::{Model, ModelConfig, Softmax, State, Tokens};
+use crate::nn::{CellKind, Layout};
 use crate::runtime::threads;
 use crate::train::{train_steps, Clip, Optimizer, OptimizerSpec, Schedule};
 
@@ -33,7 +33,7 @@ fn state_to_py<'py>(py: Python<'py>, cfg: &ModelConfig, s: State) -> PyResult<Bo
 
 /// The optimizer named `name` with its hyper-parameters; one named for another optimizer is
 /// a ValueError (Python's `optimizer.spec()` passes only its own).
-fn optimizer_spec(
+pub(super) fn optimizer_spec(
     name: &str,
     momentum: Option<f32>,
     nesterov: Option<bool>,
@@ -82,6 +82,84 @@ fn optimizer_spec(
             "name: expected 'sgd', 'adam' or 'adamw', got {other:?}"
         ))),
     }
+}
+
+/// An optimizer's state as a dict: `step` (int64) and `{buffer}.{tensor}` arrays for every
+/// tensor of `layout` (what `optimizer_state` of every engine returns).
+pub(super) fn optimizer_state_to_py<'py>(
+    py: Python<'py>,
+    layout: &Layout,
+    opt: &Optimizer,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let np = py.import("numpy")?;
+    d.set_item(
+        "step",
+        np.call_method1("asarray", (opt.step_count(), "int64"))?,
+    )?;
+    for (buf, data) in opt.buffers() {
+        for e in layout.entries() {
+            let a = PyArray1::from_slice(py, &data[e.range()]).reshape(e.shape.clone())?;
+            d.set_item(format!("{buf}.{}", e.name), a)?;
+        }
+    }
+    Ok(d)
+}
+
+/// Load a dict of [`optimizer_state_to_py`]'s form into `opt` (every key checked).
+pub(super) fn load_optimizer_state_from_py(
+    state: &Bound<'_, PyAny>,
+    layout: &Layout,
+    opt: &mut Optimizer,
+) -> PyResult<()> {
+    let py = state.py();
+    let bufs: Vec<&'static str> = opt.buffers().iter().map(|(k, _)| *k).collect();
+    let mut expected = vec!["step".to_string()];
+    for buf in &bufs {
+        for e in layout.entries() {
+            expected.push(format!("{buf}.{}", e.name));
+        }
+    }
+    let d = dict_with_keys(state, "state", &expected)?;
+    let step_arr = py
+        .import("numpy")?
+        .call_method1("asarray", (item(&d, "state", "step")?,))?;
+    let kind = step_arr
+        .getattr("dtype")?
+        .getattr("kind")?
+        .extract::<String>()?;
+    let step: i64 = if kind == "i" || kind == "u" {
+        step_arr.call_method0("item")?.extract()?
+    } else {
+        -1
+    };
+    if step < 0 {
+        return Err(value_err(format!(
+            "state['step']: expected a non-negative integer, got {step_arr}"
+        )));
+    }
+    let mut flat: Vec<(&'static str, Vec<f32>)> = Vec::with_capacity(bufs.len());
+    for buf in bufs {
+        flat.push((
+            buf,
+            flat_from_dict(&d, "state", layout, &format!("{buf}."))?,
+        ));
+    }
+    let views: Vec<(&str, &[f32])> = flat.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+    opt.load(step as u64, &views)?;
+    Ok(())
+}
+
+/// The four words of a dropout generator's state from a uint64 (4,) array named `a`.
+pub(super) fn rng_words(a: &Bound<'_, PyAny>) -> PyResult<[u64; 4]> {
+    let arr = array::<u64>(a, "a", "uint64", 1)?;
+    let words = slice(&arr, "a")?;
+    words.try_into().map_err(|_| {
+        value_err(format!(
+            "a: expected a uint64 array of shape (4,), got ({},)",
+            words.len()
+        ))
+    })
 }
 
 /// Token ids (B, T) as a Tokens view (dtype, contiguity and shape checked here; ids by core).
@@ -144,11 +222,13 @@ impl RustEngine {
 
 #[pymethods]
 impl RustEngine {
-    /// The model of a normalized `rnnrs.RNNLM` config (every key, keyword-only), with every
-    /// weight zero: `set_parameters` follows.
+    /// The model of a normalized `rnnrs.RNNLM` config (every key, keyword-only; `softmax`
+    /// and `classes` only for the class softmax), with every weight zero: `set_parameters`
+    /// follows.
     #[new]
     #[pyo3(signature = (
-        *, vocab_size, cell, embed_size, hidden_size, num_layers, dropout, tie_weights, seed
+        *, vocab_size, cell, embed_size, hidden_size, num_layers, dropout, tie_weights, seed,
+        softmax="full", classes=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -160,7 +240,19 @@ impl RustEngine {
         dropout: f32,
         tie_weights: bool,
         seed: u64,
+        softmax: &str,
+        classes: Option<Vec<u32>>,
     ) -> PyResult<Self> {
+        let softmax = match (softmax, classes) {
+            ("full", None) => Softmax::Full,
+            ("class", Some(classes)) => Softmax::Class { classes },
+            (other, _) => {
+                return Err(value_err(format!(
+                    "softmax: expected 'full' (without classes) or 'class' with classes, got \
+                     {other:?}"
+                )))
+            }
+        };
         let cfg = ModelConfig {
             vocab_size,
             cell: CellKind::parse(cell)?,
@@ -170,6 +262,7 @@ impl RustEngine {
             dropout,
             tie_weights,
             seed,
+            softmax,
         };
         Ok(RustEngine {
             model: Model::new(cfg)?,
@@ -380,62 +473,13 @@ impl RustEngine {
     }
 
     fn optimizer_state<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let entries = self.model.params().layout().entries().to_vec();
-        let opt = self.optimizer()?;
-        let d = PyDict::new(py);
-        let np = py.import("numpy")?;
-        d.set_item(
-            "step",
-            np.call_method1("asarray", (opt.step_count(), "int64"))?,
-        )?;
-        for (buf, data) in opt.buffers() {
-            for e in &entries {
-                let a = PyArray1::from_slice(py, &data[e.range()]).reshape(e.shape.clone())?;
-                d.set_item(format!("{buf}.{}", e.name), a)?;
-            }
-        }
-        Ok(d)
+        let layout = self.model.params().layout().clone();
+        optimizer_state_to_py(py, &layout, self.optimizer()?)
     }
 
     fn load_optimizer_state(&mut self, state: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = state.py();
         let layout = self.model.params().layout().clone();
-        let opt = self.optimizer()?;
-        let bufs: Vec<&'static str> = opt.buffers().iter().map(|(k, _)| *k).collect();
-        let mut expected = vec!["step".to_string()];
-        for buf in &bufs {
-            for e in layout.entries() {
-                expected.push(format!("{buf}.{}", e.name));
-            }
-        }
-        let d = dict_with_keys(state, "state", &expected)?;
-        let step_arr = py
-            .import("numpy")?
-            .call_method1("asarray", (item(&d, "state", "step")?,))?;
-        let kind = step_arr
-            .getattr("dtype")?
-            .getattr("kind")?
-            .extract::<String>()?;
-        let step: i64 = if kind == "i" || kind == "u" {
-            step_arr.call_method0("item")?.extract()?
-        } else {
-            -1
-        };
-        if step < 0 {
-            return Err(value_err(format!(
-                "state['step']: expected a non-negative integer, got {step_arr}"
-            )));
-        }
-        let mut flat: Vec<(&'static str, Vec<f32>)> = Vec::with_capacity(bufs.len());
-        for buf in bufs {
-            flat.push((
-                buf,
-                flat_from_dict(&d, "state", &layout, &format!("{buf}."))?,
-            ));
-        }
-        let views: Vec<(&str, &[f32])> = flat.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-        opt.load(step as u64, &views)?;
-        Ok(())
+        load_optimizer_state_from_py(state, &layout, self.optimizer()?)
     }
 
     fn rng_state<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
@@ -443,15 +487,7 @@ impl RustEngine {
     }
 
     fn set_rng_state(&mut self, a: &Bound<'_, PyAny>) -> PyResult<()> {
-        let arr = array::<u64>(a, "a", "uint64", 1)?;
-        let words = slice(&arr, "a")?;
-        let s: [u64; 4] = words.try_into().map_err(|_| {
-            value_err(format!(
-                "a: expected a uint64 array of shape (4,), got ({},)",
-                words.len()
-            ))
-        })?;
-        Ok(self.model.set_rng_state(s)?)
+        Ok(self.model.set_rng_state(rng_words(a)?)?)
     }
 
     /// Sample up to `max_new_tokens` ids after `prompt_ids` (the whole loop in Rust, GIL

@@ -63,7 +63,46 @@ fn check(schedule: &Schedule<'_>, n: usize) -> Result<()> {
             ));
         }
     }
-    for (k, &lr) in schedule.lrs.iter().enumerate() {
+    check_clip_and_lrs(schedule.clip, schedule.lrs)?;
+    Ok(())
+}
+
+/// One optimizer step of a training loop after its backward: the global L2 norm of `grads`
+/// (returned, before clipping), a [`CoreError::NonFinite`] for step `k` when `loss` or that
+/// norm is not finite (the parameters untouched), else clipping by `clip` and the optimizer
+/// step with `lr`. Every model's `train_steps` ends its steps here.
+#[allow(clippy::too_many_arguments)]
+pub fn update(
+    opt: &mut Optimizer,
+    params: &mut [f32],
+    grads: &mut [f32],
+    loss: f64,
+    clip: Clip,
+    lr: f32,
+    k: usize,
+) -> Result<f64> {
+    threads::install(|| {
+        let norm = clip::global_norm(grads);
+        if !loss.is_finite() || !norm.is_finite() {
+            return Err(CoreError::NonFinite {
+                step: k as u64,
+                message: format!("loss {loss}, gradient norm {norm}"),
+            });
+        }
+        if let Some(c) = clip.norm {
+            clip::clip_by_norm(grads, c, norm);
+        }
+        if let Some(c) = clip.value {
+            clip::clip_by_value(grads, c);
+        }
+        opt.step(params, grads, lr);
+        Ok(norm)
+    })?
+}
+
+/// Check `clip` (each threshold a finite float > 0) and `lrs` (finite floats >= 0).
+pub fn check_clip_and_lrs(clip: Clip, lrs: &[f32]) -> Result<()> {
+    for (k, &lr) in lrs.iter().enumerate() {
         if !lr.is_finite() || lr < 0.0 {
             return Err(CoreError::invalid(
                 "lrs",
@@ -71,7 +110,7 @@ fn check(schedule: &Schedule<'_>, n: usize) -> Result<()> {
             ));
         }
     }
-    if let Some(c) = schedule.clip.norm {
+    if let Some(c) = clip.norm {
         if !c.is_finite() || c <= 0.0 {
             return Err(CoreError::invalid(
                 "clip_norm",
@@ -79,7 +118,7 @@ fn check(schedule: &Schedule<'_>, n: usize) -> Result<()> {
             ));
         }
     }
-    if let Some(c) = schedule.clip.value {
+    if let Some(c) = clip.value {
         if !c.is_finite() || c <= 0.0 {
             return Err(CoreError::invalid(
                 "clip_value",
@@ -127,25 +166,8 @@ pub fn train_steps(
         let x = Tokens::window(stream, batch, n, s, t)?;
         let y = Tokens::window(stream, batch, n, s + 1, t)?;
         let (loss, next) = model.loss_and_grads(x, y, Some(&state), true)?;
-        let lr = schedule.lrs[k];
-        let norm = threads::install(|| {
-            let (params, grads) = model.params_mut().values_and_grads();
-            let norm = clip::global_norm(grads);
-            if !loss.is_finite() || !norm.is_finite() {
-                return Err(CoreError::NonFinite {
-                    step: k as u64,
-                    message: format!("loss {loss}, gradient norm {norm}"),
-                });
-            }
-            if let Some(c) = schedule.clip.norm {
-                clip::clip_by_norm(grads, c, norm);
-            }
-            if let Some(c) = schedule.clip.value {
-                clip::clip_by_value(grads, c);
-            }
-            opt.step(params, grads, lr);
-            Ok(norm)
-        })??;
+        let (params, grads) = model.params_mut().values_and_grads();
+        let norm = update(opt, params, grads, loss, schedule.clip, schedule.lrs[k], k)?;
         losses.push(loss);
         grad_norms.push(norm);
         state = next;

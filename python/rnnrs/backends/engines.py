@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..reference import bpe as reference_bpe
+from .numpy_classifier import NumpyClassifierEngine
 from .numpy_ngram import RefNGramCounts, RefNGramModel
 from .numpy_rnnlm import NumpyEngine
 from .selection import core
@@ -20,6 +21,14 @@ def rnnlm_engine(config: dict[str, Any], backend: str) -> Any:
     if backend == "rust":
         return core().RustEngine(**config)
     return NumpyEngine(config)
+
+
+def classifier_engine(config: dict[str, Any], backend: str) -> Any:
+    """A new sequence-classifier engine for a config checked by ``SequenceClassifier``:
+    ``ClassifierEngine`` or :class:`NumpyClassifierEngine`."""
+    if backend == "rust":
+        return core().ClassifierEngine(**config)
+    return NumpyClassifierEngine(**config)
 
 
 def rust_recurrent_stack(

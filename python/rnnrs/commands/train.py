@@ -1,5 +1,10 @@
 """``rnnrs train``: train a recurrent language model on text files (default: the Python
-standard library's own source), save a checkpoint, a loss curve and print a sample."""
+standard library's own source), keep the best model by validation loss and the latest
+(for resume), a loss curve, and print a sample.
+
+OUT holds the best model (``rnnrs.load(OUT)``) and OUT/latest the latest one with its
+training state, both saved at every evaluation; ``--resume OUT`` continues from OUT/latest.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +24,13 @@ examples:
   rnnrs train --time 1m                      # a small char LSTM on Python's stdlib source
   rnnrs train input.txt --hidden 512 --layers 2 --time 10m --out shakespeare
   rnnrs train ptb.train.txt --level word --cell gru --bptt 35 --batch 20 --epochs 5
+  rnnrs train ptb.train.txt --level word --valid ptb.valid.txt --test ptb.test.txt
   rnnrs train --resume shakespeare --time 5m # continue exactly where it stopped
 
-Ctrl-C stops at the next step boundary and saves the checkpoint; a second Ctrl-C aborts.
+OUT holds the best model by validation loss, OUT/latest the latest with its training
+state; both are saved at every evaluation (--eval-every steps; --save-every N saves the
+latest every N steps too), so a crash loses at most that much. Ctrl-C stops at the next
+step boundary and saves; a second Ctrl-C aborts.
 """
 
 # The defaults are tuned for the main job, `rnnrs train --time 1m` on the stdlib corpus: a
@@ -48,7 +57,21 @@ RUN_SETTINGS = (
     "clip",
     "eval_every",
     "seed",
+    "valid",
+    "test",
+    "patience",
+    "lr_decay",
+    "save_every",
 )
+# What runs saved before these settings existed did (for --resume).
+LATER_SETTINGS = {
+    "valid": None,
+    "test": None,
+    "patience": None,
+    "lr_decay": 1.0,
+    "save_every": None,
+}
+LATEST = "latest"
 # Model flags and their defaults (None on the parser, so --resume can tell they were given).
 MODEL_DEFAULTS = {
     "cell": "lstm",
@@ -57,15 +80,27 @@ MODEL_DEFAULTS = {
     "embed": 64,
     "dropout": 0.0,
     "tie_weights": False,
+    "softmax": "full",
+    "classes": None,
+    "classes_file": None,
 }
+# Word level: a vocabulary of thousands on a small corpus overfits within a minute without
+# dropout; a tied 200-wide LSTM with dropout 0.5 (the small word_language_model setting)
+# keeps improving, with the API's chunking (bptt 35, batch 20).
+WORD_DEFAULTS = {"hidden": 200, "embed": 200, "dropout": 0.5, "tie_weights": True}
+CHUNK_DEFAULTS = {"char": (32, 64), "bpe": (32, 64), "word": (35, 20)}
+DEFAULT_TIME = 300.0
+CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu", "rnn"]
 
 
 DESCRIPTION = """\
 Train an RNN/LSTM/GRU language model on TEXT files (default: the Python
 standard library's source files, a corpus every machine has). Shows a progress
-bar, evaluates on the last --valid-fraction of the tokens, saves a checkpoint
-to --out (model.safetensors + model.json), a loss curve (loss.png, with
-matplotlib) and prints the validation perplexity and a generated sample.
+bar (log lines when the output is not a terminal), evaluates on --valid FILE
+or the last --valid-fraction of the tokens, keeps the best model in --out and
+the latest in --out/latest, draws a loss curve (loss.png, with matplotlib) and
+prints the validation (and --test) perplexity and a generated sample. Runs 5
+minutes unless --time, --steps or --epochs says otherwise.
 """
 
 
@@ -87,6 +122,12 @@ def register(subparsers: Any) -> None:
         default=None,
         help="bpe: vocabulary size (default 2000); char/word: keep the most frequent",
     )
+    data.add_argument(
+        "--valid", metavar="FILE", default=None, help="validation text (default: the held-out tail)"
+    )
+    data.add_argument(
+        "--test", metavar="FILE", default=None, help="test text: perplexity printed at the end"
+    )
     data.add_argument("--valid-fraction", type=float, default=0.1, help="default 0.1")
     data.add_argument(
         "--max-valid-tokens", type=positive_int, default=20_000, help="cap (default 20000)"
@@ -98,27 +139,76 @@ def register(subparsers: Any) -> None:
         help=f"stdlib corpus: first N files (default {STDLIB_FILES})",
     )
     model = p.add_argument_group("model")
-    model.add_argument("--cell", choices=["lstm", "gru", "rnn"], help="default lstm")
-    model.add_argument("--hidden", type=positive_int, help="default 256")
+    model.add_argument("--cell", choices=CELLS, help="default lstm (rnn = rnn_tanh)")
+    model.add_argument("--hidden", type=positive_int, help="default 256 (word: 200)")
     model.add_argument("--layers", type=positive_int, help="default 1")
     model.add_argument(
-        "--embed", type=positive_int, help="default 64 (with --tie-weights: --hidden)"
+        "--embed", type=positive_int, help="default 64 (word, --tie-weights: --hidden)"
     )
-    model.add_argument("--dropout", type=float, help="default 0")
+    model.add_argument("--dropout", type=float, help="default 0 (word: 0.5)")
     model.add_argument(
-        "--tie-weights", action="store_true", default=None, help="share embedding and output"
+        "--tie-weights",
+        action="store_true",
+        default=None,
+        help="share embedding and output (default at word level)",
+    )
+    model.add_argument(
+        "--softmax",
+        choices=["full", "class"],
+        help="default full; class: the class-factored softmax (word level)",
+    )
+    classes = model.add_mutually_exclusive_group()
+    classes.add_argument(
+        "--classes",
+        type=positive_int,
+        metavar="N",
+        help="with --softmax class: N frequency classes of the training text (default sqrt(V))",
+    )
+    classes.add_argument(
+        "--classes-file",
+        metavar="F",
+        help="with --softmax class: the classes of a word<TAB>class file (e.g. Brown clusters)",
     )
     train = p.add_argument_group("training")
-    train.add_argument("--bptt", type=positive_int, default=32, help="default 32")
-    train.add_argument("--batch", type=positive_int, default=64, help="default 64")
+    train.add_argument("--bptt", type=positive_int, default=None, help="default 32 (word: 35)")
+    train.add_argument("--batch", type=positive_int, default=None, help="default 64 (word: 20)")
     train.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default="adam")
     train.add_argument("--lr", type=positive_float, default=None, help="default 5e-3 (sgd 1)")
     train.add_argument("--weight-decay", type=float, default=0.0)
     train.add_argument("--clip", type=positive_float, default=5.0, help="global norm, 5")
-    train.add_argument("--time", type=parse_duration, default=None, help="e.g. 90s, 5m, 1h")
+    train.add_argument(
+        "--time",
+        type=parse_duration,
+        default=None,
+        help="e.g. 90s, 5m, 1h (default 5m when neither --steps nor --epochs is given)",
+    )
     train.add_argument("--steps", type=positive_int, default=None)
     train.add_argument("--epochs", type=positive_int, default=None)
-    train.add_argument("--eval-every", type=positive_int, default=200, help="steps, 200")
+    train.add_argument(
+        "--eval-every",
+        type=positive_int,
+        default=200,
+        help="evaluate and save the best and latest models every N steps (200)",
+    )
+    train.add_argument(
+        "--save-every",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="also save the latest model every N steps (default: at each evaluation)",
+    )
+    train.add_argument(
+        "--patience",
+        type=positive_int,
+        default=None,
+        help="stop after N evaluations without a better validation loss (default: never)",
+    )
+    train.add_argument(
+        "--lr-decay",
+        type=float,
+        default=4.0,
+        help="divide the learning rate by this when validation does not improve (4; 1: off)",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--backend", choices=["rust", "numpy"], default=None)
     out = p.add_argument_group("output")
@@ -178,9 +268,21 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
             f"--valid-fraction: expected a number in (0, 1), got {args.valid_fraction}"
         )
     for path in settings["text"]:
+        if Path(path).is_dir():
+            raise UsageError(f"{path}: is a directory; give text files (e.g. {path}/*.txt)")
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such file")
     settings["text"] = [str(Path(p).resolve()) for p in settings["text"]]
+    for key in ("valid", "test"):
+        if settings[key] is not None:
+            if not Path(settings[key]).is_file():
+                raise FileNotFoundError(f"--{key}: {settings[key]}: no such file")
+            settings[key] = str(Path(settings[key]).resolve())
+    if not settings["lr_decay"] >= 1.0:
+        raise UsageError(f"--lr-decay: expected a number >= 1, got {settings['lr_decay']}")
+    bptt, batch = CHUNK_DEFAULTS[settings["level"]]
+    settings["bptt"] = settings["bptt"] or bptt
+    settings["batch"] = settings["batch"] or batch
     settings["lr"] = settings["lr"] or DEFAULT_LR[settings["optimizer"]]
     if not settings["text"] and settings["max_files"] is None:
         settings["max_files"] = STDLIB_FILES
@@ -197,12 +299,12 @@ def _optimizer(settings: dict[str, Any]) -> Any:
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
-    from ..io.checkpoint import MODEL_JSON
+    from ..io.checkpoint import holds_checkpoint
 
     if args.out is None and args.resume is not None:
         return Path(args.resume)
     out = Path(args.out or time.strftime("runs/%Y%m%d-%H%M%S"))
-    taken = (out / MODEL_JSON).exists() and (args.resume is None or out != Path(args.resume))
+    taken = holds_checkpoint(out) and (args.resume is None or out != Path(args.resume))
     if taken and not args.force:
         raise UsageError(
             f"--out: {out} already holds a checkpoint; continue it with --resume {out}, "
@@ -213,7 +315,7 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 def _setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], str, list]:
     """(model, trainer, settings, corpus text, earlier history records), fresh or resumed."""
-    from ..io.checkpoint import load_training_state
+    from ..io.checkpoint import holds_checkpoint, load_training_state
     from ..models.registry import load
     from ..models.rnnlm import RNNLM
 
@@ -225,20 +327,26 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], str, lis
             raise UsageError(
                 f"--resume continues a run with its own data and model; drop {dropped}"
             )
-        model = load(args.resume, backend=args.backend)
-        state = load_training_state(args.resume)
+        latest = Path(args.resume) / LATEST
+        source = latest if holds_checkpoint(latest) else Path(args.resume)
+        model = load(source, backend=args.backend)
+        state = load_training_state(source)
         settings = state.get("cli")
+        if isinstance(settings, dict):
+            settings = {**LATER_SETTINGS, **settings}
         if not isinstance(settings, dict) or set(settings) != set(RUN_SETTINGS):
             raise UsageError(f"--resume: {args.resume} was not saved by `rnnrs train`")
         trainer = _trainer(model, settings, progress)
         trainer.load_state_dict(state["trainer"])
-        return model, trainer, settings, read_corpus(settings), list(state.get("records", []))
+        records = list(state.get("records", []))
+        return model, trainer, settings, read_corpus(settings), records
     settings = _settings(args)
     text = read_corpus(settings)
     tokenizer = fit_tokenizer(text, settings["level"], settings["vocab_size"])
+    defaults = {**MODEL_DEFAULTS, **(WORD_DEFAULTS if settings["level"] == "word" else {})}
     m: dict[str, Any] = {
         k: default if getattr(args, k) is None else getattr(args, k)
-        for k, default in MODEL_DEFAULTS.items()
+        for k, default in defaults.items()
     }
     if m["tie_weights"] and args.embed is None:
         m["embed"] = m["hidden"]  # tying shares one table: its width is the hidden size
@@ -253,13 +361,33 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], str, lis
         seed=settings["seed"],
         backend=args.backend,
         tokenizer=tokenizer,
+        softmax=m["softmax"],
+        classes=_classes(m, tokenizer, text, settings),
     )
     return model, _trainer(model, settings, progress), settings, text, []
 
 
+def _classes(m: dict[str, Any], tokenizer: Any, text: str, settings: dict[str, Any]) -> Any:
+    """The ``classes`` argument of RNNLM for the model flags: None (full softmax), a file's
+    path, or frequency classes of the training part of the text."""
+    from ..nn.classes import frequency_classes
+    from .eval import encode_text
+
+    if m["softmax"] != "class":
+        if m["classes"] is not None or m["classes_file"] is not None:
+            raise UsageError("--classes and --classes-file need --softmax class")
+        return None
+    if m["classes_file"] is not None:
+        return m["classes_file"]
+    train_ids, _ = split_ids(encode_text(tokenizer, text), settings)
+    return frequency_classes(train_ids, tokenizer.vocab_size, m["classes"])
+
+
 def _trainer(model: Any, settings: dict[str, Any], progress: bool) -> Any:
+    from ..training.schedules import ReduceOnPlateau
     from ..training.trainer import Trainer
 
+    decay = settings["lr_decay"]
     return Trainer(
         model,
         _optimizer(settings),
@@ -267,6 +395,8 @@ def _trainer(model: Any, settings: dict[str, Any], progress: bool) -> Any:
         bptt=settings["bptt"],
         batch_size=settings["batch"],
         eval_every=settings["eval_every"],
+        # the word_language_model habit: a smaller step as soon as validation stalls
+        schedule=ReduceOnPlateau(factor=1.0 / decay, patience=0) if decay > 1.0 else None,
         progress=progress,
     )
 
@@ -274,37 +404,134 @@ def _trainer(model: Any, settings: dict[str, Any], progress: bool) -> Any:
 # ---------------------------------------------------------------------- run
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train, save, report."""
-    from ..io.checkpoint import save_model
+def _data(model: Any, text: str, settings: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(train, validation, test) ids: validation from --valid or the held-out tail."""
+    from ..text.corpus import read_text
     from .eval import encode_text
 
+    ids = encode_text(model.tokenizer, text)
+    if settings["valid"] is None:
+        train_ids, valid_ids = split_ids(ids, settings)
+    else:
+        train_ids = ids
+        valid_ids = encode_text(model.tokenizer, read_text(settings["valid"]))
+    test = settings["test"]
+    test_ids = None if test is None else encode_text(model.tokenizer, read_text(test))
+    return train_ids, valid_ids, test_ids
+
+
+class _Keeper:
+    """At each evaluation: save the best model to OUT and the latest, with its training
+    state, to OUT/latest; log a line when the output is not a terminal; ask the trainer to
+    stop after ``patience`` evaluations without improvement."""
+
+    def __init__(
+        self, out: Path, settings: dict[str, Any], records: list, plan: dict[str, Any]
+    ) -> None:
+        self.out, self.settings, self.records = out, settings, records
+        self.plan = plan  # planned steps or seconds, for the ETA
+        earlier = [r["valid_loss"] for r in records if r.get("valid_loss") is not None]
+        self.best = min(earlier, default=math.inf)
+        self.stale = 0
+        for loss in earlier:  # evaluations since the best, as the earlier run counted them
+            self.stale = 0 if loss <= self.best else self.stale + 1
+        self.model: Any = None
+        self.trainer: Any = None
+        self.log = not sys.stdout.isatty()
+        self.stopped_early = False
+        self.saved_step = -1
+
+    def __call__(self, record: dict[str, Any]) -> bool:
+        loss = record.get("valid_loss")
+        if loss is not None and loss < self.best:
+            self.best, self.stale = loss, 0
+            self.model.save(self.out)
+        elif loss is not None:
+            self.stale += 1
+        self.save_latest(self.trainer.history)
+        if self.log:
+            self._log_line(record)
+        patience = self.settings["patience"]
+        self.stopped_early = patience is not None and self.stale >= patience
+        return self.stopped_early
+
+    def save_latest(self, history: list) -> None:
+        from ..io.checkpoint import save_model
+
+        if self.trainer.step == self.saved_step:
+            return
+        self.saved_step = self.trainer.step
+        records = self.records + list(history)
+        extra = {"cli": self.settings, "records": records}
+        save_model(self.model, self.out / LATEST, trainer=self.trainer, extra=extra)
+
+    def _log_line(self, record: dict[str, Any]) -> None:
+        elapsed = record["elapsed"]
+        eta = ""
+        if self.plan.get("seconds"):
+            eta = f" | ETA {_clock(max(self.plan['seconds'] - elapsed, 0.0))}"
+        elif self.plan.get("steps"):
+            done = self.trainer.step - self.plan["first_step"]
+            rate = elapsed / max(done, 1)
+            eta = f" | ETA {_clock(max(self.plan['steps'] - done, 0) * rate)}"
+        train = record["train_loss"]
+        parts = [f"step {record['step']}", f"{record['tokens_per_s']:,.0f} tok/s"]
+        if train is not None:
+            parts.append(f"loss {train:.4f} (ppl {math.exp(min(train, 700.0)):.2f})")
+        if record["valid_loss"] is not None:
+            parts.append(f"valid ppl {record['valid_ppl']:.2f}")
+        parts.append(f"lr {record['lr']:.3g}")
+        sys.stdout.write(" | ".join(parts) + f" | {_clock(elapsed)} elapsed{eta}\n")
+        sys.stdout.flush()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return (
+        f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+        if minutes >= 60
+        else f"{minutes}:{secs:02d}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, keeping the best and latest models, report."""
+    from ..models.registry import load
+
     if args.time is None and args.steps is None and args.epochs is None:
-        args.time = 300.0
+        args.time = DEFAULT_TIME
     out = _out_dir(args)
     model, trainer, settings, text, records = _setup(args)
     say = sys.stdout.write
-    ids = encode_text(model.tokenizer, text)
-    train_ids, valid_ids = split_ids(ids, settings)
+    train_ids, valid_ids, test_ids = _data(model, text, settings)
     say(
         f"backend: {model.backend}; {model.num_parameters:,} parameters; "
         f"{len(train_ids):,} training and {len(valid_ids):,} validation tokens "
         f"({settings['level']} level, vocabulary {model.vocab_size:,})\n"
     )
     sys.stdout.flush()
+    plan = {"seconds": args.time, "steps": args.steps, "first_step": trainer.step}
+    keeper = _Keeper(out, settings, records, plan)
+    keeper.model, keeper.trainer = model, trainer
+    trainer.callbacks = (keeper,)
+    if settings["save_every"] is not None:
+        trainer.save_every = settings["save_every"]
+        trainer.save = lambda t: keeper.save_latest(t.history)
     history = trainer.fit(
         train_ids, valid_ids, max_steps=args.steps, max_time=args.time, epochs=args.epochs
     )
+    keeper.save_latest(history)  # the last evaluation saved it, unless Ctrl-C came after
     records = records + list(history)
-    save_model(model, out, trainer=trainer, extra={"cli": settings, "records": records})
     last = history[-1] if history else {}
     if last.get("valid_loss") is not None:
-        loss = last["valid_loss"]
         say(
-            f"validation perplexity {math.exp(loss):.3f} (loss {loss:.4f} nats/token) "
-            f"after {trainer.step:,} steps\n"
+            f"validation perplexity {last['valid_ppl']:.3f} (loss {last['valid_loss']:.4f} "
+            f"nats/token) after {trainer.step:,} steps; best {math.exp(min(keeper.best, 700)):.3f}"
+            "\n"
         )
-    say(f"checkpoint saved: {out}\n")
+    if keeper.stopped_early:
+        say(f"early stopping: {settings['patience']} evaluations without improvement\n")
+    say(f"best model saved: {out} (latest, for --resume: {out / LATEST})\n")
     _plot(records, out, say)
     if history.interrupted:
         say(
@@ -312,11 +539,18 @@ def run(args: argparse.Namespace) -> int:
             f"Resume with: rnnrs train --resume {out} --time 5m\n"
         )
         return 130
+    best = load(out, backend=args.backend) if (out / "CURRENT").exists() else model
+    if test_ids is not None:
+        from .eval import score
+
+        result = score(best, test_ids, settings["bptt"])
+        scored = result["scored"]
+        say(f"test perplexity {result['perplexity']:.3f} (best model, {scored:,} tokens)\n")
     if args.sample_tokens > 0:
         from ..generation import generate
         from .generate import default_prompt
 
-        sample = generate(model, default_prompt(model), args.sample_tokens, temperature=0.8, seed=0)
+        sample = generate(best, default_prompt(best), args.sample_tokens, temperature=0.8, seed=0)
         say(f"sample (temperature 0.8):\n{sample}\n")
     return 0
 

@@ -1,10 +1,16 @@
 """Atomic file writes: to a temporary file in the same folder, flushed and fsync'ed, then
 renamed over the target, so a crash leaves either the old or the new file. Every file
-rnnrs writes goes through :func:`atomic_open`."""
+rnnrs writes goes through :func:`atomic_open`.
+
+The file gets the permissions a plain ``open`` would give it (0666 less the umask), not the
+owner-only mode of ``tempfile.mkstemp``. A temporary file's name carries its writer's
+process id; one left by a writer that died is removed by the next write of the same file.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,8 +37,13 @@ def atomic_open(path: PathLike, mode: str = "wb") -> Iterator[IO]:
     target = Path(path)
     if mode not in ("w", "wb"):
         raise ValueError(f"mode: expected 'w' or 'wb', got {mode!r}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    _remove_dead_writers_files(target)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent
+    )
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f
             f.flush()
@@ -42,10 +53,53 @@ def atomic_open(path: PathLike, mode: str = "wb") -> Iterator[IO]:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (``os.umask`` can
+    only be read by setting it, which would race with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _remove_dead_writers_files(target: Path) -> None:
+    """Remove temporary files for ``target`` left by writers that died (by process id)."""
+    pattern = re.compile(re.escape(f".{target.name}.") + r"([0-9]+)\.[^.]+\.tmp")
+    try:
+        entries = os.listdir(target.parent)
+    except OSError:
+        return
+    for name in entries:
+        match = pattern.fullmatch(name)
+        if match and not _process_alive(int(match.group(1))):
+            try:
+                os.unlink(target.parent / name)
+            except OSError:
+                pass
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # exists (another user's), or cannot tell: keep its file
+    return True
+
+
+def fsync_dir(folder: Path) -> None:
     """Make a rename durable (POSIX); a no-op where folders cannot be opened (Windows)."""
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -1,10 +1,12 @@
 """Checkpoint directories: what ``model.save(dir)`` writes and ``rnnrs.load(dir)`` reads.
 
-A checkpoint is a folder holding
+A checkpoint is a folder holding one complete version of the checkpoint in a subfolder
+(``v1``, ``v2``, ...) and ``CURRENT``, a one-line file naming that subfolder. A version holds
 
 - ``model.safetensors``: the parameters under their PyTorch names (``embedding.weight``,
   ``rnn.weight_ih_l0``, ..., ``output.weight``), loadable by ``safetensors.torch.load_file``
-  straight into the equivalent torch module (docs/checkpoints.md);
+  straight into the equivalent torch module (docs/checkpoints.md); the folder's own
+  ``model.safetensors`` is a symbolic link to the current one where links are supported;
 - ``training.safetensors`` (only when training state was saved): optimizer moments under
   the torch.optim names (``exp_avg.<param>``, ...), the dropout RNG state, and other arrays
   the trainer needs to resume exactly;
@@ -12,10 +14,11 @@ A checkpoint is a folder holding
   the JSON part of the training state (step, epoch, stream position, history), and the
   SHA-256 and size of each tensor file.
 
-The tensor files are written first and ``model.json`` last, each atomically. A crash
-mid-save therefore leaves a ``model.json`` whose checksums do not match the tensor files
-(or no ``model.json`` at all), which :func:`read_checkpoint` reports as a half-written
-checkpoint instead of loading mismatched parts.
+A save writes a new version folder completely (each file fsync'ed), then switches
+``CURRENT`` to it with one atomic rename, and only then removes the old version. A crash at
+any point leaves the old or the new checkpoint, whole; the leftovers of a writer that died
+are removed by the next save. A folder written before versions existed (the files at its
+top level, no ``CURRENT``) still loads.
 
 Example:
     >>> import numpy as np, tempfile
@@ -31,6 +34,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,7 +45,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from ..errors import CheckpointError
-from .atomic import atomic_open
+from .atomic import atomic_open, fsync_dir
 from .safetensors import load_safetensors, save_safetensors
 
 FORMAT = "rnnrs.checkpoint"
@@ -48,6 +53,8 @@ VERSION = 1
 MODEL_JSON = "model.json"
 MODEL_TENSORS = "model.safetensors"
 TRAINING_TENSORS = "training.safetensors"
+CURRENT = "CURRENT"
+_VERSION_DIR = re.compile(r"v([0-9]{1,18})")
 
 
 @dataclass
@@ -71,6 +78,78 @@ def _digest(path: Path) -> dict[str, Any]:
     return {"sha256": h.hexdigest(), "bytes": path.stat().st_size}
 
 
+def _finite_or_raise(tensors: Mapping[str, np.ndarray], what: str) -> None:
+    """A checkpoint holding NaN or infinity could never be used: refuse it, naming the tensor."""
+    for name, array in tensors.items():
+        arr = np.asarray(array)
+        if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+            raise ValueError(
+                f"{what} {name!r} holds NaN or infinite values; not saving a checkpoint that "
+                "could never be used (did training diverge?)"
+            )
+
+
+def _version_dirs(folder: Path) -> dict[int, Path]:
+    """The version subfolders (``v<number>``) in ``folder``, by number."""
+    found = {}
+    for entry in folder.iterdir():
+        match = _VERSION_DIR.fullmatch(entry.name)
+        if match and entry.is_dir() and not entry.is_symlink():
+            found[int(match.group(1))] = entry
+    return found
+
+
+def _current_version(folder: Path) -> Optional[str]:
+    """The version folder ``CURRENT`` names, or None for a folder without one."""
+    pointer = folder / CURRENT
+    if not pointer.is_file():
+        return None
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{pointer}: unreadable ({exc})") from None
+    if not _VERSION_DIR.fullmatch(name):
+        raise CheckpointError(f"{pointer}: does not name a checkpoint version ({name[:40]!r})")
+    return name
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _clean(folder: Path, keep: Optional[str]) -> None:
+    """Remove every version but ``keep`` (earlier versions, and versions a writer that died
+    left half-written) and the files of the format without versions."""
+    for entry in _version_dirs(folder).values():
+        if entry.name != keep:
+            _remove(entry)
+    if keep is not None:
+        for name in (MODEL_JSON, TRAINING_TENSORS):
+            _remove(folder / name)
+        tensors = folder / MODEL_TENSORS
+        if tensors.exists() and not tensors.is_symlink():
+            _remove(tensors)
+
+
+def _link_current_tensors(folder: Path, version: str) -> None:
+    """Point ``folder/model.safetensors`` at the current version's file (a convenience for
+    tools that read the weights by path; checkpoints load through ``CURRENT``)."""
+    link = folder / MODEL_TENSORS
+    tmp = folder / f".{MODEL_TENSORS}.{os.getpid()}.link.tmp"
+    try:
+        _remove(tmp)
+        os.symlink(f"{version}/{MODEL_TENSORS}", tmp)
+        os.replace(tmp, link)
+    except OSError:  # no symbolic links here (some Windows setups, some file systems)
+        _remove(tmp)
+
+
 def write_checkpoint(
     directory: Union[str, os.PathLike],
     *,
@@ -81,10 +160,13 @@ def write_checkpoint(
     training: Optional[Mapping[str, Any]] = None,
     training_tensors: Optional[Mapping[str, np.ndarray]] = None,
 ) -> None:
-    """Write a checkpoint into ``directory`` (created if needed; files inside replaced).
+    """Write a checkpoint into ``directory`` (created if needed), replacing the one it holds
+    in one atomic step: the new version is written completely into a fresh subfolder, then
+    ``CURRENT`` is switched to it by a rename. One writer per directory at a time.
 
     ``config``, ``tokenizer`` and ``training`` must be JSON-serialisable; arrays go in
     ``tensors`` (the model) and ``training_tensors`` (optimizer state, RNG state, ...).
+    Non-finite model tensors are refused (ValueError naming the tensor).
 
     Example:
         >>> write_checkpoint("run1", kind="RNNLM", config=cfg, tensors=params)  # doctest: +SKIP
@@ -106,26 +188,58 @@ def write_checkpoint(
     except (TypeError, ValueError) as exc:
         message = f"checkpoint: config, tokenizer and training must be JSON data ({exc})"
         raise TypeError(message) from None
+    _finite_or_raise(tensors, "tensor")
     folder.mkdir(parents=True, exist_ok=True)
+    current = _current_version(folder)
+    _clean(folder, current)  # a dead writer's half-written version goes before we start
+    numbers = _version_dirs(folder)
+    version = f"v{max(numbers, default=0) + 1}"
+    staging = folder / version
+    staging.mkdir()
     files = document["files"]
-    save_safetensors(folder / MODEL_TENSORS, tensors, {"format": "pt"})
-    files[MODEL_TENSORS] = _digest(folder / MODEL_TENSORS)
+    save_safetensors(staging / MODEL_TENSORS, tensors, {"format": "pt"})
+    files[MODEL_TENSORS] = _digest(staging / MODEL_TENSORS)
     if training is not None or training_tensors:
-        save_safetensors(folder / TRAINING_TENSORS, training_tensors or {})
-        files[TRAINING_TENSORS] = _digest(folder / TRAINING_TENSORS)
-    elif (folder / TRAINING_TENSORS).exists():
-        # A stale training state from an earlier save must not be taken for this one's.
-        os.unlink(folder / TRAINING_TENSORS)
+        save_safetensors(staging / TRAINING_TENSORS, training_tensors or {})
+        files[TRAINING_TENSORS] = _digest(staging / TRAINING_TENSORS)
     text = json.dumps(document, indent=1, sort_keys=True)
-    with atomic_open(folder / MODEL_JSON, "w") as f:
+    with atomic_open(staging / MODEL_JSON, "w") as f:
         f.write(text + "\n")
+    fsync_dir(folder)  # the version folder's entry is durable before CURRENT names it
+    with atomic_open(folder / CURRENT, "w") as f:  # the switch: one rename
+        f.write(version + "\n")
+    _clean(folder, version)
+    _link_current_tensors(folder, version)
 
 
-def _read_document(folder: Path) -> dict[str, Any]:
+def holds_checkpoint(directory: Union[str, os.PathLike]) -> bool:
+    """Whether ``directory`` holds a checkpoint (of this layout or the one without versions)."""
+    folder = Path(directory)
+    return (folder / CURRENT).is_file() or (folder / MODEL_JSON).is_file()
+
+
+def checkpoint_folder(directory: Union[str, os.PathLike]) -> Path:
+    """The folder holding the files of the checkpoint in ``directory``: the version
+    ``CURRENT`` names, or ``directory`` itself for a checkpoint written without versions.
+
+    Example:
+        >>> checkpoint_folder("run1") / "model.json"  # doctest: +SKIP
+        PosixPath('run1/v3/model.json')
+    """
+    folder = Path(directory)
     if not folder.exists():
         raise FileNotFoundError(f"{folder}: no such checkpoint directory")
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: a checkpoint is a directory, got a file")
+    version = _current_version(folder)
+    if version is None:
+        return folder
+    if not (folder / version).is_dir():
+        raise CheckpointError(f"{folder / CURRENT}: names {version}, which is missing")
+    return folder / version
+
+
+def _read_document(folder: Path) -> dict[str, Any]:
     meta = folder / MODEL_JSON
     if not meta.is_file():
         raise CheckpointError(
@@ -178,7 +292,20 @@ def read_checkpoint(directory: Union[str, os.PathLike]) -> Checkpoint:
         >>> ckpt.config["hidden_size"]  # doctest: +SKIP
         256
     """
-    folder = Path(directory)
+    # A save may switch versions while this reads (and remove the one being read): then
+    # read the version CURRENT names now. A failure that is not such a race is raised.
+    attempts_left = 3
+    while True:
+        version = _current_version(Path(directory)) if Path(directory).is_dir() else None
+        try:
+            return _read_version(checkpoint_folder(directory))
+        except (CheckpointError, FileNotFoundError):
+            attempts_left -= 1
+            if not attempts_left or _current_version(Path(directory)) == version:
+                raise
+
+
+def _read_version(folder: Path) -> Checkpoint:
     document = _read_document(folder)
     files = document["files"]
     if MODEL_TENSORS not in files:

@@ -1,4 +1,6 @@
-"""PyTorch state_dict names for RNNLM, without importing torch.
+"""PyTorch state_dict names for RNNLM and SequenceClassifier, without importing torch (the
+equivalent torch modules are built on demand by :func:`torch_module` and
+:func:`torch_classifier`).
 
 An RNNLM's parameters already carry the names of this torch module (docs/checkpoints.md
 shows it in full)::
@@ -161,6 +163,11 @@ def torch_module(config: Mapping[str, Any]) -> Any:
         >>> m.load_state_dict({k: torch.from_numpy(v)
         ...                    for k, v in model.to_torch_state_dict().items()})  # doctest: +SKIP
     """
+    if config.get("softmax", "full") != "full":
+        raise ValueError(
+            "torch_module: the class-factored softmax has no torch.nn equivalent here; the "
+            "state_dict still holds every tensor (output_class.* besides output.*)"
+        )
     try:
         import torch
     except ImportError:
@@ -196,3 +203,78 @@ def torch_module(config: Mapping[str, Any]) -> Any:
             return self.output(self.drop(out)), state
 
     return TorchRNNLM(config)
+
+
+def torch_classifier(config: Mapping[str, Any], vocab_size: int) -> Any:
+    """A ``torch.nn.Module`` equivalent to a ``SequenceClassifier`` of ``config``
+    (``model.config``) over ``vocab_size`` tokens (requires torch).
+
+    Its submodules are ``embedding`` (Embedding), ``rnn`` (LSTM/GRU/RNN, bidirectional as
+    configured, fed a ``pack_padded_sequence``), ``pool`` (the attention scorer's
+    ``weight``, ``bias`` and ``v``; attention pooling only) and ``classifier`` (Linear), so
+    ``module.load_state_dict(model.to_torch_state_dict())`` (converted with
+    ``torch.from_numpy``) loads an rnnrs classifier. ``module(ids, lengths)`` takes padded
+    ids (B, T) and lengths (B,) and returns the logits (B, C); padding never changes them.
+    The source is shown in docs/classification.md.
+
+    Example:
+        >>> m = torch_classifier(model.config, model.tokenizer.vocab_size)  # doctest: +SKIP
+        >>> m.load_state_dict({k: torch.from_numpy(v)
+        ...                    for k, v in model.to_torch_state_dict().items()})  # doctest: +SKIP
+    """
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("torch_classifier needs PyTorch (pip install torch)") from None
+    nn, pack = torch.nn, torch.nn.utils.rnn
+
+    class TorchSequenceClassifier(nn.Module):
+        def __init__(self, cfg: Mapping[str, Any]) -> None:
+            super().__init__()
+            embed, hidden, cell = cfg["embed_size"], cfg["hidden_size"], cfg["cell"]
+            self.pooling, self.cell = cfg["pooling"], cell
+            self.dirs = 2 if cfg["bidirectional"] else 1
+            feat = self.dirs * hidden
+            self.embedding = nn.Embedding(vocab_size, embed)
+            options = {"bidirectional": cfg["bidirectional"], "dropout": cfg["dropout"]}
+            self.rnn: torch.nn.RNNBase
+            if cell in ("lstm", "gru"):
+                rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
+                self.rnn = rnn_class(embed, hidden, cfg["num_layers"], **options)
+            else:
+                nonlinearity = "relu" if cell == "rnn_relu" else "tanh"
+                self.rnn = nn.RNN(
+                    embed, hidden, cfg["num_layers"], nonlinearity=nonlinearity, **options
+                )
+            if self.pooling == "attention":
+                att = cfg["attention_size"]
+                self.pool = nn.ParameterDict(
+                    {
+                        "weight": nn.Parameter(torch.zeros(att, feat)),
+                        "bias": nn.Parameter(torch.zeros(att)),
+                        "v": nn.Parameter(torch.zeros(att)),
+                    }
+                )
+            self.drop = nn.Dropout(cfg["dropout"])
+            self.classifier = nn.Linear(feat, len(cfg["labels"]))
+
+        def forward(self, ids: Any, lengths: Any) -> Any:
+            emb = self.embedding(ids.T)  # (T, B, E), time-major
+            packed = pack.pack_padded_sequence(emb, lengths.cpu(), enforce_sorted=False)
+            out_packed, final = self.rnn(packed)
+            out, _ = pack.pad_packed_sequence(out_packed, total_length=ids.shape[1])
+            h_n = final[0] if self.cell == "lstm" else final
+            valid = torch.arange(ids.shape[1])[:, None] < lengths[None, :]
+            if self.pooling == "last":
+                pooled = torch.cat([h_n[-2], h_n[-1]], dim=1) if self.dirs == 2 else h_n[-1]
+            elif self.pooling == "mean":
+                pooled = out.sum(dim=0) / lengths[:, None].to(out.dtype)
+            elif self.pooling == "max":
+                pooled = out.masked_fill(~valid[:, :, None], float("-inf")).max(dim=0).values
+            else:
+                u = torch.tanh(out @ self.pool["weight"].T + self.pool["bias"])
+                scores = (u @ self.pool["v"]).masked_fill(~valid, float("-inf"))
+                pooled = (torch.softmax(scores, dim=0)[:, :, None] * out).sum(dim=0)
+            return self.classifier(self.drop(pooled))
+
+    return TorchSequenceClassifier(config)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional, Union
 
@@ -21,10 +21,13 @@ from ..errors import CheckpointError
 from ..generation import beam_search as beam_search_sequence
 from ..generation import generate as generate_sequence
 from ..io.checkpoint import Checkpoint, save_model
+from ..nn.classes import classes_from_mapping, read_classes_file
 from ..nn.config import normalize_config
 from ..nn.init import init_parameters
 from ..reference.lm import parameter_shapes
 from ..reference.loss import log_softmax
+from ..text.batching import batchify
+from ..training.trainer import TrainedSteps
 from .registry import register_model
 
 State = tuple[np.ndarray, ...]
@@ -37,6 +40,46 @@ class GenState:
 
     state: State
     logprobs: np.ndarray
+
+
+@dataclass(frozen=True)
+class TokenStream:
+    """A language model's training or validation data for the Trainer: a batchified (B, N)
+    uint32 stream cut into chunks of ``bptt`` steps starting at columns ``starts``."""
+
+    stream: np.ndarray
+    bptt: int
+    unit: ClassVar[str] = "tokens"
+
+    @property
+    def starts(self) -> np.ndarray:
+        """The first column of each step's chunk."""
+        return np.arange(0, self.stream.shape[1] - 1, self.bptt, dtype=np.int64)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Chunks in one pass over the stream."""
+        return len(range(0, self.stream.shape[1] - 1, self.bptt))
+
+    def progress(self, loss: float, per_second: float) -> dict[str, str]:
+        """Perplexity and tokens/s for the progress bar."""
+        return {"ppl": f"{math.exp(min(loss, 50)):.1f}", "tok_s": f"{per_second:.0f}"}
+
+
+def _token_stream(ids: Any, batch_size: int, vocab_size: int, name: str) -> np.ndarray:
+    """``ids`` as a batchified (B, N) uint32 stream checked against the vocabulary: a 1-D
+    sequence goes through :func:`rnnrs.text.batching.batchify`; a 2-D array is taken as
+    batchified."""
+    arr = np.asarray(ids)
+    if arr.ndim == 2:
+        return as_token_array(arr, name, vocab_size)
+    seq = as_token_array(arr, name, vocab_size, ndim=1)
+    if len(seq) // batch_size < 2:
+        raise ValueError(
+            f"{name}: {len(seq)} tokens are too few for batch_size={batch_size} "
+            "(need at least 2 per row)"
+        )
+    return batchify(seq, batch_size)
 
 
 @register_model
@@ -55,6 +98,11 @@ class RNNLM:
         backend: "rust", "numpy" or None (the process default, see ``rnnrs.backend()``).
         tokenizer: any object with ``encode(text) -> ids`` and ``decode(ids) -> str``; lets
             prompts be text.
+        softmax: "full", or "class" for the class-factored softmax P(w|h) = P(c(w)|h) *
+            P(w|c(w),h) (exactly normalised; training costs O(H * (K + |class|)) per token).
+        classes: with softmax="class", the class of every token id: a sequence of V ints
+            (e.g. ``rnnrs.frequency_classes(train_ids, V)``), a ``{word: class}`` mapping
+            or the path of a ``word<TAB>class`` file (both need the tokenizer's ``vocab``).
 
     Example:
         >>> import numpy as np, rnnrs
@@ -79,7 +127,19 @@ class RNNLM:
         seed: int = 0,
         backend: Optional[str] = None,
         tokenizer: Any = None,
+        softmax: str = "full",
+        classes: Any = None,
     ) -> None:
+        if isinstance(classes, (str, os.PathLike, Mapping)):
+            vocab = getattr(tokenizer, "vocab", None)
+            if vocab is None:
+                raise TypeError(
+                    "classes: a file or a {word: class} mapping needs a tokenizer with a vocab"
+                )
+            if isinstance(classes, Mapping):
+                classes = classes_from_mapping(classes, vocab)
+            else:
+                classes = read_classes_file(classes, vocab)
         self._config = normalize_config(
             {
                 "vocab_size": vocab_size,
@@ -90,6 +150,8 @@ class RNNLM:
                 "dropout": dropout,
                 "tie_weights": tie_weights,
                 "seed": seed,
+                "softmax": softmax,
+                "classes": classes,
             }
         )
         if tokenizer is not None and not (
@@ -125,7 +187,10 @@ class RNNLM:
         return sum(int(np.prod(s)) for s in parameter_shapes(self._config).values())
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
+        shown = {k: v for k, v in self._config.items() if k != "classes"}
+        if "classes" in self._config:
+            shown["num_classes"] = max(self._config["classes"]) + 1
+        args = ", ".join(f"{k}={v!r}" for k, v in shown.items())
         return f"RNNLM({args}, backend={self.backend!r})"
 
     # ------------------------------------------------------------------ parameters
@@ -263,7 +328,8 @@ class RNNLM:
         return self.engine.loss(xa, ya, state)
 
     def logits(self, x: Any, state: Optional[State] = None) -> tuple[np.ndarray, State]:
-        """(logits float32 (B, T, V), final state) for inputs x (B, T)."""
+        """(logits float32 (B, T, V), final state) for inputs x (B, T). With the class
+        softmax the logits are the exact log-probabilities log P(w|h)."""
         return self.engine.logits(self._tokens(x, "x"), state)
 
     def perplexity(self, ids: Any, bptt: int = 256) -> float:
@@ -428,6 +494,40 @@ class RNNLM:
 
     # ------------------------------------------------------------------ training interface
     # rnnrs.training.trainer.TrainableModel: what the Trainer calls; the engine does the work.
+
+    def training_data(self, data: Any, *, batch_size: int, bptt: int, name: str) -> TokenStream:
+        """Token ids (1-D, cut into ``batch_size`` streams, or batchified (B, N)) as the
+        chunks of truncated BPTT the Trainer walks in order."""
+        return TokenStream(_token_stream(data, batch_size, self.vocab_size, name), bptt)
+
+    def train_on(
+        self,
+        data: TokenStream,
+        epoch: int,
+        positions: np.ndarray,
+        lrs: np.ndarray,
+        carry: Optional[State],
+        clip_norm: Optional[float],
+        clip_value: Optional[float],
+    ) -> TrainedSteps:
+        """Train the chunks at ``positions`` in stream order (the same in every epoch),
+        carrying the recurrent state; it restarts from zeros at the epoch's first chunk."""
+        starts = data.starts[positions]
+        reset = positions == 0
+        losses, norms, state = self.train_steps(
+            data.stream, starts, data.bptt, lrs, reset, carry, clip_norm, clip_value
+        )
+        width = data.stream.shape[1] - 1
+        tokens = int(sum(min(data.bptt, width - int(s)) for s in starts)) * data.stream.shape[0]
+        return TrainedSteps(losses, norms, state, tokens)
+
+    def evaluate_on(self, data: Optional[TokenStream]) -> dict[str, Optional[float]]:
+        """``valid_loss`` (mean NLL in nats per token) and ``valid_ppl`` over ``data``."""
+        if data is None:
+            return {"valid_loss": None, "valid_ppl": None}
+        total, count = self.evaluate_loss(data.stream, data.bptt)
+        loss = float(total / count)
+        return {"valid_loss": loss, "valid_ppl": math.exp(min(loss, 700.0))}
 
     def configure_optimizer(self, spec: dict[str, Any]) -> None:
         """Use the optimizer of ``spec`` (``rnnrs.Adam(...).spec()``, ...) in

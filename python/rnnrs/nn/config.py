@@ -21,6 +21,8 @@ CONFIG_KEYS = (
     "dropout",
     "tie_weights",
     "seed",
+    "softmax",
+    "classes",
 )
 
 
@@ -79,8 +81,10 @@ def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
     seed = config.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
-    return {
-        "vocab_size": check_positive_int(config["vocab_size"], "vocab_size"),
+    vocab = check_positive_int(config["vocab_size"], "vocab_size")
+    softmax, classes = check_softmax(config.get("softmax", "full"), config.get("classes"), vocab)
+    out = {
+        "vocab_size": vocab,
         "cell": normalize_cell(config.get("cell", "lstm")),
         "hidden_size": hidden,
         "num_layers": check_positive_int(config.get("num_layers", 1), "num_layers"),
@@ -89,3 +93,36 @@ def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
         "tie_weights": bool(tie),
         "seed": int(seed),
     }
+    if softmax == "class":  # a full-softmax config keeps the keys it always had
+        out.update(softmax=softmax, classes=classes)
+    return out
+
+
+def check_softmax(softmax: Any, classes: Any, vocab_size: int) -> tuple[str, Any]:
+    """("full", None) or ("class", the class of every token id as a list of ints, dense
+    0..K-1 with every class used); ValueError for anything else.
+
+    Example:
+        >>> check_softmax("class", [1, 1, 0], 3)
+        ('class', [1, 1, 0])
+    """
+    if softmax not in ("full", "class"):
+        raise ValueError(f"softmax: expected 'full' or 'class', got {softmax!r}")
+    if softmax == "full":
+        if classes is not None:
+            raise ValueError("classes: only meaningful with softmax='class'")
+        return "full", None
+    if classes is None:
+        raise ValueError(
+            "classes: softmax='class' needs the class of every token id; compute them from "
+            "training ids with rnnrs.frequency_classes(ids, vocab_size) or read a file"
+        )
+    arr = np.asarray(classes)
+    if arr.shape != (vocab_size,) or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(
+            f"classes: expected {vocab_size} integer class ids (one per token id), got "
+            f"{arr.dtype} of shape {arr.shape}"
+        )
+    if arr.min() < 0 or set(np.unique(arr).tolist()) != set(range(int(arr.max()) + 1)):
+        raise ValueError("classes: expected dense class ids 0..K-1 with every class used")
+    return "class", [int(c) for c in arr]

@@ -7,8 +7,12 @@ The rule follows from a tensor's name, as PyTorch initialises the same modules:
 - recurrent weights and biases (``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
   ``bias_hh_l{k}``, also ``..._reverse``, under any prefix such as ``rnn.``):
   U(-1/sqrt(H), 1/sqrt(H)), as ``torch.nn.RNN`` / ``LSTM`` / ``GRU``;
-- every other bias (``output.bias``): 0; every other weight (``embedding.weight``,
-  ``output.weight``): U(-0.1, 0.1), as PyTorch's word_language_model.
+- every other bias (``output.bias``, ``classifier.bias``, ``pool.bias``): 0; every other
+  tensor (``embedding.weight``, ``output.weight``, ``classifier.weight``, the attention
+  pooling's ``pool.weight`` and ``pool.v``): U(-0.1, 0.1), as PyTorch's word_language_model.
+
+Every model kind (``RNNLM``, ``SequenceClassifier``) and layer draws through
+:func:`init_parameters` with its own shapes, seeded by its ``seed``.
 
 Values are drawn in float64 from the generator in the order of ``shapes``, then stored in
 ``dtype``.

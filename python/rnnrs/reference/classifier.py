@@ -22,7 +22,8 @@ Parameters by PyTorch state_dict name (the equivalent torch module: ``nn.Embeddi
 stack's masks, drawn first) and then to the pooled vector (one (B, D*H) mask); the
 embedding output is not dropped, as in the language model.
 
-Rust: none yet; the spec comes first (docs/equations.md).
+Rust: src/classify/model.rs (Classifier), bound as ClassifierEngine in
+src/python/classify.rs.
 """
 
 from __future__ import annotations
@@ -36,7 +37,38 @@ from .dropout import dropout_mask
 from .embedding import embedding_backward, embedding_forward
 from .loss import cross_entropy, linear_backward, linear_forward
 from .pooling import pool_backward, pool_forward
-from .stack import stack_backward, stack_forward
+from .stack import stack_backward, stack_forward, stack_shapes
+
+
+def classifier_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Parameter names (canonical order) and PyTorch shapes of the classifier of a complete
+    ``config`` (vocab_size, num_classes, cell, embed_size, hidden_size, num_layers,
+    bidirectional, pooling, attention_size).
+
+    Rust: src/classify/model.rs (Classifier::new names the tensors in a src/nn/params.rs
+    Layout).
+
+    Example:
+        >>> cfg = {"vocab_size": 5, "num_classes": 3, "cell": "gru", "embed_size": 2,
+        ...        "hidden_size": 4, "num_layers": 1, "bidirectional": True,
+        ...        "pooling": "attention", "attention_size": 6}
+        >>> shapes = classifier_shapes(cfg)
+        >>> shapes["rnn.weight_ih_l0_reverse"], shapes["pool.weight"], shapes["classifier.weight"]
+        ((12, 2), (6, 8), (3, 8))
+    """
+    hidden, embed = config["hidden_size"], config["embed_size"]
+    feat = hidden * (2 if config["bidirectional"] else 1)
+    shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (config["vocab_size"], embed)}
+    stack = stack_shapes(
+        config["cell"], embed, hidden, config["num_layers"], config["bidirectional"]
+    )
+    shapes.update((f"rnn.{name}", shape) for name, shape in stack.items())
+    if config["pooling"] == "attention":
+        att = config["attention_size"]
+        shapes.update({"pool.weight": (att, feat), "pool.bias": (att,), "pool.v": (att,)})
+    shapes["classifier.weight"] = (config["num_classes"], feat)
+    shapes["classifier.bias"] = (config["num_classes"],)
+    return shapes
 
 
 def _with_prefix(params: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
@@ -51,7 +83,10 @@ def classifier_forward(
     lengths: np.ndarray,
     rng: Optional[np.random.Generator] = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """ids (B, T), lengths (B,) -> logits (B, C), cache. Dropout only with ``rng``."""
+    """ids (B, T), lengths (B,) -> logits (B, C), cache. Dropout only with ``rng``.
+
+    Rust: src/classify/model.rs (Classifier::forward, through logits / loss_and_grads).
+    """
     p = config["dropout"] if rng is not None else 0.0
     dirs = 2 if config["bidirectional"] else 1
     num_layers = config["num_layers"]
@@ -90,6 +125,8 @@ def classifier_backward(
 
     Returns (grads keyed like ``params``, dLoss/d(embedding output) (T, B, E), 0 at
     padded steps).
+
+    Rust: src/classify/model.rs (Classifier::backward).
     """
     dh, dw, db = linear_backward(d_logits, cache["h"], params["classifier.weight"])
     if cache["mask"] is not None:
@@ -114,7 +151,10 @@ def classifier_loss_and_grads(
     rng: Optional[np.random.Generator] = None,
 ) -> tuple[float, dict[str, np.ndarray], np.ndarray]:
     """Mean cross-entropy (nats per sequence) of the batch against ``labels`` (B,), the
-    gradient of every parameter, and the logits (B, C). Dropout only with ``rng``."""
+    gradient of every parameter, and the logits (B, C). Dropout only with ``rng``.
+
+    Rust: src/classify/model.rs (Classifier::loss_and_grads).
+    """
     logits, cache = classifier_forward(params, config, ids, lengths, rng)
     loss, d_logits, _ = cross_entropy(logits, labels)
     grads, _ = classifier_backward(d_logits, params, cache)
@@ -122,7 +162,10 @@ def classifier_loss_and_grads(
 
 
 class Saliency(NamedTuple):
-    """What :func:`classifier_saliency` returns; time-major, 0 at padded steps."""
+    """What :func:`classifier_saliency` returns; time-major, 0 at padded steps.
+
+    Rust: src/classify/model.rs (Saliency).
+    """
 
     target: np.ndarray  # (B,) the class explained
     logits: np.ndarray  # (B, C)
@@ -148,6 +191,8 @@ def classifier_saliency(
     in evaluation mode, so each row gets its own gradient); saliency[t, b] = ||grad[t, b]||_2;
     grad_x_input[t, b] = sum_j grad[t, b, j] * e_{t,b,j}. ``activations`` is the top layer's
     output at every step, for heat maps over the real tokens.
+
+    Rust: src/classify/model.rs (Classifier::saliency).
     """
     logits, cache = classifier_forward(params, config, ids, lengths)
     batch, classes = logits.shape

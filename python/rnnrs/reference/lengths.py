@@ -8,7 +8,8 @@ the longest length (a batch padded to a fixed size gives the same results).
 Both helpers are dense (T, B) arrays built once per batch, so every kernel that uses them
 costs what the unmasked kernel costs: a select per element, a gather per row.
 
-Rust: none yet; the spec comes first (docs/equations.md).
+Rust: src/nn/recurrent.rs (the freeze) and src/nn/stack.rs (the reverse index), used by
+src/nn/pooling.rs and src/classify/model.rs; docs/equations.md has the table.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def check_lengths(lengths: np.ndarray, t_len: int, batch: int) -> np.ndarray:
     Example:
         >>> check_lengths(np.array([3, 1]), 3, 2).tolist()
         [3, 1]
+
+    Rust: src/nn/stack.rs (check_lengths, inside Stack::forward); src/classify/model.rs
+    (Classifier::load).
     """
     arr = np.asarray(lengths)
     if arr.shape != (batch,):
@@ -44,6 +48,9 @@ def valid_steps(lengths: np.ndarray, t_len: int) -> np.ndarray:
     Example:
         >>> valid_steps(np.array([2, 3]), 3).astype(int).tolist()
         [[1, 1], [1, 1], [0, 1]]
+
+    Rust: the per-row ``t < lengths[b]`` tests of src/nn/recurrent.rs (forward, backward),
+    src/nn/pooling.rs and src/nn/stack.rs (Stack::top_outputs).
     """
     return np.arange(t_len)[:, None] < np.asarray(lengths)[None, :]
 
@@ -60,6 +67,8 @@ def reverse_index(lengths: np.ndarray, t_len: int) -> np.ndarray:
     Example:
         >>> reverse_index(np.array([2, 3]), 3).tolist()
         [[1, 2], [0, 1], [2, 0]]
+
+    Rust: src/nn/stack.rs (reverse_step).
     """
     steps = np.arange(t_len)[:, None]
     lens = np.asarray(lengths, dtype=np.int64)[None, :]
@@ -67,5 +76,8 @@ def reverse_index(lengths: np.ndarray, t_len: int) -> np.ndarray:
 
 
 def gather_steps(a: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """a (T, B, F), index (T, B) -> out (T, B, F) with ``out[t, b] = a[index[t, b], b]``."""
+    """a (T, B, F), index (T, B) -> out (T, B, F) with ``out[t, b] = a[index[t, b], b]``.
+
+    Rust: src/nn/stack.rs (reverse_time, gather_outputs, scatter_outputs through reverse_step).
+    """
     return np.take_along_axis(a, index[:, :, None], axis=0)

@@ -23,7 +23,7 @@ t < lengths[b]`` and n_b = lengths[b]:
 forward a gather and the backward a scatter into zeros. Backward functions return
 ``d_out`` (T, B, F) and the parameter gradients by short name (empty for the others).
 
-Rust: none yet; the spec comes first (docs/equations.md).
+Rust: src/nn/pooling.rs, each function naming its counterpart (docs/equations.md).
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ def last_index(lengths: np.ndarray, num_directions: int, features: int) -> np.nd
     Example:
         >>> last_index(np.array([3, 1]), 2, 4).tolist()
         [[2, 2, 0, 0], [0, 0, 0, 0]]
+
+    Rust: src/nn/pooling.rs (last_forward writes the index).
     """
     index = np.repeat((np.asarray(lengths, dtype=np.int64) - 1)[:, None], features, axis=1)
     if num_directions == 2:
@@ -66,14 +68,20 @@ def last_index(lengths: np.ndarray, num_directions: int, features: int) -> np.nd
 def last_pool_forward(
     out: np.ndarray, lengths: np.ndarray, num_directions: int
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """out (T, B, F), lengths (B,) -> pooled (B, F): each direction's final output."""
+    """out (T, B, F), lengths (B,) -> pooled (B, F): each direction's final output.
+
+    Rust: src/nn/pooling.rs (last_forward).
+    """
     index = last_index(lengths, num_directions, out.shape[-1])
     return _pick_forward(out, index), {"index": index, "t_len": out.shape[0]}
 
 
 def max_pool_forward(out: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
     """out (T, B, F), lengths (B,) -> pooled (B, F): the maximum over the real steps,
-    per feature; the first such step on ties."""
+    per feature; the first such step on ties.
+
+    Rust: src/nn/pooling.rs (max_forward).
+    """
     valid = valid_steps(lengths, out.shape[0])[:, :, None]
     masked = np.where(valid, out, out.dtype.type(-np.inf))
     index = np.argmax(masked, axis=0)  # (B, F), the first step on ties
@@ -82,12 +90,18 @@ def max_pool_forward(out: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, 
 
 def pick_pool_backward(d_pooled: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
     """Backward of ``last`` and ``max``: d_pooled (B, F) -> d_out (T, B, F), zero except at
-    the picked step of each (row, feature)."""
+    the picked step of each (row, feature).
+
+    Rust: src/nn/pooling.rs (pick_backward).
+    """
     return _pick_backward(d_pooled, cache["index"], cache["t_len"])
 
 
 def mean_pool_forward(out: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
-    """out (T, B, F), lengths (B,) -> pooled (B, F): the mean over the real steps."""
+    """out (T, B, F), lengths (B,) -> pooled (B, F): the mean over the real steps.
+
+    Rust: src/nn/pooling.rs (mean_forward).
+    """
     valid = valid_steps(lengths, out.shape[0])[:, :, None]
     count = np.asarray(lengths)[:, None].astype(out.dtype)  # (B, 1)
     pooled = np.where(valid, out, out.dtype.type(0)).sum(axis=0) / count
@@ -95,7 +109,10 @@ def mean_pool_forward(out: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray,
 
 
 def mean_pool_backward(d_pooled: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
-    """d_pooled (B, F) -> d_out (T, B, F) = d_pooled / n_b at the real steps, 0 after."""
+    """d_pooled (B, F) -> d_out (T, B, F) = d_pooled / n_b at the real steps, 0 after.
+
+    Rust: src/nn/pooling.rs (mean_backward).
+    """
     valid = cache["valid"]
     return np.where(valid, d_pooled / cache["count"], d_pooled.dtype.type(0))
 
@@ -108,6 +125,8 @@ def attention_pool_forward(
 
     The scores of all T*B steps are one (T*B, F) x (F, A) product; the softmax subtracts
     each row's maximum over its real steps before exp.
+
+    Rust: src/nn/pooling.rs (attention_forward).
     """
     t_len, batch, feat = out.shape
     valid = valid_steps(lengths, t_len)  # (T, B)
@@ -130,6 +149,8 @@ def attention_pool_backward(
     where a_t = 0); d_pre = d_score_t v * (1 - u_t^2);
     d_out_t = a_t d_pooled + d_pre W; dW = sum d_pre^T out_t; db = sum d_pre;
     dv = sum d_score_t u_t (sums over all T*B steps).
+
+    Rust: src/nn/pooling.rs (attention_backward).
     """
     out, u, weights, params = cache["out"], cache["u"], cache["weights"], cache["params"]
     t_len, batch, feat = out.shape
@@ -157,6 +178,8 @@ def pool_forward(
     """Pool out (T, B, F) over each row's lengths[b] real steps -> (pooled (B, F), cache).
 
     ``num_directions`` matters to ``last`` only; ``params`` (short names) to ``attention``.
+
+    Rust: src/classify/model.rs (Classifier::forward dispatches on nn::pooling::Pooling).
     """
     if kind == "last":
         pooled, cache = last_pool_forward(out, lengths, num_directions)
@@ -176,7 +199,10 @@ def pool_forward(
 
 def pool_backward(d_pooled: np.ndarray, cache: dict[str, Any]) -> tuple[np.ndarray, Params]:
     """Backward of :func:`pool_forward`: d_pooled (B, F) -> (d_out (T, B, F), grads of
-    the pooling's parameters by short name, empty when it has none)."""
+    the pooling's parameters by short name, empty when it has none).
+
+    Rust: src/classify/model.rs (Classifier::backward).
+    """
     kind = cache["kind"]
     if kind == "attention":
         return attention_pool_backward(d_pooled, cache)

@@ -1,4 +1,5 @@
-"""Batches of token ids for truncated BPTT, and random chunks.
+"""Batches of token ids: for truncated BPTT, random chunks, and padded batches of
+variable-length sequences (shuffled and bucketed by length for training).
 
 Batching follows PyTorch's word_language_model: :func:`batchify` cuts one id sequence into
 ``B`` equal streams (dropping the remainder) laid out as rows of a ``(B, N)`` array — the
@@ -112,4 +113,57 @@ def random_chunks(
         k += 1
 
 
-__all__ = ["batchify", "bptt_batches", "random_chunks"]
+def pad_batch(sequences: Sequence[np.ndarray], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences of ids as one padded batch: ids (B, T) uint32 with ``pad_id`` after each
+    row's end (T the longest length) and lengths (B,) int64. Every sequence needs a token.
+
+    Example:
+        >>> ids, lengths = pad_batch([np.array([5, 6, 7]), np.array([8])])
+        >>> ids.tolist(), lengths.tolist()
+        ([[5, 6, 7], [8, 0, 0]], [3, 1])
+    """
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    if lengths.size == 0 or lengths.min() < 1:
+        raise ValueError("sequences: expected at least one sequence, each of at least one token")
+    ids = np.full((len(sequences), int(lengths.max())), pad_id, dtype=np.uint32)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = seq
+    return ids, lengths
+
+
+def length_buckets(
+    lengths: Union[Sequence[int], np.ndarray],
+    batch_size: int,
+    rng: Optional[np.random.Generator] = None,
+    pool_batches: int = 50,
+) -> list[np.ndarray]:
+    """Indices of ``lengths`` grouped into batches of ``batch_size`` (the last may be
+    smaller) whose members have similar lengths, so little of a padded batch is padding.
+
+    Without ``rng`` the indices are sorted by length (ties in index order) and cut in
+    order: for evaluation. With ``rng`` (training) the indices are shuffled, cut into pools
+    of ``pool_batches`` batches, each pool sorted by length (stably) and cut into batches,
+    and the batches shuffled: a different, reproducible order for each generator state.
+
+    Example:
+        >>> [b.tolist() for b in length_buckets([5, 1, 4, 2, 3], 2)]
+        [[1, 3], [4, 2], [0]]
+        >>> sorted(len(b) for b in length_buckets([5, 1, 4, 2, 3], 2, np.random.default_rng(0)))
+        [1, 2, 2]
+    """
+    lens = np.asarray(lengths, dtype=np.int64)
+    b = _check_count(batch_size, "batch_size")
+    if rng is None:
+        order = np.argsort(lens, kind="stable")
+        return [order[i : i + b] for i in range(0, len(order), b)]
+    shuffled = rng.permutation(len(lens))
+    pool = b * _check_count(pool_batches, "pool_batches")
+    batches: list[np.ndarray] = []
+    for p in range(0, len(shuffled), pool):
+        chunk = shuffled[p : p + pool]
+        chunk = chunk[np.argsort(lens[chunk], kind="stable")]
+        batches.extend(chunk[i : i + b] for i in range(0, len(chunk), b))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+__all__ = ["batchify", "bptt_batches", "length_buckets", "pad_batch", "random_chunks"]

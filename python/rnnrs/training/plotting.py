@@ -1,4 +1,5 @@
-"""Loss curves as PNG files (matplotlib, optional: rnnrs does not require it).
+"""Loss curves and classifier explanations as PNG files (matplotlib, optional: rnnrs does
+not require it).
 
 Example:
     >>> from rnnrs.training.plotting import save_loss_curve
@@ -80,6 +81,43 @@ def save_loss_curve(
     axes.legend()
     if title:
         axes.set_title(title)
+    figure.tight_layout()
+    with atomic_open(path, "wb") as f:
+        figure.savefig(f, format="png")
+
+
+def save_saliency_map(explanation: Any, path: Union[str, os.PathLike]) -> None:
+    """Draw a classifier's explanation of one text (``SequenceClassifier.explain``) as a
+    PNG: the saliency and gradient x input of each token as two heat rows, and the hidden
+    activations over the tokens as a heat map below; written to ``path`` atomically.
+
+    Raises ImportError with an install hint when matplotlib is absent.
+
+    Example:
+        >>> save_saliency_map(model.explain("a fine film"), "heat.png")  # doctest: +SKIP
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("a heat map needs matplotlib (pip install matplotlib)") from None
+    import numpy as np
+
+    tokens = list(explanation.tokens)
+    n = len(tokens)
+    figure = Figure(figsize=(max(4.0, 0.6 * n + 2.0), 5.0), dpi=100)
+    FigureCanvasAgg(figure)
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[1, 3])
+    rows = np.stack([explanation.saliency, explanation.grad_x_input])
+    scale = float(np.abs(rows).max()) or 1.0
+    top.imshow(rows / scale, aspect="auto", cmap="coolwarm", vmin=-1, vmax=1)
+    top.set_yticks([0, 1], ["saliency", "grad x input"])
+    prob = explanation.probabilities[explanation.label]
+    top.set_title(f"label {explanation.label!r} (p = {prob:.3f})")
+    image = bottom.imshow(np.asarray(explanation.activations).T, aspect="auto", cmap="coolwarm")
+    bottom.set_ylabel("hidden unit")
+    bottom.set_xticks(range(n), tokens, rotation=45, ha="right")
+    figure.colorbar(image, ax=bottom, label="activation")
     figure.tight_layout()
     with atomic_open(path, "wb") as f:
         figure.savefig(f, format="png")

@@ -1,11 +1,14 @@
 """Training: :class:`Trainer`, and :class:`TrainableModel`, the interface it trains through.
 
-The Trainer runs truncated BPTT over a batchified token stream: it hands the model groups
-of steps (``model.train_steps``, which its engine runs: no Python per time step), carries
-the recurrent state through an epoch and resets it at each epoch start, evaluates,
-schedules the learning rate, stops early, reports progress and keeps a history. It talks to
-the model only through :class:`TrainableModel`, as generation talks to models through
-``rnnrs.generation.GenerativeModel``: any model kind implementing it trains here.
+The model owns how its data becomes optimizer steps: ``model.training_data`` prepares the
+data once per fit (a language model cuts a token stream into BPTT chunks, a classifier
+makes length-bucketed padded batches), and ``model.train_on`` runs a group of an epoch's
+steps in its engine (no Python per time step). The Trainer owns the rest: epochs, time and
+step limits, the learning-rate schedule, evaluation every N steps or each epoch, early
+stopping on a chosen metric with the best weights restored, the progress bar, the history,
+Ctrl-C and resuming. It talks to the model only through :class:`TrainableModel`, as
+generation talks to models through ``rnnrs.generation.GenerativeModel``: any model kind
+implementing it trains here.
 """
 
 from __future__ import annotations
@@ -19,34 +22,79 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Optional, Protocol, Union, runtime_checkable
+from typing import Any, Callable, NamedTuple, NoReturn, Optional, Protocol, Union, runtime_checkable
 
 import numpy as np
 
-from ..backends.arrays import as_token_array
 from ..errors import TrainingDivergedError
 from ..io.jsonfile import write_json_atomic
-from ..text.batching import batchify
 from .optimizers import Optimizer
 from .schedules import ConstantLR, CosineWithWarmup, Schedule
 
-__all__ = ["History", "TrainableModel", "Trainer"]
+__all__ = ["History", "TrainableModel", "TrainedSteps", "Trainer", "TrainingData"]
 
 Callback = Callable[[dict[str, Any]], Optional[bool]]
 _GROUP_SECONDS = 0.5  # aim for this much work per engine call: responsive bar and Ctrl-C
+# A step whose training loss exceeds this many nats per token diverged, even if finite: a
+# model predicting uniformly over a billion tokens scores 21; only runaway weights get here
+# (and then perplexities overflow). A gradient norm beyond float32's range diverged too.
+DIVERGED_LOSS = 1000.0
+DIVERGED_NORM = float(np.finfo(np.float32).max)
+
+
+class TrainingData(Protocol):
+    """A model's data prepared for one fit (:meth:`TrainableModel.training_data`)."""
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps in one pass over the data."""
+
+    @property
+    def unit(self) -> str:
+        """What the throughput counts, plural: "tokens" (history key ``tokens_per_s``)."""
+
+    def progress(self, loss: float, per_second: float) -> dict[str, str]:
+        """Fields for the progress bar beside the loss, from the loss and the throughput
+        (``unit`` per second): an LM shows its perplexity and tokens/s."""
+
+
+class TrainedSteps(NamedTuple):
+    """What :meth:`TrainableModel.train_on` returns."""
+
+    losses: np.ndarray  # (S,) float64, one per step
+    grad_norms: np.ndarray  # (S,) float64, before clipping
+    carry: Any  # what the next group of the same epoch continues from (an LM's state)
+    units: int  # tokens (or texts, ...) trained on, for the throughput
 
 
 @runtime_checkable
 class TrainableModel(Protocol):
-    """What the :class:`Trainer` needs from a model (``rnnrs.RNNLM`` implements it, its
-    engine doing the work; docs/backends.md gives each method's contract).
+    """What the :class:`Trainer` needs from a model (``rnnrs.RNNLM`` and
+    ``rnnrs.SequenceClassifier`` implement it, their engines doing the work;
+    docs/backends.md gives each method's contract)."""
 
-    ``stream`` is a batchified (B, N) uint32 token array, ``starts`` the first column of
-    each step's chunk, ``state`` the recurrent state carried between chunks (None: zeros).
-    """
+    def training_data(self, data: Any, *, batch_size: int, bptt: int, name: str) -> TrainingData:
+        """``data`` (training or validation) checked and prepared; errors name ``name``."""
 
-    @property
-    def vocab_size(self) -> int: ...
+    def train_on(
+        self,
+        data: Any,
+        epoch: int,
+        positions: np.ndarray,
+        lrs: np.ndarray,
+        carry: Any,
+        clip_norm: Optional[float],
+        clip_value: Optional[float],
+    ) -> TrainedSteps:
+        """One optimizer step per entry of ``positions`` (consecutive step indices of
+        epoch ``epoch``; epochs are counted over the trainer's life, and the order of an
+        epoch's steps may depend on it) on ``data`` (what :meth:`training_data` returned),
+        with learning rates ``lrs``; ``carry`` is None at an epoch's first step."""
+
+    def evaluate_on(self, data: Any) -> dict[str, Optional[float]]:
+        """Validation scores of ``data`` (from :meth:`training_data`), no dropout:
+        ``valid_loss`` (nats) and the model's metrics (``valid_ppl``; ``accuracy``,
+        ``macro_f1``). None: the same keys, all None."""
 
     def parameters(self) -> dict[str, np.ndarray]: ...
 
@@ -54,22 +102,6 @@ class TrainableModel(Protocol):
 
     def configure_optimizer(self, spec: dict[str, Any]) -> None:
         """Use the optimizer of ``spec`` (``Optimizer.spec()``) from now on, moments at 0."""
-
-    def train_steps(
-        self,
-        stream: np.ndarray,
-        starts: np.ndarray,
-        bptt: int,
-        lrs: np.ndarray,
-        reset: np.ndarray,
-        state: Any,
-        clip_norm: Optional[float],
-        clip_value: Optional[float],
-    ) -> tuple[np.ndarray, np.ndarray, Any]:
-        """Train one step per entry of ``starts``: (losses, gradient norms, final state)."""
-
-    def evaluate_loss(self, stream: np.ndarray, bptt: int) -> tuple[float, int]:
-        """(summed loss in nats, number of targets) over ``stream``, no dropout."""
 
     def optimizer_state(self) -> dict[str, np.ndarray]: ...
 
@@ -97,22 +129,6 @@ class History(list[dict[str, Any]]):
             "stop_reason": self.stop_reason,
             "interrupted": self.interrupted,
         }
-
-
-def _training_stream(ids: Any, batch_size: int, vocab_size: int, name: str) -> np.ndarray:
-    """``ids`` as a batchified (B, N) uint32 stream checked against the vocabulary: a 1-D
-    sequence goes through :func:`rnnrs.text.batching.batchify`; a 2-D array is taken as
-    batchified."""
-    arr = np.asarray(ids)
-    if arr.ndim == 2:
-        return as_token_array(arr, name, vocab_size)
-    seq = as_token_array(arr, name, vocab_size, ndim=1)
-    if len(seq) // batch_size < 2:
-        raise ValueError(
-            f"{name}: {len(seq)} tokens are too few for batch_size={batch_size} "
-            "(need at least 2 per row)"
-        )
-    return batchify(seq, batch_size)
 
 
 @contextmanager
@@ -161,8 +177,8 @@ def _optional_positive_float(value: Any, name: str) -> Optional[float]:
 
 
 class Trainer:
-    """Trains a model (an :class:`~rnnrs.RNNLM`, or any :class:`TrainableModel`) with
-    truncated BPTT.
+    """Trains a model (an :class:`~rnnrs.RNNLM`, a :class:`~rnnrs.SequenceClassifier`, or
+    any :class:`TrainableModel`).
 
     Args:
         model: the model (any backend).
@@ -170,14 +186,21 @@ class Trainer:
             model now (its moments start at zero).
         clip_norm: clip gradients to this global L2 norm (None: off).
         clip_value: then clamp each gradient element to +-clip_value (None: off).
-        bptt: time steps per chunk; batch_size: parallel streams.
+        bptt: time steps per chunk (language models); batch_size: parallel streams of a
+            language model, texts per batch of a classifier.
         schedule: a learning-rate schedule (default: constant).
         eval_every: evaluate every this many steps (default: at each epoch end); training
             always ends with an evaluation.
         early_stopping_patience: stop after this many evaluations without a better
-            validation loss; the best parameters are restored at the end of fit.
+            ``monitor``; the best parameters are restored at the end of fit.
+        monitor: the validation score early stopping watches: "valid_loss" (default) or a
+            metric of the model's evaluation ("accuracy", "macro_f1" for a classifier).
+        mode: "min" or "max", whether a lower or a higher ``monitor`` is better (default:
+            "min" for a loss, "max" otherwise).
         callbacks: called with each history record; one returning True stops training.
-        progress: show a tqdm progress bar (tokens/s, loss, perplexity).
+        save_every, save: call ``save(trainer)`` every ``save_every`` steps (at that step
+            boundary, ``trainer.state_dict()`` ready for a checkpoint); both or neither.
+        progress: show a tqdm progress bar (loss, speed, and an LM's perplexity).
 
     Example:
         >>> import numpy as np, rnnrs
@@ -203,10 +226,15 @@ class Trainer:
         early_stopping_patience: Optional[int] = None,
         callbacks: Sequence[Callback] = (),
         progress: bool = True,
+        monitor: str = "valid_loss",
+        mode: Optional[str] = None,
+        save_every: Optional[int] = None,
+        save: Optional[Callable[[Trainer], None]] = None,
     ) -> None:
         if not isinstance(model, TrainableModel):
             raise TypeError(
-                "model: expected a trainable model (rnnrs.RNNLM, or one implementing "
+                "model: expected a trainable model (rnnrs.RNNLM, rnnrs.SequenceClassifier, "
+                "or one implementing "
                 f"rnnrs.training.trainer.TrainableModel), got {type(model).__name__}"
             )
         if not isinstance(optimizer, Optimizer):
@@ -228,9 +256,21 @@ class Trainer:
         self.early_stopping_patience = _optional_positive_int(
             early_stopping_patience, "early_stopping_patience"
         )
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor: expected a score name, got {type(monitor).__name__}")
+        if mode is None:
+            mode = "min" if monitor.endswith("loss") else "max"
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
+        self.monitor, self.mode = monitor, mode
         self.callbacks = tuple(callbacks)
+        self.save_every = _optional_positive_int(save_every, "save_every")
+        if (self.save_every is None) != (save is None) or not (save is None or callable(save)):
+            raise ValueError("save_every, save: give both (steps and a callable) or neither")
+        self.save = save
         self.progress = bool(progress)
         self.step = 0  # optimizer steps taken so far, over all fit() calls
+        self.epochs_done = 0  # complete passes over the training data, over all fit() calls
         self.history = History()
         # Where the last fit stopped in its epoch: (chunk index, carried state). A fit after
         # load_state_dict continues from the restored position; other fits start an epoch.
@@ -243,12 +283,6 @@ class Trainer:
     def _lr(self, step: int) -> float:
         return float(self.schedule.lr_at(step, self.optimizer.lr))
 
-    def _evaluate(self, valid: Optional[np.ndarray]) -> Optional[float]:
-        if valid is None:
-            return None
-        total, count = self.model.evaluate_loss(valid, self.bptt)
-        return float(total / count)
-
     def save_history(self, path: Union[str, os.PathLike[str]]) -> None:
         """Write the history of the last fit as JSON (atomically: temp file + rename).
 
@@ -260,8 +294,9 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """What a later fit needs to continue exactly as an uninterrupted run: the step, the
-        position in the epoch and the carried recurrent state, the optimizer moments and
-        spec, the dropout RNG and the schedule's state (``rnnrs.io.checkpoint`` saves it).
+        epochs done, the position in the epoch and the carried recurrent state, the optimizer
+        moments and spec, the dropout RNG and the schedule's state (``rnnrs.io.checkpoint``
+        saves it).
 
         Example:
             >>> import numpy as np, rnnrs
@@ -274,6 +309,7 @@ class Trainer:
         position, carried = self._position
         return {
             "step": self.step,
+            "epoch": self.epochs_done,
             "position": position,
             "carried_state": None if carried is None else [np.array(a) for a in carried],
             "optimizer_spec": self.optimizer.spec(),
@@ -295,6 +331,7 @@ class Trainer:
         self.model.set_rng_state(np.asarray(state["rng"], dtype=np.uint64))
         self.schedule.load_state_dict(state["schedule"])
         self.step = _nonneg_int(state.get("step"), "state['step']")
+        self.epochs_done = _nonneg_int(state.get("epoch", 0), "state['epoch']")
         self._resume = True
         self._position = (
             position,
@@ -316,26 +353,30 @@ class Trainer:
         a callback asking to stop, or Ctrl-C (the run stops at a step boundary and the
         history comes back with ``interrupted=True``).
 
-        ``train_ids`` / ``valid_ids``: 1-D id sequences (cut into ``batch_size`` streams)
-        or already batchified (B, N) arrays. Returns the :class:`History`: one record per
-        evaluation with step, epoch, train_loss, valid_loss, valid_ppl, lr, tokens_per_s
-        and elapsed (seconds). Raises TrainingDivergedError naming the step on a
-        non-finite loss or gradient.
+        ``train_ids`` / ``valid_ids``: the model's data (``model.training_data``): for a
+        language model 1-D id sequences (cut into ``batch_size`` streams) or already
+        batchified (B, N) arrays; for a classifier ``(texts, labels)`` or a
+        ``ClassificationData``. Returns the :class:`History`: one record per evaluation with
+        step, epoch, train_loss, the model's validation scores (valid_loss and valid_ppl;
+        valid_loss, accuracy and macro_f1), lr, the throughput (tokens_per_s, texts_per_s)
+        and elapsed (seconds). Raises TrainingDivergedError naming the (global) step on a
+        non-finite loss or gradient norm, a loss above ``DIVERGED_LOSS`` nats or a norm
+        beyond float32's range; the model, its optimizer state and this trainer are then
+        left exactly as after the last good step.
         """
         max_steps = _optional_positive_int(max_steps, "max_steps")
         max_time = _optional_positive_float(max_time, "max_time")
         epochs = _optional_positive_int(epochs, "epochs")
         if max_steps is None and max_time is None and epochs is None:
             raise ValueError("fit: give at least one of max_steps, max_time or epochs")
-        vocab = self.model.vocab_size
-        train = _training_stream(train_ids, self.batch_size, vocab, "train_ids")
+        prepare = self.model.training_data
+        train = prepare(train_ids, batch_size=self.batch_size, bptt=self.bptt, name="train_ids")
         valid = (
             None
             if valid_ids is None
-            else _training_stream(valid_ids, self.batch_size, vocab, "valid_ids")
+            else prepare(valid_ids, batch_size=self.batch_size, bptt=self.bptt, name="valid_ids")
         )
-        starts = np.arange(0, train.shape[1] - 1, self.bptt, dtype=np.int64)
-        per_epoch = len(starts)
+        per_epoch = train.steps_per_epoch
         planned = [n for n in (max_steps, None if epochs is None else epochs * per_epoch) if n]
         if isinstance(self.schedule, CosineWithWarmup) and self.schedule.total_steps is None:
             if not planned:
@@ -343,11 +384,21 @@ class Trainer:
                     "schedule: CosineWithWarmup without total_steps needs max_steps or epochs"
                 )
             self.schedule.total_steps = self.step + min(planned)
-        run = _Run(self, train, valid, starts, max_steps, max_time, epochs, planned)
+        run = _Run(self, train, valid, max_steps, max_time, epochs, planned)
         self.history = run.history
         with _sigint_flag() as interrupted:
             run.loop(interrupted)
         return self.history
+
+
+def _first_runaway(losses: np.ndarray, norms: np.ndarray) -> Optional[int]:
+    """The first step whose finite loss or gradient norm is past the divergence bounds."""
+    runaway = np.flatnonzero((losses > DIVERGED_LOSS) | (norms > DIVERGED_NORM))
+    return int(runaway[0]) if runaway.size else None
+
+
+def _runaway_detail(losses: np.ndarray, norms: np.ndarray, k: int) -> str:
+    return f"loss {losses[k]:g} (bound {DIVERGED_LOSS:g}), gradient norm {norms[k]:g}"
 
 
 class _Run:
@@ -356,56 +407,62 @@ class _Run:
     def __init__(
         self,
         trainer: Trainer,
-        train: np.ndarray,
-        valid: Optional[np.ndarray],
-        starts: np.ndarray,
+        train: TrainingData,
+        valid: Optional[TrainingData],
         max_steps: Optional[int],
         max_time: Optional[float],
         epochs: Optional[int],
         planned: list[int],
     ) -> None:
         self.t = trainer
-        self.train, self.valid, self.starts = train, valid, starts
+        self.train, self.valid = train, valid
+        self.per_epoch = train.steps_per_epoch
         self.max_steps, self.max_time, self.epochs = max_steps, max_time, epochs
         self.first_step = trainer.step
         self.history = History()
-        # index into starts within the current epoch, and the carried state
+        # the step index within the current epoch, and what the model carries between groups
         position: tuple[int, Any] = trainer._position if trainer._resume else (0, None)
-        self.pos, self.state = position
+        self.pos, self.carry = position
         trainer._resume = False
-        if self.pos >= len(starts):
+        if self.pos >= self.per_epoch:
             raise ValueError(
-                f"train_ids: the trainer stopped at chunk {self.pos} of an epoch, but this "
-                f"data has {len(starts)} chunks (resume with the same data, bptt, batch_size)"
+                f"train_ids: the trainer stopped at step {self.pos} of an epoch, but this "
+                f"data has {self.per_epoch} steps per epoch (resume with the same data, bptt, "
+                "batch_size)"
             )
         self.epoch = 0  # completed epochs in this run
         self.begin = time.perf_counter()
         self.train_seconds = 0.0
         self.window_losses: list[float] = []
-        self.window_tokens = 0
+        self.window_units = 0
         self.window_seconds = 0.0
-        self.best_loss = math.inf
+        self.best_score = math.inf if trainer.mode == "min" else -math.inf
         self.best_params: Optional[dict[str, np.ndarray]] = None
         self.bad_evals = 0
         self.last_lr = trainer._lr(trainer.step)
-        self.bar = self._make_bar(min(planned) if planned else None)
+        # A run bounded by steps counts steps; one bounded only by time counts seconds, so
+        # either way the bar has a total and an ETA.
+        self.bar_seconds = not planned and max_time is not None
+        self.bar = self._make_bar(min(planned) if planned else max_time)
 
-    def _make_bar(self, total: Optional[int]) -> Any:
+    def _make_bar(self, total: Optional[float]) -> Any:
         if not self.t.progress:
             return None
         from tqdm import tqdm
 
-        return tqdm(total=total, unit="step", dynamic_ncols=True, leave=True)
+        unit = "s" if self.bar_seconds else "step"
+        return tqdm(total=total, unit=unit, dynamic_ncols=True, leave=True)
 
     # -------------------------------------------------------------- the loop
 
     def _group_size(self, per_step: Optional[float]) -> int:
         t = self.t
-        n = len(self.starts) - self.pos  # to the end of the epoch
+        n = self.per_epoch - self.pos  # to the end of the epoch
         if self.max_steps is not None:
             n = min(n, self.first_step + self.max_steps - t.step)
-        if t.eval_every is not None:
-            n = min(n, t.eval_every - t.step % t.eval_every)
+        for every in (t.eval_every, t.save_every):
+            if every is not None:
+                n = min(n, every - t.step % every)
         budget = _GROUP_SECONDS
         if self.max_time is not None:
             budget = min(budget, self.max_time - (time.perf_counter() - self.begin))
@@ -421,12 +478,16 @@ class _Run:
                 g = self._group_size(per_step)
                 seconds = self._train_group(g)
                 per_step = seconds / g
-                if self.pos == len(self.starts):
-                    self.pos, self.epoch, self.state = 0, self.epoch + 1, None
+                if self.pos == self.per_epoch:
+                    self.pos, self.epoch, self.carry = 0, self.epoch + 1, None
+                    t.epochs_done += 1
                     if t.eval_every is None:
                         reason = self._record()
                 elif t.eval_every is not None and t.step % t.eval_every == 0:
                     reason = self._record()
+                if t.save is not None and t.save_every and t.step % t.save_every == 0:
+                    t._position = (self.pos, self.carry)
+                    t.save(t)
                 reason = reason or self._limit_reached()
                 if reason is None and interrupted[0]:
                     reason = "interrupted"
@@ -434,12 +495,19 @@ class _Run:
                 self._record()
         finally:
             if self.bar is not None:
+                if self.bar_seconds:
+                    self._bar_to_now()
                 self.bar.close()
-        t._position = (self.pos, self.state)
+        t._position = (self.pos, self.carry)
         self.history.stop_reason = reason
         self.history.interrupted = reason == "interrupted"
         if self.best_params is not None:
             t.model.set_parameters(self.best_params)
+
+    def _bar_to_now(self) -> None:
+        """A bar in seconds shows the time spent (tenths, at most the total)."""
+        self.bar.n = round(min(time.perf_counter() - self.begin, self.bar.total), 1)
+        self.bar.refresh()
 
     def _limit_reached(self) -> Optional[str]:
         if self.max_steps is not None and self.t.step - self.first_step >= self.max_steps:
@@ -454,78 +522,142 @@ class _Run:
         t = self.t
         steps = np.arange(t.step, t.step + g)
         lrs = np.array([t._lr(int(s)) for s in steps])
-        reset = np.zeros(g, dtype=bool)
-        reset[0] = self.pos == 0
-        starts = self.starts[self.pos : self.pos + g]
+        positions = np.arange(self.pos, self.pos + g, dtype=np.int64)
+        before = self._snapshot()
         tick = time.perf_counter()
         try:
-            losses, _, self.state = t.model.train_steps(
-                self.train, starts, t.bptt, lrs, reset, self.state, t.clip_norm, t.clip_value
+            done = t.model.train_on(
+                self.train, t.epochs_done, positions, lrs, self.carry, t.clip_norm, t.clip_value
             )
         except TrainingDivergedError as exc:
-            k = exc.step if exc.step is not None else 0
-            raise TrainingDivergedError(
-                f"training diverged at step {t.step + k + 1} (epoch {self.epoch + 1}): {exc}",
-                step=t.step + k + 1,
-            ) from exc
+            failed = exc.step if exc.step is not None else 0
+            self._diverged(before, failed, lrs, positions, detail=str(exc), cause=exc)
+        k = _first_runaway(done.losses, done.grad_norms)
+        if k is not None:
+            detail = _runaway_detail(done.losses, done.grad_norms, k)
+            self._diverged(before, k, lrs, positions, detail=detail)
         seconds = time.perf_counter() - tick
+        self.carry = done.carry
         t.step += g
         self.pos += g
-        tokens = int(sum(min(t.bptt, self.train.shape[1] - 1 - int(s)) for s in starts))
-        tokens *= self.train.shape[0]
-        self.window_losses.extend(float(v) for v in losses)
-        self.window_tokens += tokens
+        self.window_losses.extend(float(v) for v in done.losses)
+        self.window_units += done.units
         self.window_seconds += seconds
         self.last_lr = float(lrs[-1])
         if self.bar is not None:
-            loss = float(np.mean(losses))
-            self.bar.update(g)
-            self.bar.set_postfix(
-                loss=f"{loss:.3f}",
-                ppl=f"{math.exp(min(loss, 50)):.1f}",
-                tok_s=f"{tokens / max(seconds, 1e-9):.0f}",
-            )
+            loss = float(np.mean(done.losses))
+            if self.bar_seconds:
+                self._bar_to_now()
+            else:
+                self.bar.update(g)
+            rate = done.units / max(seconds, 1e-9)
+            self.bar.set_postfix(loss=f"{loss:.3f}", **self.train.progress(loss, rate))
         return seconds
+
+    def _snapshot(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, Any]:
+        m = self.t.model
+        return m.parameters(), m.optimizer_state(), m.rng_state(), self.carry
+
+    def _diverged(
+        self,
+        before: tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, Any],
+        failed: int,
+        lrs: np.ndarray,
+        positions: np.ndarray,
+        detail: str,
+        cause: Optional[BaseException] = None,
+    ) -> NoReturn:
+        """Leave the model as it was after the last good step (parameters, optimizer
+        moments, dropout RNG, carried state: the group is rerun up to the failing step from
+        the state before it), count the good steps, and raise TrainingDivergedError."""
+        t = self.t
+        params, moments, rng, carry = before
+        t.model.set_parameters(params)
+        t.model.load_optimizer_state(moments)
+        t.model.set_rng_state(rng)
+        if failed > 0:
+            done = t.model.train_on(
+                self.train,
+                t.epochs_done,
+                positions[:failed],
+                lrs[:failed],
+                carry,
+                t.clip_norm,
+                t.clip_value,
+            )
+            carry = done.carry
+            # the engine only refuses non-finite values
+            k = _first_runaway(done.losses, done.grad_norms)
+            if k is not None:
+                detail = _runaway_detail(done.losses, done.grad_norms, k)
+                self._diverged(before, k, lrs, positions, detail)
+        t.step += failed
+        self.pos += failed
+        self.carry = carry
+        t._position = (self.pos, self.carry)
+        # the engine's own text names its step within the call: keep only what it measured
+        detail = detail.split(": ", 1)[-1] if detail.startswith("training diverged") else detail
+        if "(lr " not in detail:
+            detail += f" (lr {lrs[failed]:g})"
+        raise TrainingDivergedError(
+            f"training diverged at step {t.step + 1} (epoch {self.epoch + 1}): {detail}; "
+            "the model keeps the parameters and optimizer state of "
+            f"step {t.step}",
+            step=t.step + 1,
+        ) from cause
 
     def _record(self) -> Optional[str]:
         """Evaluate, append a history record, run callbacks and early stopping."""
         t = self.t
-        valid_loss = t._evaluate(self.valid)
+        scores = t.model.evaluate_on(self.valid)
         record = {
             "step": t.step,
-            "epoch": round(self.epoch + self.pos / len(self.starts), 4),
+            "epoch": round(self.epoch + self.pos / self.per_epoch, 4),
             "train_loss": float(np.mean(self.window_losses)) if self.window_losses else None,
-            "valid_loss": valid_loss,
-            "valid_ppl": None if valid_loss is None else math.exp(min(valid_loss, 700.0)),
+            **scores,
             "lr": self.last_lr,
-            "tokens_per_s": self.window_tokens / max(self.window_seconds, 1e-9),
+            f"{self.train.unit}_per_s": self.window_units / max(self.window_seconds, 1e-9),
             "elapsed": time.perf_counter() - self.begin,
         }
-        self.window_losses, self.window_tokens, self.window_seconds = [], 0, 0.0
+        self.window_losses, self.window_units, self.window_seconds = [], 0, 0.0
         self.history.append(record)
+        valid_loss = scores.get("valid_loss")
         if self.bar is not None and valid_loss is not None:
+            shown = ", ".join(
+                f"{k} {v:.4f}" for k, v in scores.items() if k != "valid_loss" and v is not None
+            )
             self.bar.write(
                 f"step {t.step}: train loss {record['train_loss']:.4f}, "
-                f"valid loss {valid_loss:.4f} (ppl {record['valid_ppl']:.2f})",
+                f"valid loss {valid_loss:.4f}" + (f" ({shown})" if shown else ""),
                 file=sys.stderr,
             )
         reason = None
         if valid_loss is not None:
             t.schedule.observe(valid_loss)
-            reason = self._early_stopping(valid_loss)
+            reason = self._early_stopping(scores)
+        t._position = (self.pos, self.carry)  # a callback may save the trainer's state
         for cb in t.callbacks:
             if cb(dict(record)) is True:
                 reason = reason or "callback"
         return reason
 
-    def _early_stopping(self, valid_loss: float) -> Optional[str]:
-        patience = self.t.early_stopping_patience
-        if patience is None:
+    def _early_stopping(self, scores: dict[str, Optional[float]]) -> Optional[str]:
+        t = self.t
+        if t.early_stopping_patience is None:
             return None
-        if valid_loss < self.best_loss:
-            self.best_loss = valid_loss
-            self.best_params = self.t.model.parameters()
+        if t.monitor not in scores:
+            raise ValueError(
+                f"monitor: {t.monitor!r} is not a validation score of this model "
+                f"(it reports {sorted(scores)})"
+            )
+        score = scores[t.monitor]
+        if score is None:
+            return None
+        better = score < self.best_score if t.mode == "min" else score > self.best_score
+        if better:
+            self.best_score = score
+            self.best_params = t.model.parameters()
             self.bad_evals = 0
             return None
         self.bad_evals += 1
-        return "early_stopping" if self.bad_evals >= patience else None
+        return "early_stopping" if self.bad_evals >= t.early_stopping_patience else None
