@@ -5,7 +5,8 @@ lines = sentences), repeated until it holds ``--tokens`` tokens; each repetition
 first varies about one token in eight (a suffix naming the repetition), so the vocabulary
 and the n-grams keep growing as in a larger real corpus. Then, each in a fresh process
 (wall time and peak RSS from ``resource.getrusage`` inside it), order-5 modified Kneser-Ney
-is counted, estimated and written as ARPA:
+is counted, estimated and written as ARPA (with ``discount_fallback=True``: the repetitions
+make the high orders' counts-of-counts artificial):
 
 - in memory (``NGramLM(5).fit(path, keep_counts=False).to_arpa(...)``);
 - within ``memory=`` a quarter of the in-memory peak (``--share``):
@@ -72,10 +73,14 @@ def child(corpus: str, order: int, out: str, memory: str, temp: str) -> None:
     from rnnrs.ngram.lm import build_arpa
 
     start = time.perf_counter()
+    # Repetitions make the counts-of-counts of the high orders artificial (counts pile up
+    # at multiples of the repetitions): KenLM's fallback discounts where they are invalid.
     if memory:
-        ngrams = build_arpa([corpus], out, order, memory=int(memory), temp_dir=temp)
+        ngrams = build_arpa(
+            [corpus], out, order, memory=int(memory), temp_dir=temp, discount_fallback=True
+        )
     else:
-        lm = NGramLM(order).fit(corpus, keep_counts=False)
+        lm = NGramLM(order, discount_fallback=True).fit(corpus, keep_counts=False)
         lm.to_arpa(out)
         ngrams = lm.num_ngrams
     seconds = time.perf_counter() - start
@@ -150,6 +155,7 @@ def main() -> None:
     else:
         # In a fresh Python whose only child is lmplz, so that its peak RSS is lmplz's.
         command = [lmplz, "-o", str(args.order), "-S", f"{budget // 1024}K", "-T", str(runs)]
+        command.append("--discount_fallback")
         code = (
             "import resource, subprocess, sys, time; t = time.perf_counter(); "
             f"subprocess.run({command!r}, stdin=open({str(corpus)!r}, 'rb'), "
