@@ -4,9 +4,10 @@ A corpus is built from the Python standard library's *.py files (rnnrs.text.corp
 lines = sentences), repeated until it holds ``--tokens`` tokens; each repetition after the
 first varies about one token in eight (a suffix naming the repetition), so the vocabulary
 and the n-grams keep growing as in a larger real corpus. Then, each in a fresh process
-(wall time and peak RSS from ``resource.getrusage`` inside it), order-5 modified Kneser-Ney
-is counted, estimated and written as ARPA (with ``discount_fallback=True``: the repetitions
-make the high orders' counts-of-counts artificial):
+(wall time and peak RSS measured inside it: ``VmHWM``, else ``resource.getrusage``),
+order-5 modified Kneser-Ney is counted, estimated and written as ARPA (with
+``discount_fallback=True``: the repetitions make the high orders' counts-of-counts
+artificial):
 
 - in memory (``NGramLM(5).fit(path, keep_counts=False).to_arpa(...)``);
 - within ``memory=`` a quarter of the in-memory peak (``--share``):
@@ -36,6 +37,19 @@ from pathlib import Path
 
 def emit(**record: object) -> None:
     print(json.dumps(record), flush=True)
+
+
+def peak_rss() -> int:
+    """This process's peak RSS in bytes: getrusage's, unless Linux tells this image's own
+    (``VmHWM``): getrusage keeps the peak of the parent image a child was forked from, so a
+    child of a large parent would report the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def write_corpus(path: Path, tokens: int) -> tuple[int, int]:
@@ -84,17 +98,16 @@ def child(corpus: str, order: int, out: str, memory: str, temp: str) -> None:
         lm.to_arpa(out)
         ngrams = lm.num_ngrams
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": seconds, "peak_bytes": peak, "ngrams": ngrams}))
+    print(json.dumps({"seconds": seconds, "peak_bytes": peak_rss(), "ngrams": ngrams}))
 
 
 def baseline_rss() -> int:
     """Peak RSS of a Python that has imported rnnrs and done nothing (bytes)."""
-    code = (
-        "import resource, rnnrs, rnnrs.ngram; "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)"
+    code = "import rnnrs, rnnrs.ngram.lm; from bench_ngram_scale import peak_rss; print(peak_rss())"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(done.stdout.strip())
 
 
