@@ -15,8 +15,8 @@ PY="$VENV/bin/python"
 
 step() { printf '\n=== %s\n' "$*"; }
 
-step "build and install rnnrs with the Rust extension (release)"
-"$PY" -m pip install --quiet --disable-pip-version-check -e '.[test]'
+step "build and install rnnrs with the Rust extension (release), with the dask extra"
+"$PY" -m pip install --quiet --disable-pip-version-check -e '.[test,dask]'
 
 step "cargo fmt --check"
 cargo fmt --check

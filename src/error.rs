@@ -37,6 +37,8 @@ pub enum FormatKind {
     Arpa,
     /// rnnrs's binary n-gram model (src/ngram/binary.rs).
     NgramBinary,
+    /// n-gram counts saved by rnnrs (src/ngram/counts_file.rs).
+    Counts,
     /// A text corpus, which must be UTF-8.
     Text,
 }
@@ -47,6 +49,7 @@ impl FormatKind {
         match self {
             FormatKind::Arpa => "ARPA file",
             FormatKind::NgramBinary => "rnnrs binary n-gram model",
+            FormatKind::Counts => "rnnrs n-gram counts",
             FormatKind::Text => "text file",
         }
     }

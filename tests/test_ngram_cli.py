@@ -29,8 +29,8 @@ def test_build_query_generate(
 ) -> None:
     arpa, binary = tmp_path / "m.arpa", tmp_path / "m.ngram"
     args = [str(corpus), "--order", "3", "--smoothing", "witten_bell"]
-    assert main(["ngram", "build", *args, "-o", str(arpa)]) == 0
-    assert main(["ngram", "build", *args, "-o", str(binary)]) == 0
+    assert main(["ngram", "build", *args, "--output", str(arpa)]) == 0
+    assert main(["ngram", "build", *args, "--output", str(binary)]) == 0
     assert arpa.read_text().startswith("\\data\\") and binary.read_bytes()[:8] == b"RNNRSNGM"
     assert "order-3 witten_bell" in capsys.readouterr().out
     expected = NGramLM(3, "witten_bell").fit(corpus).stats([LINES[0], "a zebra"])
@@ -68,14 +68,14 @@ def test_build_query_generate(
 def test_errors_are_one_line(
     corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["ngram", "build", str(corpus), "--order", "0", "-o", str(tmp_path / "x")]) == 2
+    out = ["--output", str(tmp_path / "x")]
+    assert main(["ngram", "build", str(corpus), "--order", "0", *out]) == 2
     assert "order" in capsys.readouterr().err
     assert main(["ngram", "query", str(tmp_path / "missing.arpa")]) == 1
     err = capsys.readouterr().err
     assert "no such file" in err and "Traceback" not in err
-    assert (
-        main(["ngram", "build", str(corpus), "--order", "3", "-o", str(tmp_path / "m.arpa")]) == 1
-    )
+    out = ["--output", str(tmp_path / "m.arpa")]
+    assert main(["ngram", "build", str(corpus), "-o", "3", *out]) == 1
     assert "discount" in capsys.readouterr().err  # tiny data: modified Kneser-Ney refuses
     with pytest.raises(SystemExit):
         main(["ngram", "--help"])

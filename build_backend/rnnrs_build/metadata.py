@@ -96,7 +96,8 @@ class Project:
         lines = ["Metadata-Version: 2.4", f"Name: {t['name']}", f"Version: {self.version}"]
         lines += [f"Classifier: {c}" for c in t.get("classifiers", [])]
         lines += [f"Requires-Dist: {r}" for r in t.get("dependencies", [])]
-        extras = t.get("optional-dependencies", {})
+        # maturin writes the extras in alphabetical order.
+        extras = dict(sorted(t.get("optional-dependencies", {}).items()))
         lines += [
             f"Requires-Dist: {_with_extra(r, extra)}"
             for extra, reqs in extras.items()

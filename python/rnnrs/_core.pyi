@@ -66,9 +66,37 @@ class NGramCounts:
     def counts_of_counts(self, n: int) -> list[int]: ...
     def vocab(self) -> list[str]: ...
     def memory_bytes(self) -> int: ...
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> NGramCounts: ...
+    def save(self, path: str | os.PathLike[str]) -> None: ...
+    @staticmethod
+    def load(path: str | os.PathLike[str]) -> NGramCounts: ...
+    @staticmethod
+    def count_files_bounded(
+        order: int,
+        paths: list[str | os.PathLike[str]],
+        memory: int,
+        temp_dir: str | os.PathLike[str],
+    ) -> NGramCounts: ...
 
 @final
 class NGramModel:
+    @staticmethod
+    def build_arpa_bounded(
+        order: int,
+        paths: list[str | os.PathLike[str]],
+        output: str | os.PathLike[str],
+        method: str,
+        memory: int,
+        temp_dir: str | os.PathLike[str],
+        *,
+        k: float = 1.0,
+        discount: float | None = None,
+        alpha: float = 0.4,
+        discount_fallback: bool = False,
+        min_counts: list[int] = ...,
+    ) -> list[int]: ...
     @staticmethod
     def estimate(
         counts: NGramCounts,

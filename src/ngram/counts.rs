@@ -386,6 +386,25 @@ impl NGramCounts {
         })
     }
 
+    /// Counts from their parts, as a counts file holds them (checked by its reader).
+    pub(crate) fn from_parts(
+        order: usize,
+        vocab: Vocab,
+        unigrams: Vec<u64>,
+        levels: Vec<Level>,
+        sentences: u64,
+        tokens: u64,
+    ) -> Self {
+        NGramCounts {
+            order,
+            vocab,
+            unigrams,
+            levels,
+            sentences,
+            tokens,
+        }
+    }
+
     /// The highest order.
     pub fn order(&self) -> usize {
         self.order
@@ -533,6 +552,21 @@ impl NGramCounts {
         } else {
             &self.levels[n - 2].counts
         }
+    }
+
+    /// Bytes held by the tables of orders 2.. (what grows with the text).
+    pub(crate) fn table_bytes(&self) -> usize {
+        self.levels.iter().map(Level::memory_bytes).sum()
+    }
+
+    /// Empty the tables of orders 2.. (the vocabulary, unigrams and totals stay).
+    pub(crate) fn clear_levels(&mut self) {
+        self.levels = vec![Level::default(); self.order - 1];
+    }
+
+    /// Replace the (empty) tables of orders 2.. by `levels`, counted over this vocabulary.
+    pub(crate) fn set_levels(&mut self, levels: Vec<Level>) {
+        self.levels = levels;
     }
 
     /// Bytes held by the tables (approximate).

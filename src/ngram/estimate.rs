@@ -70,14 +70,14 @@ impl Method {
         METHOD_NAMES[self as usize]
     }
 
-    fn interpolated(self) -> bool {
+    pub(crate) fn interpolated(self) -> bool {
         matches!(
             self,
             Method::WittenBell | Method::Absolute | Method::KneserNey | Method::ModifiedKneserNey
         )
     }
 
-    fn adjusted(self) -> bool {
+    pub(crate) fn adjusted(self) -> bool {
         matches!(self, Method::KneserNey | Method::ModifiedKneserNey)
     }
 }
@@ -222,7 +222,7 @@ pub fn single_discount(t: &[u64; 5], order: usize, fallback: bool) -> Result<f64
     ))
 }
 
-fn log10(x: f64) -> f64 {
+pub(crate) fn log10(x: f64) -> f64 {
     if x > 0.0 {
         x.log10()
     } else {
@@ -392,13 +392,88 @@ fn check(counts: &NGramCounts, smoothing: &Smoothing) -> Result<()> {
     Ok(())
 }
 
-/// Per context: the sum of its n-grams' counts, how many there are, and the sum of their
-/// discounts.
-#[derive(Clone, Copy, Default)]
-struct Sums {
-    total: f64,
-    items: u64,
-    dsum: f64,
+/// Per context: the sum of its n-grams' counts and how many of them have each count class
+/// 1, 2 and 3+ (the discounts' multiplicities; together, how many there are). All
+/// integers, so a context's sums do not depend on the order its words are numbered in:
+/// counts merged from shards in any order estimate the same model. 24 bytes, as one
+/// context's sums took before the classes were kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Sums {
+    pub(crate) total: u64,
+    pub(crate) classes: [u32; 3],
+}
+
+impl Sums {
+    pub(crate) fn add(&mut self, x: u64) {
+        self.total += x;
+        self.classes[(x.min(3) - 1) as usize] += 1;
+    }
+
+    /// How many n-grams the context has.
+    #[inline(always)]
+    pub(crate) fn items(&self) -> u64 {
+        self.classes.iter().map(|&c| c as u64).sum()
+    }
+
+    /// `Σ D(a)` over the context's n-grams, as KenLM computes it: `D1 n1 + D2 n2 + D3 n3+`.
+    pub(crate) fn discount_mass(&self, d: &[f64; 3]) -> f64 {
+        d[0] * self.classes[0] as f64
+            + d[1] * self.classes[1] as f64
+            + d[2] * self.classes[2] as f64
+    }
+}
+
+/// The method's own part of p(w|c), `α(c, w)`, for a count `x` in a context whose sums are
+/// `sums`; `d` the order's discounts, `v` = |V|. One function for the in-memory and the
+/// streaming estimators (src/ngram/external.rs), so both compute the same bits.
+#[inline(always)]
+pub(crate) fn alpha(smoothing: &Smoothing, d: &[f64; 3], v: f64, x: u64, sums: &Sums) -> f64 {
+    let x = x as f64;
+    let total = sums.total as f64;
+    let k = smoothing.k;
+    match smoothing.method {
+        Method::ModifiedKneserNey | Method::KneserNey | Method::Absolute => {
+            (x - d[(x.min(3.0) as usize) - 1]) / total
+        }
+        Method::WittenBell => x / (total + sums.items() as f64),
+        Method::AddK => (x + k) / (total + k * v),
+        Method::Mle | Method::StupidBackoff => x / total,
+    }
+}
+
+/// `Σ α(c, w)` over the n-grams `pruned` sums up in a context whose sums are `sums`, in
+/// closed form (the same whatever the order of the words).
+pub(crate) fn pruned_mass(
+    smoothing: &Smoothing,
+    d: &[f64; 3],
+    v: f64,
+    pruned: &Sums,
+    sums: &Sums,
+) -> f64 {
+    let x = pruned.total as f64;
+    let total = sums.total as f64;
+    let k = smoothing.k;
+    match smoothing.method {
+        Method::ModifiedKneserNey | Method::KneserNey | Method::Absolute => {
+            (x - pruned.discount_mass(d)) / total
+        }
+        Method::WittenBell => x / (total + sums.items() as f64),
+        Method::AddK => (x + k * pruned.items() as f64) / (total + k * v),
+        Method::Mle | Method::StupidBackoff => x / total,
+    }
+}
+
+/// An interpolated method's `γ(c)` from the context's sums (and those of its pruned
+/// n-grams).
+pub(crate) fn gamma(smoothing: &Smoothing, d: &[f64; 3], v: f64, s: &Sums, pruned: &Sums) -> f64 {
+    let mut g = match smoothing.method {
+        Method::WittenBell => s.items() as f64 / (s.total + s.items()) as f64,
+        _ => s.discount_mass(d) / s.total as f64,
+    };
+    if pruned.items() > 0 {
+        g += pruned_mass(smoothing, d, v, pruned, s);
+    }
+    g
 }
 
 /// Where to cut the `len` n-grams of order n into about `parts` parallel tasks without
@@ -478,7 +553,7 @@ fn probabilities(counts: &NGramCounts, smoothing: &Smoothing) -> Result<Estimate
             counts.raw_counts(n - 1).len()
         };
         let cuts = context_cuts(counts, n, a.len(), nctx);
-        context_sums(counts, n, a, &d, &cuts, nctx, &mut sums);
+        context_sums(counts, n, a, &cuts, nctx, &mut sums);
         let inputs = OrderInputs {
             counts,
             smoothing,
@@ -582,12 +657,11 @@ fn discounts(smoothing: &Smoothing, t: &[u64; 5], n: usize) -> Result<[f64; 3]> 
 }
 
 /// Fill `sums` (one per context of order n, `nctx` of them) from the counts `a` of order
-/// n and the discounts `d`, in parallel over the tasks of `cuts`.
+/// n, in parallel over the tasks of `cuts`.
 fn context_sums(
     counts: &NGramCounts,
     n: usize,
     a: &[u64],
-    d: &[f64; 3],
     cuts: &[(usize, usize)],
     nctx: usize,
     sums: &mut Vec<Sums>,
@@ -598,10 +672,7 @@ fn context_sums(
         for g in grams {
             let x = a[g];
             if x > 0 {
-                let s = &mut sums[parent(counts, n, g) - first];
-                s.total += x as f64;
-                s.items += 1;
-                s.dsum += d[(x.min(3) - 1) as usize];
+                sums[parent(counts, n, g) - first].add(x);
             }
         }
     });
@@ -646,17 +717,21 @@ impl OrderInputs<'_> {
     /// The method's own part of p(w|c) for a count `x` in context `c`.
     #[inline(always)]
     fn alpha(&self, x: u64, c: usize) -> f64 {
-        let x = x as f64;
-        let Sums { total, items, .. } = self.sums[c];
-        let (k, v) = (self.smoothing.k, self.v);
-        match self.smoothing.method {
-            Method::ModifiedKneserNey | Method::KneserNey | Method::Absolute => {
-                (x - self.d[(x.min(3.0) as usize) - 1]) / total
+        alpha(self.smoothing, &self.d, self.v, x, &self.sums[c])
+    }
+
+    /// Per context, the sums of its n-grams that pruning drops.
+    fn pruned_sums(&self) -> Vec<Sums> {
+        let mut pruned = vec![Sums::default(); self.sums.len()];
+        for_contexts(self.cuts, &mut pruned, |grams, first, pruned| {
+            for g in grams {
+                let x = self.a[g];
+                if x > 0 && !self.kept(g) {
+                    pruned[self.parent(g) - first].add(x);
+                }
             }
-            Method::WittenBell => x / (total + items as f64),
-            Method::AddK => (x + k) / (total + k * v),
-            Method::Mle | Method::StupidBackoff => x / total,
-        }
+        });
+        pruned
     }
 
     /// p(w|c') of n-gram g one order down (the uniform 1/|V| below the unigrams).
@@ -683,21 +758,14 @@ impl OrderInputs<'_> {
     fn interpolate(&self, p: &mut [f64], gamma: &mut Vec<f64>, bows: &mut [f64]) {
         let (n, a, sums) = (self.n, self.a, self.sums);
         gamma.clear();
-        gamma.par_extend(sums.par_iter().map(|s| match self.smoothing.method {
-            Method::WittenBell => s.items as f64 / (s.total + s.items as f64),
-            _ => s.dsum / s.total,
-        }));
+        let of = |s: &Sums, pr: &Sums| self::gamma(self.smoothing, &self.d, self.v, s, pr);
         // Stored n-grams have raw counts >= 1: a threshold of 0 or 1 prunes nothing.
         if self.threshold > 1 {
-            for_contexts(self.cuts, gamma, |grams, first, gamma| {
-                for g in grams {
-                    let x = a[g];
-                    if x > 0 && !self.kept(g) {
-                        let c = self.parent(g);
-                        gamma[c - first] += self.alpha(x, c);
-                    }
-                }
-            });
+            let pruned = self.pruned_sums();
+            gamma.par_extend(sums.par_iter().zip(&pruned).map(|(s, pr)| of(s, pr)));
+        } else {
+            let none = Sums::default();
+            gamma.par_extend(sums.par_iter().map(|s| of(s, &none)));
         }
         let gamma = &gamma[..];
         p.par_chunks_mut(PROB_CHUNK)
@@ -723,7 +791,7 @@ impl OrderInputs<'_> {
             bows.par_iter_mut()
                 .zip(sums.par_iter().zip(gamma))
                 .for_each(|(b, (s, &gm))| {
-                    if s.items > 0 {
+                    if s.items() > 0 {
                         *b = log10(gm);
                     }
                 });
@@ -743,7 +811,7 @@ impl OrderInputs<'_> {
         if self.n == 1 {
             let (k, v) = (self.smoothing.k, self.v);
             let unseen = if self.smoothing.method == Method::AddK {
-                k / (self.sums[0].total + k * v)
+                k / (self.sums[0].total as f64 + k * v)
             } else {
                 0.0
             };
@@ -760,28 +828,46 @@ impl OrderInputs<'_> {
     fn back_off(&self, p: &mut [f64], bows: &mut [f64]) {
         let (a, sums) = (self.a, self.sums);
         let (k, v) = (self.smoothing.k, self.v);
-        // 1 - Σ α over the kept words, as the mass of the unseen words (closed form) plus
-        // the pruned ones: exactly 0 when nothing is left. Per context: that mass and
-        // Σ p(w|c') over the kept words.
+        // 1 - Σ α over the kept words, as the mass of the unseen words plus the pruned
+        // ones, both in closed form: exactly 0 when nothing is left. Per context: that mass
+        // and Σ p(w|c') over the kept words, summed smallest first (a sum that does not
+        // depend on how the words are numbered).
         let mut left: Vec<(f64, f64)> = sums
             .par_iter()
             .map(|s| match self.smoothing.method {
-                Method::AddK => (k * (v - s.items as f64) / (s.total + k * v), 0.0),
+                Method::AddK => (k * (v - s.items() as f64) / (s.total as f64 + k * v), 0.0),
                 _ => (0.0, 0.0),
             })
             .collect();
-        for_contexts(self.cuts, &mut left, |grams, first, left| {
-            for g in grams {
-                let x = a[g];
-                if x > 0 {
-                    let c = self.parent(g);
-                    if self.kept(g) {
-                        left[c - first].1 += self.lower(g);
-                    } else {
-                        left[c - first].0 += self.alpha(x, c);
-                    }
+        if self.threshold > 1 {
+            let pruned = self.pruned_sums();
+            for (l, (pr, s)) in left.iter_mut().zip(pruned.iter().zip(sums)) {
+                if pr.items() > 0 {
+                    l.0 += pruned_mass(self.smoothing, &self.d, self.v, pr, s);
                 }
             }
+        }
+        for_contexts(self.cuts, &mut left, |grams, first, left| {
+            let mut run: Vec<f64> = Vec::new();
+            let mut ctx = usize::MAX;
+            let mut flush = |ctx: usize, run: &mut Vec<f64>| {
+                if ctx != usize::MAX {
+                    run.sort_unstable_by(f64::total_cmp);
+                    left[ctx - first].1 = run.iter().sum();
+                    run.clear();
+                }
+            };
+            for g in grams {
+                if a[g] > 0 && self.kept(g) {
+                    let c = self.parent(g);
+                    if c != ctx {
+                        flush(ctx, &mut run);
+                        ctx = c;
+                    }
+                    run.push(self.lower(g));
+                }
+            }
+            flush(ctx, &mut run);
         });
         p.par_iter_mut().enumerate().for_each(|(g, pg)| {
             let x = a[g];
@@ -792,7 +878,7 @@ impl OrderInputs<'_> {
         bows.par_iter_mut()
             .zip(sums.par_iter().zip(&left))
             .for_each(|(b, (s, &(left, sp)))| {
-                if s.items > 0 {
+                if s.items() > 0 {
                     let den = 1.0 - sp;
                     let bow = if left <= 0.0 {
                         0.0

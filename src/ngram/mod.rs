@@ -9,11 +9,15 @@
 pub mod arpa;
 pub mod binary;
 pub mod counts;
+pub mod counts_file;
+mod crc32;
 pub mod estimate;
+pub mod external;
 mod id_table;
 pub mod model;
 mod sort;
 mod sorted;
+pub mod spill;
 pub mod store;
 pub mod vocab;
 

@@ -10,6 +10,7 @@
 //! | `Io` (other)                   | `OSError`                                |
 //! | `Format { kind: Arpa }`        | `rnnrs.ArpaError` (a `FormatError`)      |
 //! | `Format { kind: NgramBinary }` | `rnnrs.FormatError` (a `ValueError`)     |
+//! | `Format { kind: Counts }`      | `rnnrs.FormatError`                      |
 //! | `Format { kind: Text }`        | `rnnrs.FormatError`                      |
 //! | `NonFinite { step }`           | `rnnrs.TrainingDivergedError(.step)`     |
 //! | `Interrupted`                  | `KeyboardInterrupt`                      |
@@ -37,7 +38,7 @@ impl Classes {
     fn format_error(&self, kind: FormatKind) -> &Py<PyType> {
         match kind {
             FormatKind::Arpa => &self.arpa,
-            FormatKind::NgramBinary | FormatKind::Text => &self.format,
+            FormatKind::NgramBinary | FormatKind::Counts | FormatKind::Text => &self.format,
         }
     }
 }

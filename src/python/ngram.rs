@@ -2,13 +2,18 @@
 //! counting, estimation, file I/O and batch scoring.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 use super::call;
 use super::convert::ids_array;
-use crate::ngram::{arpa, binary, estimate, Method, Model, NGramCounts, Smoothing, EOS};
+use crate::ngram::spill::{self, Budget};
+use crate::ngram::{arpa, binary, counts_file, estimate, external};
+use crate::ngram::{Method, Model, NGramCounts, Smoothing, EOS};
 use crate::runtime::threads;
 use crate::CoreError;
 
@@ -31,6 +36,45 @@ fn detached<R: Send>(
         } else {
             threads::install(f)?
         }
+    })??)
+}
+
+/// How often an interruptible call looks for Ctrl-C.
+const SIGNAL_EVERY: Duration = Duration::from_millis(50);
+
+/// [`detached`] for long calls that check for Ctrl-C: `f` runs in the rnnrs pool on a
+/// thread of its own, while this thread (Python runs signal handlers on the main thread
+/// only) checks for signals every [`SIGNAL_EVERY`]; once one is seen, `f`'s check fails
+/// with [`CoreError::Interrupted`] and the signal's exception is raised when it returns.
+fn interruptible<R: Send>(
+    py: Python<'_>,
+    f: impl FnOnce(&mut dyn FnMut() -> crate::Result<()>) -> crate::Result<R> + Send,
+) -> PyResult<R> {
+    Ok(call::detached(py, |signals| {
+        let stop = AtomicBool::new(false);
+        let waiting = std::thread::current();
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                let mut check = || match stop.load(Ordering::Relaxed) {
+                    true => Err(CoreError::Interrupted),
+                    false => Ok(()),
+                };
+                let result = threads::install(|| f(&mut check));
+                waiting.unpark();
+                result
+            });
+            while !worker.is_finished() {
+                std::thread::park_timeout(SIGNAL_EVERY);
+                if signals.check().is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            match worker.join() {
+                Ok(result) => result?,
+                // Handed on to `call::detached`, which raises it as RnnrsError.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
     })??)
 }
 
@@ -140,6 +184,52 @@ impl PyNGramCounts {
     fn memory_bytes(&self) -> usize {
         self.inner.memory_bytes()
     }
+
+    /// The counts in the counts format (see docs/ngram.md).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let inner = &self.inner;
+        let bytes = detached(py, 0, || Ok(counts_file::to_bytes(inner)))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Counts from bytes of the counts format.
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let inner = detached(py, 0, || counts_file::from_bytes(data, None))?;
+        Ok(PyNGramCounts { inner })
+    }
+
+    /// Save in the counts format (atomically).
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let inner = &self.inner;
+        detached(py, 0, || counts_file::save(inner, &path))?;
+        Ok(())
+    }
+
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let inner = detached(py, 0, || counts_file::load(&path))?;
+        Ok(PyNGramCounts { inner })
+    }
+
+    /// Count text files within a memory budget, spilling sorted runs to `temp_dir`.
+    #[staticmethod]
+    fn count_files_bounded(
+        py: Python<'_>,
+        order: usize,
+        paths: Vec<PathBuf>,
+        memory: u64,
+        temp_dir: PathBuf,
+    ) -> PyResult<Self> {
+        let budget = Budget {
+            bytes: memory,
+            temp_dir,
+        };
+        let inner = interruptible(py, |check| {
+            spill::count_files(order, &paths, &budget, check)
+        })?;
+        Ok(PyNGramCounts { inner })
+    }
 }
 
 /// A backoff n-gram model (see rnnrs.NGramLM).
@@ -184,6 +274,42 @@ impl PyNGramModel {
             detached(py, work, || estimate::estimate(counts, &smoothing))?
         };
         Ok(PyNGramModel { inner })
+    }
+
+    /// Count text files and write the model as ARPA within a memory budget (interpolated
+    /// methods); returns the n-grams written per order.
+    #[staticmethod]
+    #[pyo3(signature = (order, paths, output, method, memory, temp_dir, *, k=1.0, discount=None, alpha=0.4, discount_fallback=false, min_counts=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
+    fn build_arpa_bounded(
+        py: Python<'_>,
+        order: usize,
+        paths: Vec<PathBuf>,
+        output: PathBuf,
+        method: &str,
+        memory: u64,
+        temp_dir: PathBuf,
+        k: f64,
+        discount: Option<f64>,
+        alpha: f64,
+        discount_fallback: bool,
+        min_counts: Vec<u64>,
+    ) -> PyResult<Vec<u64>> {
+        let smoothing = Smoothing {
+            method: Method::parse(method)?,
+            k,
+            discount,
+            alpha,
+            discount_fallback,
+            min_counts,
+        };
+        let budget = Budget {
+            bytes: memory,
+            temp_dir,
+        };
+        interruptible(py, |check| {
+            external::estimate_to_arpa(order, &paths, &smoothing, &budget, &output, check)
+        })
     }
 
     #[staticmethod]

@@ -35,10 +35,13 @@ def _number(x: float) -> str:
 
 
 def write_arpa(path: Path, model: Model, words: Sequence[str]) -> None:
-    """Write ``model`` (word ids index ``words``) atomically."""
+    """Write ``model`` (word ids index ``words``) atomically; each order's n-grams sorted by
+    their word ids."""
     order = len(model)
     with atomic_open(path, "w") as f:
-        real = [[g for g, e in t.items() if e[0] != math.inf] for t in model]
+        # Sorted by word ids, as the Rust writer: the file does not depend on the order
+        # the n-grams were counted or merged in.
+        real = [sorted(g for g, e in t.items() if e[0] != math.inf) for t in model]
         f.write("\\data\\\n")
         for n, grams in enumerate(real, 1):
             f.write(f"ngram {n}={len(grams) if n > 1 else len(words)}\n")

@@ -61,6 +61,13 @@ def ngram_counts_engine(order: int, backend: str) -> Any:
     return RefNGramCounts(order)
 
 
+def ngram_counts_class(backend: str) -> Any:
+    """The n-gram counts class of ``backend``: its static ``from_bytes`` and ``load`` read
+    the counts format; the Rust one's ``count_files_bounded`` counts within a memory
+    budget."""
+    return core().NGramCounts if backend == "rust" else RefNGramCounts
+
+
 def ngram_model_engine(backend: str) -> Any:
     """The n-gram model class of ``backend``; its static ``estimate`` (from counts of the same
     backend), ``from_arpa`` and ``load`` build a model."""

@@ -1,7 +1,8 @@
 """The NumPy-backend engines of ``NGramCounts`` and ``NGramLM``: the same methods as
 ``rnnrs._core.NGramCounts`` / ``rnnrs._core.NGramModel``, built on the pure-Python
-reference (``rnnrs.reference.ngram``), ARPA text (``rnnrs.backends.arpa``) and the binary
-form (``rnnrs.backends.ngram_binary``). Slower, same numbers.
+reference (``rnnrs.reference.ngram``), ARPA text (``rnnrs.backends.arpa``), the binary
+form (``rnnrs.backends.ngram_binary``) and the counts file
+(``rnnrs.backends.ngram_counts_file``). Slower, same numbers.
 
 Example:
     >>> c = RefNGramCounts(2)
@@ -34,7 +35,7 @@ from ..reference.ngram import (
     logprob10,
     merge_counts,
 )
-from . import arpa, ngram_binary
+from . import arpa, ngram_binary, ngram_counts_file
 
 MAX_ORDER = 16
 METHOD_ALIASES = {"laplace": "add_k"}
@@ -149,6 +150,30 @@ class RefNGramCounts:
 
     def memory_bytes(self) -> int:
         return sum(sys.getsizeof(t) + 120 * len(t) for t in self.table)
+
+    def to_bytes(self) -> bytes:
+        return ngram_counts_file.to_bytes(
+            self.order, self.vocabulary.words, self.table, self.sentences, self.tokens
+        )
+
+    @staticmethod
+    def _from_data(data: ngram_counts_file.CountsData) -> RefNGramCounts:
+        counts = RefNGramCounts(data.order)
+        counts.vocabulary = Vocabulary(data.words)
+        counts.table = data.table
+        counts.sentences, counts.tokens = data.sentences, data.tokens
+        return counts
+
+    @staticmethod
+    def from_bytes(data: bytes) -> RefNGramCounts:
+        return RefNGramCounts._from_data(ngram_counts_file.from_bytes(data))
+
+    def save(self, path: Path) -> None:
+        ngram_counts_file.save(Path(path), self.to_bytes())
+
+    @staticmethod
+    def load(path: Path) -> RefNGramCounts:
+        return RefNGramCounts._from_data(ngram_counts_file.load(Path(path)))
 
 
 class RefNGramModel:

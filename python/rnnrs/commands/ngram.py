@@ -1,8 +1,11 @@
 """``rnnrs ngram``: build, query and sample n-gram models from the command line.
 
+As in lmplz, ``-o`` is the order (``--order``) and files are named with ``--output``.
+Commands that do not take an order yet (``query``, ``generate``) have no ``-o``.
+
 Example:
     >>> from rnnrs.cli import main
-    >>> main(["ngram", "build", "corpus.txt", "--order", "3", "-o", "m.arpa"])  # doctest: +SKIP
+    >>> main(["ngram", "build", "corpus.txt", "-o", "3", "--output", "m.arpa"])  # doctest: +SKIP
     0
 """
 
@@ -17,16 +20,22 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.ngram_binary import MAGIC
+from ..errors import FormatError
 from ..ngram.counts import NGramCounts
-from ..ngram.lm import NGramLM
+from ..ngram.inputs import parse_memory
+from ..ngram.lm import NGramLM, build_arpa
 from ..reference.ngram import METHODS
 from ..text.corpus import stdlib_files
 from ._common import UsageError, add_generation_arguments, backend_note, generate_from_args
 
 EXAMPLES = """examples:
-  rnnrs ngram build corpus.txt --order 5 -o model.arpa       # modified Kneser-Ney, ARPA
-  rnnrs ngram build a.txt b.txt --smoothing witten_bell -o m.ngram   # binary form
-  rnnrs ngram build -o stdlib.ngram        # no TEXT: the Python standard library's *.py
+  rnnrs ngram build corpus.txt -o 5 --output model.arpa     # modified Kneser-Ney, ARPA
+  rnnrs ngram build a.txt b.txt --smoothing witten_bell --output m.ngram   # binary form
+  rnnrs ngram build --output stdlib.ngram  # no TEXT: the Python standard library's *.py
+  rnnrs ngram build big.txt -o 5 --memory 2G --temp-dir /scratch --output big.arpa
+  rnnrs ngram count part1.txt -o 5 --output part1.counts    # counts that travel...
+  rnnrs ngram merge part1.counts part2.counts --output all.counts   # ...merge exactly,
+  rnnrs ngram build --from-counts all.counts --output model.arpa    # ...then estimate
   rnnrs ngram query model.arpa test.txt    # perplexity with and without OOVs
   echo "the cat sat" | rnnrs ngram query model.ngram
   rnnrs ngram generate model.ngram --prompt "def" --tokens 20 --temperature 0.8 --top-k 40
@@ -59,12 +68,18 @@ def register(subparsers: Any) -> None:
 
     build = sub.add_parser(
         "build",
-        help="estimate a model from text files",
+        help="estimate a model from text files or saved counts",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument("text", nargs="*", type=Path, help="UTF-8 files, one sentence per line")
-    build.add_argument("--order", type=int, default=5, help="n-gram order (default 5)")
+    build.add_argument(
+        "--from-counts",
+        type=Path,
+        metavar="COUNTS",
+        help="estimate from counts written by `rnnrs ngram count` / `merge` instead of TEXT",
+    )
+    add_order_argument(build, required=False)
     build.add_argument("--smoothing", default="modified_kneser_ney", choices=[*METHODS, "laplace"])
     build.add_argument("--k", type=float, default=1.0, help="add_k pseudo-count")
     build.add_argument("--discount", type=float, help="fixed discount (absolute, kneser_ney)")
@@ -75,13 +90,36 @@ def register(subparsers: Any) -> None:
     build.add_argument(
         "--min-counts", type=int, nargs="+", help="pruning threshold per order, e.g. 0 1 2 2 3"
     )
-    build.add_argument("-o", "--output", type=Path, required=True, help="model file to write")
+    add_memory_arguments(build)
+    build.add_argument("--output", type=Path, required=True, help="model file to write")
     build.add_argument(
         "--format",
         choices=["arpa", "binary"],
         help="output format (default: arpa for *.arpa, else rnnrs's binary form)",
     )
     build.set_defaults(func=run_build)
+
+    count = sub.add_parser(
+        "count",
+        help="count n-grams of text files into a counts file (a shard)",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    count.add_argument("text", nargs="+", type=Path, help="UTF-8 files, one sentence per line")
+    add_order_argument(count, required=True)
+    add_memory_arguments(count)
+    count.add_argument("--output", type=Path, required=True, help="counts file to write")
+    count.set_defaults(func=run_count)
+
+    merge = sub.add_parser(
+        "merge",
+        help="merge counts files (exactly: as if counted together)",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    merge.add_argument("counts", nargs="+", type=Path, help="counts files of one order")
+    merge.add_argument("--output", type=Path, required=True, help="counts file to write")
+    merge.set_defaults(func=run_merge)
 
     query = sub.add_parser(
         "query",
@@ -106,6 +144,60 @@ def register(subparsers: Any) -> None:
     gen.set_defaults(func=run_generate)
 
 
+DEFAULT_ORDER = 5
+
+
+def add_order_argument(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """``-o/--order``, as lmplz spells it."""
+    default = "" if required else " (default 5, or the order of --from-counts)"
+    parser.add_argument(
+        "-o", "--order", type=int, required=required, help=f"n-gram order{default}"
+    )
+
+
+def memory_size(text: str) -> int:
+    """An argparse ``type=`` for ``--memory`` (see :func:`rnnrs.ngram.parse_memory`).
+
+    Example:
+        >>> memory_size("2M")
+        2097152
+    """
+    try:
+        return parse_memory(text, "--memory")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_memory_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--memory`` and ``--temp-dir``, as lmplz's ``-S`` and ``-T``."""
+    parser.add_argument(
+        "--memory",
+        type=memory_size,
+        metavar="SIZE",
+        help="count within this memory, spilling sorted runs to --temp-dir (e.g. 1G, 500M, "
+        "80%%; default: no limit)",
+    )
+    parser.add_argument(
+        "--temp-dir", type=Path, help="folder for the runs of --memory (default: the system's)"
+    )
+
+
+def count_texts(args: argparse.Namespace, order: int) -> tuple[NGramCounts, str]:
+    """The counts of the TEXT files (or of the standard library without any), and what they
+    were counted from."""
+    if args.temp_dir is not None and args.memory is None:
+        raise UsageError("--temp-dir holds the runs of --memory: give --memory too")
+    if args.text:
+        counts = NGramCounts.count_files(
+            args.text, order, memory=args.memory, temp_dir=args.temp_dir
+        )
+        return counts, f"{len(args.text)} file(s)"
+    if args.memory is not None:
+        raise UsageError("--memory counts files: give TEXT")
+    counts = NGramCounts(order).add(list(stdlib_lines()))
+    return counts, f"the Python standard library ({len(stdlib_files())} *.py files)"
+
+
 def load_model(path: Path) -> NGramLM:
     """An ARPA file or rnnrs's binary form, told apart by the file's first bytes."""
     if not path.is_file():
@@ -117,29 +209,47 @@ def load_model(path: Path) -> NGramLM:
 
 def run_build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    fmt = args.format or ("arpa" if args.output.suffix == ".arpa" else "binary")
+    if args.from_counts is not None:
+        if args.text or args.memory is not None:
+            raise UsageError("--from-counts estimates saved counts: it takes no TEXT or --memory")
+        counts = NGramCounts.load(args.from_counts, order=args.order)
+        source = str(args.from_counts)
+        order = counts.order
+    else:
+        order = DEFAULT_ORDER if args.order is None else args.order
+    options: dict[str, Any] = {
+        "k": args.k,
+        "discount": args.discount,
+        "alpha": args.alpha,
+        "discount_fallback": args.discount_fallback,
+        "min_counts": args.min_counts,
+    }
     try:
-        lm = NGramLM(
-            args.order,
-            args.smoothing,
-            k=args.k,
-            discount=args.discount,
-            alpha=args.alpha,
-            discount_fallback=args.discount_fallback,
-            min_counts=args.min_counts,
-        )
+        lm = NGramLM(order, args.smoothing, **options)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    counts = NGramCounts(args.order)
-    if args.text:
-        for path in args.text:
-            counts.add_file(path)
-        source = f"{len(args.text)} file(s)"
-    else:
-        counts.add(list(stdlib_lines()))
-        source = f"the Python standard library ({len(stdlib_files())} *.py files)"
+    if args.memory is not None and fmt == "arpa" and args.text:
+        # As lmplz: counted and estimated within the budget, the file written as it goes.
+        written = build_arpa(
+            args.text,
+            args.output,
+            order,
+            args.smoothing,
+            memory=args.memory,
+            temp_dir=args.temp_dir,
+            **options,
+        )
+        print(
+            f"built an order-{order} {lm.smoothing} model from {len(args.text)} file(s) within "
+            f"{args.memory} bytes: n-grams {written}; wrote {args.output} (arpa) in "
+            f"{time.perf_counter() - start:.2f} s; {backend_note()}"
+        )
+        return 0
+    if args.from_counts is None:
+        counts, source = count_texts(args, lm.order)
     tokens = counts.tokens
     lm.fit(counts, keep_counts=False)
-    fmt = args.format or ("arpa" if args.output.suffix == ".arpa" else "binary")
     if fmt == "arpa":
         lm.to_arpa(args.output)
     else:
@@ -149,6 +259,41 @@ def run_build(args: argparse.Namespace) -> int:
         f"built an order-{lm.order} {lm.smoothing} model from {source}: {tokens} tokens, "
         f"n-grams {lm.num_ngrams}; wrote {args.output} ({fmt}) in {seconds:.2f} s; "
         f"{backend_note()}"
+    )
+    return 0
+
+
+def run_count(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    try:
+        counts, source = count_texts(args, args.order)
+    except ValueError as exc:
+        if "order" not in str(exc):
+            raise
+        raise UsageError(str(exc)) from None
+    counts.save(args.output)
+    print(
+        f"counted {source}: {counts.tokens} tokens, n-grams {counts.num_ngrams}; wrote "
+        f"{args.output} in {time.perf_counter() - start:.2f} s; {backend_note()}"
+    )
+    return 0
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    merged = NGramCounts.load(args.counts[0])
+    for path in args.counts[1:]:
+        part = NGramCounts.load(path)
+        if part.order != merged.order:
+            raise FormatError(
+                f"{path}: counts of order {part.order}; {args.counts[0]} is of order "
+                f"{merged.order}: only counts of one order merge"
+            )
+        merged.merge(part)
+    merged.save(args.output)
+    print(
+        f"merged {len(args.counts)} counts files: {merged.tokens} tokens, n-grams "
+        f"{merged.num_ngrams}; wrote {args.output} in {time.perf_counter() - start:.2f} s"
     )
     return 0
 

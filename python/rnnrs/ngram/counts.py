@@ -7,11 +7,20 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from ..backends.engines import ngram_counts_engine
+from ..backends.engines import ngram_counts_class, ngram_counts_engine
 from ..backends.numpy_ngram import check_order
 from ..backends.selection import resolve_backend
+from ..errors import FormatError
 from ..reference.ngram import EOS, UNK
-from .inputs import PathLike, Sentences, file_path, id_array, sentence_lines
+from .inputs import (
+    PathLike,
+    Sentences,
+    file_path,
+    id_array,
+    parse_memory,
+    sentence_lines,
+    temp_folder,
+)
 
 __all__ = ["NGramCounts"]
 
@@ -143,6 +152,113 @@ class NGramCounts:
     def memory_bytes(self) -> int:
         """Approximate bytes held by the tables."""
         return int(self._engine.memory_bytes())
+
+    @property
+    def sentences(self) -> int:
+        """Sentences counted."""
+        return int(self._engine.sentences)
+
+    # ------------------------------------------------------------- files, bytes
+    def to_bytes(self) -> bytes:
+        """The counts in rnnrs's counts format (versioned, checksummed; docs/ngram.md):
+        the same bytes on both backends, readable by :meth:`from_bytes` on either.
+
+        Example:
+            >>> NGramCounts(2).add(["a b"]).to_bytes()[:8]
+            b'RNNRSCNT'
+        """
+        return bytes(self._engine.to_bytes())
+
+    @classmethod
+    def _wrap(cls, engine: Any, backend: str, order: Optional[int], source: str) -> NGramCounts:
+        if order is not None and int(engine.order) != order:
+            raise FormatError(f"{source}: counts of order {engine.order}, expected order {order}")
+        counts = cls.__new__(cls)
+        counts._engine, counts.backend = engine, backend
+        return counts
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes, *, order: Optional[int] = None, backend: Optional[str] = None
+    ) -> NGramCounts:
+        """Counts from :meth:`to_bytes`'s bytes. Corrupt, truncated or foreign data, another
+        version, or (with ``order``) another order raise :class:`rnnrs.FormatError`.
+
+        Example:
+            >>> c = NGramCounts(2).add(["a b", "b a"])
+            >>> NGramCounts.from_bytes(c.to_bytes())["a b"]
+            1
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data: expected bytes, got {type(data).__name__}")
+        b = resolve_backend(backend)
+        return cls._wrap(ngram_counts_class(b).from_bytes(bytes(data)), b, order, "data")
+
+    def save(self, path: PathLike) -> None:
+        """Write the counts to ``path`` in the counts format (atomically).
+
+        Example:
+            >>> NGramCounts(3).add(["a b c"]).save("part1.counts")  # doctest: +SKIP
+        """
+        self._engine.save(file_path(path, "path", must_exist=False))
+
+    @classmethod
+    def load(
+        cls, path: PathLike, *, order: Optional[int] = None, backend: Optional[str] = None
+    ) -> NGramCounts:
+        """Read counts written by :meth:`save` (on either backend, on any machine); errors as
+        :meth:`from_bytes`, naming the file.
+
+        Example:
+            >>> counts = NGramCounts.load("part1.counts", order=3)  # doctest: +SKIP
+        """
+        p = file_path(path, "path")
+        b = resolve_backend(backend)
+        return cls._wrap(ngram_counts_class(b).load(p), b, order, str(p))
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        # Pickled through the counts format: no code, only checked numbers, any backend.
+        return (NGramCounts.from_bytes, (self.to_bytes(),))
+
+    @classmethod
+    def count_files(
+        cls,
+        paths: Sequence[PathLike],
+        order: int,
+        *,
+        memory: Union[int, str, None] = None,
+        temp_dir: Optional[PathLike] = None,
+        backend: Optional[str] = None,
+    ) -> NGramCounts:
+        """Count text files (one sentence per line). With ``memory`` (bytes, or a size such
+        as ``"1G"``, ``"500M"``, ``"80%"``, see :func:`rnnrs.ngram.inputs.parse_memory`) the
+        Rust engine reads the text in chunks and spills sorted runs to ``temp_dir``
+        (default: the system's temporary folder) when its tables outgrow the budget, then
+        merges them: the same counts, counted in bounded memory (the vocabulary and the
+        merged counts aside). The runs are removed when counting ends, also on errors and
+        Ctrl-C. The NumPy backend counts in memory whatever ``memory`` says (it is meant
+        for small data).
+
+        Example:
+            >>> c = NGramCounts.count_files(["a.txt"], 5, memory="1G")  # doctest: +SKIP
+        """
+        checked = [file_path(p, "paths") for p in paths]
+        b = resolve_backend(backend)
+        if memory is None and temp_dir is not None:
+            raise ValueError("temp_dir: only used with memory= (bounded counting)")
+        if memory is None or b != "rust":
+            if memory is not None:
+                parse_memory(memory)
+                temp_folder(temp_dir)
+            counts = cls(order, backend=b)
+            for p in checked:
+                counts.add_file(p)
+            return counts
+        check_order(order)
+        engine = ngram_counts_class(b).count_files_bounded(
+            order, checked, parse_memory(memory), temp_folder(temp_dir)
+        )
+        return cls._wrap(engine, b, None, "")
 
     def __repr__(self) -> str:
         return f"NGramCounts(order={self.order}, ngrams={self.num_ngrams}, tokens={self.tokens})"

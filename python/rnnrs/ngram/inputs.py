@@ -1,12 +1,15 @@
 """The arguments of the n-gram API: sentences (strings or token lists) as whitespace-separated
-lines, file paths and token-id arrays, checked with errors naming the argument."""
+lines, file paths, token-id arrays, memory sizes and temporary folders, checked with errors
+naming the argument."""
 
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -55,3 +58,54 @@ def id_array(ids: Any, name: str) -> np.ndarray:
     if a.size and (a.min() < 0 or a.max() > np.iinfo(np.uint32).max):
         raise ValueError(f"{name}: token ids must be in [0, 2**32), got {a.min()}..{a.max()}")
     return np.ascontiguousarray(a, dtype=np.uint32)
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([bkmgtp%]?)", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def physical_memory() -> int:
+    """Bytes of physical memory of this machine."""
+    return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+
+
+def parse_memory(size: Union[int, str], name: str = "memory") -> int:
+    """Bytes in a memory size as lmplz's ``-S`` takes it: a number with a suffix ``K``,
+    ``M``, ``G``, ``T`` (powers of 1024; ``b`` or none: bytes) or ``%`` of the physical
+    memory; an int is bytes.
+
+    Example:
+        >>> parse_memory("1G"), parse_memory("500M"), parse_memory("1.5k"), parse_memory(4096)
+        (1073741824, 524288000, 1536, 4096)
+        >>> parse_memory("50%") == physical_memory() // 2
+        True
+    """
+    if isinstance(size, bool) or not isinstance(size, (int, str)):
+        raise TypeError(f"{name}: expected a size such as '1G' or a number of bytes, got {size!r}")
+    if isinstance(size, int):
+        value = size
+    else:
+        match = _SIZE.fullmatch(size.strip())
+        if match is None:
+            raise ValueError(f"{name}: expected a size such as 1G, 500M or 80%, got {size!r}")
+        number, unit = float(match.group(1)), match.group(2).lower()
+        if unit == "%":
+            if not 0 < number <= 100:
+                raise ValueError(f"{name}: a percentage must be in (0, 100], got {size!r}")
+            value = int(physical_memory() * number / 100)
+        else:
+            value = int(number * _UNITS[unit])
+    if value <= 0:
+        raise ValueError(f"{name}: must be > 0, got {size!r}")
+    return value
+
+
+def temp_folder(temp_dir: Optional[PathLike]) -> Path:
+    """The folder for temporary files (default: the system's), checked to be a writable
+    directory."""
+    p = Path(tempfile.gettempdir()) if temp_dir is None else file_path(temp_dir, "temp_dir", False)
+    if not p.is_dir():
+        raise NotADirectoryError(f"temp_dir: not a directory: {p}")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise PermissionError(f"temp_dir: not writable: {p}")
+    return p

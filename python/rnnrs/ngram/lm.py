@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -27,13 +29,21 @@ from ..backends.numpy_ngram import check_order, check_smoothing_args
 from ..backends.selection import resolve_backend
 from ..errors import NotFittedError
 from ..generation import Prompt, beam_search, generate
-from ..reference.ngram import EOS, METHODS, UNK
+from ..reference.ngram import EOS, INTERPOLATED, METHODS, UNK
 from .counts import NGramCounts
-from .inputs import PathLike, Sentences, file_path, id_array, sentence_lines
+from .inputs import (
+    PathLike,
+    Sentences,
+    file_path,
+    id_array,
+    parse_memory,
+    sentence_lines,
+    temp_folder,
+)
 
 LN10 = math.log(10.0)
 
-__all__ = ["NGramLM"]
+__all__ = ["NGramLM", "build_arpa"]
 
 
 class NGramLM:
@@ -111,6 +121,8 @@ class NGramLM:
         data: Union[PathLike, Sentences, NGramCounts],
         *,
         keep_counts: bool = True,
+        memory: Union[int, str, None] = None,
+        temp_dir: Optional[PathLike] = None,
         **options: Any,
     ) -> NGramLM:
         """Count ``data`` and estimate the model; returns ``self``.
@@ -122,6 +134,14 @@ class NGramLM:
         ``keep_counts=False``: then they are freed during estimation (less memory; counts
         passed as ``data`` are left empty).
 
+        ``memory`` (with a path; e.g. ``"1G"``, see :func:`rnnrs.ngram.inputs.parse_memory`)
+        bounds the memory of counting and estimation, temporary files going to
+        ``temp_dir``: for the interpolated methods on the Rust backend the model is
+        estimated as :func:`build_arpa` does, into an ARPA file in ``temp_dir`` that is then
+        read (the model in memory is the only thing that outgrows the budget; no counts are
+        kept); the other methods count within the budget (:meth:`NGramCounts.count_files`)
+        and estimate in memory. The model is the same.
+
         Example:
             >>> NGramLM(2, "add_k").fit([["a", "b"], "b a"]).vocab_size
             5
@@ -132,16 +152,22 @@ class NGramLM:
         if options:
             self._configure(**options)
         consume = not keep_counts
+        if memory is not None and not isinstance(data, (str, os.PathLike)):
+            raise TypeError("memory: bounded counting reads a text file: give data as a path")
         if isinstance(data, NGramCounts):
             if data.order != self.order:
                 raise ValueError(f"data: counts of order {data.order}, the model is {self.order}")
             counts = data
+        elif isinstance(data, (str, os.PathLike)):
+            path = file_path(data, "data")
+            if memory is not None and self.backend == "rust" and self.smoothing in INTERPOLATED:
+                return self._fit_bounded(path, memory, temp_dir)
+            counts = NGramCounts.count_files(
+                [path], self.order, memory=memory, temp_dir=temp_dir, backend=self.backend
+            )
         else:
             counts = NGramCounts(self.order, backend=self.backend)
-            if isinstance(data, (str, os.PathLike)):
-                counts.add_file(data)
-            else:
-                counts.add(data)
+            counts.add(data)
         if counts.tokens == 0:
             raise ValueError("data: the corpus is empty (no sentence has a token)")
         if counts.backend != self.backend:
@@ -151,6 +177,23 @@ class NGramLM:
         )
         self._set_model(engine)
         self.counts = None if consume else counts
+        return self
+
+    def _fit_bounded(
+        self, path: Path, memory: Union[int, str], temp_dir: Optional[PathLike]
+    ) -> NGramLM:
+        """:meth:`fit` within a memory budget: :func:`build_arpa` into a temporary folder,
+        then the model read from its ARPA file."""
+        folder = temp_folder(temp_dir)
+        budget = parse_memory(memory)
+        with tempfile.TemporaryDirectory(prefix="rnnrs-", dir=folder) as tmp:
+            arpa = Path(tmp) / "model.arpa"
+            engines = ngram_model_engine(self.backend)
+            engines.build_arpa_bounded(
+                self.order, [path], arpa, self.smoothing, budget, folder, **self.options
+            )
+            self._set_model(engines.from_arpa(arpa))
+        self.counts = None
         return self
 
     @classmethod
@@ -444,3 +487,54 @@ class NGramLM:
     def __repr__(self) -> str:
         sizes = self.num_ngrams if self._model is not None else "untrained"
         return f"NGramLM(order={self.order}, smoothing={self.smoothing!r}, ngrams={sizes})"
+
+
+def build_arpa(
+    texts: Sequence[PathLike],
+    output: PathLike,
+    order: int = 5,
+    smoothing: str = "modified_kneser_ney",
+    *,
+    memory: Union[int, str, None] = None,
+    temp_dir: Optional[PathLike] = None,
+    backend: Optional[str] = None,
+    **options: Any,
+) -> list[int]:
+    """Count text files and write the model as an ARPA file, as lmplz does; returns the
+    number of n-grams of each order written. ``options``: the smoothing knobs of
+    :class:`NGramLM`.
+
+    With ``memory`` (bytes or a size such as ``"1G"``, ``"500M"``, ``"80%"``; see
+    :func:`rnnrs.ngram.inputs.parse_memory`) and an interpolated method
+    (``modified_kneser_ney``, ``kneser_ney``, ``absolute``, ``witten_bell``), the Rust
+    engine counts and estimates within that budget, no model ever in memory: sorted runs
+    spill to ``temp_dir`` (default: the system's temporary folder), the n-grams are
+    estimated a group of last words at a time, and the file is written in sorted order, the
+    same bytes as ``NGramLM(...).fit(...).to_arpa(output)``. The vocabulary comes on top of
+    the budget. Temporary files are removed when it ends, also on errors and Ctrl-C. Other
+    methods, and the NumPy backend, estimate in memory.
+
+    Example:
+        >>> build_arpa(["big.txt"], "big.arpa", 5, memory="2G")  # doctest: +SKIP
+        [1234567, 9876543, 21234567, 30123456, 31234567]
+    """
+    lm = NGramLM(order, smoothing, backend=backend, **options)
+    paths = [file_path(p, "texts") for p in texts]
+    out = file_path(output, "output", must_exist=False)
+    if memory is not None and lm.backend == "rust" and lm.smoothing in INTERPOLATED:
+        written = ngram_model_engine(lm.backend).build_arpa_bounded(
+            order,
+            paths,
+            out,
+            lm.smoothing,
+            parse_memory(memory),
+            temp_folder(temp_dir),
+            **lm.options,
+        )
+        return [int(x) for x in written]
+    counts = NGramCounts.count_files(
+        paths, order, memory=memory, temp_dir=temp_dir, backend=lm.backend
+    )
+    lm.fit(counts, keep_counts=False)
+    lm.to_arpa(out)
+    return lm.num_ngrams

@@ -236,6 +236,47 @@ def _alpha(
     return a / total  # mle, stupid_backoff
 
 
+def discount_mass(d: Discounts, counts: Sequence[int]) -> float:
+    """``D1 n1 + D2 n2 + D3 n3+`` over a context's counts (``n_k``: how many are k, 3 and
+    more for the last), as KenLM sums the discounts: from integer class sizes, so the result
+    does not depend on the order of the words (counts merged from shards in any order give
+    the same model).
+
+    Rust: src/ngram/estimate.rs (Sums::discount_mass).
+
+    Example:
+        >>> discount_mass((0.5, 1.0, 1.5), [1, 1, 2, 7])
+        3.5
+    """
+    n = [0, 0, 0]
+    for a in counts:
+        n[min(a, 3) - 1] += 1
+    return d[0] * n[0] + d[1] * n[1] + d[2] * n[2]
+
+
+def pruned_mass(
+    smoothing: Smoothing,
+    d: Discounts,
+    v: int,
+    pruned: Sequence[int],
+    total: float,
+    n_items: int,
+) -> float:
+    """``Σ alpha`` over the counts ``pruned`` of a context, in closed form from integer sums
+    (the same whatever the order of the words).
+
+    Rust: src/ngram/estimate.rs (pruned_mass)."""
+    x = float(sum(pruned))
+    method = smoothing.method
+    if method in ("modified_kneser_ney", "kneser_ney", "absolute"):
+        return (x - discount_mass(d, pruned)) / total
+    if method == "witten_bell":
+        return x / (total + n_items)
+    if method == "add_k":
+        return (x + smoothing.k * len(pruned)) / (total + smoothing.k * v)
+    return x / total  # mle, stupid_backoff
+
+
 def estimate(counts: Counts, vocab_size: int, smoothing: Smoothing) -> Model:
     """Estimate a backoff model from raw ``counts`` over a vocabulary of ``vocab_size`` ids
     (``<unk>``, ``<s>``, ``</s>`` included).
@@ -279,10 +320,12 @@ def estimate(counts: Counts, vocab_size: int, smoothing: Smoothing) -> Model:
                 groups[gram[:-1]].append((gram[-1], a))
         current: dict[tuple[int, ...], float] = {}
         for ctx, items in groups.items():
-            items.sort()  # by word id, the order in which the Rust engine sums
+            items.sort()  # by word id, as the Rust engine keeps them
             total = float(sum(a for _, a in items))
             kept = [(w, a) for w, a in items if counts[n - 1][(*ctx, w)] >= threshold]
             kept_set = {w for w, _ in kept}
+            pruned = [a for w, a in items if w not in kept_set]
+            lost = pruned_mass(smoothing, d, v, pruned, total, len(items)) if pruned else 0.0
 
             def alpha(
                 a: int, total: float = total, n_items: int = len(items), d: Discounts = d
@@ -293,8 +336,8 @@ def estimate(counts: Counts, vocab_size: int, smoothing: Smoothing) -> Model:
                 if method == "witten_bell":
                     gamma = len(items) / (total + len(items))
                 else:
-                    gamma = sum(d[min(a, 3) - 1] for _, a in items) / total
-                gamma += sum(alpha(a) for w, a in items if w not in kept_set)
+                    gamma = discount_mass(d, [a for _, a in items]) / total
+                gamma += lost
                 for w, a in kept:
                     p_low = 1.0 / v if n == 1 else lower[(*ctx[1:], w)]
                     current[(*ctx, w)] = alpha(a) + gamma * p_low
@@ -313,13 +356,12 @@ def estimate(counts: Counts, vocab_size: int, smoothing: Smoothing) -> Model:
                         if w != BOS and (w,) not in current:
                             current[(w,)] = unseen
             else:  # add_k, mle above the unigrams: Katz-style backoff form
-                # 1 - sum(alpha) over the kept words, as the mass of the unseen words
-                # (closed form) plus the pruned ones: exactly 0 when nothing is left.
+                # 1 - sum(alpha) over the kept words, as the mass of the unseen words plus
+                # the pruned ones (closed forms): exactly 0 when nothing is left. The lower
+                # probabilities are summed smallest first, whatever the word ids.
                 unseen = smoothing.k * (v - len(items)) / (total + smoothing.k * v)
-                left = (unseen if method == "add_k" else 0.0) + sum(
-                    alpha(a) for w, a in items if w not in kept_set
-                )
-                den = 1.0 - sum(lower[(*ctx[1:], w)] for w, _ in kept)
+                left = (unseen if method == "add_k" else 0.0) + lost
+                den = 1.0 - sum(sorted(lower[(*ctx[1:], w)] for w, _ in kept))
                 for w, a in kept:
                     current[(*ctx, w)] = alpha(a)
                 if left <= 0.0:

@@ -11,6 +11,7 @@ mod number;
 mod read;
 mod write;
 
+pub(crate) use number::push_number;
 pub use read::read_arpa;
 pub use write::{write_arpa, write_atomically};
 

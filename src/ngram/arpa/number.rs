@@ -41,7 +41,7 @@ fn round_to_i64(y: f64) -> i64 {
 /// Append `x` with 12 decimals, trailing zeros dropped: values read from a KenLM or SRILM
 /// file (at most about 10 decimals) are written back exactly, and a value written once
 /// reads back as the nearest double and is written identically again.
-pub(super) fn push_number(out: &mut Vec<u8>, x: f64) {
+pub(crate) fn push_number(out: &mut Vec<u8>, x: f64) {
     if x == f64::NEG_INFINITY || x <= LOG10_ZERO_ARPA {
         out.extend_from_slice(b"-99");
         return;
