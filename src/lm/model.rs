@@ -318,9 +318,18 @@ impl Model {
 
     /// The decoder's weight (V, H) (the embedding table when tied) and bias (V).
     pub fn decoder(&self) -> (&[f32], &[f32]) {
-        let w = self.out_w.clone().unwrap_or(self.embedding.clone());
         let values = self.params.values();
-        (&values[w], &values[self.out_b.clone()])
+        (&values[self.decoder_weight()], &values[self.out_b.clone()])
+    }
+
+    /// Where the decoder's word weight lives: output.weight, or the embedding when tied.
+    fn decoder_weight(&self) -> Range<usize> {
+        self.out_w.clone().unwrap_or(self.embedding.clone())
+    }
+
+    /// Whether a pass applies the output dropout (training with dropout > 0).
+    fn output_dropout(&self, train: bool) -> bool {
+        train && self.cfg.dropout > 0.0
     }
 
     /// With the class softmax: the class map, the class weight (K, H) and bias (K).
@@ -388,7 +397,7 @@ impl Model {
         let (t, b, v) = (x.time(), x.batch(), self.cfg.vocab_size);
         threads::install(|| {
             let fin = self.forward(t, b, state, false)?;
-            self.output_logits(t * b, false);
+            self.output_logits(t * b);
             let mut out = vec![0.0f32; b * t * v];
             for (r, row) in self.ws.logits[..t * b * v].chunks_exact(v).enumerate() {
                 let (tt, bb) = (r / b, r % b);
@@ -455,7 +464,7 @@ impl Model {
     fn forward(&mut self, t: usize, b: usize, state: Option<&State>, train: bool) -> Result<State> {
         let h = self.cfg.hidden_size;
         let tb = t * b;
-        let drop = train && self.cfg.dropout > 0.0;
+        let drop = self.output_dropout(train);
         let Model {
             cfg,
             params,
@@ -481,24 +490,21 @@ impl Model {
         Ok(fin)
     }
 
-    /// The decoder's output for the `n` rows of the last forward into ws.logits: logits
-    /// (full softmax) or log-probabilities (class softmax).
-    fn output_logits(&mut self, n: usize, train: bool) {
+    /// The decoder's output (evaluation: no dropout) for the `n` rows of the last forward into
+    /// ws.logits: logits (full softmax) or log-probabilities (class softmax).
+    fn output_logits(&mut self, n: usize) {
         let (h, v) = (self.cfg.hidden_size, self.cfg.vocab_size);
-        let drop = train && self.cfg.dropout > 0.0;
+        let w_out = self.decoder_weight();
         let Model {
             params,
-            embedding,
             stack,
-            out_w,
             out_b,
             class_out,
             ws,
             ..
         } = self;
         let values = params.values();
-        let top = top_outputs(stack, &ws.dropped, drop, n * h);
-        let w_out = out_w.clone().unwrap_or(embedding.clone());
+        let top = &stack.outputs(0)[..n * h];
         grow(&mut ws.logits, n * v);
         match class_out {
             None => decoder::logits(
@@ -520,43 +526,35 @@ impl Model {
     /// decoder keeps dL/dlogits for [`Model::backward`] (full softmax: in ws.logits).
     fn output_loss(&mut self, n: usize, train: bool, grad: bool) -> f64 {
         let scale = grad.then_some(1.0 / n as f32);
-        if self.class_out.is_none() {
-            self.output_logits(n, train);
-            let v = self.cfg.vocab_size;
-            grow(&mut self.ws.row_loss, n);
-            decoder::cross_entropy(
-                &mut self.ws.logits,
-                v,
-                &self.ws.targets[..n],
-                &mut self.ws.row_loss,
-                scale,
-            );
-            return self.ws.row_loss[..n].iter().sum::<f64>() / n as f64;
-        }
-        let h = self.cfg.hidden_size;
-        let drop = train && self.cfg.dropout > 0.0;
+        let (h, v) = (self.cfg.hidden_size, self.cfg.vocab_size);
+        let drop = self.output_dropout(train);
+        let w_out = self.decoder_weight();
         let Model {
             params,
-            embedding,
             stack,
-            out_w,
             out_b,
             class_out,
             ws,
             ..
         } = self;
-        let Some(c) = class_out else {
-            return f64::NAN;
-        };
         let values = params.values();
-        let wts = c.weights(
-            values,
-            out_w.clone().unwrap_or(embedding.clone()),
-            out_b.clone(),
-        );
         let top = top_outputs(stack, &ws.dropped, drop, n * h);
-        let total =
-            class_decoder::loss(&c.map, wts, top, h, &ws.targets[..n], &mut ws.class, scale);
+        let total = match class_out {
+            None => {
+                grow(&mut ws.logits, n * v);
+                let b_out = &values[out_b.clone()];
+                decoder::logits(top, n, h, &values[w_out], b_out, &mut ws.logits);
+                grow(&mut ws.row_loss, n);
+                let targets = &ws.targets[..n];
+                decoder::cross_entropy(&mut ws.logits, v, targets, &mut ws.row_loss, scale);
+                ws.row_loss[..n].iter().sum::<f64>()
+            }
+            Some(c) => {
+                let wts = c.weights(values, w_out, out_b.clone());
+                let targets = &ws.targets[..n];
+                class_decoder::loss(&c.map, wts, top, h, targets, &mut ws.class, scale)
+            }
+        };
         total / n as f64
     }
 
@@ -565,12 +563,12 @@ impl Model {
     fn backward(&mut self, t: usize, b: usize, train: bool) -> Result<()> {
         let (h, v) = (self.cfg.hidden_size, self.cfg.vocab_size);
         let tb = t * b;
-        let drop = train && self.cfg.dropout > 0.0;
+        let drop = self.output_dropout(train);
+        let w_out = self.decoder_weight();
         let Model {
             params,
             embedding,
             stack,
-            out_w,
             out_b,
             class_out,
             ws,
@@ -579,7 +577,6 @@ impl Model {
         params.zero_grads();
         let (values, grads) = params.values_and_grads();
         let values: &[f32] = values;
-        let w_out = out_w.clone().unwrap_or(embedding.clone());
         match class_out {
             None => {
                 {
