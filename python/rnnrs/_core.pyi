@@ -308,3 +308,81 @@ class RecurrentStack:
 
 def set_num_threads(n: Union[int, np.integer[Any]]) -> None: ...
 def get_num_threads() -> int: ...
+
+# --- sequence tagging (src/python/tag.rs) -----------------------------------------------------
+
+_TagBatch = tuple[Any, Any, Any, Any, Any]
+
+class TaggerEngine:
+    """A sequence tagger on the Rust core: word embedding [+ character encoder] ->
+    (bi)RNN/LSTM/GRU over padded batches -> emission scores -> softmax or CRF."""
+
+    def __new__(
+        cls,
+        *,
+        vocab_size: int,
+        num_tags: int,
+        cell: str,
+        embed_size: int,
+        hidden_size: int,
+        num_layers: int,
+        bidirectional: bool,
+        char_encoder: Optional[str],
+        char_vocab_size: int,
+        char_embed_size: int,
+        char_hidden_size: int,
+        output: str,
+        dropout: float,
+        seed: int,
+    ) -> TaggerEngine: ...
+    def param_names(self) -> list[str]: ...
+    def get_parameters(self) -> dict[str, npt.NDArray[np.float32]]: ...
+    def set_parameters(self, params: dict[str, Any]) -> None: ...
+    def emissions(
+        self,
+        ids: npt.NDArray[np.uint32],
+        lengths: npt.NDArray[np.int64],
+        chars: Optional[npt.NDArray[np.uint32]] = None,
+        char_lengths: Optional[npt.NDArray[np.int64]] = None,
+    ) -> npt.NDArray[np.float32]: ...
+    def loss_and_grads(
+        self,
+        ids: npt.NDArray[np.uint32],
+        lengths: npt.NDArray[np.int64],
+        tags: npt.NDArray[np.int64],
+        chars: Optional[npt.NDArray[np.uint32]] = None,
+        char_lengths: Optional[npt.NDArray[np.int64]] = None,
+        *,
+        train: bool,
+    ) -> tuple[float, dict[str, npt.NDArray[np.float32]]]: ...
+    def evaluate(self, batches: list[_TagBatch]) -> tuple[float, int]: ...
+    def decode(
+        self,
+        ids: npt.NDArray[np.uint32],
+        lengths: npt.NDArray[np.int64],
+        chars: Optional[npt.NDArray[np.uint32]] = None,
+        char_lengths: Optional[npt.NDArray[np.int64]] = None,
+        *,
+        constraints: Optional[tuple[Any, Any, Any]] = None,
+    ) -> npt.NDArray[np.int64]: ...
+    def configure_optimizer(
+        self,
+        *,
+        name: str,
+        momentum: Optional[float] = None,
+        nesterov: Optional[bool] = None,
+        betas: Optional[tuple[float, float]] = None,
+        eps: Optional[float] = None,
+        weight_decay: float = 0.0,
+    ) -> None: ...
+    def train_steps(
+        self,
+        batches: list[_TagBatch],
+        lrs: Any,
+        clip_norm: Optional[float],
+        clip_value: Optional[float],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+    def optimizer_state(self) -> dict[str, npt.NDArray[Any]]: ...
+    def load_optimizer_state(self, state: dict[str, Any]) -> None: ...
+    def rng_state(self) -> npt.NDArray[np.uint64]: ...
+    def set_rng_state(self, a: npt.NDArray[np.uint64]) -> None: ...

@@ -6,8 +6,10 @@
 //! one flat buffer ([`params::Layout`] names the views).
 
 pub mod cell;
+pub mod char_encoder;
 pub mod checks;
 pub mod class_decoder;
+pub mod crf;
 pub mod decoder;
 pub mod dropout;
 pub mod embedding;

@@ -12,6 +12,7 @@ from ..reference import bpe as reference_bpe
 from .numpy_classifier import NumpyClassifierEngine
 from .numpy_ngram import RefNGramCounts, RefNGramModel
 from .numpy_rnnlm import NumpyEngine
+from .numpy_tagger import NumpyTaggerEngine
 from .selection import core
 
 
@@ -29,6 +30,14 @@ def classifier_engine(config: dict[str, Any], backend: str) -> Any:
     if backend == "rust":
         return core().ClassifierEngine(**config)
     return NumpyClassifierEngine(**config)
+
+
+def tagger_engine(config: dict[str, Any], backend: str) -> Any:
+    """A new sequence-tagger engine for a config checked by ``SequenceTagger``:
+    ``TaggerEngine`` or :class:`NumpyTaggerEngine`."""
+    if backend == "rust":
+        return core().TaggerEngine(**config)
+    return NumpyTaggerEngine(**config)
 
 
 def rust_recurrent_stack(
