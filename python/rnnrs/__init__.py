@@ -27,6 +27,7 @@ from .io.checkpoint import load_training_state
 from .models.classifier import SequenceClassifier
 from .models.registry import load
 from .models.rnnlm import RNNLM
+from .models.tagger import SequenceTagger
 from .ngram.counts import NGramCounts
 from .ngram.lm import NGramLM
 from .nn.classes import frequency_classes
@@ -61,6 +62,7 @@ __all__ = [
     "ReduceOnPlateau",
     "RnnrsError",
     "SequenceClassifier",
+    "SequenceTagger",
     "StepLR",
     "Trainer",
     "TrainingDivergedError",

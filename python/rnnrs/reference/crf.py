@@ -136,8 +136,8 @@ def crf_nll_and_grads(
         for b in np.nonzero(t < lengths)[0]:
             d_trans[tags[t - 1, b], tags[t, b]] -= 1.0
     for t in range(t_len):
-        live = np.nonzero(t < lengths)[0]
-        d_emissions[t, live, tags[t, live]] -= 1.0
+        rows_t = np.nonzero(t < lengths)[0]
+        d_emissions[t, rows_t, tags[t, rows_t]] -= 1.0
     d_start = unary[0].sum(axis=0)
     np.subtract.at(d_start, tags[0], 1.0)
     last = unary[lengths - 1, rows]
