@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from typing import NoReturn, Optional
 
 from . import __version__
-from .commands import classify, generate, ngram, stats, train
+from .commands import classify, generate, ngram, stats, tag, train
 from .commands import eval as evaluate
 from .commands._common import UsageError
 
 # Sub-command modules, in the order `rnnrs --help` lists them.
-_COMMANDS = (stats, train, generate, evaluate, ngram, classify)
+_COMMANDS = (stats, train, generate, evaluate, ngram, classify, tag)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,8 +69,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         prog = f"rnnrs {args.command}" if args.command else "rnnrs"
         parser.exit(
             2,
-            f"{prog}: error: unrecognized arguments: {' '.join(unknown)}\n"
-            f"Try '{prog} --help'.\n",
+            f"{prog}: error: unrecognized arguments: {' '.join(unknown)}\nTry '{prog} --help'.\n",
         )
     args.debug = debug
     if args.command is None:
