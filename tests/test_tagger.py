@@ -181,3 +181,32 @@ def test_wnut_reader_feeds_the_tagger(shared_data: Path) -> None:
     tagger = make(data.tokens[:50], data.tags[:50], output="crf")
     result = tagger.evaluate(data.tokens[:50], data.tags[:50])
     assert result.f1 is not None and 0.0 <= result.f1 <= 1.0
+
+
+@pytest.mark.parametrize("char_encoder", ["lstm", "cnn"])
+def test_the_torch_module_gives_the_same_scores_loss_and_paths(char_encoder: str) -> None:
+    torch = pytest.importorskip("torch")
+    from rnnrs.io.torch_tagger import torch_tagger
+
+    sents, tags = synthetic_ner(12, 9)
+    tagger = make(sents, tags, char_encoder=char_encoder, output="crf", constrained=False)
+    module = torch_tagger(tagger.config, tagger.tokenizer.vocab_size)
+    module.load_state_dict(
+        {k: torch.from_numpy(v) for k, v in tagger.to_torch_state_dict().items()}
+    )
+    module.eval()
+    data = tagger.tag_batches((sents, tags), 12)
+    ids, lengths, tag_arr, chars, cl = data.batch(list(range(12)))
+    t = [torch.from_numpy(a.astype(np.int64)) for a in (ids, lengths, tag_arr, chars, cl)]
+    with torch.no_grad():
+        scores = module(t[0], t[1], t[3], t[4])
+        nll = module.crf_nll(scores, t[2], t[1]).item()
+        paths = module.viterbi(scores, t[1])
+    engine_scores = tagger.engine.emissions(ids, lengths, chars, cl)  # (T, B, K)
+    valid = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+    np.testing.assert_allclose(
+        scores.numpy()[valid], np.transpose(engine_scores, (1, 0, 2))[valid], rtol=1e-4, atol=1e-5
+    )
+    loss, _ = tagger.engine.loss_and_grads(ids, lengths, tag_arr, chars, cl, train=False)
+    assert nll / int(lengths.sum()) == pytest.approx(loss, rel=1e-4)
+    assert paths == [[tagger.tags.index(x) for x in row] for row in tagger.predict(sents)]
