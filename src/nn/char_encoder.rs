@@ -5,7 +5,11 @@
 //! Words arrive time-major, `chars (W*N)` (position p of word n at `p*N + n`, 0 past the
 //! word's length) with `lengths (N)` in 1..=W. `Lstm`: the character embeddings through a
 //! one-layer bidirectional LSTM ([`Stack`] with lengths) and the word's vector is [final
-//! forward state | final reverse state] (N, 2*Hc). `Cnn`: a window-3 convolution (zero
+//! forward state | final reverse state] (N, 2*Hc). The words run sorted by length, longest
+//! first, in chunks of [`CHUNK`] each padded to its own longest word: a batch's words are
+//! mostly short and a few very long (URLs), and the masked stack costs its padded size, so
+//! this is what `pack_padded_sequence` saves torch; a word's vector does not depend on its
+//! chunk. `Cnn`: a window-3 convolution (zero
 //! padding of one position each side; torch's `Conv1d(Ec, F, 3, padding=1)`) as one GEMM over
 //! the windows, and the max over the word's real positions (the first on ties) (N, F).
 
@@ -20,6 +24,9 @@ use crate::nn::CellKind;
 
 /// The convolution's window.
 const WINDOW: usize = 3;
+
+/// Words per run of the character LSTM.
+const CHUNK: usize = 128;
 
 /// Which encoder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,12 +69,15 @@ impl CharConfig {
 }
 
 enum Inner {
-    Lstm(Box<Stack>),
-    /// conv weight (F, Ec, 3), bias (F).
-    Cnn {
-        w: Range<usize>,
-        b: Range<usize>,
+    /// One stack per chunk (each keeps its chunk's caches for the backward), all reading the
+    /// tensors at `offset` of the owning model's parameters.
+    Lstm {
+        cfg: StackConfig,
+        offset: usize,
+        stacks: Vec<Stack>,
     },
+    /// conv weight (F, Ec, 3), bias (F).
+    Cnn { w: Range<usize>, b: Range<usize> },
 }
 
 /// Buffers of the last forward.
@@ -77,8 +87,12 @@ struct Workspace {
     n: usize,
     chars: Vec<u32>,
     lengths: Vec<usize>,
-    /// (W*N, Ec) embedded characters, 0 past each word.
+    /// Cnn: (W*N, Ec) embedded characters, 0 past each word.
     x: Vec<f32>,
+    /// Lstm: the words by decreasing length, and each chunk's embedded characters
+    /// (W_k*N_k, Ec) time-major.
+    order: Vec<usize>,
+    xs: Vec<Vec<f32>>,
     /// Cnn: (W*N, Ec*3) windows, (W*N, F) convolution, (N*F) the picked position.
     windows: Vec<f32>,
     conv: Vec<f32>,
@@ -112,7 +126,13 @@ impl CharEncoder {
             CharKind::Lstm => {
                 let mut s = StackConfig::new(CellKind::Lstm, cfg.embed_size, cfg.hidden_size, 1);
                 s.bidirectional = true;
-                Inner::Lstm(Box::new(Stack::new(s, layout, "char_rnn.")?))
+                let offset = layout.total();
+                let stack = Stack::new(s.clone(), layout, "char_rnn.")?;
+                Inner::Lstm {
+                    cfg: s,
+                    offset,
+                    stacks: vec![stack],
+                }
             }
             CharKind::Cnn => Inner::Cnn {
                 w: layout.push(
@@ -152,29 +172,57 @@ impl CharEncoder {
         ws.chars.extend_from_slice(&chars[..w * n]);
         ws.lengths.clear();
         ws.lengths.extend_from_slice(lengths);
-        grow(&mut ws.x, w * n * e);
         let table = &params[self.table.clone()];
-        for (r, row) in ws.x[..w * n * e].chunks_exact_mut(e).enumerate() {
-            let (p, word) = (r / n, r % n);
-            if p < lengths[word] {
-                let id = chars[r] as usize;
-                row.copy_from_slice(&table[id * e..(id + 1) * e]);
-            } else {
-                row.fill(0.0);
+        // x (rows, Ec) row r = the embedding of chars[at(r)], or 0 past the word
+        let embed = |x: &mut [f32], at: &dyn Fn(usize) -> Option<usize>| {
+            for (r, row) in x.chunks_exact_mut(e).enumerate() {
+                match at(r) {
+                    Some(i) => {
+                        let id = chars[i] as usize;
+                        row.copy_from_slice(&table[id * e..(id + 1) * e]);
+                    }
+                    None => row.fill(0.0),
+                }
             }
-        }
+        };
         grow(&mut ws.out, n * f);
         match &mut self.inner {
-            Inner::Lstm(stack) => {
-                let x = StackInput::Features(&ws.x[..w * n * e]);
-                let fin = stack.forward(params, x, w, n, Some(lengths), None, None)?;
+            Inner::Lstm {
+                cfg,
+                offset,
+                stacks,
+            } => {
+                ws.order.clear();
+                ws.order.extend(0..n);
+                ws.order
+                    .sort_by_key(|&i| (std::cmp::Reverse(lengths[i]), i));
                 let h = self.cfg.hidden_size;
-                for (word, out) in ws.out[..n * f].chunks_exact_mut(f).enumerate() {
-                    out[..h].copy_from_slice(&fin.h[word * h..(word + 1) * h]);
-                    out[h..].copy_from_slice(&fin.h[(n + word) * h..(n + word + 1) * h]);
+                for (k, idx) in ws.order.chunks(CHUNK).enumerate() {
+                    let (nk, wk) = (idx.len(), lengths[idx[0]]);
+                    if ws.xs.len() <= k {
+                        ws.xs.push(Vec::new());
+                    }
+                    grow(&mut ws.xs[k], wk * nk * e);
+                    let at = |r: usize| {
+                        let (p, word) = (r / nk, idx[r % nk]);
+                        (p < lengths[word]).then_some(p * n + word)
+                    };
+                    embed(&mut ws.xs[k][..wk * nk * e], &at);
+                    let lens: Vec<usize> = idx.iter().map(|&i| lengths[i]).collect();
+                    let x = StackInput::Features(&ws.xs[k][..wk * nk * e]);
+                    let stack = chunk_stack(stacks, k, cfg, *offset)?;
+                    let fin = stack.forward(params, x, wk, nk, Some(&lens), None, None)?;
+                    for (j, &word) in idx.iter().enumerate() {
+                        let out = &mut ws.out[word * f..(word + 1) * f];
+                        out[..h].copy_from_slice(&fin.h[j * h..(j + 1) * h]);
+                        out[h..].copy_from_slice(&fin.h[(nk + j) * h..(nk + j + 1) * h]);
+                    }
                 }
             }
             Inner::Cnn { w: wr, b: br } => {
+                grow(&mut ws.x, w * n * e);
+                let at = |r: usize| (r / n < lengths[r % n]).then_some(r);
+                embed(&mut ws.x[..w * n * e], &at);
                 let ew = e * WINDOW;
                 grow(&mut ws.windows, w * n * ew);
                 for (r, win) in ws.windows[..w * n * ew].chunks_exact_mut(ew).enumerate() {
@@ -232,24 +280,35 @@ impl CharEncoder {
             self.cfg.hidden_size,
         );
         let ws = &mut self.ws;
-        let mut dx_own = Vec::new();
-        let dx: &[f32] = match &mut self.inner {
-            Inner::Lstm(stack) => {
-                for dir in 0..2 {
-                    stack.output_grads_mut(dir).fill(0.0);
+        let table = self.table.clone();
+        match &mut self.inner {
+            Inner::Lstm { stacks, .. } => {
+                let lengths = &ws.lengths;
+                for (k, idx) in ws.order.chunks(CHUNK).enumerate() {
+                    let (nk, wk) = (idx.len(), lengths[idx[0]]);
+                    let stack = &mut stacks[k];
+                    for dir in 0..2 {
+                        stack.output_grads_mut(dir).fill(0.0);
+                    }
+                    let mut d_state = State {
+                        batch: nk,
+                        h: vec![0.0; 2 * nk * h],
+                        c: Some(vec![0.0; 2 * nk * h]),
+                    };
+                    for (j, &word) in idx.iter().enumerate() {
+                        let d = &d_out[word * f..(word + 1) * f];
+                        d_state.h[j * h..(j + 1) * h].copy_from_slice(&d[..h]);
+                        d_state.h[(nk + j) * h..(nk + j + 1) * h].copy_from_slice(&d[h..]);
+                    }
+                    let x = StackInput::Features(&ws.xs[k][..wk * nk * e]);
+                    stack.backward(params, grads, x, Some(&mut d_state))?;
+                    let at = |r: usize| {
+                        let (p, word) = (r / nk, idx[r % nk]);
+                        (p < lengths[word]).then_some(p * n + word)
+                    };
+                    let dx = stack.input_grads(wk, nk);
+                    scatter_table(&mut grads[table.clone()], e, dx, &ws.chars, at);
                 }
-                let mut d_state = State {
-                    batch: n,
-                    h: vec![0.0; 2 * n * h],
-                    c: Some(vec![0.0; 2 * n * h]),
-                };
-                for (word, d) in d_out[..n * f].chunks_exact(f).enumerate() {
-                    d_state.h[word * h..(word + 1) * h].copy_from_slice(&d[..h]);
-                    d_state.h[(n + word) * h..(n + word + 1) * h].copy_from_slice(&d[h..]);
-                }
-                let x = StackInput::Features(&ws.x[..w * n * e]);
-                stack.backward(params, grads, x, Some(&mut d_state))?;
-                stack.input_grads(w, n)
             }
             Inner::Cnn { w: wr, b: br } => {
                 let ew = e * WINDOW;
@@ -274,31 +333,59 @@ impl CharEncoder {
                 }
                 let mut d_win = vec![0.0f32; w * n * ew];
                 decoder::backward_input(&d_conv, w * n, f, &params[wr.clone()], ew, &mut d_win);
-                dx_own.resize(w * n * e, 0.0);
+                let mut dx = vec![0.0f32; w * n * e];
                 for (r, win) in d_win.chunks_exact(ew).enumerate() {
                     let (p, word) = (r / n, r % n);
                     for k in 0..WINDOW {
                         let Some(q) = (p + k).checked_sub(1).filter(|&q| q < w) else {
                             continue;
                         };
-                        let dst = &mut dx_own[(q * n + word) * e..(q * n + word + 1) * e];
+                        let dst = &mut dx[(q * n + word) * e..(q * n + word + 1) * e];
                         for (c, d) in dst.iter_mut().enumerate() {
                             *d += win[c * WINDOW + k];
                         }
                     }
                 }
-                &dx_own
-            }
-        };
-        let dtable = &mut grads[self.table.clone()];
-        for (r, d) in dx[..w * n * e].chunks_exact(e).enumerate() {
-            if r / n < ws.lengths[r % n] {
-                let id = ws.chars[r] as usize;
-                for (g, v) in dtable[id * e..(id + 1) * e].iter_mut().zip(d) {
-                    *g += v;
-                }
+                let lengths = &ws.lengths;
+                let at = |r: usize| (r / n < lengths[r % n]).then_some(r);
+                scatter_table(&mut grads[table], e, &dx, &ws.chars, at);
             }
         }
         Ok(())
     }
+}
+
+/// The embedding table's backward: `dtable` row `chars[at(r)]` += `dx (rows, Ec)` row r, for
+/// the rows `at` maps to a character (in row order: deterministic sums).
+fn scatter_table(
+    dtable: &mut [f32],
+    e: usize,
+    dx: &[f32],
+    chars: &[u32],
+    at: impl Fn(usize) -> Option<usize>,
+) {
+    for (r, d) in dx.chunks_exact(e).enumerate() {
+        if let Some(i) = at(r) {
+            let id = chars[i] as usize;
+            for (g, v) in dtable[id * e..(id + 1) * e].iter_mut().zip(d) {
+                *g += v;
+            }
+        }
+    }
+}
+
+/// The stack of chunk `k`, made on first use: its tensors registered after `offset` values
+/// of a layout of its own land at the ranges the first stack has in the model's layout.
+fn chunk_stack<'a>(
+    stacks: &'a mut Vec<Stack>,
+    k: usize,
+    cfg: &StackConfig,
+    offset: usize,
+) -> Result<&'a mut Stack> {
+    while stacks.len() <= k {
+        let mut layout = Layout::default();
+        layout.push("before", &[offset]);
+        stacks.push(Stack::new(cfg.clone(), &mut layout, "char_rnn.")?);
+    }
+    Ok(&mut stacks[k])
 }
