@@ -210,3 +210,22 @@ def test_the_torch_module_gives_the_same_scores_loss_and_paths(char_encoder: str
     loss, _ = tagger.engine.loss_and_grads(ids, lengths, tag_arr, chars, cl, train=False)
     assert nll / int(lengths.sum()) == pytest.approx(loss, rel=1e-4)
     assert paths == [[tagger.tags.index(x) for x in row] for row in tagger.predict(sents)]
+
+
+def test_the_readme_tagging_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shlex
+
+    from rnnrs.cli import main
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Sequence tagging", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["result"].f1 > 0.9
+    assert isinstance(rnnrs.load(tmp_path / "ner"), rnnrs.SequenceTagger)
+    for command in section.split("```bash\n", 1)[1].split("```", 1)[0].splitlines():
+        argv = shlex.split(command.split("#", 1)[0])
+        assert main(argv[1:]) == 0, command
+    assert read_conll(tmp_path / "pred.conll").tokens == read_conll(tmp_path / "dev.conll").tokens
