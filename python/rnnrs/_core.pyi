@@ -9,6 +9,7 @@ __all__ = [
     "NGramModel",
     "RecurrentStack",
     "RustEngine",
+    "TaggerEngine",
     "__version__",
     "bpe_pretokenize",
     "get_num_threads",
@@ -313,6 +314,7 @@ def get_num_threads() -> int: ...
 
 _TagBatch = tuple[Any, Any, Any, Any, Any]
 
+@final
 class TaggerEngine:
     """A sequence tagger on the Rust core: word embedding [+ character encoder] ->
     (bi)RNN/LSTM/GRU over padded batches -> emission scores -> softmax or CRF."""
