@@ -4,6 +4,10 @@ optimizer steps, 1 vs 2 threads, and bad input."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from typing import Any, Optional
 
 import numpy as np
@@ -184,3 +188,57 @@ def test_bad_input_is_a_clear_error(make: str) -> None:
     bad_ids[0, 0] = 11
     with pytest.raises(ValueError, match="ids"):
         eng.decode(bad_ids, lengths, chars, cl)
+
+
+def test_ctrl_c_stops_training_at_a_step_boundary() -> None:
+    code = """
+        import os, signal, threading
+        import numpy as np
+        import rnnrs
+        from rnnrs._core import TaggerEngine
+        cfg = dict(vocab_size=50, num_tags=5, cell="lstm", embed_size=32, hidden_size=64,
+                   num_layers=1, bidirectional=True, char_encoder="lstm", char_vocab_size=20,
+                   char_embed_size=8, char_hidden_size=8, output="crf", dropout=0.0, seed=0)
+        eng = TaggerEngine(**cfg)
+        eng.set_parameters({k: np.full(v.shape, 0.01, np.float32)
+                            for k, v in eng.get_parameters().items()})
+        eng.configure_optimizer(name="adam")
+        rng = np.random.default_rng(0)
+        b = (rng.integers(0, 50, (16, 20)).astype(np.uint32), np.full(16, 20),
+             rng.integers(0, 5, (16, 20)), rng.integers(0, 20, (16, 20, 6)).astype(np.uint32),
+             np.full((16, 20), 6))
+        n = 20000  # minutes of steps: the signal comes while they run
+        batches = [b] * n
+        threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            eng.train_steps(batches, np.full(n, 1e-3), 5.0, None)
+            print("finished")
+        except KeyboardInterrupt:
+            step = int(eng.optimizer_state()["step"])
+            loss, _ = eng.loss_and_grads(*b, train=False)
+            print("interrupted", 0 < step < n, np.isfinite(loss))
+    """
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RNNRS_NUM_THREADS": "2"},
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["interrupted", "True", "True"]
+
+
+def test_a_non_finite_loss_stops_before_touching_the_parameters() -> None:
+    rust, _ = pair(config(None, "softmax", "lstm"))
+    rust.configure_optimizer(name="sgd")
+    params = rust.get_parameters()
+    params["emission.bias"][:] = np.float32(3e38)
+    params["emission.bias"][0] = np.float32(-3e38)
+    rust.set_parameters(params)
+    with pytest.raises(rnnrs.TrainingDivergedError):
+        rust.train_steps([(*batch()[:3], None, None)], np.array([0.1]), None, None)
+    after = rust.get_parameters()
+    for name in params:
+        np.testing.assert_array_equal(after[name], params[name], err_msg=name)

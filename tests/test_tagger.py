@@ -229,3 +229,24 @@ def test_the_readme_tagging_example_runs(tmp_path: Path, monkeypatch: pytest.Mon
         argv = shlex.split(command.split("#", 1)[0])
         assert main(argv[1:]) == 0, command
     assert read_conll(tmp_path / "pred.conll").tokens == read_conll(tmp_path / "dev.conll").tokens
+
+
+def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one(tmp_path: Path) -> None:
+    sents, tags = synthetic_ner(100, 10)
+
+    def run() -> tuple[rnnrs.SequenceTagger, rnnrs.Trainer]:
+        tagger = make(sents, tags, char_encoder="lstm", output="crf", dropout=0.3, seed=2)
+        return tagger, rnnrs.Trainer(tagger, rnnrs.Adam(lr=3e-3), batch_size=16, progress=False)
+
+    whole, trainer = run()
+    trainer.fit((sents, tags), max_steps=10)  # 7 batches per epoch: ends in the second epoch
+    first, trainer = run()
+    trainer.fit((sents, tags), max_steps=8)
+    first.save(tmp_path / "ckpt", trainer=trainer)
+    resumed = rnnrs.load(tmp_path / "ckpt")
+    again = rnnrs.Trainer(resumed, rnnrs.Adam(lr=3e-3), batch_size=16, progress=False)
+    again.load_state_dict(rnnrs.load_training_state(tmp_path / "ckpt")["trainer"])
+    again.fit((sents, tags), max_steps=2)
+    assert again.step == 10 and again.epochs_done == 1
+    for name, value in whole.parameters().items():
+        np.testing.assert_array_equal(resumed.parameters()[name], value, err_msg=name)
