@@ -6,10 +6,10 @@
 //! word's length) with `lengths (N)` in 1..=W. `Lstm`: the character embeddings through a
 //! one-layer bidirectional LSTM ([`Stack`] with lengths) and the word's vector is [final
 //! forward state | final reverse state] (N, 2*Hc). The words run sorted by length, longest
-//! first, in chunks of [`CHUNK`] each padded to its own longest word: a batch's words are
-//! mostly short and a few very long (URLs), and the masked stack costs its padded size, so
-//! this is what `pack_padded_sequence` saves torch; a word's vector does not depend on its
-//! chunk. `Cnn`: a window-3 convolution (zero
+//! first, in chunks of words of one length (merged until a chunk holds [`MIN_CHUNK`] words),
+//! each padded to its own longest word: a batch's words are mostly short and a few very long
+//! (URLs), and the masked stack costs its padded size, so this is what
+//! `pack_padded_sequence` saves torch; a word's vector does not depend on its chunk. `Cnn`: a window-3 convolution (zero
 //! padding of one position each side; torch's `Conv1d(Ec, F, 3, padding=1)`) as one GEMM over
 //! the windows, and the max over the word's real positions (the first on ties) (N, F).
 
@@ -25,8 +25,9 @@ use crate::nn::CellKind;
 /// The convolution's window.
 const WINDOW: usize = 3;
 
-/// Words per run of the character LSTM.
-const CHUNK: usize = 128;
+/// The fewest words a run of the character LSTM takes (but the last): fewer would cost more
+/// per step than the padding they save.
+const MIN_CHUNK: usize = 64;
 
 /// Which encoder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +94,8 @@ struct Workspace {
     /// (W_k*N_k, Ec) time-major.
     order: Vec<usize>,
     xs: Vec<Vec<f32>>,
+    /// Lstm: each chunk's range of `order`.
+    chunks: Vec<Range<usize>>,
     /// Cnn: (W*N, Ec*3) windows, (W*N, F) convolution, (N*F) the picked position.
     windows: Vec<f32>,
     conv: Vec<f32>,
@@ -196,8 +199,10 @@ impl CharEncoder {
                 ws.order.extend(0..n);
                 ws.order
                     .sort_by_key(|&i| (std::cmp::Reverse(lengths[i]), i));
+                chunk_ranges(&ws.order, lengths, &mut ws.chunks);
                 let h = self.cfg.hidden_size;
-                for (k, idx) in ws.order.chunks(CHUNK).enumerate() {
+                for (k, range) in ws.chunks.iter().enumerate() {
+                    let idx = &ws.order[range.clone()];
                     let (nk, wk) = (idx.len(), lengths[idx[0]]);
                     if ws.xs.len() <= k {
                         ws.xs.push(Vec::new());
@@ -284,7 +289,8 @@ impl CharEncoder {
         match &mut self.inner {
             Inner::Lstm { stacks, .. } => {
                 let lengths = &ws.lengths;
-                for (k, idx) in ws.order.chunks(CHUNK).enumerate() {
+                for (k, range) in ws.chunks.iter().enumerate() {
+                    let idx = &ws.order[range.clone()];
                     let (nk, wk) = (idx.len(), lengths[idx[0]]);
                     let stack = &mut stacks[k];
                     for dir in 0..2 {
@@ -352,6 +358,22 @@ impl CharEncoder {
             }
         }
         Ok(())
+    }
+}
+
+/// Cut `order` (words by decreasing length) into chunks: a chunk closes where the length
+/// drops once it holds at least [`MIN_CHUNK`] words.
+fn chunk_ranges(order: &[usize], lengths: &[usize], chunks: &mut Vec<Range<usize>>) {
+    chunks.clear();
+    let mut start = 0;
+    for i in 1..order.len() {
+        if i - start >= MIN_CHUNK && lengths[order[i]] < lengths[order[i - 1]] {
+            chunks.push(start..i);
+            start = i;
+        }
+    }
+    if start < order.len() {
+        chunks.push(start..order.len());
     }
 }
 
