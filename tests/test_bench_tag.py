@@ -1,0 +1,53 @@
+"""benches/bench_tag.py at tiny sizes: its speed and quality runs and its torch twin (the same
+tagger on the same batches, the CRF written in PyTorch) keep working; torch parts skip
+without it."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+import rnnrs
+
+pytestmark = pytest.mark.skipif(not rnnrs.rust_available(), reason="Rust core not built")
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    path = Path(__file__).resolve().parents[1] / "benches" / "bench_tag.py"
+    spec = importlib.util.spec_from_file_location("bench_tag", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_tag"] = module
+    spec.loader.exec_module(module)
+    tiny = {"embed_size": 8, "hidden_size": 8, "char_embed_size": 4, "char_hidden_size": 4}
+    monkeypatch.setattr(module, "T1", {**module.T1, **tiny})
+    sents, tags = module.synthetic_sentences(200)
+    monkeypatch.setattr(module, "speed_data", lambda: (sents, tags, "synthetic"))
+    return module
+
+
+@pytest.mark.parametrize("output", ["softmax", "crf"])
+def test_speed_probe_reports_tokens_per_second(bench: ModuleType, output: str) -> None:
+    frameworks = ["rnnrs"] + (["torch"] if bench.have_torch() else [])
+    for fw in frameworks:
+        rec = bench.speed(fw, 1, output, 2)
+        assert rec["data"] == "synthetic" and rec["train_tok_s"] > 0 and rec["tag_tok_s"] > 0
+
+
+def test_the_torch_twin_starts_from_the_same_weights_and_tags_alike(bench: ModuleType) -> None:
+    pytest.importorskip("torch")
+    sents, tags, _ = bench.speed_data()
+    tagger = bench.build(sents, sorted({t for row in tags for t in row}), "crf")
+    batch = tagger.tag_batches((sents[:16], tags[:16]), 16).batch(list(range(16)))
+    ours, theirs = bench.Runner("rnnrs", tagger), bench.Runner("torch", tagger)
+    assert ours.tag(batch) == theirs.tag(batch)
+    theirs.train([batch])  # one step moves the weights
+    assert not np.allclose(
+        theirs.module.emission.weight.detach().numpy(), tagger.parameters()["emission.weight"]
+    )
