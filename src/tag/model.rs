@@ -704,3 +704,146 @@ pub fn train_steps(
     }
     Ok((losses, norms))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::char_encoder::CharKind;
+    use crate::nn::params::fill_uniform;
+
+    const B: usize = 3;
+    const T: usize = 4;
+    const W: usize = 3;
+    const LENGTHS: [usize; B] = [4, 1, 3];
+
+    fn tagger(chars: Option<CharKind>, output: Output) -> Tagger {
+        let cfg = TaggerConfig {
+            vocab_size: 6,
+            num_tags: 3,
+            cell: CellKind::Lstm,
+            embed_size: 3,
+            hidden_size: 3,
+            num_layers: 1,
+            bidirectional: true,
+            chars: chars.map(|kind| CharConfig {
+                kind,
+                vocab_size: 5,
+                embed_size: 2,
+                hidden_size: 2,
+            }),
+            output,
+            dropout: 0.0,
+            seed: 1,
+        };
+        let mut t = Tagger::new(cfg).expect("valid config");
+        fill_uniform(t.params_mut().values_mut(), 3, 0.5);
+        t
+    }
+
+    /// ids (B, T), tags (B, T), chars (B, T, W), char lengths (B, T).
+    fn data() -> (Vec<u32>, Vec<u32>, Vec<u32>, Vec<usize>) {
+        let ids = (0..B * T).map(|i| (i * 5 % 6) as u32).collect();
+        let tags = (0..B * T).map(|i| (i * 2 % 3) as u32).collect();
+        let chars = (0..B * T * W).map(|i| (i * 3 % 5) as u32).collect();
+        let char_lengths = (0..B * T).map(|i| 1 + i % W).collect();
+        (ids, tags, chars, char_lengths)
+    }
+
+    fn batch<'a>(ids: &'a [u32], chars: &'a [u32], char_lengths: &'a [usize]) -> Batch<'a> {
+        Batch {
+            ids,
+            lengths: &LENGTHS,
+            time: T,
+            chars: Some(Chars {
+                ids: chars,
+                lengths: char_lengths,
+                width: W,
+            }),
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let (ids, tags, chars, cl) = data();
+        for (kind, output) in [
+            (None, Output::Softmax),
+            (Some(CharKind::Lstm), Output::Crf),
+            (Some(CharKind::Cnn), Output::Softmax),
+        ] {
+            let mut t = tagger(kind, output);
+            let data = Tagged {
+                batch: batch(&ids, &chars, &cl),
+                tags: &tags,
+            };
+            t.loss_and_grads(data, false).expect("loss");
+            let grads = t.params().grads().to_vec();
+            let eps = 1e-2f32;
+            for (i, &grad) in grads.iter().enumerate() {
+                let old = t.params().values()[i];
+                t.params_mut().values_mut()[i] = old + eps;
+                let up = t.evaluate(&[data]).expect("loss").0;
+                t.params_mut().values_mut()[i] = old - eps;
+                let down = t.evaluate(&[data]).expect("loss").0;
+                t.params_mut().values_mut()[i] = old;
+                // evaluate sums the loss over the tokens: back to per token
+                let tokens = LENGTHS.iter().sum::<usize>() as f64;
+                let numeric = (up - down) / (2.0 * eps as f64) / tokens;
+                let diff = (numeric - grad as f64).abs();
+                assert!(
+                    diff < 2e-3 + 2e-2 * numeric.abs(),
+                    "{kind:?} {output:?} param {i}: numeric {numeric} vs {grad}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_sentence_decodes_the_same_alone_or_in_the_batch() {
+        let (ids, _, chars, cl) = data();
+        for output in [Output::Softmax, Output::Crf] {
+            let mut t = tagger(Some(CharKind::Lstm), output);
+            let all = t.decode(batch(&ids, &chars, &cl), None).expect("decode");
+            for (b, &n) in LENGTHS.iter().enumerate() {
+                let one = Batch {
+                    ids: &ids[b * T..b * T + n],
+                    lengths: &[n],
+                    time: n,
+                    chars: Some(Chars {
+                        ids: &chars[b * T * W..(b * T + n) * W],
+                        lengths: &cl[b * T..b * T + n],
+                        width: W,
+                    }),
+                };
+                assert_eq!(t.decode(one, None).expect("decode")[0], all[b]);
+                assert_eq!(all[b].len(), n);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_batches_are_errors_naming_the_argument() {
+        let (ids, tags, chars, mut cl) = data();
+        let mut t = tagger(Some(CharKind::Cnn), Output::Crf);
+        let bad_tags: Vec<u32> = tags.iter().map(|_| 3).collect();
+        let err = t
+            .loss_and_grads(
+                Tagged {
+                    batch: batch(&ids, &chars, &cl),
+                    tags: &bad_tags,
+                },
+                false,
+            )
+            .expect_err("tags out of range");
+        assert!(err.to_string().contains("tags"), "{err}");
+        cl[0] = 0;
+        let err = t
+            .decode(batch(&ids, &chars, &cl), None)
+            .expect_err("an empty word");
+        assert!(err.to_string().contains("char_lengths"), "{err}");
+        let no_chars = Batch {
+            chars: None,
+            ..batch(&ids, &chars, &cl)
+        };
+        assert!(t.decode(no_chars, None).is_err());
+    }
+}
