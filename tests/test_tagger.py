@@ -250,3 +250,27 @@ def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one(tmp_path: Path) ->
     assert again.step == 10 and again.epochs_done == 1
     for name, value in whole.parameters().items():
         np.testing.assert_array_equal(resumed.parameters()[name], value, err_msg=name)
+
+
+def test_rare_words_become_unk_in_training_batches_only() -> None:
+    sents = [["a", "b", "rare1"], ["a", "b", "rare2"], ["a", "b"]]
+    tags = [["X", "Y", "X"], ["X", "Y", "Y"], ["X", "Y"]]
+    tagger = make(sents, tags, unk_replace=1.0, char_encoder="lstm")
+    data = tagger.tag_batches((sents, tags), 3)
+    assert [r.tolist() for r in data.rare] == [
+        [False, False, True],
+        [False, False, True],
+        [False, False],
+    ]
+    ((ids, lengths, _, chars, _),) = data.epoch_batches(0, [0])
+    unk = tagger.tokenizer.unk_id
+    rows = {tuple(r[:n].tolist()) for r, n in zip(ids, lengths)}
+    a, b = (tagger.tokenizer.token_to_id(w) for w in ("a", "b"))
+    assert rows == {(a, b, unk), (a, b)}
+    assert (chars > 0).any()  # the characters of a replaced word stay
+    (again,) = data.epoch_batches(0, [0])
+    np.testing.assert_array_equal(again[0], ids)  # drawn from the seed: the same every time
+    batches, _ = data.sorted_batches()  # evaluation sees the words
+    assert unk not in np.concatenate([b[0][i, :n] for b in batches for i, n in enumerate(b[1])])
+    with pytest.raises(ValueError, match="unk_replace"):
+        make(sents, tags, unk_replace=1.5)

@@ -84,7 +84,13 @@ def register(subparsers: Any) -> None:
         help="char LSTM units per direction / CNN filters",
     )
     train.add_argument("--output", default="softmax", choices=["softmax", "crf"])
-    train.add_argument("--dropout", type=float, default=0.25, help="dropout probability")
+    train.add_argument("--dropout", type=float, default=0.5, help="dropout probability")
+    train.add_argument(
+        "--unk-replace",
+        type=float,
+        default=0.5,
+        help="probability that a word seen once in TRAIN becomes <unk> while training",
+    )
     train.add_argument("--batch", type=positive_int, default=32, help="sentences per batch")
     train.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate")
     limit = train.add_mutually_exclusive_group()
@@ -216,6 +222,7 @@ def run_train(args: argparse.Namespace) -> int:
         char_hidden_size=args.char_hidden,
         output=args.output,
         dropout=args.dropout,
+        unk_replace=args.unk_replace,
         seed=args.seed,
     )
     entity = is_entity_tagset(tags)

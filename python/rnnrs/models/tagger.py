@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional, Union
@@ -110,13 +111,18 @@ def _pad(
 @dataclass(frozen=True)
 class TagBatches:
     """A tagger's training or validation data for the Trainer: the encoded sentences, their
-    tag indices, the batch size and the seed of the per-epoch order."""
+    tag indices, the batch size and the seed of the per-epoch order; for training, which
+    tokens are words seen once in the data (``rare``), replaced by ``unk_id`` with
+    probability ``unk_replace`` in each epoch's batches."""
 
     sentences: list[Encoded]
     targets: list[np.ndarray]
     batch_size: int
     seed: int
     with_chars: bool
+    rare: list[np.ndarray]
+    unk_replace: float
+    unk_id: int
     unit: ClassVar[str] = "tokens"
 
     @property
@@ -128,20 +134,38 @@ class TagBatches:
         """Tokens/s for the progress bar."""
         return {"tok_s": f"{per_second:.0f}"}
 
-    def batch(self, index: Union[Sequence[int], np.ndarray]) -> tuple[Any, ...]:
-        """The padded batch of the sentences at ``index``."""
-        return _pad(
-            [self.sentences[i] for i in index], [self.targets[i] for i in index], self.with_chars
-        )
+    def batch(
+        self, index: Union[Sequence[int], np.ndarray], rng: Optional[np.random.Generator] = None
+    ) -> tuple[Any, ...]:
+        """The padded batch of the sentences at ``index``; with ``rng``, each rare word
+        becomes ``<unk>`` with probability ``unk_replace`` (its characters stay)."""
+        encoded = [self.sentences[i] for i in index]
+        if rng is not None and self.unk_replace > 0:
+            encoded = [
+                Encoded(
+                    np.where(
+                        self.rare[i] & (rng.random(len(e.ids)) < self.unk_replace),
+                        np.uint32(self.unk_id),
+                        e.ids,
+                    ),
+                    e.chars,
+                )
+                for i, e in zip(index, encoded)
+            ]
+        return _pad(encoded, [self.targets[i] for i in index], self.with_chars)
 
     def epoch_batches(
         self, epoch: int, positions: Union[Sequence[int], np.ndarray]
     ) -> list[tuple[Any, ...]]:
         """The padded batches at ``positions`` of epoch ``epoch``'s order: shuffled and
-        bucketed by length, the same for the same seed and epoch."""
+        bucketed by length, the same for the same seed and epoch (rare words replaced as
+        drawn for that epoch and position)."""
         rng = np.random.default_rng([self.seed, epoch])
         order = length_buckets([len(s.ids) for s in self.sentences], self.batch_size, rng)
-        return [self.batch(order[int(p)]) for p in positions]
+        return [
+            self.batch(order[int(p)], np.random.default_rng([self.seed, epoch, int(p)]))
+            for p in positions
+        ]
 
     def sorted_batches(self) -> tuple[list[tuple[Any, ...]], list[np.ndarray]]:
         """Padded batches in length order (for evaluation) and the rows of each."""
@@ -171,6 +195,9 @@ class SequenceTagger(EngineBacked):
         constrained: decode a CRF over BIO/BIOES tags with impossible transitions forbidden
             (``I-X`` only after ``B-X``/``I-X``, ...).
         dropout: on the stack's input, between layers and on its output, while training.
+        unk_replace: while training, each word seen only once in the training data becomes
+            ``<unk>`` with this probability (its characters stay), so that ``<unk>`` learns
+            to stand for a rare word (Lample et al. 2016 use 0.5).
         seed: seeds the weight initialisation, the dropout RNG and the batch order.
         backend: "rust", "numpy" or None (the process default).
 
@@ -205,6 +232,7 @@ class SequenceTagger(EngineBacked):
         output: str = "softmax",
         constrained: bool = True,
         dropout: float = 0.0,
+        unk_replace: float = 0.0,
         seed: int = 0,
         backend: Optional[str] = None,
     ) -> None:
@@ -233,6 +261,13 @@ class SequenceTagger(EngineBacked):
         self.chars: list[str] = char_list
         self._char_index = {c: i + 1 for i, c in enumerate(dict.fromkeys(char_list))}
         self.constrained = bool(constrained)
+        if (
+            isinstance(unk_replace, bool)
+            or not isinstance(unk_replace, (int, float))
+            or not (0.0 <= unk_replace <= 1.0)
+        ):
+            raise ValueError(f"unk_replace: expected a probability in [0, 1], got {unk_replace!r}")
+        self.unk_replace = float(unk_replace)
         self._engine_config: dict[str, Any] = {
             "vocab_size": int(tokenizer.vocab_size),
             "num_tags": len(self.tags),
@@ -274,6 +309,7 @@ class SequenceTagger(EngineBacked):
         cfg["tags"] = list(self.tags)
         cfg["chars"] = list(self.chars)
         cfg["constrained"] = self.constrained
+        cfg["unk_replace"] = self.unk_replace
         return cfg
 
     @property
@@ -452,7 +488,13 @@ class SequenceTagger(EngineBacked):
         encoded = self.encode(sentences, name=name)
         targets = self.tag_indices(tags, sentences, name=f"{name} tags")
         with_chars = self._engine_config["char_encoder"] is not None
-        return TagBatches(encoded, targets, batch_size, self._engine_config["seed"], with_chars)
+        counts = Counter(int(i) for e in encoded for i in e.ids)
+        once = np.array(sorted(i for i, n in counts.items() if n == 1), dtype=np.uint32)
+        rare = [np.isin(e.ids, once) for e in encoded]
+        seed = self._engine_config["seed"]
+        return TagBatches(
+            encoded, targets, batch_size, seed, with_chars, rare, self.unk_replace, self._unk
+        )
 
     def training_data(self, data: Any, *, batch_size: int, bptt: int, name: str) -> TagBatches:
         """:meth:`tag_batches` of ``data`` (or ``data`` itself when it already is one;
