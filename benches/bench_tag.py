@@ -8,7 +8,8 @@ printed as ratios.
 
 Prints one JSON object per line. The model (T1 of DESIGN.md): word embedding 100, a char
 BiLSTM of 25 + 25 over character embeddings of 25, one bidirectional LSTM layer of 128 per
-direction, linear emission scores, softmax or a linear-chain CRF; batch 32 sentences, Adam
+direction, linear emission scores, softmax or a linear-chain CRF; dropout 0.5, words seen once
+replaced by <unk> with probability 0.5 (in the shared batches); batch 32 sentences, Adam
 (lr 2e-3, no clipping). Both frameworks start from the same weights (rnnrs's initialisation
 loaded into ``rnnrs.io.torch_tagger.torch_tagger``, whose CRF is written the usual way in
 PyTorch: the batched forward algorithm with ``logsumexp``, autograd for its gradient, Viterbi
@@ -46,6 +47,8 @@ T1 = {
     "char_encoder": "lstm",
     "char_embed_size": 25,
     "char_hidden_size": 25,
+    "dropout": 0.5,
+    "unk_replace": 0.5,
 }
 BATCH = 32
 PREDICT_BATCH = 64
