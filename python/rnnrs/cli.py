@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="rnnrs",
         description="Language models on the CPU: n-gram and recurrent (RNN, LSTM, GRU), and "
-        "recurrent text classifiers.",
+        "recurrent text classifiers and sequence taggers.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rnnrs {__version__}")
