@@ -25,6 +25,7 @@ from .errors import (
 )
 from .io.checkpoint import load_training_state
 from .models.classifier import SequenceClassifier
+from .models.interpolated import InterpolatedLM, interpolate
 from .models.registry import load
 from .models.rnnlm import RNNLM
 from .ngram.counts import NGramCounts
@@ -55,6 +56,7 @@ __all__ = [
     "CosineWithWarmup",
     "FormatError",
     "History",
+    "InterpolatedLM",
     "NGramCounts",
     "NGramLM",
     "NotFittedError",
@@ -69,6 +71,7 @@ __all__ = [
     "backend",
     "frequency_classes",
     "get_num_threads",
+    "interpolate",
     "load",
     "load_tokenizer",
     "load_training_state",
