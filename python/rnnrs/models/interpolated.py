@@ -36,16 +36,15 @@ Example:
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Sequence
 from typing import Any, Optional, Union
 
 import numpy as np
 
 from ..generation import Prompt, beam_search, generate
-from ..ngram.inputs import PathLike, file_path, sentence_lines
+from ..ngram.inputs import PathLike, sentence_texts
+from ..scoring import SentenceScores
 from .mixture_components import component
-from .sentence_scores import SentenceScores
 
 Text = Union[PathLike, Iterable[Union[str, Sequence[str]]]]
 
@@ -127,15 +126,12 @@ def em_weights(
     return weights, iterations
 
 
-def read_sentences(text: Text, name: str = "text") -> list[list[str]]:
+def read_sentences(text: Text, name: str = "text", *, keep_empty: bool = False) -> list[list[str]]:
     """Sentences as word lists: a path reads one sentence per line; an iterable holds
     strings (split on whitespace) or token lists. Lines without a word are skipped, as the
-    n-gram models skip them."""
-    if isinstance(text, (str, os.PathLike)):
-        lines = file_path(text, name).read_text(encoding="utf-8").split("\n")
-    else:
-        lines = sentence_lines(text, name)
-    return [words for words in (line.split() for line in lines) if words]
+    n-gram models skip them in a perplexity, unless ``keep_empty``."""
+    words = [line.split() for line in sentence_texts(text, name)]
+    return words if keep_empty else [w for w in words if w]
 
 
 class InterpolatedLM:
@@ -281,8 +277,10 @@ class InterpolatedLM:
 
     def score_sentences(self, sentences: Text) -> SentenceScores:
         """Log-probability of each sentence (its words and ``</s>``) under the mixture, each
-        sentence scored on its own from a sentence start: natural log and log10."""
-        rows = self._component_sentence_logprobs(read_sentences(sentences, "sentences"), False)
+        sentence scored on its own from a sentence start: natural log and log10. An empty
+        sentence scores its ``</s>``."""
+        words = read_sentences(sentences, "sentences", keep_empty=True)
+        rows = self._component_sentence_logprobs(words, False)
         weights = np.array(self.weights)
         per_sentence = [mix_logprobs(np.array(column), weights) for column in zip(*rows)]
         return SentenceScores.from_token_logprobs(per_sentence)

@@ -16,7 +16,7 @@ from typing import Any, Optional, Protocol
 import numpy as np
 
 from ..reference.ngram import EOS
-from .sentence_scores import rnn_sentence_logprobs, rnn_stream_logprobs
+from .rnn_scoring import rnn_sentence_logprobs, rnn_stream_logprobs
 
 LN10 = math.log(10.0)
 

@@ -21,15 +21,18 @@ from ..errors import CheckpointError
 from ..generation import beam_search as beam_search_sequence
 from ..generation import generate as generate_sequence
 from ..io.checkpoint import Checkpoint, save_model
+from ..ngram.inputs import sentence_texts
 from ..nn.classes import classes_from_mapping, read_classes_file
 from ..nn.config import normalize_config
 from ..nn.init import init_parameters
 from ..reference.lm import parameter_shapes
 from ..reference.loss import log_softmax
+from ..scoring import SentenceScores
 from ..text.batching import batchify
 from ..training.trainer import TrainedSteps
 from .engine_backed import EngineBacked
 from .registry import register_model
+from .rnn_scoring import rnn_sentence_logprobs
 
 State = tuple[np.ndarray, ...]
 
@@ -359,6 +362,30 @@ class RNNLM(EngineBacked):
             logp = log_softmax(logits[0].astype(np.float64))
             out[s : s + t] = logp[np.arange(t), seq[s + 1 : s + 1 + t]]
         return out
+
+    def score_sentences(self, sentences: Any) -> SentenceScores:
+        """Log-probability of each sentence (a path read line by line, or strings or token
+        lists) of a word-level model: its words and ``</s>``, read from a fresh state after
+        ``</s>``, the token before every line of the training stream (docs/wordlm.md).
+        Natural log (``.logprob``) and log10 (``.log10``); sentences run in padded batches.
+
+        Example:
+            >>> import rnnrs
+            >>> tok = rnnrs.WordTokenizer.fit(["a b", "b a"])
+            >>> m = rnnrs.RNNLM(tok.vocab_size, hidden_size=4, tokenizer=tok, backend="numpy")
+            >>> s = m.score_sentences(["a b", "b"])
+            >>> s.tokens.tolist(), bool(np.isclose(s.logprob[1], m.token_logprobs([2, 5, 2]).sum()))
+            ([3, 2], True)
+        """
+        tok = self.tokenizer
+        if getattr(tok, "kind", None) != "word":
+            raise ValueError(
+                "sentences: score_sentences needs a word-level model (a WordTokenizer): "
+                "sentences end with </s>"
+            )
+        ids = [np.asarray(tok.encode(line), dtype=np.uint32) for line in sentence_texts(sentences)]
+        per_sentence = rnn_sentence_logprobs(self, ids, int(tok.eos_id), int(tok.eos_id))
+        return SentenceScores.from_token_logprobs(per_sentence)
 
     # ------------------------------------------------------------------ generation
 

@@ -1,56 +1,23 @@
-"""Sentence scores shared by every word-level language model, and the RNN's batched scorer.
+"""A word-level RNN's token log-probabilities over text: one running stream, or sentence by
+sentence in padded batches.
 
 A sentence is scored as an n-gram model scores it: each word and one ``</s>``, after a
 sentence start. A word-level RNN's sentence start is ``</s>`` (the token before every line
 but the first in its training stream, as in PyTorch's word_language_model and Mikolov's
 RNNLM), so the RNN and the n-gram model score the same tokens.
-
-Example:
-    >>> s = SentenceScores.from_token_logprobs([np.log([0.5, 0.5]), np.log([0.1])])
-    >>> s.log10.round(4).tolist(), s.tokens.tolist()
-    ([-0.6021, -1.0], [2, 1])
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
 
 from ..reference.loss import log_softmax
 
-LN10 = math.log(10.0)
-
 # Elements of one (B, T, V) float64 block of log-probabilities: 128 MB.
 _BLOCK_ELEMENTS = 1 << 24
-
-
-@dataclass(frozen=True)
-class SentenceScores:
-    """Log-probability of each sentence (words and ``</s>``): ``logprob`` in nats (natural
-    log), ``log10`` as ARPA files and KenLM report it, ``tokens`` scored per sentence."""
-
-    logprob: np.ndarray
-    log10: np.ndarray
-    tokens: np.ndarray
-
-    @classmethod
-    def from_token_logprobs(cls, per_sentence: Sequence[np.ndarray]) -> SentenceScores:
-        """Sum natural-log token probabilities sentence by sentence."""
-        logprob = np.array([float(np.sum(s)) for s in per_sentence], dtype=np.float64)
-        tokens = np.array([len(s) for s in per_sentence], dtype=np.int64)
-        return cls(logprob, logprob / LN10, tokens)
-
-    @property
-    def perplexity(self) -> float:
-        """exp(-total log-probability / tokens) over all the sentences."""
-        return math.exp(-float(self.logprob.sum()) / max(int(self.tokens.sum()), 1))
-
-    def __len__(self) -> int:
-        return len(self.logprob)
 
 
 def _folded_logprob(logp: np.ndarray, folded: np.ndarray) -> np.ndarray:
