@@ -24,6 +24,7 @@ from .errors import (
     TrainingDivergedError,
 )
 from .io.checkpoint import load_training_state
+from .io.word_vectors import WordVectors
 from .models.classifier import SequenceClassifier
 from .models.interpolated import InterpolatedLM, interpolate
 from .models.registry import load
@@ -67,6 +68,7 @@ __all__ = [
     "Trainer",
     "TrainingDivergedError",
     "WordTokenizer",
+    "WordVectors",
     "__version__",
     "backend",
     "frequency_classes",

@@ -21,6 +21,7 @@ from ..errors import CheckpointError
 from ..generation import beam_search as beam_search_sequence
 from ..generation import generate as generate_sequence
 from ..io.checkpoint import Checkpoint, save_model
+from ..io.word_vectors import EmbeddingOverlap, WordVectors, seed_embedding
 from ..ngram.inputs import sentence_texts
 from ..nn.classes import classes_from_mapping, read_classes_file
 from ..nn.config import normalize_config
@@ -107,6 +108,10 @@ class RNNLM(EngineBacked):
         classes: with softmax="class", the class of every token id: a sequence of V ints
             (e.g. ``rnnrs.frequency_classes(train_ids, V)``), a ``{word: class}`` mapping
             or the path of a ``word<TAB>class`` file (both need the tokenizer's ``vocab``).
+        embeddings: a :class:`rnnrs.WordVectors`: the embedding row of every token the
+            vectors hold starts as its vector (the others as drawn; ``embed_size``
+            defaults to their dimension; needs the tokenizer). ``embedding_overlap``
+            tells how many tokens were found.
 
     Example:
         >>> import numpy as np, rnnrs
@@ -133,6 +138,7 @@ class RNNLM(EngineBacked):
         tokenizer: Any = None,
         softmax: str = "full",
         classes: Any = None,
+        embeddings: Any = None,
     ) -> None:
         if isinstance(classes, (str, os.PathLike, Mapping)):
             vocab = getattr(tokenizer, "vocab", None)
@@ -144,6 +150,8 @@ class RNNLM(EngineBacked):
                 classes = classes_from_mapping(classes, vocab)
             else:
                 classes = read_classes_file(classes, vocab)
+        if embeddings is not None and embed_size is None:
+            embed_size = getattr(embeddings, "dim", None)
         self._config = normalize_config(
             {
                 "vocab_size": vocab_size,
@@ -171,7 +179,23 @@ class RNNLM(EngineBacked):
             np.random.default_rng(self._config["seed"]),
             hidden_size=self._config["hidden_size"],
         )
+        self.embedding_overlap: Optional[EmbeddingOverlap] = None
+        if embeddings is not None:
+            self.embedding_overlap = self._seed_embedding(initial, embeddings)
         self.engine.set_parameters(initial)
+
+    def _seed_embedding(
+        self, initial: dict[str, np.ndarray], embeddings: Any
+    ) -> EmbeddingOverlap:
+        if not isinstance(embeddings, WordVectors):
+            raise TypeError(
+                f"embeddings: expected rnnrs.WordVectors, got {type(embeddings).__name__}"
+            )
+        vocab = getattr(self.tokenizer, "vocab", None)
+        if vocab is None:
+            raise TypeError("embeddings: matching vectors to tokens needs a tokenizer with a vocab")
+        tokens = sorted(vocab, key=vocab.__getitem__)
+        return seed_embedding(initial["embedding.weight"], tokens, embeddings)
 
     # ------------------------------------------------------------------ description
 
