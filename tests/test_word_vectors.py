@@ -7,6 +7,7 @@ import gc
 import math
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -212,3 +213,40 @@ def test_rnnlm_embeddings_from_vectors(small: WordVectors) -> None:
         rnnrs.RNNLM(tok.vocab_size, hidden_size=8, embeddings=small)
     with pytest.raises(TypeError, match="WordVectors"):
         rnnrs.RNNLM(tok.vocab_size, hidden_size=8, embed_size=5, tokenizer=tok, embeddings={})
+
+
+@pytest.mark.parametrize("optimizer", [rnnrs.AdamW(lr=1e-2, weight_decay=0.1), rnnrs.SGD(lr=0.5)])
+def test_frozen_embeddings_stay(
+    small: WordVectors, optimizer: Any, tmp_path: Path
+) -> None:
+    lines = ["king queen man woman", "woman man king queen apple"] * 10
+    tok = rnnrs.WordTokenizer.fit(lines)
+    ids = tok.encode_lines(lines)
+
+    def trained(freeze: bool) -> rnnrs.RNNLM:
+        model = rnnrs.RNNLM(
+            tok.vocab_size,
+            hidden_size=6,
+            tokenizer=tok,
+            embeddings=small,
+            freeze_embeddings=freeze,
+            seed=2,
+        )
+        trainer = rnnrs.Trainer(model, optimizer, bptt=5, batch_size=2, progress=False)
+        trainer.fit(ids, max_steps=8)
+        return model
+
+    before = rnnrs.RNNLM(tok.vocab_size, hidden_size=6, tokenizer=tok, embeddings=small, seed=2)
+    start = before.parameters()
+    frozen, free = trained(True).parameters(), trained(False).parameters()
+    # Weight decay and the gradients would move the table; frozen, it stays bit for bit
+    # (the pretrained rows and the drawn ones), while the other weights train.
+    assert np.array_equal(frozen["embedding.weight"], start["embedding.weight"])
+    assert not np.array_equal(free["embedding.weight"], start["embedding.weight"])
+    assert not np.array_equal(frozen["rnn.weight_hh_l0"], start["rnn.weight_hh_l0"])
+    model = trained(True)
+    assert model.config["freeze_embeddings"] is True
+    model.save(tmp_path / "frozen")
+    back = rnnrs.load(tmp_path / "frozen")
+    assert back.frozen_parameters == ("embedding.weight",)
+    assert "freeze_embeddings" not in before.config  # an unfrozen config is unchanged

@@ -182,6 +182,7 @@ class RustEngine:
         betas: Optional[tuple[float, float]] = None,
         eps: Optional[float] = None,
         weight_decay: float = 0.0,
+        frozen: Sequence[str] = ...,
     ) -> None: ...
     def train_steps(
         self,
@@ -259,6 +260,7 @@ class ClassifierEngine:
         betas: Optional[tuple[float, float]] = None,
         eps: Optional[float] = None,
         weight_decay: float = 0.0,
+        frozen: Sequence[str] = ...,
     ) -> None: ...
     def train_steps(
         self,

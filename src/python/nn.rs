@@ -238,8 +238,10 @@ impl RustEngine {
     /// Set the optimizer (its state reset): `name` "sgd" with `momentum`, `nesterov`, or
     /// "adam" / "adamw" with `betas`, `eps`; `weight_decay` for all (torch.optim's defaults).
     #[pyo3(signature = (
-        *, name, momentum=None, nesterov=None, betas=None, eps=None, weight_decay=0.0
+        *, name, momentum=None, nesterov=None, betas=None, eps=None, weight_decay=0.0,
+        frozen=Vec::new()
     ))]
+    #[allow(clippy::too_many_arguments)]
     fn configure_optimizer(
         &mut self,
         name: &str,
@@ -248,9 +250,10 @@ impl RustEngine {
         betas: Option<(f32, f32)>,
         eps: Option<f32>,
         weight_decay: f32,
+        frozen: Vec<String>,
     ) -> PyResult<()> {
         self.core
-            .configure_optimizer(name, momentum, nesterov, betas, eps, weight_decay)
+            .configure_optimizer(name, momentum, nesterov, betas, eps, weight_decay, frozen)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -112,6 +112,9 @@ class RNNLM(EngineBacked):
             vectors hold starts as its vector (the others as drawn; ``embed_size``
             defaults to their dimension; needs the tokenizer). ``embedding_overlap``
             tells how many tokens were found.
+        freeze_embeddings: train everything but the embedding table (torch's
+            ``requires_grad=False``: no gradient, no update, no weight decay); with
+            ``tie_weights`` the shared table is the output layer's too.
 
     Example:
         >>> import numpy as np, rnnrs
@@ -139,6 +142,7 @@ class RNNLM(EngineBacked):
         softmax: str = "full",
         classes: Any = None,
         embeddings: Any = None,
+        freeze_embeddings: bool = False,
     ) -> None:
         if isinstance(classes, (str, os.PathLike, Mapping)):
             vocab = getattr(tokenizer, "vocab", None)
@@ -164,6 +168,7 @@ class RNNLM(EngineBacked):
                 "seed": seed,
                 "softmax": softmax,
                 "classes": classes,
+                "freeze_embeddings": freeze_embeddings,
             }
         )
         if tokenizer is not None and not (
@@ -173,7 +178,10 @@ class RNNLM(EngineBacked):
             raise TypeError("tokenizer: expected an object with encode(text) and decode(ids)")
         self.tokenizer = tokenizer
         self.backend = resolve_backend(backend)
-        self.engine = rnnlm_engine(self._config, self.backend)
+        engine_config = {k: v for k, v in self._config.items() if k != "freeze_embeddings"}
+        self.engine = rnnlm_engine(engine_config, self.backend)
+        if self._config.get("freeze_embeddings"):
+            self.frozen_parameters = ("embedding.weight",)
         initial = init_parameters(
             parameter_shapes(self._config),
             np.random.default_rng(self._config["seed"]),
