@@ -15,8 +15,10 @@ from typing import Any, Optional, Protocol
 
 import numpy as np
 
+from ..ngram.lm import NGramLM
 from ..reference.ngram import EOS
 from .rnn_scoring import rnn_sentence_logprobs, rnn_stream_logprobs
+from .rnnlm import RNNLM
 
 LN10 = math.log(10.0)
 
@@ -147,9 +149,6 @@ class NGramComponent:
 
 def component(model: Any, name: str) -> MixtureComponent:
     """The mixture interface of an RNNLM or an NGramLM (TypeError for anything else)."""
-    from ..ngram.lm import NGramLM
-    from .rnnlm import RNNLM
-
     if isinstance(model, RNNLM):
         return RNNComponent(model, name)
     if isinstance(model, NGramLM):
