@@ -184,3 +184,16 @@ def test_nbest_round_trip(rows: list[tuple[str, float, list[str]]]) -> None:
         for b in best:
             own = [e.score for e in entries if e.id == b.id]
             assert b.score == max(own) and b.rank_before == 0
+
+
+def test_class_softmax_rnn_scores(rnn: rnnrs.RNNLM) -> None:
+    tok = rnn.tokenizer
+    classes = rnnrs.frequency_classes(tok.encode_lines(LINES), tok.vocab_size)
+    model = rnnrs.RNNLM(
+        tok.vocab_size, hidden_size=10, tokenizer=tok, softmax="class", classes=classes, seed=1
+    )
+    sentences = ["the cat sat on the mat", "a dog"]
+    scores = model.score_sentences(sentences)
+    for s, got in zip(sentences, scores.token_logprobs):
+        ids = [tok.eos_id, *tok.encode(s).tolist(), tok.eos_id]
+        assert np.allclose(got, model.token_logprobs(ids), atol=1e-5)

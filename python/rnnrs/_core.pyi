@@ -169,6 +169,9 @@ class RustEngine:
     def logits(
         self, x: npt.NDArray[np.uint32], state: Optional[_State]
     ) -> tuple[npt.NDArray[np.float32], _State]: ...
+    def token_nll(
+        self, x: npt.NDArray[np.uint32], y: npt.NDArray[np.uint32], state: Optional[_State]
+    ) -> tuple[npt.NDArray[np.float64], _State]: ...
     def step_logits(
         self, tokens: npt.NDArray[np.uint32], state: Optional[_State]
     ) -> tuple[npt.NDArray[np.float32], _State]: ...

@@ -390,6 +390,37 @@ impl Model {
         })?
     }
 
+    /// The negative log-likelihood (nats) of every target, (batch, time) row-major, without
+    /// dropout or gradients: the log-softmax computed where the logits are, in parallel,
+    /// never copied out. Spec: `backends/numpy_rnnlm.py::NumpyEngine.token_nll`.
+    pub fn token_nll(
+        &mut self,
+        x: Tokens<'_>,
+        y: Tokens<'_>,
+        state: Option<&State>,
+    ) -> Result<(Vec<f64>, State)> {
+        self.load(x, y)?;
+        let (t, b, v) = (x.time(), x.batch(), self.cfg.vocab_size);
+        let n = t * b;
+        threads::install(|| {
+            let fin = self.forward(t, b, state, false)?;
+            let mut out = vec![0.0f64; n];
+            // Rows of the decoder are time-major: row r is step r / b of sequence r % b.
+            if self.class_out.is_some() {
+                self.output_logits(n);
+                for (r, &target) in self.ws.targets[..n].iter().enumerate() {
+                    out[(r % b) * t + r / b] = -f64::from(self.ws.logits[r * v + target as usize]);
+                }
+            } else {
+                self.output_loss(n, false, false);
+                for (r, &nll) in self.ws.row_loss[..n].iter().enumerate() {
+                    out[(r % b) * t + r / b] = nll;
+                }
+            }
+            Ok((out, fin))
+        })?
+    }
+
     /// Logits (batch, time, vocab), row-major, without dropout. With the class softmax they
     /// are the exact log-probabilities log P(w|h) (a softmax leaves them unchanged).
     pub fn logits(&mut self, x: Tokens<'_>, state: Option<&State>) -> Result<(Vec<f32>, State)> {

@@ -189,6 +189,33 @@ impl RustEngine {
         Ok((loss, state_to_py(py, self.core.model.config(), s)?))
     }
 
+    /// The negative log-likelihood (float64, nats) of every target of `y` (b, t) given `x`
+    /// (b, t) from `state`, without dropout, and the final state (GIL released).
+    fn token_nll<'py>(
+        &mut self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        y: &Bound<'py, PyAny>,
+        state: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let xa = tokens2(x, "x")?;
+        let ya = tokens2(y, "y")?;
+        let (b, t) = (xa.shape()[0], xa.shape()[1]);
+        let s0 = parse_state(self.core.model.config(), state, b)?;
+        let (xs, ys) = (slice(&xa, "x")?, slice(&ya, "y")?);
+        let (yb, yt) = (ya.shape()[0], ya.shape()[1]);
+        let model = &mut self.core.model;
+        let (out, s) = detached(py, |_| {
+            model.token_nll(
+                Tokens::new(xs, b, t)?,
+                Tokens::new(ys, yb, yt)?,
+                s0.as_ref(),
+            )
+        })??;
+        let arr = PyArray1::from_vec(py, out).reshape([b, t])?.into_any();
+        Ok((arr, state_to_py(py, self.core.model.config(), s)?))
+    }
+
     fn logits<'py>(
         &mut self,
         py: Python<'py>,

@@ -14,17 +14,28 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..reference.loss import log_softmax
-
-# Elements of one (B, T, V) float64 block of log-probabilities: 128 MB.
+# Elements of one (B, T, V) float32 block of logits: 64 MB.
 _BLOCK_ELEMENTS = 1 << 24
 
 
-def _folded_logprob(logp: np.ndarray, folded: np.ndarray) -> np.ndarray:
-    """log of the summed probability of the ``folded`` columns, per row of ``logp``."""
-    cols = logp[..., folded]
-    top = cols.max(axis=-1, keepdims=True)
-    return np.asarray((top + np.log(np.exp(cols - top).sum(axis=-1, keepdims=True)))[..., 0])
+def _logsumexp(logits: np.ndarray) -> np.ndarray:
+    """log sum exp over the last axis: the exponentials in float32 (as the logits), their
+    sum and log in float64. Only the normaliser is computed, never a (.., V) float64 copy."""
+    top = logits.max(axis=-1, keepdims=True)
+    sums = np.exp(logits - top).sum(axis=-1, dtype=np.float64)
+    return np.asarray(top[..., 0].astype(np.float64) + np.log(sums))
+
+
+def _target_logprobs(
+    logits: np.ndarray, targets: np.ndarray, fold_rows: np.ndarray, folded: np.ndarray
+) -> np.ndarray:
+    """log-softmax of ``logits`` (T, V) at ``targets`` (T,), float64; at the rows
+    ``fold_rows``, that of the whole set of ids ``folded`` instead."""
+    normaliser = _logsumexp(logits)
+    out = logits[np.arange(len(targets)), targets].astype(np.float64) - normaliser
+    if fold_rows.size:
+        out[fold_rows] = _logsumexp(logits[fold_rows][:, folded]) - normaliser[fold_rows]
+    return out
 
 
 def rnn_stream_logprobs(
@@ -42,13 +53,14 @@ def rnn_stream_logprobs(
     state = None
     for s in range(0, len(ids) - 1, bptt):
         t = min(bptt, len(ids) - 1 - s)
-        logits, state = model.logits(ids[None, s : s + t], state)
-        logp = log_softmax(logits[0].astype(np.float64))
-        out[s : s + t] = logp[np.arange(t), ids[s + 1 : s + 1 + t]]
-        if fold is not None:
-            rows = np.flatnonzero(fold[0][s : s + t])
-            if rows.size:
-                out[s + rows] = _folded_logprob(logp[rows], fold[1])
+        x, y = ids[None, s : s + t], ids[None, s + 1 : s + 1 + t]
+        if fold is None:
+            nll, state = model.engine.token_nll(x, y, state)
+            out[s : s + t] = -nll[0]
+            continue
+        logits, state = model.logits(x, state)
+        rows = np.flatnonzero(fold[0][s : s + t])
+        out[s : s + t] = _target_logprobs(logits[0], y[0], rows, fold[1])
     return out
 
 
@@ -88,15 +100,16 @@ def rnn_sentence_logprobs(
             x[row, 0] = start_id
             x[row, 1 : len(words) + 1] = words
             y[row, : len(words)] = words
-        logits, _ = model.logits(x, None)
-        logp = log_softmax(logits.astype(np.float64))
-        for row, i in enumerate(group):
-            n = len(sentences[i]) + 1
-            scores = logp[row, np.arange(n), y[row, :n]]
-            if fold is not None:
+        if fold is None:
+            # The log-softmax at the targets, computed by the engine (in Rust, in parallel).
+            nll, _ = model.engine.token_nll(x, y, None)
+            for row, i in enumerate(group):
+                out[i] = -nll[row, : len(sentences[i]) + 1]
+        else:
+            logits, _ = model.logits(x, None)
+            for row, i in enumerate(group):
+                n = len(sentences[i]) + 1
                 rows = np.flatnonzero(fold[0][i])
-                if rows.size:
-                    scores[rows] = _folded_logprob(logp[row, rows], fold[1])
-            out[i] = scores
+                out[i] = _target_logprobs(logits[row, :n], y[row, :n], rows, fold[1])
         position = end
     return out
