@@ -653,3 +653,42 @@ impl Model {
         stack.backward(values, grads, input, None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::params::fill_uniform;
+
+    #[test]
+    fn token_nll_is_the_log_softmax_at_each_target() {
+        let (x, y) = ([1u32, 4, 2, 9, 9, 0, 10, 3], [4u32, 2, 9, 9, 0, 10, 3, 5]);
+        for softmax in [
+            Softmax::Full,
+            Softmax::Class {
+                classes: vec![0, 1, 2, 0, 1, 2, 0, 1, 2, 3, 3],
+            },
+        ] {
+            let mut cfg = ModelConfig::new(11, CellKind::Lstm, 6, 8, 2);
+            cfg.softmax = softmax;
+            let mut m = Model::new(cfg).expect("valid config");
+            fill_uniform(m.params_mut().values_mut(), 3, 0.3);
+            // Two sequences of four steps, (batch, time) row-major.
+            let (xs, ys) = (
+                Tokens::new(&x, 2, 4).unwrap(),
+                Tokens::new(&y, 2, 4).unwrap(),
+            );
+            let (nll, _) = m.token_nll(xs, ys, None).unwrap();
+            let (logits, _) = m.logits(xs, None).unwrap();
+            for (k, &target) in y.iter().enumerate() {
+                let row = &logits[k * 11..(k + 1) * 11];
+                let top = row.iter().fold(f64::MIN, |a, &v| a.max(f64::from(v)));
+                let sum: f64 = row.iter().map(|&v| (f64::from(v) - top).exp()).sum();
+                let want = top + sum.ln() - f64::from(row[target as usize]);
+                assert!((nll[k] - want).abs() < 1e-5, "{k}: {} vs {want}", nll[k]);
+            }
+            let (loss, _) = m.loss(xs, ys, None).unwrap();
+            let mean = nll.iter().sum::<f64>() / nll.len() as f64;
+            assert!((loss - mean).abs() < 1e-6, "{loss} vs {mean}");
+        }
+    }
+}
