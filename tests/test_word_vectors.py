@@ -250,3 +250,25 @@ def test_frozen_embeddings_stay(
     back = rnnrs.load(tmp_path / "frozen")
     assert back.frozen_parameters == ("embedding.weight",)
     assert "freeze_embeddings" not in before.config  # an unfrozen config is unchanged
+
+
+def test_classifier_embeddings_from_vectors(small: WordVectors, tmp_path: Path) -> None:
+    texts = ["king queen good", "man woman bad", "queen good", "woman bad"] * 4
+    labels = ["pos", "neg", "pos", "neg"] * 4
+    tok = rnnrs.WordTokenizer.fit(texts)
+    clf = rnnrs.SequenceClassifier(
+        tok, labels=["neg", "pos"], hidden_size=6, embeddings=small, freeze_embeddings=True
+    )
+    assert clf.config["embed_size"] == small.dim and clf.config["freeze_embeddings"] is True
+    assert clf.embedding_overlap is not None and clf.embedding_overlap.found == 4
+    start = clf.parameters()
+    for word in ("king", "queen", "man", "woman"):
+        assert np.array_equal(start["embedding.weight"][tok.vocab[word]], small[word])
+    clf.fit(texts, labels, epochs=2, batch_size=4)
+    after = clf.parameters()
+    assert np.array_equal(after["embedding.weight"], start["embedding.weight"])
+    assert not np.array_equal(after["classifier.weight"], start["classifier.weight"])
+    clf.save(tmp_path / "clf")
+    assert rnnrs.load(tmp_path / "clf").frozen_parameters == ("embedding.weight",)
+    plain = rnnrs.SequenceClassifier(tok, labels=["neg", "pos"], hidden_size=6)
+    assert plain.config["embed_size"] == 128 and "freeze_embeddings" not in plain.config

@@ -343,6 +343,22 @@ def seed_embedding(
     return EmbeddingOverlap(len(found), len(tokens), missing)
 
 
+def seed_model_embedding(
+    initial: dict[str, np.ndarray], vectors: object, tokenizer: object
+) -> EmbeddingOverlap:
+    """A model's ``embeddings=`` argument applied to its initial weights: the rows of
+    ``initial["embedding.weight"]`` of the tokenizer's tokens that ``vectors`` holds take
+    their vectors (:func:`seed_embedding`); TypeError for anything but a WordVectors or a
+    tokenizer without a vocab."""
+    if not isinstance(vectors, WordVectors):
+        raise TypeError(f"embeddings: expected rnnrs.WordVectors, got {type(vectors).__name__}")
+    vocab = getattr(tokenizer, "vocab", None)
+    if not isinstance(vocab, dict):
+        raise TypeError("embeddings: matching vectors to tokens needs a tokenizer with a vocab")
+    tokens = sorted(vocab, key=vocab.__getitem__)
+    return seed_embedding(initial["embedding.weight"], tokens, vectors)
+
+
 def _parse_floats(text: bytes) -> Optional[np.ndarray]:
     """The float32 numbers of whitespace-separated ``text`` (NumPy's C parser), or None
     when a token is not a number. (Older NumPy stops at such a token with a warning and

@@ -21,7 +21,7 @@ from ..errors import CheckpointError
 from ..generation import beam_search as beam_search_sequence
 from ..generation import generate as generate_sequence
 from ..io.checkpoint import Checkpoint, save_model
-from ..io.word_vectors import EmbeddingOverlap, WordVectors, seed_embedding
+from ..io.word_vectors import EmbeddingOverlap, seed_model_embedding
 from ..ngram.inputs import sentence_texts
 from ..nn.classes import classes_from_mapping, read_classes_file
 from ..nn.config import normalize_config
@@ -189,21 +189,8 @@ class RNNLM(EngineBacked):
         )
         self.embedding_overlap: Optional[EmbeddingOverlap] = None
         if embeddings is not None:
-            self.embedding_overlap = self._seed_embedding(initial, embeddings)
+            self.embedding_overlap = seed_model_embedding(initial, embeddings, tokenizer)
         self.engine.set_parameters(initial)
-
-    def _seed_embedding(
-        self, initial: dict[str, np.ndarray], embeddings: Any
-    ) -> EmbeddingOverlap:
-        if not isinstance(embeddings, WordVectors):
-            raise TypeError(
-                f"embeddings: expected rnnrs.WordVectors, got {type(embeddings).__name__}"
-            )
-        vocab = getattr(self.tokenizer, "vocab", None)
-        if vocab is None:
-            raise TypeError("embeddings: matching vectors to tokens needs a tokenizer with a vocab")
-        tokens = sorted(vocab, key=vocab.__getitem__)
-        return seed_embedding(initial["embedding.weight"], tokens, embeddings)
 
     # ------------------------------------------------------------------ description
 
