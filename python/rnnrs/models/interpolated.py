@@ -159,6 +159,7 @@ class InterpolatedLM:
         count = len(models)
         given = [1.0 / count] * count if weights is None else weights
         self.weights: tuple[float, ...] = tuple(float(w) for w in check_weights(given, count))
+        self.em_iterations = 0  # EM steps of the last fit_weights
 
     def _build_vocab(self) -> None:
         """The shared vocabulary and each model's way in and out of it."""
