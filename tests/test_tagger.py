@@ -274,3 +274,15 @@ def test_rare_words_become_unk_in_training_batches_only() -> None:
     assert unk not in np.concatenate([b[0][i, :n] for b in batches for i, n in enumerate(b[1])])
     with pytest.raises(ValueError, match="unk_replace"):
         make(sents, tags, unk_replace=1.5)
+
+
+def test_pretrained_embeddings_seed_and_can_freeze_the_word_table() -> None:
+    sents, tags = synthetic_pos(40, 11)
+    vectors = rnnrs.WordVectors(["dog", "cat", "zebra"], np.ones((3, 6), dtype=np.float32))
+    tagger = make(sents, tags, embed_size=None, embeddings=vectors, freeze_embeddings=True)
+    table = tagger.parameters()["embedding.weight"]
+    assert table.shape[1] == 6 and tagger.embedding_overlap is not None
+    np.testing.assert_array_equal(table[tagger.tokenizer.token_to_id("dog")], np.ones(6))
+    tagger.fit(sents, tags, epochs=1, batch_size=8)
+    np.testing.assert_array_equal(tagger.parameters()["embedding.weight"], table)
+    assert tagger.config["freeze_embeddings"] is True

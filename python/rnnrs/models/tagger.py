@@ -23,6 +23,7 @@ from ..backends.engines import tagger_engine
 from ..backends.selection import resolve_backend
 from ..errors import CheckpointError
 from ..io.checkpoint import Checkpoint, save_model
+from ..io.word_vectors import EmbeddingOverlap, seed_model_embedding
 from ..nn.config import check_dropout, check_positive_int, normalize_cell
 from ..nn.init import init_parameters
 from ..reference.char_encoder import CHAR_ENCODERS
@@ -200,6 +201,10 @@ class SequenceTagger(EngineBacked):
             to stand for a rare word (Lample et al. 2016 use 0.5).
         seed: seeds the weight initialisation, the dropout RNG and the batch order.
         backend: "rust", "numpy" or None (the process default).
+        embeddings: a :class:`rnnrs.WordVectors` the word embedding rows of the words it holds
+            start from (``embed_size`` then defaults to its dimension, else to 100);
+            ``embedding_overlap`` tells how many words were found.
+        freeze_embeddings: train everything but the word embedding table.
 
     Example:
         >>> import rnnrs
@@ -221,7 +226,7 @@ class SequenceTagger(EngineBacked):
         tokenizer: Any,
         tags: Sequence[str],
         cell: str = "lstm",
-        embed_size: int = 100,
+        embed_size: Optional[int] = None,
         hidden_size: int = 128,
         num_layers: int = 1,
         bidirectional: bool = True,
@@ -235,7 +240,15 @@ class SequenceTagger(EngineBacked):
         unk_replace: float = 0.0,
         seed: int = 0,
         backend: Optional[str] = None,
+        embeddings: Any = None,
+        freeze_embeddings: bool = False,
     ) -> None:
+        if embed_size is None:
+            embed_size = getattr(embeddings, "dim", 100) if embeddings is not None else 100
+        if not isinstance(freeze_embeddings, (bool, np.bool_)):
+            raise TypeError(
+                f"freeze_embeddings: expected a bool, got {type(freeze_embeddings).__name__}"
+            )
         if not (hasattr(tokenizer, "vocab") and hasattr(tokenizer, "vocab_size")):
             raise TypeError("tokenizer: expected an rnnrs.WordTokenizer (vocab, vocab_size)")
         if char_encoder is not None and char_encoder not in CHAR_ENCODERS:
@@ -292,6 +305,11 @@ class SequenceTagger(EngineBacked):
         rest = {n: s for n, s in self._shapes.items() if n not in char_rnn}
         initial = init_parameters(rest, rng, hidden_size=int(hidden_size))
         initial.update(init_parameters(char_rnn, rng, hidden_size=int(char_hidden_size)))
+        self.embedding_overlap: Optional[EmbeddingOverlap] = None
+        if embeddings is not None:
+            self.embedding_overlap = seed_model_embedding(initial, embeddings, tokenizer)
+        if freeze_embeddings:
+            self.frozen_parameters = ("embedding.weight",)
         self.engine.set_parameters({n: initial[n] for n in self._shapes})
         cons = allowed_transitions(self.tags) if output == "crf" and constrained else None
         self._constraints = None if cons is None else tuple(cons)
@@ -310,6 +328,8 @@ class SequenceTagger(EngineBacked):
         cfg["chars"] = list(self.chars)
         cfg["constrained"] = self.constrained
         cfg["unk_replace"] = self.unk_replace
+        if self.frozen_parameters:  # only a frozen embedding adds the key
+            cfg["freeze_embeddings"] = True
         return cfg
 
     @property
