@@ -108,6 +108,11 @@ def test_bad_input_gives_one_line_errors(
     assert main(["tag", "eval", str(out), str(ragged)]) == 1
     err = capsys.readouterr().err
     assert "ragged.conll, line 2" in err and len(err.strip().splitlines()) == 1
+    # a missing tag column in CoNLL
+    untagged = tmp_path / "untagged.conll"
+    untagged.write_text("Paris\nis\n")
+    assert main(["tag", "eval", str(out), str(untagged)]) == 1
+    assert "untagged.conll, line 1: expected a token and a tag" in capsys.readouterr().err
     # a missing tag column in CoNLL-U
     broken = tmp_path / "broken.conllu"
     broken.write_text("1\tParis\n\n")
