@@ -7,11 +7,13 @@
 //!
 //! Batches arrive batch-first: `ids (B, T)`, `lengths (B)` in 1..=T, `tags (B, T)`, and with a
 //! character encoder `chars (B, T, W)` with `char_lengths (B, T)` (each real token's in
-//! 1..=W). Padding is never read. Inside everything is time-major, as in the spec; the real
-//! words are encoded together, listed in (t, b) order. The loss is in nats per real token.
-//! Dropout (training) draws the input mask, the encoder's masks, then the output mask, as the
-//! spec does (from the engine's own generator: other masks).
+//! 1..=W). Padding is never read. Inside everything is time-major, as in the spec; the
+//! batch's distinct words (as character sequences) are encoded together, each once (a
+//! word's gradient is the sum over its tokens). The loss is in nats per real token. Dropout
+//! (training) draws the input mask, the encoder's masks, then the output mask, as the spec
+//! does (from the engine's own generator: other masks).
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::error::{CoreError, Result};
@@ -140,10 +142,12 @@ struct Workspace {
     tags: Vec<u32>,
     lengths: Vec<usize>,
     tokens: usize,
-    /// The words' characters (W*N) time-major, their lengths (N), W.
+    /// The distinct words' characters (W*U) time-major, their lengths (U), W; for each real
+    /// token in (t, b) order, its distinct word.
     chars: Vec<u32>,
     char_lengths: Vec<usize>,
     width: usize,
+    word_of: Vec<usize>,
     /// (T*B, I) the stack's input (after dropout), its dropout mask.
     x: Vec<f32>,
     in_mask: Vec<f32>,
@@ -155,7 +159,7 @@ struct Workspace {
     /// (T*B, K) emission scores, then their gradient.
     scores: Vec<f32>,
     d_scores: Vec<f32>,
-    /// (N, char features) the gradient of the words' vectors.
+    /// (U, char features) the gradient of the distinct words' vectors.
     d_words: Vec<f32>,
 }
 
@@ -421,8 +425,8 @@ impl Tagger {
         }
         grow(&mut ws.x, tb * i);
         let table = &values[embedding.clone()];
-        let mut word = 0;
-        // rows in (t, b) order: the real words come in the order they were gathered
+        let mut token = 0;
+        // rows in (t, b) order, the order load_chars met the real tokens in
         for (r, row) in ws.x[..tb * i].chunks_exact_mut(i).enumerate() {
             if r / b >= ws.lengths[r % b] {
                 row.fill(0.0);
@@ -431,10 +435,10 @@ impl Tagger {
             let id = ws.ids[r] as usize;
             row[..e].copy_from_slice(&table[id * e..(id + 1) * e]);
             if let Some(enc) = chars.as_ref() {
-                let cf = i - e;
-                row[e..].copy_from_slice(&enc.output()[word * cf..(word + 1) * cf]);
+                let (cf, u) = (i - e, ws.word_of[token]);
+                row[e..].copy_from_slice(&enc.output()[u * cf..(u + 1) * cf]);
             }
-            word += 1;
+            token += 1;
         }
         if drop {
             grow(&mut ws.in_mask, tb * i);
@@ -567,9 +571,10 @@ impl Tagger {
         let n = ws.char_lengths.len();
         if chars.is_some() {
             grow(&mut ws.d_words, n * cf);
+            ws.d_words[..n * cf].fill(0.0);
         }
         let dtable = &mut grads[embedding.clone()];
-        let mut word = 0;
+        let mut token = 0;
         for (r, d) in dx[..tb * i].chunks_exact(i).enumerate() {
             if r / b >= ws.lengths[r % b] {
                 continue;
@@ -585,14 +590,13 @@ impl Tagger {
                 *g += at(j);
             }
             if chars.is_some() {
-                for (j, g) in ws.d_words[word * cf..(word + 1) * cf]
-                    .iter_mut()
-                    .enumerate()
-                {
-                    *g = at(e + j);
+                // a word's tokens add up, in token order (deterministic sums)
+                let u = ws.word_of[token];
+                for (j, g) in ws.d_words[u * cf..(u + 1) * cf].iter_mut().enumerate() {
+                    *g += at(e + j);
                 }
             }
-            word += 1;
+            token += 1;
         }
         if let Some(enc) = chars.as_mut() {
             enc.backward(values, grads, &ws.d_words[..n * cf])?;
@@ -601,8 +605,9 @@ impl Tagger {
     }
 }
 
-/// Gather the real words' characters of `c` time-major into the workspace, checking their
-/// lengths and ids.
+/// Gather the distinct words (as character sequences) of the real tokens of `c` time-major
+/// into the workspace, checking their lengths and ids, and note each token's word: a word
+/// that occurs several times in a batch is encoded once.
 fn load_chars(
     ws: &mut Workspace,
     c: Chars<'_>,
@@ -618,36 +623,45 @@ fn load_chars(
         ));
     }
     ws.char_lengths.clear();
-    let mut at = Vec::new();
+    ws.word_of.clear();
+    let mut distinct: HashMap<&[u32], usize> = HashMap::new();
+    let mut first = Vec::new(); // each distinct word's position in c
     for tt in 0..t {
         for (bb, &n) in lengths.iter().enumerate() {
-            if tt < n {
-                let l = c.lengths[bb * t + tt];
-                if l == 0 || l > w {
-                    return Err(CoreError::invalid(
-                        "char_lengths",
-                        format!("expected lengths in 1..={w} at every real token, got {l}"),
-                    ));
-                }
-                ws.char_lengths.push(l);
-                at.push(bb * t + tt);
+            if tt >= n {
+                continue;
             }
-        }
-    }
-    let nw = at.len();
-    ws.width = w;
-    grow(&mut ws.chars, w * nw);
-    for (word, &pos) in at.iter().enumerate() {
-        let l = ws.char_lengths[word];
-        for p in 0..w {
-            let id = c.ids[pos * w + p];
-            if p < l && id as usize >= vocab {
+            let pos = bb * t + tt;
+            let l = c.lengths[pos];
+            if l == 0 || l > w {
+                return Err(CoreError::invalid(
+                    "char_lengths",
+                    format!("expected lengths in 1..={w} at every real token, got {l}"),
+                ));
+            }
+            let word = &c.ids[pos * w..pos * w + l];
+            if let Some(id) = word.iter().find(|&&id| id as usize >= vocab) {
                 return Err(CoreError::invalid(
                     "chars",
                     format!("character id {id} is out of range for a vocabulary of {vocab}"),
                 ));
             }
-            ws.chars[p * nw + word] = if p < l { id } else { 0 };
+            let next = first.len();
+            let u = *distinct.entry(word).or_insert(next);
+            if u == next {
+                first.push(pos);
+                ws.char_lengths.push(l);
+            }
+            ws.word_of.push(u);
+        }
+    }
+    let nw = first.len();
+    ws.width = w;
+    grow(&mut ws.chars, w * nw);
+    for (word, &pos) in first.iter().enumerate() {
+        let l = ws.char_lengths[word];
+        for p in 0..w {
+            ws.chars[p * nw + word] = if p < l { c.ids[pos * w + p] } else { 0 };
         }
     }
     Ok(())
