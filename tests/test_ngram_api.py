@@ -38,7 +38,9 @@ def test_fit_from_path_equals_fit_from_sentences(tmp_path: Path) -> None:
     path.write_text("\n".join([*CORPUS, "", "   "]) + "\n", encoding="utf-8")
     a = NGramLM(3, "witten_bell").fit(path)
     b = NGramLM(3, "witten_bell").fit(CORPUS)
-    c = NGramLM(3, "witten_bell").fit(str(path))
+    c = NGramLM(3, "witten_bell").fit("\n".join(CORPUS))  # a string is text
+    with pytest.raises(TypeError, match=r"pathlib\.Path"):
+        NGramLM(3, "witten_bell").fit(str(path))  # ...so a file's name is refused as text
     ids = a.encode(CORPUS)
     for other in (b, c):
         np.testing.assert_array_equal(
@@ -56,6 +58,25 @@ def test_witten_bell_bigram_by_hand() -> None:
     scores = lm.score("a b", per_token=True)
     assert [w for w, _ in scores] == ["a", "b", "</s>"]
     assert sum(s for _, s in scores) == pytest.approx(lm.score("a b"), abs=1e-12)
+
+
+def test_perplexity_takes_text_sentences_or_a_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lm = NGramLM(2, "add_k", k=0.5).fit(CORPUS)
+    sentence = lm.perplexity(["the cat sat"])
+    assert lm.perplexity("the cat sat") == sentence  # a string is a sentence, not a path
+    path = tmp_path / "test.txt"
+    path.write_text("the cat sat\n\nthe dog\n", encoding="utf-8")
+    both = lm.perplexity(["the cat sat", "the dog"])
+    assert both != sentence
+    assert lm.perplexity(path) == both == lm.perplexity("the cat sat\nthe dog")
+    assert lm.stats(path) == lm.stats(["the cat sat", "the dog"])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TypeError, match=r"pathlib.Path\('test.txt'\)"):
+        lm.perplexity("test.txt")
+    with pytest.raises(FileNotFoundError, match="text: no such file"):
+        lm.perplexity(tmp_path / "missing.txt")
 
 
 def test_perplexity_definitions() -> None:

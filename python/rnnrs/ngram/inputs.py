@@ -15,6 +15,9 @@ import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 Sentences = Iterable[Union[str, Sequence[str]]]
+# What the n-gram models read text from: a string is text, a Path a file, anything else
+# an iterable of sentences (see text_lines).
+Text = Union[str, "os.PathLike[str]", Sentences]
 
 
 def sentence_lines(sentences: Sentences, name: str) -> list[str]:
@@ -35,6 +38,31 @@ def sentence_lines(sentences: Sentences, name: str) -> list[str]:
                 f"got {type(s).__name__}"
             )
     return lines
+
+
+def text_lines(text: Text, name: str) -> list[str]:
+    """The sentences of ``text`` as lines: a ``str`` is text (one sentence per line: a
+    single sentence, or many separated by newlines), a path object (``pathlib.Path``) a
+    UTF-8 file with one sentence per line, anything else an iterable of sentences (strings,
+    or lists of tokens). A string that is one word naming an existing file is refused: it
+    would be read as text, which is rarely what was meant.
+
+    Example:
+        >>> text_lines("the cat sat\\nthe end", "text")
+        ['the cat sat', 'the end']
+        >>> text_lines([["the", "cat"], "a dog"], "text")
+        ['the cat', 'a dog']
+    """
+    if isinstance(text, str):
+        if text.strip() and len(text.split()) == 1 and Path(text.strip()).is_file():
+            raise TypeError(
+                f"{name}: a string is read as text, and {text!r} names a file: pass "
+                f"pathlib.Path({text.strip()!r}) to read the file"
+            )
+        return text.split("\n")
+    if isinstance(text, os.PathLike):
+        return file_path(text, name).read_text(encoding="utf-8").split("\n")
+    return sentence_lines(text, name)
 
 
 def file_path(path: PathLike, name: str, must_exist: bool = True) -> Path:

@@ -34,11 +34,13 @@ from .counts import NGramCounts
 from .inputs import (
     PathLike,
     Sentences,
+    Text,
     file_path,
     id_array,
     parse_memory,
     sentence_lines,
     temp_folder,
+    text_lines,
 )
 
 LN10 = math.log(10.0)
@@ -118,7 +120,7 @@ class NGramLM:
     # ----------------------------------------------------------------- building
     def fit(
         self,
-        data: Union[PathLike, Sentences, NGramCounts],
+        data: Union[Text, NGramCounts],
         *,
         keep_counts: bool = True,
         memory: Union[int, str, None] = None,
@@ -127,9 +129,10 @@ class NGramLM:
     ) -> NGramLM:
         """Count ``data`` and estimate the model; returns ``self``.
 
-        ``data``: a path (str or Path) to a UTF-8 text file with one sentence per line, an
-        iterable of sentences (strings split on whitespace, or lists of tokens), or an
-        :class:`NGramCounts` of the same order. Keyword ``options`` update the smoothing
+        ``data``: a ``pathlib.Path`` to a UTF-8 text file with one sentence per line, a
+        string of text (one sentence per line), an iterable of sentences (strings split on
+        whitespace, or lists of tokens), or an :class:`NGramCounts` of the same order (see
+        :func:`rnnrs.ngram.inputs.text_lines`). Keyword ``options`` update the smoothing
         knobs given to the constructor. The counts stay in ``self.counts`` unless
         ``keep_counts=False``: then they are freed during estimation (less memory; counts
         passed as ``data`` are left empty).
@@ -152,13 +155,13 @@ class NGramLM:
         if options:
             self._configure(**options)
         consume = not keep_counts
-        if memory is not None and not isinstance(data, (str, os.PathLike)):
-            raise TypeError("memory: bounded counting reads a text file: give data as a path")
+        if memory is not None and not isinstance(data, os.PathLike):
+            raise TypeError("memory: bounded counting reads a text file: give data as a Path")
         if isinstance(data, NGramCounts):
             if data.order != self.order:
                 raise ValueError(f"data: counts of order {data.order}, the model is {self.order}")
             counts = data
-        elif isinstance(data, (str, os.PathLike)):
+        elif isinstance(data, os.PathLike):
             path = file_path(data, "data")
             if memory is not None and self.backend == "rust" and self.smoothing in INTERPOLATED:
                 return self._fit_bounded(path, memory, temp_dir)
@@ -167,7 +170,7 @@ class NGramLM:
             )
         else:
             counts = NGramCounts(self.order, backend=self.backend)
-            counts.add(data)
+            counts.add(text_lines(data, "data"))
         if counts.tokens == 0:
             raise ValueError("data: the corpus is empty (no sentence has a token)")
         if counts.backend != self.backend:
@@ -367,6 +370,18 @@ class NGramLM:
             return engine.score_ids(a)
         return float(engine.total_ids(a))
 
+    def ngram_lengths(self, ids: Any) -> np.ndarray:
+        """For each token of a 1-D id stream (as :meth:`score_ids` takes it), the length of
+        the longest n-gram of the model that scored it: ``order`` for a fully seen n-gram, 1
+        when it backed off to the unigram (KenLM ``query``'s middle figure).
+
+        Example:
+            >>> lm = NGramLM(2, "witten_bell").fit(["a b"])
+            >>> lm.ngram_lengths(lm.encode(["a b", "b a"])).tolist()
+            [2, 2, 2, 1, 1, 1]
+        """
+        return np.asarray(self._engine().ngram_lengths(id_array(ids, "ids")), dtype=np.uint8)
+
     def score(self, sentence: Union[str, Sequence[str]], *, per_token: bool = False) -> Any:
         """log10 probability of a sentence (words then ``</s>``, after ``<s>``): the
         total, or with ``per_token`` a list of ``(word, log10 p)`` including ``</s>``.
@@ -383,41 +398,40 @@ class NGramLM:
             return list(zip([*words, "</s>"], scores.tolist()))
         return float(scores.sum())
 
-    def perplexity(self, sentences: Union[PathLike, Sentences], include_oov: bool = True) -> float:
-        """Perplexity on sentences (or a text file), as KenLM's ``query`` reports it:
-        10 ** (-total log10 p / tokens), tokens counting every word and one ``</s>`` per
-        sentence. With ``include_oov=False``, unknown words are left out of both the total
+    def perplexity(self, text: Text, include_oov: bool = True) -> float:
+        """Perplexity on ``text`` as KenLM's ``query`` reports it: 10 ** (-total log10 p /
+        tokens), tokens counting every word and one ``</s>`` per sentence. ``text``: a
+        string (one sentence, or one per line), a list of sentences, or a ``pathlib.Path``
+        to a file with one sentence per line. With ``include_oov=False``, unknown words
+        (``<unk>``, the corpus's own included: docs/ngram.md) are left out of both the total
         and the count (their ``<unk>`` context still conditions the words after them).
 
         Example:
             >>> lm = NGramLM(2, "witten_bell").fit(["a b", "b a"])
-            >>> round(lm.perplexity(["a b a"]), 4)
+            >>> round(lm.perplexity("a b a"), 4)
             2.4828
+            >>> lm.perplexity("a b\\nb b a") == lm.perplexity(["a b", "b b a"])
+            True
         """
         self._check_proper("perplexity")
-        ids = self._encode_any(sentences)
+        ids = self.encode(text_lines(text, "text"))
         scores = self._engine().score_ids(ids)
         if not include_oov:
             scores = scores[ids != UNK]
         if scores.size == 0:
-            raise ValueError("sentences: no tokens to score")
+            raise ValueError("text: no tokens to score")
         return float(10.0 ** (-scores.sum() / scores.size))
 
-    def _encode_any(self, sentences: Union[PathLike, Sentences]) -> np.ndarray:
-        if isinstance(sentences, (str, os.PathLike)):
-            text = file_path(sentences, "sentences").read_text(encoding="utf-8")
-            return self.encode(text.split("\n"))
-        return self.encode(sentences)
-
-    def stats(self, sentences: Union[PathLike, Sentences]) -> dict[str, float]:
-        """KenLM ``query``'s summary: perplexity with and without OOVs, tokens, OOVs.
+    def stats(self, text: Text) -> dict[str, float]:
+        """KenLM ``query``'s summary of ``text`` (as :meth:`perplexity` takes it):
+        perplexity with and without OOVs, tokens, OOVs.
 
         Example:
             >>> NGramLM(2, "witten_bell").fit(["a b"]).stats(["a z"])["oovs"]
             1
         """
         self._check_proper("perplexity")
-        ids = self._encode_any(sentences)
+        ids = self.encode(text_lines(text, "text"))
         scores = self._engine().score_ids(ids)
         known = ids != UNK
         n_known = int(known.sum())
