@@ -303,3 +303,35 @@ def test_keep_counts_false_frees_the_counts() -> None:
     np.testing.assert_array_equal(
         lm.score_ids(ids, per_token=True), kept.score_ids(ids, per_token=True)
     )
+
+
+def test_the_corpus_unk_is_the_model_unk_counted_once(tmp_path: Path) -> None:
+    # PTB writes rare words as a literal <unk>: it is the model's <unk> (id 0), one entry of
+    # the vocabulary with the count of its occurrences, and an OOV when queried, as KenLM's
+    # query counts it; a word never seen is the same token.
+    corpus = ["the <unk> sat", "the cat sat", "a <unk> <unk>", "the cat ran"]
+    counts = NGramCounts(2).add(corpus)
+    assert counts.vocab.count("<unk>") == 1 and counts["<unk>"] == 3 and counts.tokens == 16
+    lm = NGramLM(2, "witten_bell").fit(corpus)
+    assert lm.vocab.count("<unk>") == 1
+    # Witten-Bell unigram: (c(w) + T/|V|) / (N + T) with N = 16 tokens (</s> included),
+    # T = |V| = 7 words seen (<s> is never predicted): (3 + 1) / 23.
+    assert 10 ** lm.logprob("<unk>") == pytest.approx(4 / 23, rel=1e-12)
+    assert lm.logprob("zebra", "the") == lm.logprob("<unk>", "the")
+    assert lm.score("the zebra sat") == lm.score("the <unk> sat")
+    per = lm.score_ids(lm.encode(["the <unk> sat", "the zebra sat"]), per_token=True)
+    known = np.array([1, 0, 1, 1, 1, 0, 1, 1], bool)
+    stats = lm.stats(["the <unk> sat", "the zebra sat"])
+    assert stats["tokens"] == 8 and stats["oovs"] == 2
+    assert stats["perplexity"] == pytest.approx(10 ** (-per.sum() / 8), rel=1e-12)
+    assert stats["perplexity_excluding_oovs"] == pytest.approx(
+        10 ** (-per[known].sum() / 6), rel=1e-12
+    )
+    # Written as ARPA and read back, <unk> keeps its trained probability.
+    lm.to_arpa(tmp_path / "m.arpa")
+    again = NGramLM.from_arpa(tmp_path / "m.arpa")
+    assert again.logprob("<unk>") == pytest.approx(lm.logprob("<unk>"), abs=1e-6)
+    # The word tokenizer of the neural models: the same single <unk>, the same OOVs.
+    tok = rnnrs.WordTokenizer.fit("\n".join(corpus))
+    assert list(tok.vocab).count("<unk>") == 1
+    assert tok.encode("the <unk> zebra").tolist() == [tok.token_to_id("the"), 0, 0]
