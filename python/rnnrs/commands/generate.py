@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import UsageError, add_generation_arguments, generate_from_args
+from ._common import UsageError, add_generation_arguments, generate_from_args, show_sentence_ends
 
 EXAMPLES = """\
 examples:
@@ -56,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
     prompt = default_prompt(model) if args.prompt is None else args.prompt
     if not prompt:
         raise UsageError("--prompt: expected some text to continue")
-    text = generate_from_args(model, prompt, args)
-    sep = " " if getattr(model.tokenizer, "kind", None) == "word" else ""
-    shown = "" if args.prompt is None else prompt + sep
-    sys.stdout.write(shown + str(text) + "\n")
+    text = str(generate_from_args(model, prompt, args))
+    if getattr(model.tokenizer, "kind", None) == "word":
+        text = show_sentence_ends(" ".join(x for x in (args.prompt, text) if x))
+    elif args.prompt is not None:
+        text = prompt + text
+    sys.stdout.write(text + "\n")
     return 0

@@ -35,7 +35,13 @@ from ..ngram.inputs import parse_memory
 from ..ngram.lm import NGramLM, build_arpa
 from ..reference.ngram import EOS, METHODS, UNK
 from ..text.corpus import stdlib_files
-from ._common import UsageError, add_generation_arguments, backend_note, generate_from_args
+from ._common import (
+    UsageError,
+    add_generation_arguments,
+    backend_note,
+    generate_from_args,
+    show_sentence_ends,
+)
 
 EXAMPLES = """examples:
   rnnrs ngram build corpus.txt -o 5 --output model.arpa     # modified Kneser-Ney, ARPA
@@ -404,5 +410,5 @@ def run_generate(args: argparse.Namespace) -> int:
         text = generate_from_args(lm, args.prompt, args)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    print(" ".join(x for x in (args.prompt, text) if x))
+    print(show_sentence_ends(" ".join(x for x in (args.prompt, text) if x)))
     return 0

@@ -459,8 +459,10 @@ class NGramLM:
         return " ".join(self._words[int(i)] for i in ids)
 
     def gen_start(self, prompt_ids: list[int]) -> tuple[int, ...]:
-        """Generation state: the ids after ``<s>`` (only the last order-1 matter)."""
-        return tuple(prompt_ids)
+        """Generation state: the ids after ``<s>`` and after the prompt's last ``</s>``
+        (only the last order-1 matter)."""
+        ends = [i for i, t in enumerate(prompt_ids) if t == EOS]
+        return tuple(prompt_ids[ends[-1] + 1 :] if ends else prompt_ids)
 
     def gen_logprobs(self, state: tuple[int, ...]) -> np.ndarray:
         """Natural-log probabilities of the next word over the whole vocabulary (``<s>``:
@@ -468,7 +470,9 @@ class NGramLM:
         return np.asarray(self._engine().distribution(list(state), True)) * LN10
 
     def gen_advance(self, state: tuple[int, ...], token_id: int) -> tuple[int, ...]:
-        """The state after ``token_id`` (a new tuple)."""
+        """The state after ``token_id`` (a new tuple): after ``</s>``, a new sentence."""
+        if token_id == EOS:
+            return ()
         new = (*state, int(token_id))
         keep = self.order - 1
         return new[len(new) - keep :] if len(new) > keep else new
@@ -477,26 +481,77 @@ class NGramLM:
         """``{</s>}``."""
         return frozenset({EOS})
 
-    def generate(self, prompt: Prompt = "", max_new_tokens: int = 20, **kwargs: Any) -> Any:
-        """Sample a continuation (see :func:`rnnrs.generation.generate` for the options).
+    def generate(
+        self,
+        prompt: Prompt = "",
+        max_new_tokens: int = 20,
+        *,
+        temperature: float = 1.0,
+        top_k: Optional[int] = None,
+        top_p: Optional[float] = None,
+        greedy: bool = False,
+        seed: Optional[int] = None,
+        stop: Union[str, Sequence[str], None] = None,
+        stop_at_end: bool = True,
+    ) -> Any:
+        """Sample up to ``max_new_tokens`` words continuing ``prompt`` (words after
+        ``<s>``, or word ids). Text in, space-separated words out; ids in, the new ids out.
+
+        ``temperature`` (> 0) divides the log-probabilities; ``top_k`` keeps the k likeliest
+        words, ``top_p`` the smallest set reaching that probability (nucleus sampling);
+        ``greedy`` takes the likeliest word every time; the same ``seed`` gives the same
+        result. ``stop`` (text prompts): stop as soon as the text contains one of these
+        strings, cut just before it. ``stop_at_end``: stop at ``</s>``, not included;
+        ``False`` goes on across sentence ends (``</s>`` is then a token of the result and
+        starts a new sentence). See :func:`rnnrs.generation.generate`.
 
         Example:
             >>> lm = NGramLM(2, "witten_bell").fit(["a b", "b a"])
             >>> isinstance(lm.generate("a", 5, seed=0), str)
             True
+            >>> len(lm.generate("a", 12, seed=0, stop_at_end=False).split())
+            12
         """
-        return generate(self, prompt, max_new_tokens, **kwargs)
+        return generate(
+            self,
+            prompt,
+            max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            greedy=greedy,
+            seed=seed,
+            stop=stop,
+            stop_at_end=stop_at_end,
+        )
 
     def beam_search(
-        self, prompt: Prompt = "", beam_width: int = 4, max_new_tokens: int = 20, **kwargs: Any
+        self,
+        prompt: Prompt = "",
+        beam_width: int = 4,
+        max_new_tokens: int = 20,
+        *,
+        length_penalty: float = 1.0,
+        stop_at_end: bool = True,
     ) -> Any:
-        """The most likely continuation by beam search (see :func:`rnnrs.generation.beam_search`).
+        """The likeliest continuation of ``prompt`` found by a beam search of
+        ``beam_width`` hypotheses, at most ``max_new_tokens`` words. Hypotheses are ranked
+        by total log-probability / length ** ``length_penalty`` (0: raw probability, which
+        favours short endings; 1: mean per word). ``stop_at_end``: a hypothesis ends at
+        ``</s>``. See :func:`rnnrs.generation.beam_search`.
 
         Example:
             >>> NGramLM(2, "mle").fit(["a b"]).beam_search("a", 2, 5)
             'b'
         """
-        return beam_search(self, prompt, beam_width, max_new_tokens, **kwargs)
+        return beam_search(
+            self,
+            prompt,
+            beam_width,
+            max_new_tokens,
+            length_penalty=length_penalty,
+            stop_at_end=stop_at_end,
+        )
 
     def __repr__(self) -> str:
         sizes = self.num_ngrams if self._model is not None else "untrained"
