@@ -149,7 +149,7 @@ def test_query_prints_per_word_scores_as_kenlm(
     assert sentence[2:] == lines[2:]
 
 
-def test_query_of_a_neural_checkpoint_says_what_it_is(
+def test_neural_and_ngram_models_given_to_the_other_command_say_what_they_are(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import rnnrs
@@ -161,3 +161,11 @@ def test_query_of_a_neural_checkpoint_says_what_it_is(
     assert "neural" in err and f"rnnrs eval {run}" in err and len(err.splitlines()) == 1
     assert main(["ngram", "generate", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
+    # ...and the other way round.
+    lm = NGramLM(2, "witten_bell").fit(LINES)
+    lm.to_arpa(tmp_path / "m.arpa")
+    lm.save(tmp_path / "m.ngram")
+    for path in (tmp_path / "m.arpa", tmp_path / "m.ngram"):
+        assert main(["generate", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert "is an n-gram model" in err and f"rnnrs ngram generate {path}" in err

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 from typing import Any
 
+from ..backends.ngram_binary import MAGIC as NGRAM_MAGIC
 from ..backends.selection import backend
 from ..generation import check_sampling_args
 
@@ -15,6 +17,20 @@ _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 
 class UsageError(Exception):
     """A command was called with arguments that do not fit; exits with code 2."""
+
+
+def refuse_ngram_model(path: Path, command: str) -> None:
+    """A UsageError naming ``rnnrs ngram COMMAND`` when ``path`` is an n-gram model file (ARPA
+    or rnnrs's binary form) given where a neural checkpoint directory is expected."""
+    if not path.is_file():
+        return
+    with open(path, "rb") as f:
+        head = f.read(256)
+    if head.startswith(NGRAM_MAGIC) or head.lstrip().startswith(b"\\data\\"):
+        raise UsageError(
+            f"{path} is an n-gram model, not a neural checkpoint: use `rnnrs ngram {command} "
+            f"{path} ...`"
+        )
 
 
 def backend_note() -> str:

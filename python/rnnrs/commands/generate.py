@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
-from ._common import UsageError, add_generation_arguments, generate_from_args, show_sentence_ends
+from ._common import (
+    UsageError,
+    add_generation_arguments,
+    generate_from_args,
+    refuse_ngram_model,
+    show_sentence_ends,
+)
 
 EXAMPLES = """\
 examples:
@@ -50,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the checkpoint, generate, print."""
     from ..models.registry import load
 
+    refuse_ngram_model(Path(args.model), "generate")
     model = load(args.model, backend=args.backend)
     if model.tokenizer is None:
         raise UsageError(f"{args.model}: the model has no tokenizer, so it cannot read a prompt")
