@@ -157,9 +157,12 @@ def register(subparsers: Any) -> None:
         choices=["summary", "sentence", "word"],
         default="summary",
         help="as KenLM's query: word prints word=id n-gram-length log10p for every word and "
-        "each sentence's Total and OOV count; sentence prints those two; then the summary",
+        "each sentence's Total and OOV count, a sentence a line; sentence prints those two; "
+        "summary (the default) only the summary that always ends the output",
     )
-    query.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    query.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON object (its last line)"
+    )
     query.set_defaults(func=run_query)
 
     gen = sub.add_parser(
