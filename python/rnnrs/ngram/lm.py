@@ -33,7 +33,6 @@ from ..reference.ngram import EOS, INTERPOLATED, METHODS, UNK
 from .counts import NGramCounts
 from .inputs import (
     PathLike,
-    Sentences,
     Text,
     file_path,
     id_array,
@@ -344,15 +343,16 @@ class NGramLM:
         ids = [self.word_id(w) for w in ctx]
         return float(self._engine().logprob(ids, self.word_id(word), bool(bos)))
 
-    def encode(self, sentences: Sentences) -> np.ndarray:
-        """Sentences as one id stream for :meth:`score_ids`: each sentence's word ids
-        then ``</s>`` (id 2); unknown words are ``<unk>`` (id 0).
+    def encode(self, sentences: Text) -> np.ndarray:
+        """Sentences (a string of text, a list of sentences or a ``pathlib.Path``, as
+        :meth:`perplexity` takes them) as one id stream for :meth:`score_ids`: each
+        sentence's word ids then ``</s>`` (id 2); unknown words are ``<unk>`` (id 0).
 
         Example:
             >>> NGramLM(2, "mle").fit(["a b"]).encode(["b a c"]).tolist()
             [4, 3, 0, 2]
         """
-        return self._engine().encode_lines(sentence_lines(sentences, "sentences"))
+        return self._engine().encode_lines(text_lines(sentences, "sentences"))
 
     def score_ids(self, ids: Any, *, per_token: bool = False) -> Union[float, np.ndarray]:
         """Score a 1-D array of ids: sentences ended by ``</s>``, each after ``<s>``.
