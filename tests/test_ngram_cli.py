@@ -113,6 +113,9 @@ def test_stdin_to_stdout_as_lmplz(
     assert got["tokens"] == 7 + 3 * sum(len(s.split()) + 1 for s in LINES)
     assert main(["ngram", "build", str(corpus), "--format", "binary"]) == 2
     assert "--output" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # e.g. a script's /dev/null
+    assert main(["ngram", "count", "-o", "3", "--output", str(tmp_path / "c.counts")]) == 2
+    assert "stdin is empty: give TEXT" in capsys.readouterr().err
 
 
 def test_query_prints_per_word_scores_as_kenlm(

@@ -233,6 +233,11 @@ def count_texts(args: argparse.Namespace, order: int) -> tuple[NGramCounts, str]
         counts = NGramCounts(order)
         for path in args.text or [Path("-")]:
             counts.add(read_lines(path))
+        if counts.tokens == 0 and not args.text:
+            raise UsageError(
+                "stdin is empty: give TEXT files (without TEXT the text is read from stdin, "
+                "or from the Python standard library when stdin is a terminal)"
+            )
         return counts, "stdin" if not args.text else f"{len(args.text)} input(s)"
     counts = NGramCounts(order).add(list(stdlib_lines()))
     return counts, f"the Python standard library ({len(stdlib_files())} *.py files)"
