@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import signal
@@ -16,7 +15,6 @@ import pytest
 import rnnrs
 from rnnrs.cli import main
 from rnnrs.commands._common import parse_duration
-from rnnrs.commands.train import CHUNK_DEFAULTS
 from rnnrs.io.checkpoint import checkpoint_folder
 
 TEXT = (
@@ -255,18 +253,3 @@ def test_ctrl_c_stops_at_a_step_boundary_and_saves(tmp_path: Path, corpus: Path)
     assert step > 0
     assert rnnrs.load_training_state(out_dir / "latest")["trainer"]["step"] == step
     rnnrs.load(out_dir)
-
-
-def test_chunk_defaults_are_the_apis_at_word_level_and_said_otherwise(
-    capsys: pytest.CaptureFixture,
-) -> None:
-    params = inspect.signature(rnnrs.Trainer).parameters
-    api = (params["bptt"].default, params["batch_size"].default)
-    assert CHUNK_DEFAULTS["word"] == api
-    with pytest.raises(SystemExit):
-        main(["train", "--help"])
-    help_text = " ".join(capsys.readouterr().out.split())
-    char_bptt, char_batch = CHUNK_DEFAULTS["char"]
-    assert f"default {char_bptt} at char/bpe level, {api[0]} at word level" in help_text
-    assert f"default {char_batch} at char/bpe level" in help_text
-    assert f"batch_size={api[1]}" in help_text and f"bptt={api[0]}" in help_text
