@@ -24,9 +24,7 @@ def test_ngram_generation_starts_a_new_sentence_after_the_end() -> None:
     eos = lm.word_id("</s>")
     after = lm.gen_advance(lm.gen_start(lm.encode_prompt("the cat")), eos)
     np.testing.assert_array_equal(lm.gen_logprobs(after), lm.gen_logprobs(lm.gen_start([])))
-    assert lm.gen_start(lm.encode_prompt("the cat </s> a")) == lm.gen_start(
-        lm.encode_prompt("a")
-    )
+    assert lm.gen_start(lm.encode_prompt("the cat </s> a")) == lm.gen_start(lm.encode_prompt("a"))
     # So a greedy run repeats the likeliest sentence, each time from <s>.
     greedy = lm.generate("", 8, greedy=True, stop_at_end=False).split()
     first = greedy.index("</s>") + 1

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rnnrs import NGramLM
@@ -172,3 +174,22 @@ def test_neural_and_ngram_models_given_to_the_other_command_say_what_they_are(
         assert main(["generate", str(path)]) == 2
         err = capsys.readouterr().err
         assert "is an n-gram model" in err and f"rnnrs ngram generate {path}" in err
+
+
+def test_a_reader_that_stops_early_is_no_error(tmp_path: Path) -> None:
+    # `rnnrs ngram build -o 2 < text | head -1`: the ARPA output (far beyond a pipe's
+    # buffer) is cut short, quietly, with the shell's code for SIGPIPE.
+    rng = np.random.default_rng(0)
+    words = rng.integers(0, 5000, size=(4000, 8))
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(" ".join(f"w{i}" for i in row) for row in words) + "\n")
+    command = f'"{sys.executable}" -m rnnrs ngram build -o 2 --smoothing witten_bell | head -1'
+    with open(text, encoding="utf-8") as stdin:
+        done = subprocess.run(
+            ["bash", "-c", f"set -o pipefail; {command}"],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+        )
+    assert done.stdout == "\\data\\\n"
+    assert done.returncode == 141 and "error" not in done.stderr, done.stderr
