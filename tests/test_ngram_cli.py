@@ -174,6 +174,9 @@ def test_neural_and_ngram_models_given_to_the_other_command_say_what_they_are(
         assert main(["generate", str(path)]) == 2
         err = capsys.readouterr().err
         assert "is an n-gram model" in err and f"rnnrs ngram generate {path}" in err
+        assert main(["eval", str(path), str(tmp_path / "m.arpa")]) == 2
+        err = capsys.readouterr().err
+        assert "is an n-gram model" in err and f"rnnrs ngram query {path}" in err
 
 
 def test_a_reader_that_stops_early_is_no_error(tmp_path: Path) -> None:
