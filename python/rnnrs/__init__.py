@@ -27,6 +27,7 @@ from .io.checkpoint import load_training_state
 from .models.classifier import SequenceClassifier
 from .models.registry import load
 from .models.rnnlm import RNNLM
+from .models.seq2seq import Seq2Seq
 from .ngram.counts import NGramCounts
 from .ngram.lm import NGramLM
 from .nn.classes import frequency_classes
@@ -60,6 +61,7 @@ __all__ = [
     "NotFittedError",
     "ReduceOnPlateau",
     "RnnrsError",
+    "Seq2Seq",
     "SequenceClassifier",
     "StepLR",
     "Trainer",

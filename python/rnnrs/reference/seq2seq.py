@@ -155,7 +155,9 @@ def bridge_forward(
     pre = s @ params["bridge.weight"].T + params["bridge.bias"]
     init = np.tanh(pre).reshape(s.shape[0], layers, h).transpose(1, 0, 2)
     lstm = state_size(config["cell"]) == 2
-    state = [(init[k], np.zeros_like(init[k])) if lstm else (init[k],) for k in range(layers)]
+    state: State = [
+        (init[k], np.zeros_like(init[k])) if lstm else (init[k],) for k in range(layers)
+    ]
     return init, state
 
 
@@ -269,8 +271,8 @@ def decoder_step_backward(
             kind, d_ctx, mem, _prefixed(params, "attention."), cache["att"]
         )
         d_h = d_h + d_q
-        for k, g in att_grads.items():
-            grads[f"attention.{k}"] += g
+        for name, g in att_grads.items():
+            grads[f"attention.{name}"] += g
     else:
         d_h = d_ht
     d_prev_state: State = [()] * len(d_state)

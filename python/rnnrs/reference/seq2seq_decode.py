@@ -2,8 +2,9 @@
 
 Both start every row from ``bos`` and the encoder's state, and stop a row at ``eos`` (not
 part of the output) or after ``max_lengths[b]`` tokens (the caller derives it from the
-source length). The whole batch steps together; a finished row keeps being computed (its
-output is no longer read), so a row decodes the same alone or in any batch.
+source length); ``bos`` is never produced. The whole batch steps together; a finished row
+keeps being computed (its output is no longer read), so a row decodes the same alone or in
+any batch.
 
 Beam search keeps ``width`` hypotheses per row in B*width decoder rows. At each step every
 live hypothesis extends by every token (score = sum of log-probabilities, in float64); the
@@ -62,6 +63,7 @@ def greedy_decode(
         logits, feed, state, a, _ = decoder_step(
             params, config, prev, feed, state, mem, keys, src_len
         )
+        logits[:, config["bos_id"]] = -np.inf  # bos only starts a sequence
         prev = logits.argmax(axis=-1)
         for b in np.nonzero(~done)[0]:
             weights[b].append(a[: src_len[b], b] if a is not None else np.zeros(0, mem.dtype))
@@ -107,12 +109,14 @@ def beam_search(
     for step in range(int(limit.max(initial=0))):
         logits, feed, state, _, _ = decoder_step(params, config, prev, feed, state, mem, keys, lens)
         vocab = logits.shape[-1]
+        logits[:, config["bos_id"]] = -np.inf
         logp = log_softmax(logits).astype(np.float64).reshape(batch, k * vocab)
         parent = np.arange(batch * k)
         for b in np.nonzero(~done)[0]:
             cand = (scores[b][:, None] + logp[b].reshape(k, vocab)).reshape(-1)
             order = np.argsort(-cand, kind="stable")[: 2 * k]
-            new_scores, new_hyps = [], []
+            new_scores: list[float] = []
+            new_hyps: list[list[int]] = []
             for flat in order:
                 total = float(cand[flat])
                 if total == -np.inf:
