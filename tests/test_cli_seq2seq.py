@@ -48,7 +48,7 @@ def test_train_on_the_built_in_task_then_eval_translate_attention(
     code, text, _ = run_cli(["seq2seq", "eval", dates_model, test, "--json"], capsys)
     scores = json.loads(text)
     assert code == 0 and scores["exact_match"] > 0.4 and scores["token_error_rate"] < 0.15
-    assert 0 < scores["bleu"] <= 100
+    assert scores["bleu"] > 50
     code, text, _ = run_cli(["seq2seq", "eval", dates_model, test, "--beam", "3"], capsys)
     assert code == 0 and "exact match" in text and "BLEU" in text
 

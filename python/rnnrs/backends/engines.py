@@ -33,10 +33,10 @@ def classifier_engine(config: dict[str, Any], backend: str) -> Any:
 
 
 def seq2seq_engine(config: dict[str, Any], backend: str) -> Any:
-    """A new encoder-decoder engine for a config checked by ``Seq2Seq``: the NumPy engine
-    on both backends (the Rust core has no seq2seq engine yet; ``backend`` is accepted so
-    that callers need not change when it has)."""
-    del backend
+    """A new encoder-decoder engine for a config checked by ``Seq2Seq``:
+    ``Seq2SeqEngine`` or :class:`NumpySeq2SeqEngine`."""
+    if backend == "rust":
+        return core().Seq2SeqEngine(**config)
     return NumpySeq2SeqEngine(**config)
 
 

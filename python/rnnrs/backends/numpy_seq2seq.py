@@ -7,7 +7,7 @@ target row holds its tokens then eos. Dropout and the teacher-forcing draws come
 engine's PCG64 generator seeded by ``seed``: per training step, when ``teacher_forcing`` < 1,
 one (T, B) uniform draw (the gold token is fed where it is below the ratio, the model's argmax
 elsewhere), then the reference's dropout masks.
-Both backends run this engine (there is no Rust seq2seq engine yet).
+The Rust backend's engine is src/python/seq2seq.rs (Seq2SeqEngine), with the same methods.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Luong's input feeding and additive, dot or general attention -> generator -> sof
 Training is teacher-forced (``teacher_forcing`` < 1 feeds back the model's own argmax), the
 loss masked over target padding, with optional label smoothing; decoding is greedy, sampled
 or by batched beam search. The equations are the spec's (rnnrs/reference/seq2seq.py); the
-engine is ``backends/numpy_seq2seq.py`` on both backends.
+engine is the Rust core's Seq2SeqEngine or ``backends/numpy_seq2seq.py``.
 
 The target side's ids are the target tokenizer's, then ``<bos>`` (id V) and ``<eos>``
 (id V+1), so any rnnrs tokenizer (char, word, BPE) serves on either side.
@@ -110,7 +110,7 @@ class Seq2Seq(EngineBacked):
         teacher_forcing: probability of feeding the gold token (else the model's argmax).
         max_len_a, max_len_b: decoding stops after a*source_len + b tokens (fairseq's rule).
         seed: seeds the weights, the dropout and teacher-forcing draws and the batch order.
-        backend: "rust", "numpy" or None (both run the NumPy engine for now).
+        backend: "rust", "numpy" or None (the process default).
 
     Example:
         >>> import rnnrs

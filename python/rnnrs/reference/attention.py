@@ -20,7 +20,8 @@ taken back through W_k once (:func:`attention_keys_backward`).
 Parameters are passed by their short names (above); the model prefixes them with
 ``attention.``. Backward functions return fresh gradients (callers accumulate).
 
-Rust: none yet: both backends run this spec (backends/numpy_seq2seq.py).
+Rust: src/seq2seq/attention.rs (the kernels), wired by src/seq2seq/model.rs;
+docs/equations.md has the table.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def attention_shapes(
     Example:
         >>> attention_shapes("additive", 4, 3)["linear_context.weight"]
         (3, 4)
+
+    Rust: src/seq2seq/model.rs (Seq2Seq::new registers them).
     """
     if kind == "dot":
         return {}
@@ -61,7 +64,10 @@ def attention_shapes(
 def attention_keys(
     kind: str, mem: np.ndarray, params: dict[str, np.ndarray]
 ) -> Optional[np.ndarray]:
-    """The query-independent part of the score: W_k mem (S, B, A) for ``additive``, else None."""
+    """The query-independent part of the score: W_k mem (S, B, A) for ``additive``, else None.
+
+    Rust: src/seq2seq/attention.rs (keys).
+    """
     if kind != "additive":
         return None
     s, b, h = mem.shape
@@ -71,7 +77,10 @@ def attention_keys(
 def attention_keys_backward(
     kind: str, d_keys: Optional[np.ndarray], mem: np.ndarray, params: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Backward of :func:`attention_keys`: d_keys (S, B, A) -> (d_mem (S, B, H), grads)."""
+    """Backward of :func:`attention_keys`: d_keys (S, B, A) -> (d_mem (S, B, H), grads).
+
+    Rust: src/seq2seq/attention.rs (keys_backward).
+    """
     if kind != "additive" or d_keys is None:
         return np.zeros_like(mem), {}
     s, b, h = mem.shape
@@ -90,6 +99,8 @@ def masked_softmax(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
     Example:
         >>> masked_softmax(np.zeros((3, 1)), np.array([[True], [True], [False]])).ravel().tolist()
         [0.5, 0.5, 0.0]
+
+    Rust: src/seq2seq/attention.rs (masked_softmax).
     """
     masked = np.where(valid, scores, -np.inf)
     shifted = masked - masked.max(axis=0, keepdims=True)
@@ -107,6 +118,8 @@ def attention_forward(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """q (B, H), mem (S, B, H), keys from :func:`attention_keys`, lengths (B,)
     -> (context (B, H), weights (S, B), cache).
+
+    Rust: src/seq2seq/attention.rs (forward).
     """
     valid = valid_steps(lengths, mem.shape[0])
     cache: dict[str, Any] = {"q": q, "valid": valid}
@@ -136,6 +149,8 @@ def attention_backward(
 
     Returns (d_q (B, H), d_mem (S, B, H) through the scores and the context, d_keys
     (S, B, A) for ``additive`` else None, grads of the score's parameters).
+
+    Rust: src/seq2seq/attention.rs (backward).
     """
     a, q = cache["a"], cache["q"]
     d_mem = a[:, :, None] * d_ctx[None]  # through c = sum_s a_s mem_s

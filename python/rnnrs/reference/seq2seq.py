@@ -32,7 +32,7 @@ The model (config keys in brackets):
 Dropout (probability [dropout], only with an ``rng``): the encoder stack's masks between its
 layers are drawn first, then one (T, B, H) mask on h~.
 
-Rust: none yet: both backends run this spec (backends/numpy_seq2seq.py).
+Rust: src/seq2seq/model.rs (Seq2Seq), bound as Seq2SeqEngine in src/python/seq2seq.rs.
 """
 
 from __future__ import annotations
@@ -58,12 +58,18 @@ State = list[tuple[np.ndarray, ...]]  # per decoder layer: (h,) or (h, c), each 
 
 
 def encoder_hidden(config: dict[str, Any]) -> int:
-    """Units per encoder direction: H/2 when bidirectional, else H."""
+    """Units per encoder direction: H/2 when bidirectional, else H.
+
+    Rust: src/seq2seq/model.rs (Seq2SeqConfig::encoder_hidden).
+    """
     return config["hidden_size"] // (2 if config["bidirectional"] else 1)
 
 
 def decoder_input_size(config: dict[str, Any]) -> int:
-    """E, plus H when the previous attentional vector is fed back (input feeding)."""
+    """E, plus H when the previous attentional vector is fed back (input feeding).
+
+    Rust: src/seq2seq/model.rs (Seq2SeqConfig::decoder_input).
+    """
     feed = config["input_feeding"] and config["attention"] is not None
     return config["embed_size"] + (config["hidden_size"] if feed else 0)
 
@@ -83,6 +89,8 @@ def seq2seq_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         >>> s = seq2seq_shapes(cfg)
         >>> s["encoder.rnn.weight_ih_l0_reverse"], s["bridge.weight"], s["decoder.rnn.weight_ih_l0"]
         ((6, 3), (8, 4), (12, 7))
+
+    Rust: src/seq2seq/model.rs (Seq2Seq::new names the tensors in a src/nn/params.rs Layout).
     """
     h, e = config["hidden_size"], config["embed_size"]
     shapes: dict[str, tuple[int, ...]] = {"encoder.embedding.weight": (config["source_vocab"], e)}
@@ -126,7 +134,10 @@ def encode(
     src_len: np.ndarray,
     rng: Optional[np.random.Generator] = None,
 ) -> tuple[np.ndarray, State, dict[str, Any]]:
-    """src (B, S), src_len (B,) -> (memory (S, B, H), the decoder's initial state, cache)."""
+    """src (B, S), src_len (B,) -> (memory (S, B, H), the decoder's initial state, cache).
+
+    Rust: src/seq2seq/model.rs (Seq2Seq::encode).
+    """
     cell, layers, dirs = (
         config["cell"],
         config["encoder_layers"],
@@ -150,7 +161,10 @@ def encode(
 def bridge_forward(
     params: dict[str, np.ndarray], config: dict[str, Any], s: np.ndarray
 ) -> tuple[np.ndarray, State]:
-    """s (B, H) -> (tanh(W_b s + b_b) as (L_d, B, H), the decoder state built from it)."""
+    """s (B, H) -> (tanh(W_b s + b_b) as (L_d, B, H), the decoder state built from it).
+
+    Rust: src/seq2seq/model.rs (Seq2Seq::encode, its bridge).
+    """
     h, layers = config["hidden_size"], config["decoder_layers"]
     pre = s @ params["bridge.weight"].T + params["bridge.bias"]
     init = np.tanh(pre).reshape(s.shape[0], layers, h).transpose(1, 0, 2)
@@ -168,7 +182,10 @@ def encode_backward(
     config: dict[str, Any],
     cache: dict[str, Any],
 ) -> dict[str, np.ndarray]:
-    """Backward of :func:`encode` from d_memory (S, B, H) and d(initial decoder state)."""
+    """Backward of :func:`encode` from d_memory (S, B, H) and d(initial decoder state).
+
+    Rust: src/seq2seq/model.rs (the end of Seq2Seq::backward).
+    """
     layers, dirs = config["encoder_layers"], 2 if config["bidirectional"] else 1
     init, s = cache["init"], cache["s"]
     d_init = np.stack([st[0] for st in d_state])  # (L_d, B, H); c0 = 0 is no function of s
@@ -204,6 +221,8 @@ def decoder_step(
     state, memory (S, B, H) and its ``attention_keys``, src_len (B,), mask (B, H) dropout
     on h~ or None -> (logits (B, V), h~ (B, H) after dropout, new state, attention weights
     (S, B) or None, cache).
+
+    Rust: src/seq2seq/model.rs (Seq2Seq::step), src/seq2seq/decoder.rs (step_forward).
     """
     cell, kind = config["cell"], config["attention"]
     emb = params["decoder.embedding.weight"][prev]  # (B, E)
@@ -249,6 +268,9 @@ def decoder_step_backward(
     returned h~ through the next step's input, d_state of the returned state. Adds the
     weight gradients into ``grads``. Returns (d_feed (B, H), d_state of the given state,
     d_mem (S, B, H), d_keys (S, B, A) or None).
+
+    Rust: src/seq2seq/model.rs (the step loop of Seq2Seq::backward),
+    src/seq2seq/decoder.rs (step_backward).
     """
     cell, kind = config["cell"], config["attention"]
     gen_key = "decoder.embedding.weight" if config["tie_target_embeddings"] else "generator.weight"
@@ -305,6 +327,8 @@ def seq2seq_forward(
     """Teacher-forced forward over all T target steps (``feed_gold`` (T, B) bool, None =
     always gold). Returns (logits (T, B, V), attention weights (T, S, B), 0 without
     attention, cache). Dropout only with ``rng``.
+
+    Rust: src/seq2seq/model.rs (Seq2Seq::forward_loaded).
     """
     batch, t_len = tgt.shape
     hid = config["hidden_size"]
@@ -352,6 +376,8 @@ def seq2seq_loss(
         >>> loss, _, n = seq2seq_loss(np.zeros((2, 1, 4)), np.array([[1, 0]]), np.array([1]))
         >>> round(loss, 6) == round(float(np.log(4)), 6), n
         (True, 1)
+
+    Rust: src/seq2seq/model.rs (smoothed_row, Seq2Seq::loss).
     """
     t_len, _, vocab = logits.shape
     valid = np.arange(t_len)[:, None] < np.asarray(tgt_len)[None, :]  # (T, B)
@@ -377,7 +403,10 @@ def seq2seq_backward(
     config: dict[str, Any],
     cache: dict[str, Any],
 ) -> dict[str, np.ndarray]:
-    """Backward of :func:`seq2seq_forward` from dLoss/dlogits (T, B, V): every gradient."""
+    """Backward of :func:`seq2seq_forward` from dLoss/dlogits (T, B, V): every gradient.
+
+    Rust: src/seq2seq/model.rs (Seq2Seq::backward).
+    """
     grads = {k: np.zeros_like(v) for k, v in params.items() if not k.startswith("encoder.")}
     grads.pop("bridge.weight"), grads.pop("bridge.bias")
     mem, steps = cache["mem"], cache["steps"]
@@ -414,7 +443,10 @@ def seq2seq_loss_and_grads(
     feed_gold: Optional[np.ndarray] = None,
     rng: Optional[np.random.Generator] = None,
 ) -> tuple[float, dict[str, np.ndarray], int]:
-    """The teacher-forced loss of a batch, every gradient, and the number of target tokens."""
+    """The teacher-forced loss of a batch, every gradient, and the number of target tokens.
+
+    Rust: src/seq2seq/model.rs (Seq2Seq::loss_and_grads).
+    """
     logits, _, cache = seq2seq_forward(params, config, src, src_len, tgt, tgt_len, feed_gold, rng)
     loss, d_logits, count = seq2seq_loss(logits, tgt, tgt_len, config["label_smoothing"])
     return loss, seq2seq_backward(d_logits, params, config, cache), count

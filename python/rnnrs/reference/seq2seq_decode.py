@@ -16,7 +16,7 @@ best ``width`` ranks at least as high as its best live one, or at its maximum le
 live hypotheses are then finished, len without eos). The answer is the finished hypothesis
 of highest rank (the first found on ties). The rule is rnnrs.generation.beam_search's, batched.
 
-Rust: none yet: both backends run this spec (backends/numpy_seq2seq.py).
+Rust: src/seq2seq/decode.rs.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def greedy_decode(
     """The likeliest token at each step (the first on ties). Returns the token lists and,
     per row, its attention weights (steps, S) (rows 0 wide without attention), one row per
     output token and one for the step that chose eos.
+
+    Rust: src/seq2seq/decode.rs (greedy).
     """
     batch = src.shape[0]
     mem, state, keys = _start(params, config, src, src_len)
@@ -86,7 +88,10 @@ def beam_search(
     width: int,
     length_penalty: float = 1.0,
 ) -> list[list[int]]:
-    """The best hypothesis of each row found by batched beam search (module docstring)."""
+    """The best hypothesis of each row found by batched beam search (module docstring).
+
+    Rust: src/seq2seq/decode.rs (beam_search).
+    """
     batch, k = src.shape[0], width
     eos = config["eos_id"]
     mem, state, keys = _start(params, config, src, src_len)
