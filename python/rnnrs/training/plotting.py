@@ -124,6 +124,11 @@ def save_saliency_map(explanation: Any, path: Union[str, os.PathLike]) -> None:
         figure.savefig(f, format="png")
 
 
+def _label(token: str) -> str:
+    # a space shows as the open box; other control characters as escapes
+    return "\u2423" if token == " " else repr(token)[1:-1]
+
+
 def save_attention_map(attention: Any, path: Union[str, os.PathLike]) -> None:
     """Draw a seq2seq model's attention (``Seq2Seq.attention``) as a PNG heat map: one row
     per target token, one column per source token; written to ``path`` atomically.
@@ -144,8 +149,8 @@ def save_attention_map(attention: Any, path: Union[str, os.PathLike]) -> None:
     FigureCanvasAgg(figure)
     axes = figure.subplots()
     image = axes.imshow(attention.weights, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0)
-    axes.set_xticks(range(cols), [repr(t)[1:-1] for t in attention.source_tokens], rotation=90)
-    axes.set_yticks(range(rows), [repr(t)[1:-1] for t in attention.target_tokens])
+    axes.set_xticks(range(cols), [_label(t) for t in attention.source_tokens], rotation=90)
+    axes.set_yticks(range(rows), [_label(t) for t in attention.target_tokens])
     axes.set_xlabel("source")
     axes.set_ylabel("target")
     figure.colorbar(image, ax=axes, label="attention")
