@@ -1,10 +1,15 @@
 """The Rust encoder-decoder engine against the NumPy reference: logits, attention weights,
 loss and every gradient with ragged source and target lengths (each attention, with and
 without input feeding, tied embeddings, label smoothing, fed-back predictions), greedy and
-beam outputs equal to the NumPy engine's, and training bit-identical on 1 and 2 threads."""
+beam outputs equal to the NumPy engine's, training bit-identical on 1 and 2 threads, and
+Ctrl-C between training steps."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from typing import Any, Optional
 
 import numpy as np
@@ -184,3 +189,35 @@ def test_bad_input_is_a_value_error() -> None:
         engine.beam(src, src_len, np.array([3, 3, 3, 3]), 0, 1.0)
     with pytest.raises(ValueError, match="max_lengths"):
         engine.greedy(src, src_len, np.array([3, 0, 3, 3]))
+
+
+def test_ctrl_c_stops_training_between_steps() -> None:
+    code = """
+        import os, signal, threading, time
+        import numpy as np
+        import rnnrs
+        from rnnrs.text.dates import dates_task
+        src, tgt = dates_task(64, seed=0)
+        model = rnnrs.Seq2Seq(rnnrs.CharTokenizer.fit("".join(src)),
+                              rnnrs.CharTokenizer.fit("".join(tgt)), backend="rust")
+        model.configure_optimizer(rnnrs.Adam().spec())
+        batch = model.pair_batches((src, tgt), 64).epoch_batches(0, [0])[0]
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        tick = time.perf_counter()
+        try:
+            model.engine.train_steps([batch] * 100_000, [1e-3] * 100_000, 5.0, None)
+            print("finished")
+        except KeyboardInterrupt:
+            finite = all(np.isfinite(v).all() for v in model.parameters().values())
+            print("interrupted", time.perf_counter() - tick < 30, finite)
+    """
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["interrupted", "True", "True"]

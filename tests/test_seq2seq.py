@@ -138,3 +138,15 @@ def test_bad_input_gets_clear_errors(tmp_path: Path) -> None:
     lm = rnnrs.RNNLM(tok.vocab_size, hidden_size=8, tokenizer=tok)
     lm.save(tmp_path / "lm")
     assert not isinstance(rnnrs.load(tmp_path / "lm"), rnnrs.Seq2Seq)
+
+
+def test_a_source_longer_than_any_seen_is_an_error(
+    trained: tuple[rnnrs.Seq2Seq, list[str], list[str]], tmp_path: Path
+) -> None:
+    model, src, _ = trained
+    longest = model.max_source_length
+    assert longest is not None and longest >= max(len(s) for s in src[:50]) - 5
+    with pytest.raises(ValueError, match=r"texts\[1\]: \d+ tokens, longer than any source seen"):
+        model.translate([src[0], "5 May 2021 " * 20])
+    model.save(tmp_path / "m")
+    assert rnnrs.load(tmp_path / "m").max_source_length == longest

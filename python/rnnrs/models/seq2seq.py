@@ -109,6 +109,8 @@ class Seq2Seq(EngineBacked):
         label_smoothing: eps of the smoothed cross-entropy, in [0, 1).
         teacher_forcing: probability of feeding the gold token (else the model's argmax).
         max_len_a, max_len_b: decoding stops after a*source_len + b tokens (fairseq's rule).
+        max_source_length: the longest source this model translates (None: any); training
+            raises it to the longest source trained on, and a longer one is a ValueError.
         seed: seeds the weights, the dropout and teacher-forcing draws and the batch order.
         backend: "rust", "numpy" or None (the process default).
 
@@ -144,6 +146,7 @@ class Seq2Seq(EngineBacked):
         teacher_forcing: float = 1.0,
         max_len_a: float = 2.0,
         max_len_b: int = 10,
+        max_source_length: Optional[int] = None,
         seed: int = 0,
         backend: Optional[str] = None,
     ) -> None:
@@ -191,6 +194,11 @@ class Seq2Seq(EngineBacked):
         tv = int(target_tokenizer.vocab_size)
         self.bos_id, self.eos_id = tv, tv + 1
         self.max_len_a, self.max_len_b = float(max_len_a), int(max_len_b)
+        self.max_source_length = (
+            None
+            if max_source_length is None
+            else check_positive_int(max_source_length, "max_source_length")
+        )
         self._engine_config: dict[str, Any] = {
             "source_vocab": int(source_tokenizer.vocab_size),
             "target_vocab": tv + 2,
@@ -245,6 +253,7 @@ class Seq2Seq(EngineBacked):
             "teacher_forcing": c["teacher_forcing"],
             "max_len_a": self.max_len_a,
             "max_len_b": self.max_len_b,
+            "max_source_length": self.max_source_length,
             "seed": c["seed"],
             "target_tokenizer": tokenizer_to_json(self.target_tokenizer),
         }
@@ -351,14 +360,38 @@ class Seq2Seq(EngineBacked):
         if sample and not temperature > 0:
             raise ValueError(f"temperature: must be > 0 when sampling, got {temperature!r}")
         seqs = self._encode(texts, "source", "texts")
+        self._check_source_lengths(seqs, "texts")
+        return self._decode(
+            seqs, beam, float(length_penalty), max_length, sample, (temperature, top_k, top_p, seed)
+        )
+
+    def _check_source_lengths(self, seqs: list[np.ndarray], name: str) -> None:
+        longest = self.max_source_length
+        for i, ids in enumerate(seqs):
+            if longest is not None and len(ids) > longest:
+                raise ValueError(
+                    f"{name}[{i}]: {len(ids)} tokens, longer than any source seen in training "
+                    f"({longest}); set model.max_source_length = None to translate it anyway"
+                )
+
+    def _decode(
+        self,
+        seqs: list[np.ndarray],
+        beam: int,
+        length_penalty: float,
+        max_length: Optional[int],
+        sample: bool,
+        sampling: tuple[float, Optional[int], Optional[float], int],
+    ) -> list[list[int]]:
         out: list[list[int]] = [[] for _ in seqs]
+        temperature, top_k, top_p, seed = sampling
         for index in length_buckets([len(s) for s in seqs], _DECODE_BATCH):
             src, src_len = pad_batch([seqs[i] for i in index])
             limits = self._max_lengths(src_len, max_length)
             if sample:
                 rows = self.engine.sample(src, src_len, limits, temperature, top_k, top_p, seed)
             elif beam > 1:
-                rows = self.engine.beam(src, src_len, limits, beam, float(length_penalty))
+                rows = self.engine.beam(src, src_len, limits, beam, length_penalty)
             else:
                 rows = self.engine.greedy(src, src_len, limits)
             for i, ids in zip(index, rows):
@@ -402,6 +435,7 @@ class Seq2Seq(EngineBacked):
         if self._engine_config["attention"] is None:
             raise ValueError("attention: this model has no attention (attention=None)")
         (src,) = self._encode([source], "source", "source")
+        self._check_source_lengths([src], "source")
         if target is None:
             target = self.translate([source])[0]
             tgt_ids = np.append(
@@ -525,6 +559,8 @@ class Seq2Seq(EngineBacked):
         """Train the batches at ``positions`` of epoch ``epoch``'s shuffled order."""
         batches = data.epoch_batches(epoch, positions)
         losses, norms, tokens = self.engine.train_steps(batches, lrs, clip_norm, clip_value)
+        longest = max(int(b[0].shape[1]) for b in batches)
+        self.max_source_length = max(self.max_source_length or 0, longest)
         return TrainedSteps(losses, norms, None, int(tokens))
 
     def evaluate_on(self, data: Optional[PairBatches]) -> dict[str, Optional[float]]:
@@ -534,7 +570,10 @@ class Seq2Seq(EngineBacked):
             return {"valid_loss": None, "exact_match": None, "token_error_rate": None}
         total, count = self.engine.evaluate(data.sorted_batches())
         sources, refs = data.grouped
-        result = self._metrics(self.translate_ids(sources), refs)
+        hyps = self._decode(
+            self._encode(sources, "source", "valid"), 1, 1.0, None, False, (1.0, None, None, 0)
+        )
+        result = self._metrics(hyps, refs)
         return {
             "valid_loss": float(total / count),
             "exact_match": result.exact_match,
