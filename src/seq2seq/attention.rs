@@ -10,6 +10,7 @@
 use crate::error::{CoreError, Result};
 use crate::linalg::colsum::add_colsum;
 use crate::linalg::gemm::{matmul, MatRef};
+use crate::runtime::simd::{multiversion, tanh};
 
 /// Which score: Luong's `dot` and `general`, Bahdanau's `additive`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,8 +132,75 @@ pub fn masked_softmax(scores: &mut [f32], s_len: usize, b: usize, lengths: &[usi
     }
 }
 
-fn dot(x: &[f32], y: &[f32]) -> f32 {
-    x.iter().zip(y).map(|(p, q)| p * q).sum()
+/// x . y with 16 independent lanes (vectorizes; a fixed order, so deterministic).
+#[inline(always)]
+fn dot_lanes(x: &[f32], y: &[f32]) -> f32 {
+    let n = x.len().min(y.len());
+    let (xc, yc) = (x[..n].chunks_exact(16), y[..n].chunks_exact(16));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    let mut acc = [0.0f32; 16];
+    for (a, b) in xc.zip(yc) {
+        for l in 0..16 {
+            acc[l] += a[l] * b[l];
+        }
+    }
+    let mut total = acc.iter().sum::<f32>();
+    for (a, b) in xr.iter().zip(yr) {
+        total += a * b;
+    }
+    total
+}
+
+multiversion! {
+    /// x . y.
+    fn dot(x: &[f32], y: &[f32]) -> f32 {
+        dot_lanes(x, y)
+    }
+}
+
+multiversion! {
+    /// y += a x.
+    fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+        let n = y.len().min(x.len());
+        let (x, y) = (&x[..n], &mut y[..n]);
+        for j in 0..n {
+            y[j] += a * x[j];
+        }
+    }
+}
+
+multiversion! {
+    /// One additive score: u (A) = tanh(k + p), returns v . u.
+    fn additive_score(k: &[f32], p: &[f32], v: &[f32], u: &mut [f32]) -> f32 {
+        let n = u.len();
+        let (k, p) = (&k[..n], &p[..n]);
+        for j in 0..n {
+            u[j] = tanh(k[j] + p[j]);
+        }
+        dot_lanes(u, v)
+    }
+}
+
+multiversion! {
+    /// Backward of one additive score from its gradient `de`: gv += de u; the gradient of
+    /// the tanh's argument, de v (1 - u^2), added into dk and dq.
+    fn additive_score_backward(
+        de: f32,
+        u: &[f32],
+        v: &[f32],
+        gv: &mut [f32],
+        dk: &mut [f32],
+        dq: &mut [f32],
+    ) {
+        let n = u.len();
+        let (v, gv, dk, dq) = (&v[..n], &mut gv[..n], &mut dk[..n], &mut dq[..n]);
+        for j in 0..n {
+            gv[j] += de * u[j];
+            let dp = de * v[j] * (1.0 - u[j] * u[j]);
+            dk[j] += dp;
+            dq[j] += dp;
+        }
+    }
 }
 
 /// One step: `q (B, H)`, `mem (S, B, H)`, `keys (S, B, A)` (additive) -> `ctx (B, H)`; the
@@ -167,13 +235,12 @@ pub fn forward(
             for s in 0..s_len {
                 for bb in 0..b {
                     let r = s * b + bb;
-                    let u = &mut cache.u[r * a_w..(r + 1) * a_w];
-                    let k = &keys[r * a_w..(r + 1) * a_w];
-                    let p = &qp[bb * a_w..(bb + 1) * a_w];
-                    for j in 0..a_w {
-                        u[j] = (k[j] + p[j]).tanh();
-                    }
-                    scores[r] = dot(u, w.v);
+                    scores[r] = additive_score(
+                        &keys[r * a_w..(r + 1) * a_w],
+                        &qp[bb * a_w..(bb + 1) * a_w],
+                        w.v,
+                        &mut cache.u[r * a_w..(r + 1) * a_w],
+                    );
                 }
             }
         }
@@ -204,12 +271,12 @@ pub fn forward(
     for s in 0..s_len {
         for bb in 0..b {
             let r = s * b + bb;
-            let wgt = scores[r];
-            if wgt != 0.0 {
-                let c = &mut ctx[bb * h..(bb + 1) * h];
-                for (o, &m) in c.iter_mut().zip(&mem[r * h..(r + 1) * h]) {
-                    *o += wgt * m;
-                }
+            if scores[r] != 0.0 {
+                axpy(
+                    scores[r],
+                    &mem[r * h..(r + 1) * h],
+                    &mut ctx[bb * h..(bb + 1) * h],
+                );
             }
         }
     }
@@ -249,11 +316,8 @@ pub fn backward(
             let r = s * b + bb;
             let dc = &d_ctx[bb * h..(bb + 1) * h];
             d_e[r] = dot(dc, &mem[r * h..(r + 1) * h]);
-            let wgt = a[r];
-            if wgt != 0.0 {
-                for (o, &x) in d_mem[r * h..(r + 1) * h].iter_mut().zip(dc) {
-                    *o += wgt * x;
-                }
+            if a[r] != 0.0 {
+                axpy(a[r], dc, &mut d_mem[r * h..(r + 1) * h]);
             }
         }
     }
@@ -272,16 +336,14 @@ pub fn backward(
             for s in 0..s_len {
                 for bb in 0..b {
                     let r = s * b + bb;
-                    let de = d_e[r];
-                    let ur = &u[r * a_w..(r + 1) * a_w];
-                    let dk = &mut d_keys[r * a_w..(r + 1) * a_w];
-                    let dq = &mut d_qp[bb * a_w..(bb + 1) * a_w];
-                    for j in 0..a_w {
-                        g.v[j] += de * ur[j];
-                        let dp = de * w.v[j] * (1.0 - ur[j] * ur[j]);
-                        dk[j] += dp;
-                        dq[j] += dp;
-                    }
+                    additive_score_backward(
+                        d_e[r],
+                        &u[r * a_w..(r + 1) * a_w],
+                        w.v,
+                        g.v,
+                        &mut d_keys[r * a_w..(r + 1) * a_w],
+                        &mut d_qp[bb * a_w..(bb + 1) * a_w],
+                    );
                 }
             }
             let dqm = MatRef::new(d_qp, b, a_w);
@@ -300,14 +362,16 @@ pub fn backward(
                     if de == 0.0 {
                         continue;
                     }
-                    let m = &mem[r * h..(r + 1) * h];
-                    let qr = &qq[bb * h..(bb + 1) * h];
-                    let dq = &mut d_qq[bb * h..(bb + 1) * h];
-                    let dm = &mut d_mem[r * h..(r + 1) * h];
-                    for j in 0..h {
-                        dq[j] += de * m[j];
-                        dm[j] += de * qr[j];
-                    }
+                    axpy(
+                        de,
+                        &mem[r * h..(r + 1) * h],
+                        &mut d_qq[bb * h..(bb + 1) * h],
+                    );
+                    axpy(
+                        de,
+                        &qq[bb * h..(bb + 1) * h],
+                        &mut d_mem[r * h..(r + 1) * h],
+                    );
                 }
             }
             if kind == Kind::Dot {

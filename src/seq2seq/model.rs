@@ -26,6 +26,7 @@ use crate::nn::params::{split_two, Layout, Params};
 use crate::nn::recurrent::Weights;
 use crate::nn::stack::{Stack, StackConfig, StackInput};
 use crate::nn::{checks, grow};
+use crate::runtime::simd::{multiversion, tanh};
 use crate::runtime::threads;
 use crate::train::steps::{check_clip_and_lrs, update};
 use crate::train::{Clip, Optimizer};
@@ -613,9 +614,7 @@ impl Seq2Seq {
                 MatRef::new(&values[r.w_out.clone()], h, 2 * h).t(),
                 false,
             );
-            for x in ht.iter_mut() {
-                *x = x.tanh();
-            }
+            tanh_in_place(ht);
         } else {
             ht.copy_from_slice(top);
         }
@@ -1036,6 +1035,15 @@ impl Seq2Seq {
             gather(&mut ws.cs[l][..b * h]);
         }
         gather(&mut ws.d_next[..b * h]);
+    }
+}
+
+multiversion! {
+    /// x = tanh(x), elementwise.
+    fn tanh_in_place(x: &mut [f32]) {
+        for v in x.iter_mut() {
+            *v = tanh(*v);
+        }
     }
 }
 
