@@ -1204,3 +1204,138 @@ pub fn train_steps(
     }
     Ok((losses, norms, tokens))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seq2seq::decode;
+
+    fn model(kind: Option<Kind>, cell: CellKind) -> Seq2Seq {
+        let cfg = Seq2SeqConfig {
+            source_vocab: 7,
+            target_vocab: 6,
+            cell,
+            embed_size: 4,
+            hidden_size: 6,
+            encoder_layers: 2,
+            decoder_layers: 2,
+            bidirectional: true,
+            attention: kind,
+            attention_size: 5,
+            input_feeding: true,
+            tie_target_embeddings: false,
+            label_smoothing: 0.1,
+            teacher_forcing: 1.0,
+            dropout: 0.0,
+            bos_id: 4,
+            eos_id: 5,
+            seed: 0,
+        };
+        let mut m = Seq2Seq::new(cfg).unwrap();
+        for (i, w) in m.params_mut().values_mut().iter_mut().enumerate() {
+            *w = ((i as f32) * 0.7).sin() * 0.6;
+        }
+        m
+    }
+
+    #[test]
+    fn smoothed_row_is_its_definition_and_its_gradient_sums_to_zero() {
+        let mut row = vec![1.0f32, 2.0, 3.0, 0.5];
+        let logz = row.iter().map(|&x| (x as f64).exp()).sum::<f64>().ln();
+        let nll = logz - 1.0;
+        let mean = row.iter().map(|&x| logz - x as f64).sum::<f64>() / 4.0;
+        let loss = smoothed_row(&mut row, 0, 0.1, Some(1.0));
+        assert!((loss - (0.9 * nll + 0.1 * mean)).abs() < 1e-6);
+        assert!(row.iter().sum::<f32>().abs() < 1e-6);
+        assert!(row[0] < 0.0 && row[2] > 0.0);
+    }
+
+    #[test]
+    fn masked_softmax_ignores_padding() {
+        let mut scores = vec![1.0f32, 0.0, 2.0, 0.0, 50.0, 0.0];
+        attention::masked_softmax(&mut scores, 3, 2, &[2, 1]);
+        assert!((scores[0] + scores[2] - 1.0).abs() < 1e-6 && scores[4] == 0.0);
+        assert!((scores[1] - 1.0).abs() < 1e-6 && scores[3] == 0.0 && scores[5] == 0.0);
+    }
+
+    #[test]
+    fn a_row_scores_and_decodes_the_same_alone_and_in_a_batch() {
+        for (kind, cell) in [
+            (Some(Kind::Additive), CellKind::Gru),
+            (Some(Kind::General), CellKind::Lstm),
+            (None, CellKind::Lstm),
+        ] {
+            let mut m = model(kind, cell);
+            let src = [1u32, 2, 3, 0, 6, 0, 0, 0];
+            let tgt = [1u32, 2, 5, 3, 5, 0];
+            let both = Pairs {
+                src: Sources {
+                    ids: &src,
+                    lengths: &[3, 2],
+                    time: 4,
+                },
+                tgt: &tgt,
+                tgt_lengths: &[3, 2],
+                tgt_time: 3,
+            };
+            let (logits, _) = m.forward(both).unwrap();
+            let alone = Pairs {
+                src: Sources {
+                    ids: &src[4..6],
+                    lengths: &[2],
+                    time: 2,
+                },
+                tgt: &tgt[3..5],
+                tgt_lengths: &[2],
+                tgt_time: 2,
+            };
+            let (one, _) = m.forward(alone).unwrap();
+            let v = 6;
+            for t in 0..2 {
+                for j in 0..v {
+                    let (a, b) = (logits[(t * 2 + 1) * v + j], one[t * v + j]);
+                    assert!(
+                        (a - b).abs() < 1e-5,
+                        "{kind:?} {cell:?} step {t}: {a} vs {b}"
+                    );
+                }
+            }
+            let limits = [6, 6];
+            let greedy = decode::greedy(&mut m, both.src, &limits).unwrap();
+            let single = decode::greedy(&mut m, alone.src, &limits[..1]).unwrap();
+            assert_eq!(greedy[1], single[0]);
+            let beam = decode::beam_search(&mut m, both.src, &limits, 1, 0.0).unwrap();
+            assert_eq!(beam, greedy);
+        }
+    }
+
+    #[test]
+    fn bad_batches_are_errors_not_panics() {
+        let mut m = model(Some(Kind::Dot), CellKind::Gru);
+        let src = [1u32, 9];
+        let bad = Pairs {
+            src: Sources {
+                ids: &src,
+                lengths: &[2],
+                time: 2,
+            },
+            tgt: &[1],
+            tgt_lengths: &[1],
+            tgt_time: 1,
+        };
+        assert!(m.forward(bad).is_err());
+        let lens = Sources {
+            ids: &[1, 2],
+            lengths: &[3],
+            time: 2,
+        };
+        assert!(decode::greedy(&mut m, lens, &[4]).is_err());
+        let ok = Sources {
+            ids: &[1, 2],
+            lengths: &[2],
+            time: 2,
+        };
+        assert!(decode::greedy(&mut m, ok, &[0]).is_err());
+        assert!(decode::beam_search(&mut m, ok, &[3], 0, 1.0).is_err());
+    }
+}
