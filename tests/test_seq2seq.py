@@ -150,3 +150,24 @@ def test_a_source_longer_than_any_seen_is_an_error(
         model.translate([src[0], "5 May 2021 " * 20])
     model.save(tmp_path / "m")
     assert rnnrs.load(tmp_path / "m").max_source_length == longest
+
+
+def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one(tmp_path: Path) -> None:
+    src, tgt = dates_task(200, seed=4)
+
+    def run() -> tuple[rnnrs.Seq2Seq, rnnrs.Trainer]:
+        model = make_model(src, tgt, hidden_size=16, dropout=0.3, teacher_forcing=0.7, seed=2)
+        return model, rnnrs.Trainer(model, rnnrs.Adam(lr=3e-3), batch_size=32, progress=False)
+
+    whole, trainer = run()
+    trainer.fit((src, tgt), max_steps=10)  # 7 batches per epoch: ends in the second epoch
+    first, trainer = run()
+    trainer.fit((src, tgt), max_steps=8)
+    first.save(tmp_path / "ckpt", trainer=trainer)
+    resumed = rnnrs.load(tmp_path / "ckpt")
+    again = rnnrs.Trainer(resumed, rnnrs.Adam(lr=3e-3), batch_size=32, progress=False)
+    again.load_state_dict(rnnrs.load_training_state(tmp_path / "ckpt")["trainer"])
+    again.fit((src, tgt), max_steps=2)
+    assert again.step == 10
+    for name, value in whole.parameters().items():
+        np.testing.assert_array_equal(resumed.parameters()[name], value, err_msg=name)
