@@ -970,29 +970,35 @@ impl Seq2Seq {
 
     // ------------------------------------------------------------------ decoding
 
-    /// Encode `src` (its rows each repeated `repeat` times) and set up decoding: returns the
-    /// shape of the decoder's batch (one step slot).
+    /// Encode `src` once and set up decoding with each row repeated `repeat` times (the
+    /// beams of a source: row b*repeat + j reads source row b): returns the decoder's batch
+    /// size and the source length.
     pub(super) fn start_decoding(
         &mut self,
         src: Sources<'_>,
         repeat: usize,
     ) -> Result<(usize, usize)> {
-        let (b0, s) = (src.lengths.len(), src.time);
-        check_rows("source", src.ids, src.lengths, s, self.cfg.source_vocab)?;
+        let (b0, s) = self.load_sources(src)?;
+        self.encode(s, b0, false)?;
+        let (h, a) = (self.cfg.hidden_size, self.cfg.attention_size);
         let b = b0 * repeat;
-        grow(&mut self.ws.src, s * b);
-        self.ws.src_len.clear();
-        for bb in 0..b {
-            let row = bb / repeat;
-            let n = src.lengths[row];
-            self.ws.src_len.push(n);
-            for tt in 0..s {
-                self.ws.src[tt * b + bb] = if tt < n { src.ids[row * s + tt] } else { 0 };
+        if repeat > 1 {
+            let ws = &mut self.ws;
+            repeat_rows(&mut ws.mem, s, b0, repeat, h);
+            if self.cfg.attention == Some(Kind::Additive) {
+                repeat_rows(&mut ws.keys, s, b0, repeat, a);
             }
+            for l in 0..self.cfg.decoder_layers {
+                repeat_rows(&mut ws.hs[l], 1, b0, repeat, h);
+                repeat_rows(&mut ws.cs[l], 1, b0, repeat, h);
+            }
+            let lengths: Vec<usize> = ws.src_len[..b0]
+                .iter()
+                .flat_map(|&n| std::iter::repeat_n(n, repeat))
+                .collect();
+            ws.src_len = lengths;
         }
-        self.encode(s, b, false)?;
         self.grow_steps(Shape { s, t: 1, b });
-        let h = self.cfg.hidden_size;
         grow(&mut self.ws.d_next, b * h);
         self.ws.d_next[..b * h].fill(0.0);
         Ok((b, s))
@@ -1120,6 +1126,18 @@ fn check_rows(name: &str, ids: &[u32], lengths: &[usize], t: usize, vocab: usize
         }
     }
     Ok(())
+}
+
+/// `buf (steps, b, w)` with each row repeated `k` times in place: `(steps, b*k, w)`.
+fn repeat_rows(buf: &mut Vec<f32>, steps: usize, b: usize, k: usize, w: usize) {
+    let old = buf[..steps * b * w].to_vec();
+    grow(buf, steps * b * k * w);
+    for (r, from) in old.chunks_exact(w).enumerate() {
+        for j in 0..k {
+            let to = (r * k + j) * w;
+            buf[to..to + w].copy_from_slice(from);
+        }
+    }
 }
 
 /// Batch-first `(B, T)` ids to time-major `(T*B)`, 0 at padding.
