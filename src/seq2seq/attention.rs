@@ -65,7 +65,8 @@ pub struct Dims {
 
 /// What one step's forward keeps for its backward (slices of the caller's caches).
 pub struct StepCache<'a> {
-    /// (B, H): the transformed query of dot/general (the query itself for dot).
+    /// (B, H): the transformed query of dot/general (the query itself for dot); additive
+    /// uses it as scratch for W_q q + b_q (B, A).
     pub qq: &'a mut [f32],
     /// (S, B, A): tanh(keys + W_q q + b_q) of additive.
     pub u: &'a mut [f32],
@@ -282,7 +283,7 @@ pub fn forward(
     }
 }
 
-/// Scratch of [`backward`]: d_a (S, B) and d_qp (B, A) / d_qq (B, H).
+/// Scratch of [`backward`]: the score gradients (S, B) and d_qp (B, A) / d_qq (B, H).
 #[derive(Default)]
 pub struct Scratch {
     d_e: Vec<f32>,

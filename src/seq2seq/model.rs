@@ -208,7 +208,8 @@ struct Workspace {
     logits: Vec<f32>,
     zeros: Vec<f32>,
     gold: Vec<bool>,
-    /// Backward buffers.
+    /// Backward: dLoss/d(h~) from the generator (T*B, H); the gradient of the fed vector
+    /// flowing to the step before (B, H), which decoding reuses to keep its fed vector.
     d_gen: Vec<f32>,
     d_next: Vec<f32>,
     d_ht: Vec<f32>,
