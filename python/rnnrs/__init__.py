@@ -24,7 +24,9 @@ from .errors import (
     TrainingDivergedError,
 )
 from .io.checkpoint import load_training_state
+from .io.word_vectors import WordVectors
 from .models.classifier import SequenceClassifier
+from .models.interpolated import InterpolatedLM, interpolate
 from .models.registry import load
 from .models.rnnlm import RNNLM
 from .models.seq2seq import Seq2Seq
@@ -56,6 +58,7 @@ __all__ = [
     "CosineWithWarmup",
     "FormatError",
     "History",
+    "InterpolatedLM",
     "NGramCounts",
     "NGramLM",
     "NotFittedError",
@@ -67,10 +70,12 @@ __all__ = [
     "Trainer",
     "TrainingDivergedError",
     "WordTokenizer",
+    "WordVectors",
     "__version__",
     "backend",
     "frequency_classes",
     "get_num_threads",
+    "interpolate",
     "load",
     "load_tokenizer",
     "load_training_state",

@@ -170,6 +170,9 @@ class RustEngine:
     def logits(
         self, x: npt.NDArray[np.uint32], state: Optional[_State]
     ) -> tuple[npt.NDArray[np.float32], _State]: ...
+    def token_nll(
+        self, x: npt.NDArray[np.uint32], y: npt.NDArray[np.uint32], state: Optional[_State]
+    ) -> tuple[npt.NDArray[np.float64], _State]: ...
     def step_logits(
         self, tokens: npt.NDArray[np.uint32], state: Optional[_State]
     ) -> tuple[npt.NDArray[np.float32], _State]: ...
@@ -183,6 +186,7 @@ class RustEngine:
         betas: Optional[tuple[float, float]] = None,
         eps: Optional[float] = None,
         weight_decay: float = 0.0,
+        frozen: Sequence[str] = ...,
     ) -> None: ...
     def train_steps(
         self,
@@ -260,6 +264,7 @@ class ClassifierEngine:
         betas: Optional[tuple[float, float]] = None,
         eps: Optional[float] = None,
         weight_decay: float = 0.0,
+        frozen: Sequence[str] = ...,
     ) -> None: ...
     def train_steps(
         self,
@@ -379,6 +384,7 @@ class Seq2SeqEngine:
         betas: Optional[tuple[float, float]] = None,
         eps: Optional[float] = None,
         weight_decay: float = 0.0,
+        frozen: Sequence[str] = ...,
     ) -> None: ...
     def train_steps(
         self,

@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from typing import NoReturn, Optional
 
 from . import __version__
-from .commands import classify, generate, ngram, seq2seq, stats, train
+from .commands import classify, generate, ngram, rescore, score, seq2seq, stats, train
 from .commands import eval as evaluate
 from .commands._common import UsageError
 
 # Sub-command modules, in the order `rnnrs --help` lists them.
-_COMMANDS = (stats, train, generate, evaluate, ngram, classify, seq2seq)
+_COMMANDS = (stats, train, generate, evaluate, ngram, classify, score, rescore, seq2seq)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -390,6 +390,37 @@ impl Model {
         })?
     }
 
+    /// The negative log-likelihood (nats) of every target, (batch, time) row-major, without
+    /// dropout or gradients: the log-softmax computed where the logits are, in parallel,
+    /// never copied out. Spec: `backends/numpy_rnnlm.py::NumpyEngine.token_nll`.
+    pub fn token_nll(
+        &mut self,
+        x: Tokens<'_>,
+        y: Tokens<'_>,
+        state: Option<&State>,
+    ) -> Result<(Vec<f64>, State)> {
+        self.load(x, y)?;
+        let (t, b, v) = (x.time(), x.batch(), self.cfg.vocab_size);
+        let n = t * b;
+        threads::install(|| {
+            let fin = self.forward(t, b, state, false)?;
+            let mut out = vec![0.0f64; n];
+            // Rows of the decoder are time-major: row r is step r / b of sequence r % b.
+            if self.class_out.is_some() {
+                self.output_logits(n);
+                for (r, &target) in self.ws.targets[..n].iter().enumerate() {
+                    out[(r % b) * t + r / b] = -f64::from(self.ws.logits[r * v + target as usize]);
+                }
+            } else {
+                self.output_loss(n, false, false);
+                for (r, &nll) in self.ws.row_loss[..n].iter().enumerate() {
+                    out[(r % b) * t + r / b] = nll;
+                }
+            }
+            Ok((out, fin))
+        })?
+    }
+
     /// Logits (batch, time, vocab), row-major, without dropout. With the class softmax they
     /// are the exact log-probabilities log P(w|h) (a softmax leaves them unchanged).
     pub fn logits(&mut self, x: Tokens<'_>, state: Option<&State>) -> Result<(Vec<f32>, State)> {
@@ -620,5 +651,44 @@ impl Model {
             table: embedding.clone(),
         };
         stack.backward(values, grads, input, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::params::fill_uniform;
+
+    #[test]
+    fn token_nll_is_the_log_softmax_at_each_target() {
+        let (x, y) = ([1u32, 4, 2, 9, 9, 0, 10, 3], [4u32, 2, 9, 9, 0, 10, 3, 5]);
+        for softmax in [
+            Softmax::Full,
+            Softmax::Class {
+                classes: vec![0, 1, 2, 0, 1, 2, 0, 1, 2, 3, 3],
+            },
+        ] {
+            let mut cfg = ModelConfig::new(11, CellKind::Lstm, 6, 8, 2);
+            cfg.softmax = softmax;
+            let mut m = Model::new(cfg).expect("valid config");
+            fill_uniform(m.params_mut().values_mut(), 3, 0.3);
+            // Two sequences of four steps, (batch, time) row-major.
+            let (xs, ys) = (
+                Tokens::new(&x, 2, 4).unwrap(),
+                Tokens::new(&y, 2, 4).unwrap(),
+            );
+            let (nll, _) = m.token_nll(xs, ys, None).unwrap();
+            let (logits, _) = m.logits(xs, None).unwrap();
+            for (k, &target) in y.iter().enumerate() {
+                let row = &logits[k * 11..(k + 1) * 11];
+                let top = row.iter().fold(f64::MIN, |a, &v| a.max(f64::from(v)));
+                let sum: f64 = row.iter().map(|&v| (f64::from(v) - top).exp()).sum();
+                let want = top + sum.ln() - f64::from(row[target as usize]);
+                assert!((nll[k] - want).abs() < 1e-5, "{k}: {} vs {want}", nll[k]);
+            }
+            let (loss, _) = m.loss(xs, ys, None).unwrap();
+            let mean = nll.iter().sum::<f64>() / nll.len() as f64;
+            assert!((loss - mean).abs() < 1e-6, "{loss} vs {mean}");
+        }
     }
 }

@@ -235,8 +235,10 @@ impl ClassifierEngine {
 
     /// Set the optimizer (its state reset), as `RustEngine.configure_optimizer`.
     #[pyo3(signature = (
-        *, name, momentum=None, nesterov=None, betas=None, eps=None, weight_decay=0.0
+        *, name, momentum=None, nesterov=None, betas=None, eps=None, weight_decay=0.0,
+        frozen=Vec::new()
     ))]
+    #[allow(clippy::too_many_arguments)]
     fn configure_optimizer(
         &mut self,
         name: &str,
@@ -245,9 +247,10 @@ impl ClassifierEngine {
         betas: Option<(f32, f32)>,
         eps: Option<f32>,
         weight_decay: f32,
+        frozen: Vec<String>,
     ) -> PyResult<()> {
         self.core
-            .configure_optimizer(name, momentum, nesterov, betas, eps, weight_decay)
+            .configure_optimizer(name, momentum, nesterov, betas, eps, weight_decay, frozen)
     }
 
     fn train_steps<'py>(

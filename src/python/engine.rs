@@ -94,7 +94,9 @@ impl<M: EngineModel> Trainable<M> {
         set_params_from_py(params, self.model.params_mut())
     }
 
-    /// Set the optimizer (its state reset); see [`optimizer_spec`].
+    /// Set the optimizer (its state reset); see [`optimizer_spec`]. The tensors named in
+    /// `frozen` are not trained (their gradients ignored, their values kept).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn configure_optimizer(
         &mut self,
         name: &str,
@@ -103,9 +105,22 @@ impl<M: EngineModel> Trainable<M> {
         betas: Option<(f32, f32)>,
         eps: Option<f32>,
         weight_decay: f32,
+        frozen: Vec<String>,
     ) -> PyResult<()> {
         let spec = optimizer_spec(name, momentum, nesterov, betas, eps, weight_decay)?;
-        self.opt = Some(Optimizer::new(spec, self.model.params().len())?);
+        let layout = self.model.params().layout();
+        let ranges = frozen
+            .iter()
+            .map(|n| {
+                layout
+                    .get(n)
+                    .map(|e| e.range())
+                    .ok_or_else(|| value_err(format!("frozen: no parameter named {n:?}")))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let mut opt = Optimizer::new(spec, self.model.params().len())?;
+        opt.freeze(ranges, self.model.params().len())?;
+        self.opt = Some(opt);
         Ok(())
     }
 

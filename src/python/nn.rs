@@ -189,6 +189,33 @@ impl RustEngine {
         Ok((loss, state_to_py(py, self.core.model.config(), s)?))
     }
 
+    /// The negative log-likelihood (float64, nats) of every target of `y` (b, t) given `x`
+    /// (b, t) from `state`, without dropout, and the final state (GIL released).
+    fn token_nll<'py>(
+        &mut self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        y: &Bound<'py, PyAny>,
+        state: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let xa = tokens2(x, "x")?;
+        let ya = tokens2(y, "y")?;
+        let (b, t) = (xa.shape()[0], xa.shape()[1]);
+        let s0 = parse_state(self.core.model.config(), state, b)?;
+        let (xs, ys) = (slice(&xa, "x")?, slice(&ya, "y")?);
+        let (yb, yt) = (ya.shape()[0], ya.shape()[1]);
+        let model = &mut self.core.model;
+        let (out, s) = detached(py, |_| {
+            model.token_nll(
+                Tokens::new(xs, b, t)?,
+                Tokens::new(ys, yb, yt)?,
+                s0.as_ref(),
+            )
+        })??;
+        let arr = PyArray1::from_vec(py, out).reshape([b, t])?.into_any();
+        Ok((arr, state_to_py(py, self.core.model.config(), s)?))
+    }
+
     fn logits<'py>(
         &mut self,
         py: Python<'py>,
@@ -238,8 +265,10 @@ impl RustEngine {
     /// Set the optimizer (its state reset): `name` "sgd" with `momentum`, `nesterov`, or
     /// "adam" / "adamw" with `betas`, `eps`; `weight_decay` for all (torch.optim's defaults).
     #[pyo3(signature = (
-        *, name, momentum=None, nesterov=None, betas=None, eps=None, weight_decay=0.0
+        *, name, momentum=None, nesterov=None, betas=None, eps=None, weight_decay=0.0,
+        frozen=Vec::new()
     ))]
+    #[allow(clippy::too_many_arguments)]
     fn configure_optimizer(
         &mut self,
         name: &str,
@@ -248,9 +277,10 @@ impl RustEngine {
         betas: Option<(f32, f32)>,
         eps: Option<f32>,
         weight_decay: f32,
+        frozen: Vec<String>,
     ) -> PyResult<()> {
         self.core
-            .configure_optimizer(name, momentum, nesterov, betas, eps, weight_decay)
+            .configure_optimizer(name, momentum, nesterov, betas, eps, weight_decay, frozen)
     }
 
     #[allow(clippy::too_many_arguments)]

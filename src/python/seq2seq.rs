@@ -297,10 +297,13 @@ impl Seq2SeqEngine {
         to_lists(py, rows)
     }
 
-    /// Set the optimizer (its state reset), as `RustEngine.configure_optimizer`.
+    /// Set the optimizer (its state reset), as `RustEngine.configure_optimizer`; the tensors
+    /// named in `frozen` are not trained.
     #[pyo3(signature = (
-        *, name, momentum=None, nesterov=None, betas=None, eps=None, weight_decay=0.0
+        *, name, momentum=None, nesterov=None, betas=None, eps=None, weight_decay=0.0,
+        frozen=Vec::new()
     ))]
+    #[allow(clippy::too_many_arguments)]
     fn configure_optimizer(
         &mut self,
         name: &str,
@@ -309,9 +312,10 @@ impl Seq2SeqEngine {
         betas: Option<(f32, f32)>,
         eps: Option<f32>,
         weight_decay: f32,
+        frozen: Vec<String>,
     ) -> PyResult<()> {
         self.core
-            .configure_optimizer(name, momentum, nesterov, betas, eps, weight_decay)
+            .configure_optimizer(name, momentum, nesterov, betas, eps, weight_decay, frozen)
     }
 
     /// One optimizer step per batch; (losses, gradient norms before clipping, target tokens).

@@ -2,6 +2,8 @@
 //! single pass over the flat parameter, gradient and moment buffers. Spec:
 //! `reference/optim.py::sgd_step` and `adam_step`.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
@@ -103,6 +105,10 @@ pub struct Optimizer {
     m: Vec<f32>,
     /// exp_avg_sq (Adam).
     v: Vec<f32>,
+    /// Ranges of the flat buffer that never change (frozen tensors, torch's
+    /// `requires_grad=False`), and room for their values during a step.
+    frozen: Vec<Range<usize>>,
+    kept: Vec<f32>,
 }
 
 impl Optimizer {
@@ -120,7 +126,31 @@ impl Optimizer {
             step: 0,
             m,
             v,
+            frozen: Vec::new(),
+            kept: Vec::new(),
         })
+    }
+
+    /// Freeze the parameters in `ranges` of a buffer of `n` values: their gradients count
+    /// for nothing (not in the norm, not clipped) and [`Optimizer::step`] leaves them as
+    /// they are, weight decay included, as torch does for a tensor without gradient.
+    pub fn freeze(&mut self, ranges: Vec<Range<usize>>, n: usize) -> Result<()> {
+        if let Some(r) = ranges.iter().find(|r| r.start > r.end || r.end > n) {
+            return Err(CoreError::invalid(
+                "frozen",
+                format!("range {r:?} is outside the {n} parameters"),
+            ));
+        }
+        self.kept = vec![0.0; ranges.iter().map(|r| r.len()).sum()];
+        self.frozen = ranges;
+        Ok(())
+    }
+
+    /// Zero the gradients of the frozen ranges (before the norm and clipping).
+    pub fn mask_frozen(&self, grads: &mut [f32]) {
+        for r in &self.frozen {
+            grads[r.clone()].fill(0.0);
+        }
     }
 
     pub fn spec(&self) -> &OptimizerSpec {
@@ -176,8 +206,23 @@ impl Optimizer {
         Ok(())
     }
 
-    /// One update with learning rate `lr` (run inside the rnnrs thread pool).
+    /// One update with learning rate `lr` (run inside the rnnrs thread pool); frozen ranges
+    /// keep their values.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
+        let mut at = 0;
+        for r in &self.frozen {
+            self.kept[at..at + r.len()].copy_from_slice(&params[r.clone()]);
+            at += r.len();
+        }
+        self.update(params, grads, lr);
+        let mut at = 0;
+        for r in &self.frozen {
+            params[r.clone()].copy_from_slice(&self.kept[at..at + r.len()]);
+            at += r.len();
+        }
+    }
+
+    fn update(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
         self.step += 1;
         let step = self.step;
         match self.spec {
@@ -328,6 +373,33 @@ mod tests {
         let want = 0.9 - 0.1 * (m / (1.0 - 0.81)) / ((v / (1.0 - 0.999f64.powi(2))).sqrt() + 1e-8);
         assert!((p[0] as f64 - want).abs() < 1e-6, "{} vs {want}", p[0]);
         assert_eq!(opt.step_count(), 2);
+    }
+
+    #[test]
+    fn frozen_ranges_keep_their_values_and_others_move_as_before() {
+        let spec = OptimizerSpec::AdamW {
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.1,
+        };
+        let mut free = Optimizer::new(spec.clone(), 4).expect("valid");
+        let mut frozen = Optimizer::new(spec, 4).expect("valid");
+        frozen
+            .freeze(std::iter::once(1..3).collect(), 4)
+            .expect("in range");
+        let (mut a, mut b) = ([1.0f32, 2.0, 3.0, 4.0], [1.0f32, 2.0, 3.0, 4.0]);
+        for g in [[0.5f32, -1.0, 2.0, 0.25], [0.1, 0.2, -0.3, 0.4]] {
+            let mut masked = g;
+            frozen.mask_frozen(&mut masked);
+            assert_eq!(masked, [g[0], 0.0, 0.0, g[3]]);
+            free.step(&mut a, &g, 0.1);
+            frozen.step(&mut b, &masked, 0.1);
+        }
+        // Weight decay would move the frozen values; they stay. The others match the run
+        // without freezing (Adam works element by element).
+        assert_eq!(&b[1..3], &[2.0, 3.0]);
+        assert_eq!((b[0], b[3]), (a[0], a[3]));
+        assert!(frozen.freeze(std::iter::once(3..5).collect(), 4).is_err());
     }
 
     #[test]

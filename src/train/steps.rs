@@ -82,6 +82,7 @@ pub fn update(
     k: usize,
 ) -> Result<f64> {
     threads::install(|| {
+        opt.mask_frozen(grads);
         let norm = clip::global_norm(grads);
         if !loss.is_finite() || !norm.is_finite() {
             return Err(CoreError::NonFinite {

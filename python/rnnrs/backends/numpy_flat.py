@@ -7,7 +7,7 @@ generator's state. :class:`~rnnrs.backends.numpy_rnnlm.NumpyEngine` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 import numpy as np
@@ -65,6 +65,7 @@ class FlatEngine:
         self._rng = np.random.Generator(np.random.PCG64(seed))
         self._opt: Optional[dict[str, Any]] = None
         self._opt_step = 0
+        self._frozen: tuple[str, ...] = ()
         self._opt_bufs: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ parameters
@@ -93,9 +94,14 @@ class FlatEngine:
 
     # ------------------------------------------------------------------ training
 
-    def configure_optimizer(self, **spec: Any) -> None:
+    def configure_optimizer(self, *, frozen: Sequence[str] = (), **spec: Any) -> None:
         """Set the optimizer from its spec as keywords (see docs/backends.md) and reset its
-        state."""
+        state. The tensors named in ``frozen`` are not trained: their gradients count for
+        nothing and their values stay (src/train/optim.rs, ``Optimizer::freeze``)."""
+        unknown = [n for n in frozen if n not in self._params]
+        if unknown:
+            raise ValueError(f"frozen: no parameter named {unknown[0]!r}")
+        self._frozen = tuple(frozen)
         self._opt = check_optimizer_spec(spec)
         self._opt_step = 0
         if self._opt["name"] == "sgd":
@@ -152,7 +158,7 @@ class FlatEngine:
         untouched), clip by norm then by value, and take the optimizer step with ``lr``.
         Returns the gradient norm before clipping."""
         for n, g in self._grads.items():
-            g[...] = grads[n]
+            g[...] = 0.0 if n in self._frozen else grads[n]
         norm = global_norm([self._grad_flat])
         if not (np.isfinite(loss) and np.isfinite(norm)):
             raise TrainingDivergedError(
@@ -166,7 +172,10 @@ class FlatEngine:
                 self._grad_flat *= np.asarray(coef, dtype=self.dtype)
         if clip_value is not None:
             np.clip(self._grad_flat, -clip_value, clip_value, out=self._grad_flat)
+        kept = {n: self._params[n].copy() for n in self._frozen}
         self._optimizer_step(lr)
+        for n, value in kept.items():
+            self._params[n][...] = value
         return norm
 
     def optimizer_state(self) -> dict[str, np.ndarray]:

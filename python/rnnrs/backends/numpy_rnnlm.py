@@ -21,7 +21,7 @@ from ..reference.lm import (
     parameter_shapes,
     targets_time_major,
 )
-from ..reference.loss import cross_entropy
+from ..reference.loss import cross_entropy, log_softmax
 from .arrays import as_token_array, check_state
 from .numpy_flat import FlatEngine, optional_positive, positive_int
 
@@ -95,6 +95,14 @@ class NumpyEngine(FlatEngine):
         logits, final, _ = lm_forward(self._params, self.config, xa, self._state(state, b))
         out = logits.reshape(t, b, -1).transpose(1, 0, 2)
         return np.ascontiguousarray(out, dtype=np.float32), final
+
+    def token_nll(self, x: Any, y: Any, state: Any) -> tuple[np.ndarray, State]:
+        """(negative log-likelihood float64 (B, T) of every target, final state), no
+        dropout: the spec of the Rust engine's ``token_nll`` (src/lm/model.rs)."""
+        xa, ya = self._xy(x, y)
+        logits, final = self.logits(xa, state)
+        logp = log_softmax(logits.astype(np.float64))
+        return -np.take_along_axis(logp, ya[..., None].astype(np.int64), axis=2)[..., 0], final
 
     def step_logits(self, tokens: Any, state: Any) -> tuple[np.ndarray, State]:
         """One time step: tokens (B,) -> (logits float32 (B, V), new state)."""

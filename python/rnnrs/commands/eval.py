@@ -10,12 +10,15 @@ from typing import Any
 
 import numpy as np
 
+from . import eval_mixture
 from ._common import UsageError, positive_int
 
 EXAMPLES = """\
 examples:
   rnnrs eval run1 valid.txt
   rnnrs eval run1 a.txt b.txt --json
+  rnnrs eval ptb-rnn ptb.o5.arpa test.txt --interpolate --tune-on valid.txt
+  rnnrs eval ptb-rnn ptb.o5.arpa test.txt --interpolate --weights 0.6,0.4 --json
 """
 
 
@@ -23,7 +26,11 @@ DESCRIPTION = """\
 Score TEXT files with the model saved in DIR: loss (nats per token),
 perplexity, number of tokens and the share of tokens outside the vocabulary
 (OOV, encoded as <unk>). Each file is read as the model was trained:
-characters, BPE pieces, or words with </s> at each line end.
+characters, BPE pieces, or words with </s> at each line end (the first line
+read after </s>, so every word and every </s> is scored, as n-gram models do).
+
+With --interpolate, the arguments are MODEL... TEXT: word-level checkpoints
+and n-gram files (ARPA or binary), mixed token by token (docs/wordlm.md).
 """
 
 
@@ -36,11 +43,14 @@ def register(subparsers: Any) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", metavar="DIR", help="checkpoint directory")
+    p.add_argument(
+        "model", metavar="DIR", help="checkpoint directory (n-gram files too with --interpolate)"
+    )
     p.add_argument("text", nargs="+", metavar="TEXT", help="UTF-8 text files")
     p.add_argument("--bptt", type=positive_int, default=256, help="chunk length (default 256)")
     p.add_argument("--json", action="store_true", help="one JSON object per file and total")
     p.add_argument("--backend", choices=["rust", "numpy"], default=None)
+    eval_mixture.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -58,10 +68,28 @@ def encode_text(tokenizer: Any, text: str) -> np.ndarray:
     return np.asarray(tokenizer.encode(text), dtype=np.uint32)
 
 
+def start_context(tokenizer: Any) -> np.ndarray:
+    """The ids a text is read after: ``</s>`` at word level (the token before every line of
+    the training stream, and the sentence start an n-gram model's ``<s>`` stands for), so
+    every word and every ``</s>`` is scored, the tokens an n-gram model's perplexity
+    counts; nothing at character and BPE level (the first token is not scored).
+
+    Example:
+        >>> import rnnrs
+        >>> start_context(rnnrs.WordTokenizer.fit("a b")).tolist()
+        [2]
+    """
+    if getattr(tokenizer, "kind", None) == "word":
+        return np.array([tokenizer.eos_id], dtype=np.uint32)
+    return np.zeros(0, dtype=np.uint32)
+
+
 def score(model: Any, ids: np.ndarray, bptt: int) -> dict[str, Any]:
-    """Loss, perplexity, tokens and OOV counts of one id stream under ``model``."""
+    """Loss, perplexity, tokens and OOV counts of one id stream under ``model``, read after
+    :func:`start_context`."""
     unk = getattr(model.tokenizer, "unk_id", None)
-    logprobs = model.token_logprobs(ids, bptt=bptt)
+    context = start_context(model.tokenizer)
+    logprobs = model.token_logprobs(np.concatenate([context, ids]), bptt=bptt)
     loss = float(-logprobs.sum() / len(logprobs))
     oov = int(np.count_nonzero(ids == unk)) if unk is not None else 0
     return {
@@ -78,6 +106,11 @@ def score(model: Any, ids: np.ndarray, bptt: int) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Load the model, score each file, print a table (or JSON lines)."""
     from ..models.registry import load
+
+    if args.interpolate:
+        return eval_mixture.run(args)
+    if args.weights is not None or args.tune_on is not None:
+        raise UsageError("--weights and --tune-on go with --interpolate")
     from ..text.corpus import read_text
 
     model = load(args.model, backend=args.backend)

@@ -21,6 +21,7 @@ from ..backends.engines import classifier_engine
 from ..backends.selection import resolve_backend
 from ..errors import CheckpointError
 from ..io.checkpoint import Checkpoint, save_model
+from ..io.word_vectors import EmbeddingOverlap, seed_model_embedding
 from ..nn.config import check_dropout, check_positive_int, normalize_cell
 from ..nn.init import init_parameters
 from ..reference.classifier import classifier_shapes
@@ -145,6 +146,10 @@ class SequenceClassifier(EngineBacked):
         backend: "rust", "numpy" or None (the process default).
         max_length: longest text in tokens (None: any); a longer one is an error unless
             ``truncate=True`` is passed where texts are read.
+        embeddings: a :class:`rnnrs.WordVectors` the embedding rows of the tokens it holds
+            start from (``embed_size`` then defaults to its dimension, else to 128);
+            ``embedding_overlap`` tells how many tokens were found.
+        freeze_embeddings: train everything but the embedding table (docs/wordlm.md).
 
     Example:
         >>> import rnnrs
@@ -165,7 +170,7 @@ class SequenceClassifier(EngineBacked):
         num_classes: Optional[int] = None,
         labels: Optional[Sequence[Label]] = None,
         cell: str = "lstm",
-        embed_size: int = 128,
+        embed_size: Optional[int] = None,
         hidden_size: int = 256,
         num_layers: int = 1,
         bidirectional: bool = True,
@@ -175,7 +180,15 @@ class SequenceClassifier(EngineBacked):
         seed: int = 0,
         backend: Optional[str] = None,
         max_length: Optional[int] = None,
+        embeddings: Any = None,
+        freeze_embeddings: bool = False,
     ) -> None:
+        if embed_size is None:
+            embed_size = getattr(embeddings, "dim", 128) if embeddings is not None else 128
+        if not isinstance(freeze_embeddings, (bool, np.bool_)):
+            raise TypeError(
+                f"freeze_embeddings: expected a bool, got {type(freeze_embeddings).__name__}"
+            )
         if not (callable(getattr(tokenizer, "encode", None)) and hasattr(tokenizer, "vocab_size")):
             raise TypeError("tokenizer: expected an rnnrs tokenizer (encode(text), vocab_size)")
         if labels is None:
@@ -216,6 +229,11 @@ class SequenceClassifier(EngineBacked):
         initial = init_parameters(
             self._shapes, np.random.default_rng(int(seed)), hidden_size=int(hidden_size)
         )
+        self.embedding_overlap: Optional[EmbeddingOverlap] = None
+        if embeddings is not None:
+            self.embedding_overlap = seed_model_embedding(initial, embeddings, tokenizer)
+        if freeze_embeddings:
+            self.frozen_parameters = ("embedding.weight",)
         self.engine.set_parameters(initial)
 
     # ------------------------------------------------------------------ description
@@ -226,6 +244,8 @@ class SequenceClassifier(EngineBacked):
         cfg = {k: v for k, v in self._engine_config.items() if k != "vocab_size"}
         cfg["labels"] = list(self.labels)
         cfg["max_length"] = self.max_length
+        if self.frozen_parameters:  # only a frozen embedding adds the key
+            cfg["freeze_embeddings"] = True
         return cfg
 
     @property

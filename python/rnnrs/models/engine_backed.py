@@ -16,6 +16,8 @@ class EngineBacked:
     """A model whose numbers live in ``self.engine`` (the backend's engine object)."""
 
     engine: Any
+    # Tensors the optimizer leaves as they are (torch's requires_grad=False).
+    frozen_parameters: tuple[str, ...] = ()
 
     def parameters(self) -> dict[str, np.ndarray]:
         """Copies of the weights by PyTorch name (see docs/backends.md)."""
@@ -39,8 +41,8 @@ class EngineBacked:
 
     def configure_optimizer(self, spec: dict[str, Any]) -> None:
         """Use the optimizer of ``spec`` (``rnnrs.Adam(...).spec()``, ...) from now on; its
-        moments start at zero."""
-        self.engine.configure_optimizer(**spec)
+        moments start at zero. Tensors in ``frozen_parameters`` are not trained."""
+        self.engine.configure_optimizer(**spec, frozen=list(self.frozen_parameters))
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """The optimizer's step and moments by torch.optim name (``exp_avg.<param>``, ...)."""

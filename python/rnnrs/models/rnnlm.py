@@ -21,15 +21,19 @@ from ..errors import CheckpointError
 from ..generation import beam_search as beam_search_sequence
 from ..generation import generate as generate_sequence
 from ..io.checkpoint import Checkpoint, save_model
+from ..io.word_vectors import EmbeddingOverlap, seed_model_embedding
+from ..ngram.inputs import sentence_texts
 from ..nn.classes import classes_from_mapping, read_classes_file
 from ..nn.config import normalize_config
 from ..nn.init import init_parameters
 from ..reference.lm import parameter_shapes
 from ..reference.loss import log_softmax
+from ..scoring import SentenceScores
 from ..text.batching import batchify
 from ..training.trainer import TrainedSteps
 from .engine_backed import EngineBacked
 from .registry import register_model
+from .rnn_scoring import rnn_sentence_logprobs
 
 State = tuple[np.ndarray, ...]
 
@@ -104,6 +108,13 @@ class RNNLM(EngineBacked):
         classes: with softmax="class", the class of every token id: a sequence of V ints
             (e.g. ``rnnrs.frequency_classes(train_ids, V)``), a ``{word: class}`` mapping
             or the path of a ``word<TAB>class`` file (both need the tokenizer's ``vocab``).
+        embeddings: a :class:`rnnrs.WordVectors`: the embedding row of every token the
+            vectors hold starts as its vector (the others as drawn; ``embed_size``
+            defaults to their dimension; needs the tokenizer). ``embedding_overlap``
+            tells how many tokens were found.
+        freeze_embeddings: train everything but the embedding table (torch's
+            ``requires_grad=False``: no gradient, no update, no weight decay); with
+            ``tie_weights`` the shared table is the output layer's too.
 
     Example:
         >>> import numpy as np, rnnrs
@@ -130,6 +141,8 @@ class RNNLM(EngineBacked):
         tokenizer: Any = None,
         softmax: str = "full",
         classes: Any = None,
+        embeddings: Any = None,
+        freeze_embeddings: bool = False,
     ) -> None:
         if isinstance(classes, (str, os.PathLike, Mapping)):
             vocab = getattr(tokenizer, "vocab", None)
@@ -141,6 +154,8 @@ class RNNLM(EngineBacked):
                 classes = classes_from_mapping(classes, vocab)
             else:
                 classes = read_classes_file(classes, vocab)
+        if embeddings is not None and embed_size is None:
+            embed_size = getattr(embeddings, "dim", None)
         self._config = normalize_config(
             {
                 "vocab_size": vocab_size,
@@ -153,6 +168,7 @@ class RNNLM(EngineBacked):
                 "seed": seed,
                 "softmax": softmax,
                 "classes": classes,
+                "freeze_embeddings": freeze_embeddings,
             }
         )
         if tokenizer is not None and not (
@@ -162,12 +178,18 @@ class RNNLM(EngineBacked):
             raise TypeError("tokenizer: expected an object with encode(text) and decode(ids)")
         self.tokenizer = tokenizer
         self.backend = resolve_backend(backend)
-        self.engine = rnnlm_engine(self._config, self.backend)
+        engine_config = {k: v for k, v in self._config.items() if k != "freeze_embeddings"}
+        self.engine = rnnlm_engine(engine_config, self.backend)
+        if self._config.get("freeze_embeddings"):
+            self.frozen_parameters = ("embedding.weight",)
         initial = init_parameters(
             parameter_shapes(self._config),
             np.random.default_rng(self._config["seed"]),
             hidden_size=self._config["hidden_size"],
         )
+        self.embedding_overlap: Optional[EmbeddingOverlap] = None
+        if embeddings is not None:
+            self.embedding_overlap = seed_model_embedding(initial, embeddings, tokenizer)
         self.engine.set_parameters(initial)
 
     # ------------------------------------------------------------------ description
@@ -359,6 +381,30 @@ class RNNLM(EngineBacked):
             logp = log_softmax(logits[0].astype(np.float64))
             out[s : s + t] = logp[np.arange(t), seq[s + 1 : s + 1 + t]]
         return out
+
+    def score_sentences(self, sentences: Any) -> SentenceScores:
+        """Log-probability of each sentence (a path read line by line, or strings or token
+        lists) of a word-level model: its words and ``</s>``, read from a fresh state after
+        ``</s>``, the token before every line of the training stream (docs/wordlm.md).
+        Natural log (``.logprob``) and log10 (``.log10``); sentences run in padded batches.
+
+        Example:
+            >>> import rnnrs
+            >>> tok = rnnrs.WordTokenizer.fit(["a b", "b a"])
+            >>> m = rnnrs.RNNLM(tok.vocab_size, hidden_size=4, tokenizer=tok, backend="numpy")
+            >>> s = m.score_sentences(["a b", "b"])
+            >>> s.tokens.tolist(), bool(np.isclose(s.logprob[1], m.token_logprobs([2, 5, 2]).sum()))
+            ([3, 2], True)
+        """
+        tok = self.tokenizer
+        if getattr(tok, "kind", None) != "word":
+            raise ValueError(
+                "sentences: score_sentences needs a word-level model (a WordTokenizer): "
+                "sentences end with </s>"
+            )
+        ids = [np.asarray(tok.encode(line), dtype=np.uint32) for line in sentence_texts(sentences)]
+        per_sentence = rnn_sentence_logprobs(self, ids, int(tok.eos_id), int(tok.eos_id))
+        return SentenceScores.from_token_logprobs(per_sentence)
 
     # ------------------------------------------------------------------ generation
 

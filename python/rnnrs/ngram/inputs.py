@@ -109,3 +109,13 @@ def temp_folder(temp_dir: Optional[PathLike]) -> Path:
     if not os.access(p, os.W_OK | os.X_OK):
         raise PermissionError(f"temp_dir: not writable: {p}")
     return p
+
+
+def sentence_texts(sentences: Union[PathLike, Sentences], name: str = "sentences") -> list[str]:
+    """Sentences as lines: a path (str or Path) is read as UTF-8, one sentence per line
+    (empty lines kept: they are sentences of no word; no line after a final newline); an
+    iterable holds strings or token lists (see :func:`sentence_lines`)."""
+    if isinstance(sentences, (str, os.PathLike)):
+        lines = file_path(sentences, name).read_text(encoding="utf-8").split("\n")
+        return lines[:-1] if lines and lines[-1] == "" else lines
+    return sentence_lines(sentences, name)

@@ -30,6 +30,7 @@ from ..backends.selection import resolve_backend
 from ..errors import NotFittedError
 from ..generation import Prompt, beam_search, generate
 from ..reference.ngram import EOS, INTERPOLATED, METHODS, UNK
+from ..scoring import SentenceScores
 from .counts import NGramCounts
 from .inputs import (
     PathLike,
@@ -38,6 +39,7 @@ from .inputs import (
     id_array,
     parse_memory,
     sentence_lines,
+    sentence_texts,
     temp_folder,
 )
 
@@ -382,6 +384,26 @@ class NGramLM:
         if per_token:
             return list(zip([*words, "</s>"], scores.tolist()))
         return float(scores.sum())
+
+    def score_sentences(self, sentences: Union[PathLike, Sentences]) -> SentenceScores:
+        """log-probability of each sentence (a path read line by line, or strings or token
+        lists): its words then ``</s>``, after ``<s>``; ``.log10`` is :meth:`score`'s
+        figure (the ARPA log10 sum), ``.logprob`` the natural log. All sentences are scored
+        in one batched call; an empty sentence scores its ``</s>``.
+
+        Example:
+            >>> lm = NGramLM(2, "witten_bell").fit(["a b"])
+            >>> lm.score_sentences(["a b", ""]).log10.round(4).tolist()
+            [-0.5696, -0.8361]
+        """
+        self._check_proper("score_sentences")
+        words = [line.split() for line in sentence_texts(sentences)]
+        index = self._index
+        ids = [[index.get(w, UNK) for w in s] + [EOS] for s in words]
+        flat = np.fromiter((i for s in ids for i in s), dtype=np.uint32)
+        scores = np.asarray(self._engine().score_ids(flat)) * LN10
+        bounds = np.cumsum([len(s) for s in ids])[:-1]
+        return SentenceScores.from_token_logprobs(np.split(scores, bounds) if ids else [])
 
     def perplexity(self, sentences: Union[PathLike, Sentences], include_oov: bool = True) -> float:
         """Perplexity on sentences (or a text file), as KenLM's ``query`` reports it:

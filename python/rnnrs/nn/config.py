@@ -23,6 +23,7 @@ CONFIG_KEYS = (
     "seed",
     "softmax",
     "classes",
+    "freeze_embeddings",
 )
 
 
@@ -95,6 +96,11 @@ def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
     }
     if softmax == "class":  # a full-softmax config keeps the keys it always had
         out.update(softmax=softmax, classes=classes)
+    freeze = config.get("freeze_embeddings", False)
+    if not isinstance(freeze, (bool, np.bool_)):
+        raise TypeError(f"freeze_embeddings: expected a bool, got {type(freeze).__name__}")
+    if freeze:  # likewise: only a frozen embedding adds the key
+        out["freeze_embeddings"] = True
     return out
 
 
