@@ -29,6 +29,7 @@ from .models.classifier import SequenceClassifier
 from .models.interpolated import InterpolatedLM, interpolate
 from .models.registry import load
 from .models.rnnlm import RNNLM
+from .models.seq2seq import Seq2Seq
 from .ngram.counts import NGramCounts
 from .ngram.lm import NGramLM
 from .nn.classes import frequency_classes
@@ -63,6 +64,7 @@ __all__ = [
     "NotFittedError",
     "ReduceOnPlateau",
     "RnnrsError",
+    "Seq2Seq",
     "SequenceClassifier",
     "StepLR",
     "Trainer",

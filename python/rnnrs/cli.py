@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from typing import NoReturn, Optional
 
 from . import __version__
-from .commands import classify, generate, ngram, rescore, score, stats, train
+from .commands import classify, generate, ngram, rescore, score, seq2seq, stats, train
 from .commands import eval as evaluate
 from .commands._common import UsageError
 
 # Sub-command modules, in the order `rnnrs --help` lists them.
-_COMMANDS = (stats, train, generate, evaluate, ngram, classify, score, rescore)
+_COMMANDS = (stats, train, generate, evaluate, ngram, classify, score, rescore, seq2seq)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every sub-command registered."""
     parser = _Parser(
         prog="rnnrs",
-        description="Language models on the CPU: n-gram and recurrent (RNN, LSTM, GRU), and "
-        "recurrent text classifiers.",
+        description="Language models on the CPU: n-gram and recurrent (RNN, LSTM, GRU), "
+        "recurrent text classifiers, and sequence-to-sequence models.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rnnrs {__version__}")
