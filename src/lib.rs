@@ -19,6 +19,7 @@ pub mod lm;
 pub mod ngram;
 pub mod nn;
 pub mod runtime;
+pub mod seq2seq;
 pub mod tag;
 pub mod text;
 pub mod train;

@@ -17,6 +17,7 @@ import pytest
 
 import rnnrs
 from rnnrs.cli import main
+from rnnrs.commands.train import CHUNK_DEFAULTS
 
 TEXT = (
     "Captain:\nSpeak plainly, the ship is ready and the tide is high.\n\n"
@@ -192,6 +193,10 @@ def test_help_says_the_default_duration_and_word_defaults_match_the_api(
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "default 5m when neither --steps nor --epochs is given" in text
+    # Word level chunks as the API's Trainer; char and BPE level otherwise, on purpose, said.
     trainer = rnnrs.Trainer(rnnrs.RNNLM(5, hidden_size=4), rnnrs.Adam(), progress=False)
-    assert "default 32 (word: 35)" in text and trainer.bptt == 35
-    assert "default 64 (word: 20)" in text and trainer.batch_size == 20
+    assert CHUNK_DEFAULTS["word"] == (trainer.bptt, trainer.batch_size) == (35, 20)
+    char_bptt, char_batch = CHUNK_DEFAULTS["char"]
+    assert f"default {char_bptt} at char/bpe level, 35 at word level" in text
+    assert f"default {char_batch} at char/bpe level" in text
+    assert "Trainer default, bptt=35" in text and "batch_size=20" in text

@@ -38,7 +38,9 @@ def test_fit_from_path_equals_fit_from_sentences(tmp_path: Path) -> None:
     path.write_text("\n".join([*CORPUS, "", "   "]) + "\n", encoding="utf-8")
     a = NGramLM(3, "witten_bell").fit(path)
     b = NGramLM(3, "witten_bell").fit(CORPUS)
-    c = NGramLM(3, "witten_bell").fit(str(path))
+    c = NGramLM(3, "witten_bell").fit("\n".join(CORPUS))  # a string is text
+    with pytest.raises(TypeError, match=r"pathlib\.Path"):
+        NGramLM(3, "witten_bell").fit(str(path))  # ...so a file's name is refused as text
     ids = a.encode(CORPUS)
     for other in (b, c):
         np.testing.assert_array_equal(
@@ -56,6 +58,25 @@ def test_witten_bell_bigram_by_hand() -> None:
     scores = lm.score("a b", per_token=True)
     assert [w for w, _ in scores] == ["a", "b", "</s>"]
     assert sum(s for _, s in scores) == pytest.approx(lm.score("a b"), abs=1e-12)
+
+
+def test_perplexity_takes_text_sentences_or_a_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lm = NGramLM(2, "add_k", k=0.5).fit(CORPUS)
+    sentence = lm.perplexity(["the cat sat"])
+    assert lm.perplexity("the cat sat") == sentence  # a string is a sentence, not a path
+    path = tmp_path / "test.txt"
+    path.write_text("the cat sat\n\nthe dog\n", encoding="utf-8")
+    both = lm.perplexity(["the cat sat", "the dog"])
+    assert both != sentence
+    assert lm.perplexity(path) == both == lm.perplexity("the cat sat\nthe dog")
+    assert lm.stats(path) == lm.stats(["the cat sat", "the dog"])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TypeError, match=r"pathlib.Path\('test.txt'\)"):
+        lm.perplexity("test.txt")
+    with pytest.raises(FileNotFoundError, match="text: no such file"):
+        lm.perplexity(tmp_path / "missing.txt")
 
 
 def test_perplexity_definitions() -> None:
@@ -282,3 +303,35 @@ def test_keep_counts_false_frees_the_counts() -> None:
     np.testing.assert_array_equal(
         lm.score_ids(ids, per_token=True), kept.score_ids(ids, per_token=True)
     )
+
+
+def test_the_corpus_unk_is_the_model_unk_counted_once(tmp_path: Path) -> None:
+    # PTB writes rare words as a literal <unk>: it is the model's <unk> (id 0), one entry of
+    # the vocabulary with the count of its occurrences, and an OOV when queried, as KenLM's
+    # query counts it; a word never seen is the same token.
+    corpus = ["the <unk> sat", "the cat sat", "a <unk> <unk>", "the cat ran"]
+    counts = NGramCounts(2).add(corpus)
+    assert counts.vocab.count("<unk>") == 1 and counts["<unk>"] == 3 and counts.tokens == 16
+    lm = NGramLM(2, "witten_bell").fit(corpus)
+    assert lm.vocab.count("<unk>") == 1
+    # Witten-Bell unigram: (c(w) + T/|V|) / (N + T) with N = 16 tokens (</s> included),
+    # T = |V| = 7 words seen (<s> is never predicted): (3 + 1) / 23.
+    assert 10 ** lm.logprob("<unk>") == pytest.approx(4 / 23, rel=1e-12)
+    assert lm.logprob("zebra", "the") == lm.logprob("<unk>", "the")
+    assert lm.score("the zebra sat") == lm.score("the <unk> sat")
+    per = lm.score_ids(lm.encode(["the <unk> sat", "the zebra sat"]), per_token=True)
+    known = np.array([1, 0, 1, 1, 1, 0, 1, 1], bool)
+    stats = lm.stats(["the <unk> sat", "the zebra sat"])
+    assert stats["tokens"] == 8 and stats["oovs"] == 2
+    assert stats["perplexity"] == pytest.approx(10 ** (-per.sum() / 8), rel=1e-12)
+    assert stats["perplexity_excluding_oovs"] == pytest.approx(
+        10 ** (-per[known].sum() / 6), rel=1e-12
+    )
+    # Written as ARPA and read back, <unk> keeps its trained probability.
+    lm.to_arpa(tmp_path / "m.arpa")
+    again = NGramLM.from_arpa(tmp_path / "m.arpa")
+    assert again.logprob("<unk>") == pytest.approx(lm.logprob("<unk>"), abs=1e-6)
+    # The word tokenizer of the neural models: the same single <unk>, the same OOVs.
+    tok = rnnrs.WordTokenizer.fit("\n".join(corpus))
+    assert list(tok.vocab).count("<unk>") == 1
+    assert tok.encode("the <unk> zebra").tolist() == [tok.token_to_id("the"), 0, 0]

@@ -29,6 +29,7 @@ from .models.classifier import SequenceClassifier
 from .models.interpolated import InterpolatedLM, interpolate
 from .models.registry import load
 from .models.rnnlm import RNNLM
+from .models.seq2seq import Seq2Seq
 from .models.tagger import SequenceTagger
 from .ngram.counts import NGramCounts
 from .ngram.lm import NGramLM
@@ -64,6 +65,7 @@ __all__ = [
     "NotFittedError",
     "ReduceOnPlateau",
     "RnnrsError",
+    "Seq2Seq",
     "SequenceClassifier",
     "SequenceTagger",
     "StepLR",

@@ -9,6 +9,7 @@ __all__ = [
     "NGramModel",
     "RecurrentStack",
     "RustEngine",
+    "Seq2SeqEngine",
     "TaggerEngine",
     "__version__",
     "bpe_pretokenize",
@@ -129,6 +130,7 @@ class NGramModel:
     def encode_lines(self, lines: list[str]) -> npt.NDArray[np.uint32]: ...
     def score_ids(self, ids: npt.NDArray[np.uint32]) -> npt.NDArray[np.float64]: ...
     def total_ids(self, ids: npt.NDArray[np.uint32]) -> float: ...
+    def ngram_lengths(self, ids: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint8]: ...
     def logprob(self, context: list[int], word: int, bos: bool) -> float: ...
     def distribution(self, context: list[int], bos: bool) -> npt.NDArray[np.float64]: ...
 
@@ -314,6 +316,89 @@ class RecurrentStack:
 
 def set_num_threads(n: Union[int, np.integer[Any]]) -> None: ...
 def get_num_threads() -> int: ...
+
+_Pairs = tuple[
+    npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.uint32], npt.NDArray[np.int64]
+]
+
+@final
+class Seq2SeqEngine:
+    """An encoder-decoder with attention on the Rust core (the methods of
+    ``backends/numpy_seq2seq.py::NumpySeq2SeqEngine``)."""
+
+    def __new__(
+        cls,
+        *,
+        source_vocab: int,
+        target_vocab: int,
+        cell: str,
+        embed_size: int,
+        hidden_size: int,
+        encoder_layers: int,
+        decoder_layers: int,
+        bidirectional: bool,
+        attention: Optional[str],
+        attention_size: int,
+        input_feeding: bool,
+        tie_target_embeddings: bool,
+        label_smoothing: float,
+        teacher_forcing: float,
+        dropout: float,
+        bos_id: int,
+        eos_id: int,
+        seed: int,
+    ) -> Seq2SeqEngine: ...
+    def param_names(self) -> list[str]: ...
+    def get_parameters(self) -> dict[str, npt.NDArray[np.float32]]: ...
+    def set_parameters(self, params: dict[str, Any]) -> None: ...
+    def forward(self, batch: _Pairs) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
+    def loss_and_grads(
+        self, batch: _Pairs, train: bool
+    ) -> tuple[float, dict[str, npt.NDArray[np.float32]]]: ...
+    def evaluate(self, batches: list[_Pairs]) -> tuple[float, int]: ...
+    def greedy(
+        self, src: npt.NDArray[np.uint32], src_len: Any, max_lengths: Any
+    ) -> list[list[int]]: ...
+    def beam(
+        self,
+        src: npt.NDArray[np.uint32],
+        src_len: Any,
+        max_lengths: Any,
+        width: int,
+        length_penalty: float,
+    ) -> list[list[int]]: ...
+    def sample(
+        self,
+        src: npt.NDArray[np.uint32],
+        src_len: Any,
+        max_lengths: Any,
+        temperature: float,
+        top_k: Optional[int],
+        top_p: Optional[float],
+        seed: int,
+    ) -> list[list[int]]: ...
+    def configure_optimizer(
+        self,
+        *,
+        name: str,
+        momentum: Optional[float] = None,
+        nesterov: Optional[bool] = None,
+        betas: Optional[tuple[float, float]] = None,
+        eps: Optional[float] = None,
+        weight_decay: float = 0.0,
+        frozen: Sequence[str] = ...,
+    ) -> None: ...
+    def train_steps(
+        self,
+        batches: list[_Pairs],
+        lrs: Any,
+        clip_norm: Optional[float],
+        clip_value: Optional[float],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], int]: ...
+    def optimizer_state(self) -> dict[str, npt.NDArray[Any]]: ...
+    def load_optimizer_state(self, state: dict[str, Any]) -> None: ...
+    def rng_state(self) -> npt.NDArray[np.uint64]: ...
+    def set_rng_state(self, a: npt.NDArray[np.uint64]) -> None: ...
 
 # --- sequence tagging (src/python/tag.rs) -----------------------------------------------------
 

@@ -17,17 +17,18 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn, Optional
 
 from . import __version__
-from .commands import classify, generate, ngram, rescore, score, stats, tag, train
+from .commands import classify, generate, ngram, rescore, score, seq2seq, stats, tag, train
 from .commands import eval as evaluate
 from .commands._common import UsageError
 
 # Sub-command modules, in the order `rnnrs --help` lists them.
-_COMMANDS = (stats, train, generate, evaluate, ngram, classify, score, rescore, tag)
+_COMMANDS = (stats, train, generate, evaluate, ngram, classify, score, rescore, seq2seq, tag)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every sub-command registered."""
     parser = _Parser(
         prog="rnnrs",
-        description="Language models on the CPU: n-gram and recurrent (RNN, LSTM, GRU), and "
-        "recurrent text classifiers and sequence taggers.",
+        description="Language models on the CPU: n-gram and recurrent (RNN, LSTM, GRU), "
+        "recurrent text classifiers, sequence taggers and sequence-to-sequence models.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rnnrs {__version__}")
@@ -85,6 +86,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"rnnrs {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (`... | head`): stop quietly, as Unix tools do, with
+        # stdout pointed at /dev/null so that the final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, a shell's code for it
     except Exception as exc:  # the error policy: one line, no traceback unless --debug
         if args.debug:
             raise

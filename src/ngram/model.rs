@@ -148,14 +148,21 @@ impl Model {
             len: 0,
             history: 0,
         };
-        let prob = self.step_into(self.tables(), state, word, &mut out);
+        let (prob, _) = self.step_into(self.tables(), state, word, &mut out);
         (prob, out)
     }
 
-    /// log10 p(word | state), writing the state after `word` into `out` (only its first
-    /// `len` keys and backoffs: nothing is cleared or copied beyond them).
+    /// log10 p(word | state) and the length of the longest n-gram of the model that gave
+    /// it, writing the state after `word` into `out` (only its first `len` keys and
+    /// backoffs: nothing is cleared or copied beyond them).
     #[inline(always)]
-    fn step_into(&self, tables: &[Table], state: &State, word: u32, out: &mut State) -> f64 {
+    fn step_into(
+        &self,
+        tables: &[Table],
+        state: &State,
+        word: u32,
+        out: &mut State,
+    ) -> (f64, usize) {
         let uni = self.unigrams.as_slice()[word as usize];
         out.history = (state.history + 1).min(self.order - 1);
         out.len = 0;
@@ -192,7 +199,7 @@ impl Model {
                 }
             }
         }
-        prob
+        (prob, matched)
     }
 
     /// Start loading the slots the word after `word` will look up (memory-level parallelism:
@@ -281,7 +288,7 @@ impl Model {
                     self.prefetch_next(tables, &states[0], w, chunk[*at + 1]);
                 }
                 let [before, after] = states;
-                dst[*at] = self.step_into(tables, before, w, after);
+                dst[*at] = self.step_into(tables, before, w, after).0;
                 if w == EOS {
                     states[0] = start;
                 } else {
@@ -299,15 +306,7 @@ impl Model {
         if ids.len() != out.len() {
             return Err(CoreError::invalid("out", "must have the length of ids"));
         }
-        for (i, &w) in ids.iter().enumerate() {
-            if w as usize >= self.vocab.len() || w == BOS {
-                self.check_id(w, i, "ids")?;
-                return Err(CoreError::invalid(
-                    "ids",
-                    format!("<s> (id {BOS}) at position {i}: sentences start by themselves"),
-                ));
-            }
-        }
+        self.check_stream(ids)?;
         // Built once here, not inside a parallel task.
         self.tables();
         // Chunks cut after a </s>, a few per thread.
@@ -324,6 +323,41 @@ impl Model {
             .into_par_iter()
             .for_each(|(chunk, dst)| self.score_lanes(chunk, dst));
         Ok(())
+    }
+
+    /// Every id of a stream in range and none of them `<s>`.
+    fn check_stream(&self, ids: &[u32]) -> Result<()> {
+        for (i, &w) in ids.iter().enumerate() {
+            if w as usize >= self.vocab.len() || w == BOS {
+                self.check_id(w, i, "ids")?;
+                return Err(CoreError::invalid(
+                    "ids",
+                    format!("<s> (id {BOS}) at position {i}: sentences start by themselves"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// For each token of a stream of sentences (as [`Model::score_stream`] takes them), the
+    /// length of the longest n-gram of the model that scored it (KenLM `query`'s middle
+    /// figure: 1 when only the unigram was found). Sequential: for reports, not for speed.
+    pub fn ngram_lengths(&self, ids: &[u32]) -> Result<Vec<u8>> {
+        self.check_stream(ids)?;
+        let tables = self.tables();
+        let start = self.begin_sentence();
+        let (mut before, mut after) = (start, start);
+        let mut out = Vec::with_capacity(ids.len());
+        for &w in ids {
+            let (_, matched) = self.step_into(tables, &before, w, &mut after);
+            out.push(matched as u8);
+            if w == EOS {
+                before = start;
+            } else {
+                std::mem::swap(&mut before, &mut after);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -346,4 +380,28 @@ fn sentence_bounds(ids: &[u32], target: usize) -> Vec<usize> {
     }
     bounds.push(ids.len());
     bounds
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ngram::estimate::{estimate, Method, Smoothing};
+    use crate::ngram::NGramCounts;
+
+    #[test]
+    fn ngram_lengths_are_the_longest_match_of_each_token() {
+        let mut counts = NGramCounts::new(3).unwrap();
+        counts.add_lines(["a b c", "b c a"].into_iter()).unwrap();
+        let model = estimate(&counts, &Smoothing::new(Method::WittenBell)).unwrap();
+        let v = model.vocab();
+        let (a, b, c) = (v.id_or_unk("a"), v.id_or_unk("b"), v.id_or_unk("c"));
+        // "a b c </s>": <s> a (bigram), <s> a b, a b c, b c </s> (trigrams), all seen; then
+        // "c a </s>", a new sentence: <s> c unseen (unigram), c a (bigram: <s> c a unseen),
+        // c a </s> (seen in "b c a </s>").
+        let ids = [a, b, c, 2, c, a, 2];
+        assert_eq!(
+            model.ngram_lengths(&ids).unwrap(),
+            vec![2, 3, 3, 3, 1, 2, 3]
+        );
+        assert!(model.ngram_lengths(&[a, 1]).is_err(), "<s> inside a stream");
+    }
 }

@@ -45,7 +45,7 @@ impl OwnedBatch<'_> {
 }
 
 /// An int64 (B,) array of values >= 0 (range checks are the core's) named `name`.
-fn int_vector(obj: &Bound<'_, PyAny>, name: &str, b: usize) -> PyResult<Vec<i64>> {
+pub(super) fn int_vector(obj: &Bound<'_, PyAny>, name: &str, b: usize) -> PyResult<Vec<i64>> {
     let a = array::<i64>(obj, name, "int64", 1)?;
     if a.shape() != [b] {
         return Err(value_err(format!(

@@ -15,6 +15,7 @@ use crate::classify::Classifier;
 use crate::error::Result;
 use crate::lm::Model;
 use crate::nn::{Layout, Params};
+use crate::seq2seq::Seq2Seq;
 use crate::tag::Tagger;
 use crate::train::{Clip, Optimizer, OptimizerSpec};
 
@@ -46,7 +47,7 @@ macro_rules! engine_model {
     )*};
 }
 
-engine_model!(Model, Classifier, Tagger);
+engine_model!(Model, Classifier, Seq2Seq, Tagger);
 
 /// A model with its optimizer (None until `configure_optimizer`): what every engine holds.
 pub(super) struct Trainable<M> {

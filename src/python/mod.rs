@@ -11,6 +11,7 @@ mod errors;
 mod layers;
 mod ngram;
 mod nn;
+mod seq2seq;
 mod tag;
 mod text;
 
@@ -26,6 +27,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     layers::register(m)?;
     ngram::register(m)?;
     nn::register(m)?;
+    seq2seq::register(m)?;
     tag::register(m)?;
     text::register(m)?;
     Ok(())

@@ -412,6 +412,18 @@ impl PyNGramModel {
         Ok(out.iter().sum())
     }
 
+    /// For each token of a stream of sentences, the length of the longest n-gram that
+    /// scored it.
+    fn ngram_lengths<'py>(
+        &self,
+        py: Python<'py>,
+        ids: PyReadonlyArray1<'py, u32>,
+    ) -> PyResult<Bound<'py, PyArray1<u8>>> {
+        let ids = ids_array(&ids, "ids")?;
+        let out = detached(py, ids.len(), || self.inner.ngram_lengths(ids))?;
+        Ok(out.into_pyarray(py))
+    }
+
     /// log10 p(word | context), the context following <s> when bos.
     fn logprob(&self, context: Vec<u32>, word: u32, bos: bool) -> PyResult<f64> {
         Ok(self.inner.logprob(&context, word, bos)?)

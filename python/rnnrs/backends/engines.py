@@ -12,6 +12,7 @@ from ..reference import bpe as reference_bpe
 from .numpy_classifier import NumpyClassifierEngine
 from .numpy_ngram import RefNGramCounts, RefNGramModel
 from .numpy_rnnlm import NumpyEngine
+from .numpy_seq2seq import NumpySeq2SeqEngine
 from .numpy_tagger import NumpyTaggerEngine
 from .selection import core
 
@@ -30,6 +31,14 @@ def classifier_engine(config: dict[str, Any], backend: str) -> Any:
     if backend == "rust":
         return core().ClassifierEngine(**config)
     return NumpyClassifierEngine(**config)
+
+
+def seq2seq_engine(config: dict[str, Any], backend: str) -> Any:
+    """A new encoder-decoder engine for a config checked by ``Seq2Seq``:
+    ``Seq2SeqEngine`` or :class:`NumpySeq2SeqEngine`."""
+    if backend == "rust":
+        return core().Seq2SeqEngine(**config)
+    return NumpySeq2SeqEngine(**config)
 
 
 def tagger_engine(config: dict[str, Any], backend: str) -> Any:

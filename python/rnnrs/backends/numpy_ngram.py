@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -34,6 +34,7 @@ from ..reference.ngram import (
     estimate,
     logprob10,
     merge_counts,
+    ngram_length,
 )
 from . import arpa, ngram_binary, ngram_counts_file
 
@@ -270,10 +271,10 @@ class RefNGramModel:
                     f"has {size} words)"
                 )
 
-    def score_ids(self, ids: np.ndarray) -> np.ndarray:
+    def _in_context(self, ids: np.ndarray) -> Iterator[tuple[list[int], int]]:
+        """Each token of a stream of sentences with the words before it (from ``<s>``)."""
         stream = ids.tolist()
         self._check_ids(stream, "ids")
-        out = np.empty(len(stream), dtype=np.float64)
         context: list[int] = [BOS]
         keep = self.order - 1
         for i, w in enumerate(stream):
@@ -281,9 +282,16 @@ class RefNGramModel:
                 raise ValueError(
                     f"ids: <s> (id {BOS}) at position {i}: sentences start by themselves"
                 )
-            out[i] = logprob10(self.model, context, w, self.stupid_alpha)
+            yield context, w
             context = [BOS] if w == EOS else [*context, w][max(0, len(context) + 1 - keep) :]
-        return out
+
+    def score_ids(self, ids: np.ndarray) -> np.ndarray:
+        scores = [logprob10(self.model, c, w, self.stupid_alpha) for c, w in self._in_context(ids)]
+        return np.array(scores, dtype=np.float64)
+
+    def ngram_lengths(self, ids: np.ndarray) -> np.ndarray:
+        lengths = [ngram_length(self.model, c, w) for c, w in self._in_context(ids)]
+        return np.array(lengths, dtype=np.uint8)
 
     def total_ids(self, ids: np.ndarray) -> float:
         return float(self.score_ids(ids).sum())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 from typing import Any
 
+from ..backends.ngram_binary import MAGIC as NGRAM_MAGIC
 from ..backends.selection import backend
 from ..generation import check_sampling_args
 
@@ -15,6 +17,20 @@ _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 
 class UsageError(Exception):
     """A command was called with arguments that do not fit; exits with code 2."""
+
+
+def refuse_ngram_model(path: Path, command: str) -> None:
+    """A UsageError naming ``rnnrs ngram COMMAND`` when ``path`` is an n-gram model file (ARPA
+    or rnnrs's binary form) given where a neural checkpoint directory is expected."""
+    if not path.is_file():
+        return
+    with open(path, "rb") as f:
+        head = f.read(256)
+    if head.startswith(NGRAM_MAGIC) or head.lstrip().startswith(b"\\data\\"):
+        raise UsageError(
+            f"{path} is an n-gram model, not a neural checkpoint: use `rnnrs ngram {command} "
+            f"{path} ...`"
+        )
 
 
 def backend_note() -> str:
@@ -82,7 +98,16 @@ def add_generation_arguments(parser: argparse.ArgumentParser, *, tokens: int, un
     ``rnnrs ngram generate`` (``tokens``: the default of ``--tokens``; ``unit``: what a token
     is called in the help)."""
     parser.add_argument(
-        "--tokens", type=positive_int, default=tokens, help=f"new {unit} (default {tokens})"
+        "--tokens",
+        type=positive_int,
+        default=tokens,
+        help=f"new {unit} (default {tokens}), across sentence ends: a word model's </s> counts "
+        "as one and is shown as a line break",
+    )
+    parser.add_argument(
+        "--stop-at-end",
+        action="store_true",
+        help="stop sampling at the first end of sentence (</s>) instead",
     )
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature > 0")
     parser.add_argument(
@@ -93,7 +118,12 @@ def add_generation_arguments(parser: argparse.ArgumentParser, *, tokens: int, un
     )
     parser.add_argument("--greedy", action="store_true", help="always take the likeliest token")
     parser.add_argument(
-        "--beam", type=positive_int, default=None, metavar="WIDTH", help="beam search of this width"
+        "--beam",
+        type=positive_int,
+        default=None,
+        metavar="WIDTH",
+        help="beam search of this width: the likeliest continuation up to the end of the "
+        "sentence (at most --tokens)",
     )
     parser.add_argument(
         "--length-penalty", type=float, default=1.0, help="beam search ranking exponent"
@@ -108,9 +138,10 @@ def generate_from_args(model: Any, prompt: str, args: argparse.Namespace) -> Any
     """Sample or beam-search a continuation of ``prompt`` as the options of
     :func:`add_generation_arguments` say; an option out of range raises UsageError naming it."""
     if args.beam is not None:
-        if args.greedy or args.top_k is not None or args.top_p is not None:
+        if args.greedy or args.top_k is not None or args.top_p is not None or args.stop_at_end:
             raise UsageError(
-                "--beam searches the likeliest text: it takes no --greedy/--top-k/--top-p"
+                "--beam searches the likeliest text to the end of the sentence: it takes no "
+                "--greedy/--top-k/--top-p/--stop-at-end"
             )
         return model.beam_search(prompt, args.beam, args.tokens, length_penalty=args.length_penalty)
     try:
@@ -127,4 +158,21 @@ def generate_from_args(model: Any, prompt: str, args: argparse.Namespace) -> Any
         greedy=args.greedy,
         seed=args.seed,
         stop=args.stop,
+        stop_at_end=args.stop_at_end,
     )
+
+
+def show_sentence_ends(text: str) -> str:
+    """Generated words with each ``</s>`` shown as a line break (one sentence a line).
+
+    Example:
+        >>> show_sentence_ends("the cat sat </s> </s> a dog </s>")
+        'the cat sat\\n\\na dog'
+    """
+    lines: list[list[str]] = [[]]
+    for word in text.split(" "):
+        if word == "</s>":
+            lines.append([])
+        elif word:
+            lines[-1].append(word)
+    return "\n".join(" ".join(line) for line in lines).rstrip("\n")

@@ -6,12 +6,13 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import eval_mixture
-from ._common import UsageError, positive_int
+from ._common import UsageError, positive_int, refuse_ngram_model
 
 EXAMPLES = """\
 examples:
@@ -113,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--weights and --tune-on go with --interpolate")
     from ..text.corpus import read_text
 
+    refuse_ngram_model(Path(args.model), "query")
     model = load(args.model, backend=args.backend)
     if model.tokenizer is None:
         raise UsageError(f"{args.model}: the model has no tokenizer, so it cannot read text")

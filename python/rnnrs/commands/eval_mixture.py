@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from ._common import UsageError
@@ -62,11 +63,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--interpolate: give either --weights or --tune-on VALID")
     models = [load_language_model(p, args.backend) for p in paths]
     try:
-        mix = interpolate(models, args.weights, tune_on=args.tune_on, vocab=args.vocab)
+        tune_on = None if args.tune_on is None else Path(args.tune_on)
+        mix = interpolate(models, args.weights, tune_on=tune_on, vocab=args.vocab)
     except ValueError as exc:
         message = str(exc).replace("tune_on=", "--tune-on ")
         raise UsageError(message.replace("vocab='intersection'", "--vocab intersection")) from None
-    result: dict[str, Any] = {"models": paths, "text": text, **mix.evaluate(text)}
+    result: dict[str, Any] = {"models": paths, "text": text, **mix.evaluate(Path(text))}
     if args.tune_on is not None:
         result["tuned_on"] = args.tune_on
         result["em_iterations"] = mix.em_iterations

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
-from ._common import UsageError, add_generation_arguments, generate_from_args
+from ._common import (
+    UsageError,
+    add_generation_arguments,
+    generate_from_args,
+    refuse_ngram_model,
+    show_sentence_ends,
+)
 
 EXAMPLES = """\
 examples:
@@ -50,14 +57,17 @@ def run(args: argparse.Namespace) -> int:
     """Load the checkpoint, generate, print."""
     from ..models.registry import load
 
+    refuse_ngram_model(Path(args.model), "generate")
     model = load(args.model, backend=args.backend)
     if model.tokenizer is None:
         raise UsageError(f"{args.model}: the model has no tokenizer, so it cannot read a prompt")
     prompt = default_prompt(model) if args.prompt is None else args.prompt
     if not prompt:
         raise UsageError("--prompt: expected some text to continue")
-    text = generate_from_args(model, prompt, args)
-    sep = " " if getattr(model.tokenizer, "kind", None) == "word" else ""
-    shown = "" if args.prompt is None else prompt + sep
-    sys.stdout.write(shown + str(text) + "\n")
+    text = str(generate_from_args(model, prompt, args))
+    if getattr(model.tokenizer, "kind", None) == "word":
+        text = show_sentence_ends(" ".join(x for x in (args.prompt, text) if x))
+    elif args.prompt is not None:
+        text = prompt + text
+    sys.stdout.write(text + "\n")
     return 0

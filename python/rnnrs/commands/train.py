@@ -88,6 +88,9 @@ MODEL_DEFAULTS = {
 # dropout; a tied 200-wide LSTM with dropout 0.5 (the small word_language_model setting)
 # keeps improving, with the API's chunking (bptt 35, batch 20).
 WORD_DEFAULTS = {"hidden": 200, "embed": 200, "dropout": 0.5, "tie_weights": True}
+# (bptt, batch). Word level: the API's Trainer defaults (word_language_model's). Char and BPE
+# level, deliberately otherwise: shorter chunks and more streams in parallel, as char-rnn
+# trains, put more tokens through each step of a short run on a few cores.
 CHUNK_DEFAULTS = {"char": (32, 64), "bpe": (32, 64), "word": (35, 20)}
 DEFAULT_TIME = 300.0
 CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu", "rnn"]
@@ -170,8 +173,20 @@ def register(subparsers: Any) -> None:
         help="with --softmax class: the classes of a word<TAB>class file (e.g. Brown clusters)",
     )
     train = p.add_argument_group("training")
-    train.add_argument("--bptt", type=positive_int, default=None, help="default 32 (word: 35)")
-    train.add_argument("--batch", type=positive_int, default=None, help="default 64 (word: 20)")
+    train.add_argument(
+        "--bptt",
+        type=positive_int,
+        default=None,
+        help="time steps per chunk: default 32 at char/bpe level, 35 at word level (the API's "
+        "Trainer default, bptt=35)",
+    )
+    train.add_argument(
+        "--batch",
+        type=positive_int,
+        default=None,
+        help="parallel streams: default 64 at char/bpe level (shorter chunks, more streams: "
+        "more tokens a step in a short run), 20 at word level (the API's batch_size=20)",
+    )
     train.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default="adam")
     train.add_argument("--lr", type=positive_float, default=None, help="default 5e-3 (sgd 1)")
     train.add_argument("--weight-decay", type=float, default=0.0)

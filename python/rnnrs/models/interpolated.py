@@ -36,17 +36,15 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import Any, Optional, Union
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import numpy as np
 
 from ..generation import Prompt, beam_search, generate
-from ..ngram.inputs import PathLike, sentence_texts
+from ..ngram.inputs import Text, sentence_texts
 from ..scoring import SentenceScores
 from .mixture_components import component
-
-Text = Union[PathLike, Iterable[Union[str, Sequence[str]]]]
 
 VOCAB_MODES = ("same", "intersection")
 
@@ -127,8 +125,9 @@ def em_weights(
 
 
 def read_sentences(text: Text, name: str = "text", *, keep_empty: bool = False) -> list[list[str]]:
-    """Sentences as word lists: a path reads one sentence per line; an iterable holds
-    strings (split on whitespace) or token lists. Lines without a word are skipped, as the
+    """Sentences as word lists: a string is text (one sentence per line), a
+    ``pathlib.Path`` a file of one sentence per line, a list holds strings (split on
+    whitespace) or token lists. Lines without a word are skipped, as the
     n-gram models skip them in a perplexity, unless ``keep_empty``."""
     words = [line.split() for line in sentence_texts(text, name)]
     return words if keep_empty else [w for w in words if w]

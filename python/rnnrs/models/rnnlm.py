@@ -383,9 +383,10 @@ class RNNLM(EngineBacked):
         return out
 
     def score_sentences(self, sentences: Any) -> SentenceScores:
-        """Log-probability of each sentence (a path read line by line, or strings or token
-        lists) of a word-level model: its words and ``</s>``, read from a fresh state after
-        ``</s>``, the token before every line of the training stream (docs/wordlm.md).
+        """Log-probability of each sentence (a string, one sentence per line; a
+        ``pathlib.Path`` to such a file; or a list of strings or token lists) of a
+        word-level model: its words and ``</s>``, read from a fresh state after ``</s>``,
+        the token before every line of the training stream (docs/wordlm.md).
         Natural log (``.logprob``) and log10 (``.log10``); sentences run in padded batches.
 
         Example:
@@ -409,35 +410,75 @@ class RNNLM(EngineBacked):
     # ------------------------------------------------------------------ generation
 
     def generate(
-        self, prompt: Union[str, Sequence[int]], max_new_tokens: int = 100, **kwargs: Any
+        self,
+        prompt: Union[str, Sequence[int]],
+        max_new_tokens: int = 100,
+        *,
+        temperature: float = 1.0,
+        top_k: Optional[int] = None,
+        top_p: Optional[float] = None,
+        greedy: bool = False,
+        seed: Optional[int] = None,
+        stop: Union[str, Sequence[str], None] = None,
+        stop_at_end: bool = True,
     ) -> Any:
-        """Sample a continuation of ``prompt``; keywords as :func:`rnnrs.generation.generate`
-        (temperature, top_k, top_p, greedy, seed, stop, stop_at_end). Text in, text out;
-        ids in, new ids out.
+        """Sample up to ``max_new_tokens`` tokens continuing ``prompt`` (text through the
+        tokenizer, or token ids). Text in, text out; ids in, the new ids out.
+
+        ``temperature`` (> 0) divides the log-probabilities; ``top_k`` keeps the k likeliest
+        tokens, ``top_p`` the smallest set reaching that probability (nucleus sampling);
+        ``greedy`` takes the likeliest token every time; the same ``seed`` gives the same
+        result on the same backend. ``stop`` (text prompts): stop as soon as the text
+        contains one of these strings, cut just before it. ``stop_at_end``: stop at the
+        tokenizer's end of sentence (``</s>`` of a word tokenizer), which is not included;
+        ``False`` goes on across sentence ends. See :func:`rnnrs.generation.generate`.
 
         Example:
             >>> m = RNNLM(10, hidden_size=8, backend="numpy")
             >>> len(m.generate([1, 2], 5, seed=0, stop_at_end=False))
             5
         """
-        return generate_sequence(self, prompt, max_new_tokens, **kwargs)
+        return generate_sequence(
+            self,
+            prompt,
+            max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            greedy=greedy,
+            seed=seed,
+            stop=stop,
+            stop_at_end=stop_at_end,
+        )
 
     def beam_search(
         self,
         prompt: Union[str, Sequence[int]],
         beam_width: int = 4,
         max_new_tokens: int = 50,
-        **kwargs: Any,
+        *,
+        length_penalty: float = 1.0,
+        stop_at_end: bool = True,
     ) -> Any:
-        """The most likely continuation found by beam search; keywords as
-        :func:`rnnrs.generation.beam_search` (length_penalty, stop_at_end).
+        """The likeliest continuation of ``prompt`` found by a beam search of
+        ``beam_width`` hypotheses, at most ``max_new_tokens`` long. Hypotheses are ranked by
+        total log-probability / length ** ``length_penalty`` (0: raw probability, which
+        favours short endings; 1: mean per token). ``stop_at_end``: a hypothesis ends at the
+        tokenizer's end of sentence. See :func:`rnnrs.generation.beam_search`.
 
         Example:
             >>> m = RNNLM(10, hidden_size=8, backend="numpy")
             >>> len(m.beam_search([1, 2], beam_width=3, max_new_tokens=4, stop_at_end=False))
             4
         """
-        return beam_search_sequence(self, prompt, beam_width, max_new_tokens, **kwargs)
+        return beam_search_sequence(
+            self,
+            prompt,
+            beam_width,
+            max_new_tokens,
+            length_penalty=length_penalty,
+            stop_at_end=stop_at_end,
+        )
 
     # ------------------------------------------------------------------ generation protocol
 

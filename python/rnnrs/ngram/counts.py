@@ -14,12 +14,12 @@ from ..errors import FormatError
 from ..reference.ngram import EOS, UNK
 from .inputs import (
     PathLike,
-    Sentences,
+    Text,
     file_path,
     id_array,
     parse_memory,
-    sentence_lines,
     temp_folder,
+    text_lines,
 )
 
 __all__ = ["NGramCounts"]
@@ -48,14 +48,18 @@ class NGramCounts:
         """The highest order counted."""
         return int(self._engine.order)
 
-    def add(self, sentences: Sentences) -> NGramCounts:
-        """Count sentences: strings (split on whitespace) or lists of tokens.
+    def add(self, sentences: Text) -> NGramCounts:
+        """Count sentences: strings (split on whitespace) or lists of tokens; a string is
+        text (one sentence per line), a ``pathlib.Path`` a file (as
+        :func:`rnnrs.ngram.inputs.text_lines` reads them).
 
         Example:
             >>> NGramCounts(2).add([["a", "b"], "b c"])["b"]
             2
+            >>> NGramCounts(2).add("a b\\nb c")["b"]
+            2
         """
-        self._engine.add_lines(sentence_lines(sentences, "sentences"))
+        self._engine.add_lines(text_lines(sentences, "sentences"))
         return self
 
     def add_file(self, path: PathLike) -> NGramCounts:
@@ -79,9 +83,9 @@ class NGramCounts:
         self._engine.add_ids(id_array(ids, "ids"))
         return self
 
-    def encode(self, sentences: Sentences) -> np.ndarray:
-        """Sentences as one id stream of this vocabulary (``</s>`` after each; unknown words
-        are ``<unk>``, id 0).
+    def encode(self, sentences: Text) -> np.ndarray:
+        """Sentences (as :meth:`add` takes them) as one id stream of this vocabulary
+        (``</s>`` after each; unknown words are ``<unk>``, id 0).
 
         Example:
             >>> NGramCounts(2).add(["a b"]).encode(["b a zz"]).tolist()
@@ -89,7 +93,7 @@ class NGramCounts:
         """
         index = {w: i for i, w in enumerate(self.vocab)}
         out: list[int] = []
-        for line in sentence_lines(sentences, "sentences"):
+        for line in text_lines(sentences, "sentences"):
             tokens = line.split()
             if tokens:
                 out.extend(index.get(t, UNK) for t in tokens)

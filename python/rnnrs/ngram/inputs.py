@@ -15,6 +15,9 @@ import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 Sentences = Iterable[Union[str, Sequence[str]]]
+# What the n-gram models read text from: a string is text, a Path a file, anything else
+# an iterable of sentences (see text_lines).
+Text = Union[str, "os.PathLike[str]", Sentences]
 
 
 def sentence_lines(sentences: Sentences, name: str) -> list[str]:
@@ -35,6 +38,31 @@ def sentence_lines(sentences: Sentences, name: str) -> list[str]:
                 f"got {type(s).__name__}"
             )
     return lines
+
+
+def text_lines(text: Text, name: str) -> list[str]:
+    """The sentences of ``text`` as lines: a ``str`` is text (one sentence per line: a
+    single sentence, or many separated by newlines), a path object (``pathlib.Path``) a
+    UTF-8 file with one sentence per line, anything else an iterable of sentences (strings,
+    or lists of tokens). A string that is one word naming an existing file is refused: it
+    would be read as text, which is rarely what was meant.
+
+    Example:
+        >>> text_lines("the cat sat\\nthe end", "text")
+        ['the cat sat', 'the end']
+        >>> text_lines([["the", "cat"], "a dog"], "text")
+        ['the cat', 'a dog']
+    """
+    if isinstance(text, str):
+        if text.strip() and len(text.split()) == 1 and Path(text.strip()).is_file():
+            raise TypeError(
+                f"{name}: a string is read as text, and {text!r} names a file: pass "
+                f"pathlib.Path({text.strip()!r}) to read the file"
+            )
+        return text.split("\n")
+    if isinstance(text, os.PathLike):
+        return file_path(text, name).read_text(encoding="utf-8").split("\n")
+    return sentence_lines(text, name)
 
 
 def file_path(path: PathLike, name: str, must_exist: bool = True) -> Path:
@@ -111,11 +139,11 @@ def temp_folder(temp_dir: Optional[PathLike]) -> Path:
     return p
 
 
-def sentence_texts(sentences: Union[PathLike, Sentences], name: str = "sentences") -> list[str]:
-    """Sentences as lines: a path (str or Path) is read as UTF-8, one sentence per line
-    (empty lines kept: they are sentences of no word; no line after a final newline); an
-    iterable holds strings or token lists (see :func:`sentence_lines`)."""
-    if isinstance(sentences, (str, os.PathLike)):
-        lines = file_path(sentences, name).read_text(encoding="utf-8").split("\n")
-        return lines[:-1] if lines and lines[-1] == "" else lines
-    return sentence_lines(sentences, name)
+def sentence_texts(sentences: Text, name: str = "sentences") -> list[str]:
+    """Sentences as lines, for scoring each one: ``sentences`` read as :func:`text_lines`
+    reads text (a ``str`` is text, a path object a file, else an iterable of sentences),
+    empty lines kept (sentences of no word), no line after a final newline."""
+    lines = text_lines(sentences, name)
+    if isinstance(sentences, (str, os.PathLike)) and len(lines) > 1 and lines[-1] == "":
+        return lines[:-1]
+    return lines

@@ -34,13 +34,14 @@ from ..scoring import SentenceScores
 from .counts import NGramCounts
 from .inputs import (
     PathLike,
-    Sentences,
+    Text,
     file_path,
     id_array,
     parse_memory,
     sentence_lines,
     sentence_texts,
     temp_folder,
+    text_lines,
 )
 
 LN10 = math.log(10.0)
@@ -120,7 +121,7 @@ class NGramLM:
     # ----------------------------------------------------------------- building
     def fit(
         self,
-        data: Union[PathLike, Sentences, NGramCounts],
+        data: Union[Text, NGramCounts],
         *,
         keep_counts: bool = True,
         memory: Union[int, str, None] = None,
@@ -129,9 +130,10 @@ class NGramLM:
     ) -> NGramLM:
         """Count ``data`` and estimate the model; returns ``self``.
 
-        ``data``: a path (str or Path) to a UTF-8 text file with one sentence per line, an
-        iterable of sentences (strings split on whitespace, or lists of tokens), or an
-        :class:`NGramCounts` of the same order. Keyword ``options`` update the smoothing
+        ``data``: a ``pathlib.Path`` to a UTF-8 text file with one sentence per line, a
+        string of text (one sentence per line), an iterable of sentences (strings split on
+        whitespace, or lists of tokens), or an :class:`NGramCounts` of the same order (see
+        :func:`rnnrs.ngram.inputs.text_lines`). Keyword ``options`` update the smoothing
         knobs given to the constructor. The counts stay in ``self.counts`` unless
         ``keep_counts=False``: then they are freed during estimation (less memory; counts
         passed as ``data`` are left empty).
@@ -154,13 +156,13 @@ class NGramLM:
         if options:
             self._configure(**options)
         consume = not keep_counts
-        if memory is not None and not isinstance(data, (str, os.PathLike)):
-            raise TypeError("memory: bounded counting reads a text file: give data as a path")
+        if memory is not None and not isinstance(data, os.PathLike):
+            raise TypeError("memory: bounded counting reads a text file: give data as a Path")
         if isinstance(data, NGramCounts):
             if data.order != self.order:
                 raise ValueError(f"data: counts of order {data.order}, the model is {self.order}")
             counts = data
-        elif isinstance(data, (str, os.PathLike)):
+        elif isinstance(data, os.PathLike):
             path = file_path(data, "data")
             if memory is not None and self.backend == "rust" and self.smoothing in INTERPOLATED:
                 return self._fit_bounded(path, memory, temp_dir)
@@ -169,7 +171,7 @@ class NGramLM:
             )
         else:
             counts = NGramCounts(self.order, backend=self.backend)
-            counts.add(data)
+            counts.add(text_lines(data, "data"))
         if counts.tokens == 0:
             raise ValueError("data: the corpus is empty (no sentence has a token)")
         if counts.backend != self.backend:
@@ -343,15 +345,16 @@ class NGramLM:
         ids = [self.word_id(w) for w in ctx]
         return float(self._engine().logprob(ids, self.word_id(word), bool(bos)))
 
-    def encode(self, sentences: Sentences) -> np.ndarray:
-        """Sentences as one id stream for :meth:`score_ids`: each sentence's word ids
-        then ``</s>`` (id 2); unknown words are ``<unk>`` (id 0).
+    def encode(self, sentences: Text) -> np.ndarray:
+        """Sentences (a string of text, a list of sentences or a ``pathlib.Path``, as
+        :meth:`perplexity` takes them) as one id stream for :meth:`score_ids`: each
+        sentence's word ids then ``</s>`` (id 2); unknown words are ``<unk>`` (id 0).
 
         Example:
             >>> NGramLM(2, "mle").fit(["a b"]).encode(["b a c"]).tolist()
             [4, 3, 0, 2]
         """
-        return self._engine().encode_lines(sentence_lines(sentences, "sentences"))
+        return self._engine().encode_lines(text_lines(sentences, "sentences"))
 
     def score_ids(self, ids: Any, *, per_token: bool = False) -> Union[float, np.ndarray]:
         """Score a 1-D array of ids: sentences ended by ``</s>``, each after ``<s>``.
@@ -369,6 +372,18 @@ class NGramLM:
             return engine.score_ids(a)
         return float(engine.total_ids(a))
 
+    def ngram_lengths(self, ids: Any) -> np.ndarray:
+        """For each token of a 1-D id stream (as :meth:`score_ids` takes it), the length of
+        the longest n-gram of the model that scored it: ``order`` for a fully seen n-gram, 1
+        when it backed off to the unigram (KenLM ``query``'s middle figure).
+
+        Example:
+            >>> lm = NGramLM(2, "witten_bell").fit(["a b"])
+            >>> lm.ngram_lengths(lm.encode(["a b", "b a"])).tolist()
+            [2, 2, 2, 1, 1, 1]
+        """
+        return np.asarray(self._engine().ngram_lengths(id_array(ids, "ids")), dtype=np.uint8)
+
     def score(self, sentence: Union[str, Sequence[str]], *, per_token: bool = False) -> Any:
         """log10 probability of a sentence (words then ``</s>``, after ``<s>``): the
         total, or with ``per_token`` a list of ``(word, log10 p)`` including ``</s>``.
@@ -385,10 +400,11 @@ class NGramLM:
             return list(zip([*words, "</s>"], scores.tolist()))
         return float(scores.sum())
 
-    def score_sentences(self, sentences: Union[PathLike, Sentences]) -> SentenceScores:
-        """log-probability of each sentence (a path read line by line, or strings or token
-        lists): its words then ``</s>``, after ``<s>``; ``.log10`` is :meth:`score`'s
-        figure (the ARPA log10 sum), ``.logprob`` the natural log. All sentences are scored
+    def score_sentences(self, sentences: Text) -> SentenceScores:
+        """Log-probability of each sentence (``sentences``: a string, one sentence per
+        line; a ``pathlib.Path`` to such a file; or a list of strings or token lists): its
+        words then ``</s>``, after ``<s>``; ``.log10`` is :meth:`score`'s figure (the ARPA
+        log10 sum), ``.logprob`` the natural log. All sentences are scored
         in one batched call; an empty sentence scores its ``</s>``.
 
         Example:
@@ -405,41 +421,40 @@ class NGramLM:
         bounds = np.cumsum([len(s) for s in ids])[:-1]
         return SentenceScores.from_token_logprobs(np.split(scores, bounds) if ids else [])
 
-    def perplexity(self, sentences: Union[PathLike, Sentences], include_oov: bool = True) -> float:
-        """Perplexity on sentences (or a text file), as KenLM's ``query`` reports it:
-        10 ** (-total log10 p / tokens), tokens counting every word and one ``</s>`` per
-        sentence. With ``include_oov=False``, unknown words are left out of both the total
+    def perplexity(self, text: Text, include_oov: bool = True) -> float:
+        """Perplexity on ``text`` as KenLM's ``query`` reports it: 10 ** (-total log10 p /
+        tokens), tokens counting every word and one ``</s>`` per sentence. ``text``: a
+        string (one sentence, or one per line), a list of sentences, or a ``pathlib.Path``
+        to a file with one sentence per line. With ``include_oov=False``, unknown words
+        (``<unk>``, the corpus's own included: docs/ngram.md) are left out of both the total
         and the count (their ``<unk>`` context still conditions the words after them).
 
         Example:
             >>> lm = NGramLM(2, "witten_bell").fit(["a b", "b a"])
-            >>> round(lm.perplexity(["a b a"]), 4)
+            >>> round(lm.perplexity("a b a"), 4)
             2.4828
+            >>> lm.perplexity("a b\\nb b a") == lm.perplexity(["a b", "b b a"])
+            True
         """
         self._check_proper("perplexity")
-        ids = self._encode_any(sentences)
+        ids = self.encode(text_lines(text, "text"))
         scores = self._engine().score_ids(ids)
         if not include_oov:
             scores = scores[ids != UNK]
         if scores.size == 0:
-            raise ValueError("sentences: no tokens to score")
+            raise ValueError("text: no tokens to score")
         return float(10.0 ** (-scores.sum() / scores.size))
 
-    def _encode_any(self, sentences: Union[PathLike, Sentences]) -> np.ndarray:
-        if isinstance(sentences, (str, os.PathLike)):
-            text = file_path(sentences, "sentences").read_text(encoding="utf-8")
-            return self.encode(text.split("\n"))
-        return self.encode(sentences)
-
-    def stats(self, sentences: Union[PathLike, Sentences]) -> dict[str, float]:
-        """KenLM ``query``'s summary: perplexity with and without OOVs, tokens, OOVs.
+    def stats(self, text: Text) -> dict[str, float]:
+        """KenLM ``query``'s summary of ``text`` (as :meth:`perplexity` takes it):
+        perplexity with and without OOVs, tokens, OOVs.
 
         Example:
             >>> NGramLM(2, "witten_bell").fit(["a b"]).stats(["a z"])["oovs"]
             1
         """
         self._check_proper("perplexity")
-        ids = self._encode_any(sentences)
+        ids = self.encode(text_lines(text, "text"))
         scores = self._engine().score_ids(ids)
         known = ids != UNK
         n_known = int(known.sum())
@@ -467,8 +482,10 @@ class NGramLM:
         return " ".join(self._words[int(i)] for i in ids)
 
     def gen_start(self, prompt_ids: list[int]) -> tuple[int, ...]:
-        """Generation state: the ids after ``<s>`` (only the last order-1 matter)."""
-        return tuple(prompt_ids)
+        """Generation state: the ids after ``<s>`` and after the prompt's last ``</s>``
+        (only the last order-1 matter)."""
+        ends = [i for i, t in enumerate(prompt_ids) if t == EOS]
+        return tuple(prompt_ids[ends[-1] + 1 :] if ends else prompt_ids)
 
     def gen_logprobs(self, state: tuple[int, ...]) -> np.ndarray:
         """Natural-log probabilities of the next word over the whole vocabulary (``<s>``:
@@ -476,7 +493,9 @@ class NGramLM:
         return np.asarray(self._engine().distribution(list(state), True)) * LN10
 
     def gen_advance(self, state: tuple[int, ...], token_id: int) -> tuple[int, ...]:
-        """The state after ``token_id`` (a new tuple)."""
+        """The state after ``token_id`` (a new tuple): after ``</s>``, a new sentence."""
+        if token_id == EOS:
+            return ()
         new = (*state, int(token_id))
         keep = self.order - 1
         return new[len(new) - keep :] if len(new) > keep else new
@@ -485,26 +504,77 @@ class NGramLM:
         """``{</s>}``."""
         return frozenset({EOS})
 
-    def generate(self, prompt: Prompt = "", max_new_tokens: int = 20, **kwargs: Any) -> Any:
-        """Sample a continuation (see :func:`rnnrs.generation.generate` for the options).
+    def generate(
+        self,
+        prompt: Prompt = "",
+        max_new_tokens: int = 20,
+        *,
+        temperature: float = 1.0,
+        top_k: Optional[int] = None,
+        top_p: Optional[float] = None,
+        greedy: bool = False,
+        seed: Optional[int] = None,
+        stop: Union[str, Sequence[str], None] = None,
+        stop_at_end: bool = True,
+    ) -> Any:
+        """Sample up to ``max_new_tokens`` words continuing ``prompt`` (words after
+        ``<s>``, or word ids). Text in, space-separated words out; ids in, the new ids out.
+
+        ``temperature`` (> 0) divides the log-probabilities; ``top_k`` keeps the k likeliest
+        words, ``top_p`` the smallest set reaching that probability (nucleus sampling);
+        ``greedy`` takes the likeliest word every time; the same ``seed`` gives the same
+        result. ``stop`` (text prompts): stop as soon as the text contains one of these
+        strings, cut just before it. ``stop_at_end``: stop at ``</s>``, not included;
+        ``False`` goes on across sentence ends (``</s>`` is then a token of the result and
+        starts a new sentence). See :func:`rnnrs.generation.generate`.
 
         Example:
             >>> lm = NGramLM(2, "witten_bell").fit(["a b", "b a"])
             >>> isinstance(lm.generate("a", 5, seed=0), str)
             True
+            >>> len(lm.generate("a", 12, seed=0, stop_at_end=False).split())
+            12
         """
-        return generate(self, prompt, max_new_tokens, **kwargs)
+        return generate(
+            self,
+            prompt,
+            max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            greedy=greedy,
+            seed=seed,
+            stop=stop,
+            stop_at_end=stop_at_end,
+        )
 
     def beam_search(
-        self, prompt: Prompt = "", beam_width: int = 4, max_new_tokens: int = 20, **kwargs: Any
+        self,
+        prompt: Prompt = "",
+        beam_width: int = 4,
+        max_new_tokens: int = 20,
+        *,
+        length_penalty: float = 1.0,
+        stop_at_end: bool = True,
     ) -> Any:
-        """The most likely continuation by beam search (see :func:`rnnrs.generation.beam_search`).
+        """The likeliest continuation of ``prompt`` found by a beam search of
+        ``beam_width`` hypotheses, at most ``max_new_tokens`` words. Hypotheses are ranked
+        by total log-probability / length ** ``length_penalty`` (0: raw probability, which
+        favours short endings; 1: mean per word). ``stop_at_end``: a hypothesis ends at
+        ``</s>``. See :func:`rnnrs.generation.beam_search`.
 
         Example:
             >>> NGramLM(2, "mle").fit(["a b"]).beam_search("a", 2, 5)
             'b'
         """
-        return beam_search(self, prompt, beam_width, max_new_tokens, **kwargs)
+        return beam_search(
+            self,
+            prompt,
+            beam_width,
+            max_new_tokens,
+            length_penalty=length_penalty,
+            stop_at_end=stop_at_end,
+        )
 
     def __repr__(self) -> str:
         sizes = self.num_ngrams if self._model is not None else "untrained"

@@ -415,6 +415,25 @@ def logprob10(
     return LOG10_ZERO  # the word is not even a unigram
 
 
+def ngram_length(model: Model, context: Sequence[int], word: int) -> int:
+    """The length of the longest n-gram ``(suffix of context, word)`` in the model: the one
+    :func:`logprob10` takes the probability of (KenLM ``query``'s middle figure).
+
+    Rust: src/ngram/model.rs (Model::ngram_lengths).
+
+    Example:
+        >>> m = [{(3,): [-0.5, -0.1], (4,): [-0.3, 0.0]}, {(3, 4): [-0.2, 0.0]}]
+        >>> ngram_length(m, [3], 4), ngram_length(m, [4], 3)
+        (2, 1)
+    """
+    order = len(model)
+    ctx = tuple(context[max(0, len(context) - (order - 1)) :]) if order > 1 else ()
+    for m in range(len(ctx) + 1, 0, -1):
+        if (*ctx[len(ctx) - m + 1 :], word) in model[m - 1]:
+            return m
+    return 0
+
+
 def score_sentence(
     model: Model, sentence: Sequence[int], stupid_alpha: Optional[float] = None
 ) -> list[float]:

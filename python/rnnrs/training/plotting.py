@@ -1,5 +1,5 @@
-"""Loss curves and classifier explanations as PNG files (matplotlib, optional: rnnrs does
-not require it).
+"""Loss curves, classifier explanations and seq2seq attention as PNG files (matplotlib,
+optional: rnnrs does not require it).
 
 Example:
     >>> from rnnrs.training.plotting import save_loss_curve
@@ -119,6 +119,41 @@ def save_saliency_map(explanation: Any, path: Union[str, os.PathLike]) -> None:
     bottom.set_ylabel("hidden unit")
     bottom.set_xticks(range(n), tokens, rotation=45, ha="right")
     figure.colorbar(image, ax=bottom, label="activation")
+    figure.tight_layout()
+    with atomic_open(path, "wb") as f:
+        figure.savefig(f, format="png")
+
+
+def _label(token: str) -> str:
+    # a space shows as the open box; other control characters as escapes
+    return "\u2423" if token == " " else repr(token)[1:-1]
+
+
+def save_attention_map(attention: Any, path: Union[str, os.PathLike]) -> None:
+    """Draw a seq2seq model's attention (``Seq2Seq.attention``) as a PNG heat map: one row
+    per target token, one column per source token; written to ``path`` atomically.
+
+    Raises ImportError with an install hint when matplotlib is absent.
+
+    Example:
+        >>> save_attention_map(model.attention("5 May 2021"), "att.png")  # doctest: +SKIP
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("a heat map needs matplotlib (pip install matplotlib)") from None
+
+    rows, cols = len(attention.target_tokens), len(attention.source_tokens)
+    figure = Figure(figsize=(max(4.0, 0.4 * cols + 2.0), max(3.0, 0.4 * rows + 1.5)), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    image = axes.imshow(attention.weights, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0)
+    axes.set_xticks(range(cols), [_label(t) for t in attention.source_tokens], rotation=90)
+    axes.set_yticks(range(rows), [_label(t) for t in attention.target_tokens])
+    axes.set_xlabel("source")
+    axes.set_ylabel("target")
+    figure.colorbar(image, ax=axes, label="attention")
     figure.tight_layout()
     with atomic_open(path, "wb") as f:
         figure.savefig(f, format="png")
