@@ -105,7 +105,8 @@ def word_lines(rng: np.random.Generator, n: int) -> list[str]:
 
 def write_inputs(folder: Path) -> None:
     """The small files the documents read: word corpora (one sentence a line, PTB-style
-    with ``<unk>``), a play-like character corpus, their parts, and word vectors."""
+    with ``<unk>``), a play-like character corpus, their parts, word vectors and
+    seq2seq pairs."""
     rng = np.random.default_rng(0)
     for name, n in [
         ("train.txt", 1500),
@@ -123,6 +124,11 @@ def write_inputs(folder: Path) -> None:
     play = [f"{speakers[i % 3]}\n{line.capitalize()}.\n" for i, line in enumerate(lines)]
     (folder / "input.txt").write_text("\n".join(play), encoding="utf-8")
     (folder / "valid.txt").write_text("\n".join(play[:40]), encoding="utf-8")
+    for name, n in [("g2p.train.tsv", 400), ("g2p.dev.tsv", 40), ("g2p.test.tsv", 40)]:
+        # word<TAB>its letters as "phones": a transduction the seq2seq blocks learn
+        words = rng.choice(VOCABULARY, size=n)
+        pairs = [f"{w}\t{' '.join(c.upper() for c in w)}" for w in words]
+        (folder / name).write_text("\n".join(pairs) + "\n", encoding="utf-8")
     for dim in (100, 200):  # GloVe text files over most of the corpora's words
         vectors = rng.normal(size=(len(VOCABULARY) - 5, dim)).round(4)
         named = ["man", "king", "woman", "queen", "frog", "cat", "dog"]  # the docs' queries

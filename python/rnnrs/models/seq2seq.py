@@ -17,6 +17,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
@@ -57,6 +58,11 @@ class PairBatches:
     def steps_per_epoch(self) -> int:
         """Batches in one pass over the pairs."""
         return math.ceil(len(self.sources) / self.batch_size)
+
+    @cached_property
+    def longest_source(self) -> int:
+        """Tokens in the longest source."""
+        return max((len(s) for s in self.sources), default=0)
 
     def progress(self, loss: float, per_second: float) -> dict[str, str]:
         """Target tokens/s for the progress bar."""
@@ -110,7 +116,8 @@ class Seq2Seq(EngineBacked):
         teacher_forcing: probability of feeding the gold token (else the model's argmax).
         max_len_a, max_len_b: decoding stops after a*source_len + b tokens (fairseq's rule).
         max_source_length: the longest source this model translates (None: any); training
-            raises it to the longest source trained on, and a longer one is a ValueError.
+            raises it to the longest source of the training data, and a longer one is a
+            ValueError.
         seed: seeds the weights, the dropout and teacher-forcing draws and the batch order.
         backend: "rust", "numpy" or None (the process default).
 
@@ -559,8 +566,9 @@ class Seq2Seq(EngineBacked):
         """Train the batches at ``positions`` of epoch ``epoch``'s shuffled order."""
         batches = data.epoch_batches(epoch, positions)
         losses, norms, tokens = self.engine.train_steps(batches, lrs, clip_norm, clip_value)
-        longest = max(int(b[0].shape[1]) for b in batches)
-        self.max_source_length = max(self.max_source_length or 0, longest)
+        # Every source of the training data counts as seen, not only the batches trained so
+        # far: a short run must still translate its own validation sources.
+        self.max_source_length = max(self.max_source_length or 0, data.longest_source)
         return TrainedSteps(losses, norms, None, int(tokens))
 
     def evaluate_on(self, data: Optional[PairBatches]) -> dict[str, Optional[float]]:
