@@ -30,6 +30,7 @@ def test_every_example_is_tested() -> None:
         "language_model.py",
         "ngram_model.py",
         "classification.py",
+        "tagging.py",
     }
 
 
@@ -60,3 +61,11 @@ def test_classification(tmp_path: Path) -> None:
     accuracy = float(out.split("accuracy")[1].split()[0])
     assert accuracy > 0.8, out  # one cue word decides: learnt in a few epochs
     assert isinstance(rnnrs.load(tmp_path / "clf"), rnnrs.SequenceClassifier)
+
+
+def test_tagging(tmp_path: Path) -> None:
+    args = ["--sentences", "400", "--epochs", "4", "--hidden", "32", "--out", "ner"]
+    out = run("tagging.py", *args, cwd=tmp_path)
+    accuracy = float(out.split("token accuracy:")[1].split()[0])
+    assert accuracy > 0.95 and "PER" in out and "LOC" in out
+    assert isinstance(rnnrs.load(tmp_path / "ner"), rnnrs.SequenceTagger)
