@@ -82,7 +82,9 @@ class NumpyTaggerEngine(FlatEngine):
         lens = np.asarray(lengths)
         if lens.dtype == np.bool_:
             raise ValueError(f"lengths: expected integers, got dtype {lens.dtype}")
-        batch, t_len = ids_a.shape if ids_a.ndim == 2 else (0, 0)
+        if ids_a.ndim != 2 or ids_a.size == 0:
+            raise ValueError(f"ids: expected a (B, T) array of token ids, got shape {ids_a.shape}")
+        batch, t_len = ids_a.shape
         lens = check_lengths(lens, t_len, batch)
         valid = np.arange(t_len)[None, :] < lens[:, None]
         ids_a = as_token_array(np.where(valid, ids_a, 0), "ids", self.config["vocab_size"])
