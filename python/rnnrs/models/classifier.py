@@ -21,7 +21,13 @@ from ..backends.engines import classifier_engine
 from ..backends.selection import resolve_backend
 from ..errors import CheckpointError
 from ..io.checkpoint import Checkpoint, save_model
-from ..nn.config import check_dropout, check_positive_int, normalize_cell
+from ..nn.config import (
+    building_from_tensors,
+    check_dropout,
+    check_model_size,
+    check_positive_int,
+    normalize_cell,
+)
 from ..nn.init import init_parameters
 from ..reference.classifier import classifier_shapes
 from ..reference.pooling import POOLINGS
@@ -211,6 +217,7 @@ class SequenceClassifier(EngineBacked):
             "seed": int(seed),
         }
         self.backend = resolve_backend(backend)
+        check_model_size("SequenceClassifier", classifier_shapes, self._engine_config)
         self.engine = classifier_engine(self._engine_config, self.backend)
         self._shapes = classifier_shapes(self._engine_config)
         initial = init_parameters(
@@ -272,7 +279,8 @@ class SequenceClassifier(EngineBacked):
         if tokenizer is None:
             raise CheckpointError(f"{checkpoint.path}: a classifier needs its tokenizer")
         try:
-            model = cls(tokenizer, **checkpoint.config, backend=backend)
+            with building_from_tensors(checkpoint.tensors):
+                model = cls(tokenizer, **checkpoint.config, backend=backend)
             model.set_parameters(checkpoint.tensors)
         except (TypeError, ValueError) as exc:
             raise CheckpointError(

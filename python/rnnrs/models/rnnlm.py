@@ -22,7 +22,7 @@ from ..generation import beam_search as beam_search_sequence
 from ..generation import generate as generate_sequence
 from ..io.checkpoint import Checkpoint, save_model
 from ..nn.classes import classes_from_mapping, read_classes_file
-from ..nn.config import normalize_config
+from ..nn.config import building_from_tensors, check_model_size, normalize_config
 from ..nn.init import init_parameters
 from ..reference.lm import parameter_shapes
 from ..reference.loss import log_softmax
@@ -162,6 +162,7 @@ class RNNLM(EngineBacked):
             raise TypeError("tokenizer: expected an object with encode(text) and decode(ids)")
         self.tokenizer = tokenizer
         self.backend = resolve_backend(backend)
+        check_model_size("RNNLM", parameter_shapes, self._config)
         self.engine = rnnlm_engine(self._config, self.backend)
         initial = init_parameters(
             parameter_shapes(self._config),
@@ -219,7 +220,8 @@ class RNNLM(EngineBacked):
         """The model of a checkpoint read by ``rnnrs.load`` (see ``rnnrs.models.registry``),
         with the tokenizer saved beside it (or None)."""
         try:
-            model = cls(**checkpoint.config, backend=backend)
+            with building_from_tensors(checkpoint.tensors):
+                model = cls(**checkpoint.config, backend=backend)
             model.set_parameters(checkpoint.tensors)
         except (TypeError, ValueError) as exc:
             raise CheckpointError(
