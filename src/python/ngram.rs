@@ -281,9 +281,11 @@ impl PyNGramModel {
         Ok(PyNGramModel { inner })
     }
 
+    /// The binary form, its checksum and values verified unless `verify` is false.
     #[staticmethod]
-    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let inner = detached(py, 0, || binary::load(&path))?;
+    #[pyo3(signature = (path, *, verify=true))]
+    fn load(py: Python<'_>, path: PathBuf, verify: bool) -> PyResult<Self> {
+        let inner = detached(py, 0, || binary::load(&path, verify))?;
         Ok(PyNGramModel { inner })
     }
 

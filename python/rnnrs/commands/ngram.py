@@ -130,6 +130,7 @@ def register(subparsers: Any) -> None:
     query.add_argument("model", type=Path, help="ARPA file or rnnrs binary model")
     query.add_argument("text", nargs="*", type=Path, help="UTF-8 files, one sentence per line")
     query.add_argument("--json", action="store_true", help="print one JSON object")
+    add_no_verify_argument(query)
     query.set_defaults(func=run_query)
 
     gen = sub.add_parser(
@@ -141,6 +142,7 @@ def register(subparsers: Any) -> None:
     gen.add_argument("model", type=Path, help="ARPA file or rnnrs binary model")
     gen.add_argument("--prompt", default="", help="words to continue (after <s>)")
     add_generation_arguments(gen, tokens=20, unit="words")
+    add_no_verify_argument(gen)
     gen.set_defaults(func=run_generate)
 
 
@@ -198,13 +200,22 @@ def count_texts(args: argparse.Namespace, order: int) -> tuple[NGramCounts, str]
     return counts, f"the Python standard library ({len(stdlib_files())} *.py files)"
 
 
-def load_model(path: Path) -> NGramLM:
-    """An ARPA file or rnnrs's binary form, told apart by the file's first bytes."""
+def add_no_verify_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="trust a binary model: skip its checksum and value checks (huge files)",
+    )
+
+
+def load_model(path: Path, *, verify: bool = True) -> NGramLM:
+    """An ARPA file or rnnrs's binary form, told apart by the file's first bytes; a binary
+    model is verified unless ``verify`` is false (``--no-verify``)."""
     if not path.is_file():
         raise FileNotFoundError(f"model: no such file: {path}")
     with open(path, "rb") as f:
         binary = f.read(len(MAGIC)) == MAGIC
-    return NGramLM.load(path) if binary else NGramLM.from_arpa(path)
+    return NGramLM.load(path, verify=verify) if binary else NGramLM.from_arpa(path)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -299,7 +310,7 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    lm = load_model(args.model)
+    lm = load_model(args.model, verify=not args.no_verify)
     if args.text:
         lines = [line for p in args.text for line in p.read_text(encoding="utf-8").split("\n")]
     else:
@@ -316,7 +327,7 @@ def run_query(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    lm = load_model(args.model)
+    lm = load_model(args.model, verify=not args.no_verify)
     try:
         text = generate_from_args(lm, args.prompt, args)
     except ValueError as exc:
