@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from typing import Any
 
 import numpy as np
 
+from ..models.rnnlm import perplexity_from_loss
 from ._common import UsageError, positive_int
 
 EXAMPLES = """\
@@ -69,7 +69,7 @@ def score(model: Any, ids: np.ndarray, bptt: int) -> dict[str, Any]:
         "scored": len(logprobs),
         "nll": float(-logprobs.sum()),
         "loss": loss,
-        "perplexity": math.exp(loss),
+        "perplexity": perplexity_from_loss(loss),
         "oov": oov,
         "oov_rate": oov / len(ids),
     }
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 "scored": scored,
                 "nll": nll,
                 "loss": loss,
-                "perplexity": math.exp(loss),
+                "perplexity": perplexity_from_loss(loss),
                 "oov": oov,
                 "oov_rate": oov / tokens,
             }

@@ -249,6 +249,8 @@ def _read_document(folder: Path) -> dict[str, Any]:
         document = json.loads(meta.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{meta}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{meta}: not an rnnrs checkpoint (JSON nested too deeply)") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise CheckpointError(f"{meta}: not an rnnrs checkpoint (format is not {FORMAT!r})")
     version = document.get("version")

@@ -34,6 +34,25 @@ from .registry import register_model
 State = tuple[np.ndarray, ...]
 
 
+def perplexity_from_loss(loss: float) -> float:
+    """exp(loss) of a mean loss in nats: inf where that overflows a float (a loss above
+    about 709.8 nats a token, which huge weights can give), a ValueError for NaN.
+
+    Example:
+        >>> perplexity_from_loss(0.0), perplexity_from_loss(1e30)
+        (1.0, inf)
+    """
+    if math.isnan(loss):
+        raise ValueError(
+            "the model's loss on this text is NaN: its weights hold NaN, or values so large "
+            "that the scores overflow"
+        )
+    try:
+        return math.exp(loss)
+    except OverflowError:
+        return math.inf
+
+
 @dataclass(frozen=True)
 class GenState:
     """A generation state of an RNNLM: the recurrent state after the tokens seen so far
@@ -339,7 +358,7 @@ class RNNLM(EngineBacked):
         if stream.shape[1] < 2:
             raise ValueError(f"ids: expected at least 2 tokens per stream, got {stream.shape}")
         total, count = self.evaluate_loss(stream, bptt)
-        return math.exp(total / count)
+        return perplexity_from_loss(total / count)
 
     def token_logprobs(self, ids: Any, bptt: int = 256) -> np.ndarray:
         """Natural-log probability (float64) of ids[t] given ids[:t], for t = 1..N-1.
