@@ -155,3 +155,14 @@ def test_the_command_line_trusts_a_file_only_with_no_verify(
     assert "the checksum does not match" in capsys.readouterr().err
     assert main(["ngram", "query", str(saved), str(text), "--no-verify"]) == 0
     assert "Perplexity including OOVs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("slots", [2**63, 2**62])
+def test_a_table_size_beyond_the_file_is_refused(saved: Path, backend: str, slots: int) -> None:
+    """Found by the fuzzer (tests/fuzzing.py): a slot count too large for an index."""
+    data = bytearray(saved.read_bytes())
+    data[40:48] = struct.pack("<Q", slots)  # the bigram table's slot count
+    saved.write_bytes(resealed(data))
+    with pytest.raises(rnnrs.FormatError):
+        NGramLM.load(saved, backend=backend)

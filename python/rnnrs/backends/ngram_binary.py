@@ -240,6 +240,6 @@ def load(path: Path, *, verify: bool = True) -> tuple[Model, list[str], str, Opt
             grams_below = gram_at
     except FormatError:
         raise
-    except (struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
+    except (struct.error, ValueError, IndexError, OverflowError, UnicodeDecodeError) as exc:
         raise bad(f"truncated or corrupt ({exc})") from None
     return model, words, method, (alpha if has_alpha else None)

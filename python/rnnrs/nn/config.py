@@ -32,11 +32,14 @@ CONFIG_KEYS = (
 
 
 def check_positive_int(value: Any, name: str) -> int:
-    """``value`` as an int > 0, else TypeError/ValueError naming ``name``."""
+    """``value`` as an int > 0 (and below 2**63, what the engines take as a size), else
+    TypeError/ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: expected a positive int, got {type(value).__name__}")
     if value <= 0:
         raise ValueError(f"{name}: expected a positive int, got {value}")
+    if value >= 2**63:
+        raise ValueError(f"{name}: expected a positive int below 2**63, got {value}")
     return int(value)
 
 
@@ -49,6 +52,13 @@ def normalize_cell(cell: Any) -> str:
         choices = ", ".join([*GATES, *CELL_ALIASES])
         raise ValueError(f"cell: expected one of {choices}, got {cell!r}")
     return name
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int in [0, 2**64) (the engines keep it as 64 bits)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed: expected a non-negative int below 2**64, got {seed!r}")
+    return int(seed)
 
 
 def check_dropout(dropout: Any) -> float:
@@ -83,9 +93,7 @@ def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
             f"tie_weights: requires embed_size == hidden_size, got embed_size={embed} "
             f"and hidden_size={hidden}"
         )
-    seed = config.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+    seed = check_seed(config.get("seed", 0))
     vocab = check_positive_int(config["vocab_size"], "vocab_size")
     softmax, classes = check_softmax(config.get("softmax", "full"), config.get("classes"), vocab)
     out = {

@@ -410,7 +410,14 @@ class BPETokenizer(_Vocabulary):
     PRETOKENIZER: ClassVar[str] = "rnnrs-gpt2-v1"
 
     def __init__(self, merges: Iterable[tuple[int, int]], *, backend: Optional[str] = None) -> None:
-        self.merges: list[tuple[int, int]] = [(int(a), int(b)) for a, b in merges]
+        self.merges: list[tuple[int, int]] = []
+        for r, merge in enumerate(merges):
+            pair = tuple(merge)
+            if len(pair) != 2 or not all(
+                isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in pair
+            ):
+                raise TypeError(f"merges: merge {r} must be a pair of int ids, got {merge!r}")
+            self.merges.append((int(pair[0]), int(pair[1])))
         for r, (a, b) in enumerate(self.merges):
             if min(a, b) < 0:
                 raise ValueError(f"merges: merge {r} ({a}, {b}) has a negative id")
