@@ -19,15 +19,17 @@ pub fn fits_u32(name: &str, v: usize) -> Result<()> {
     Ok(())
 }
 
-/// That `floats` f32 values (None: a count that overflowed) can be allocated, checked by
-/// reserving them (and letting go): a model asking for more than the machine has gets
-/// [`CoreError::OutOfMemory`] naming `what` and the size, where allocating it outright
-/// would abort the process. The reservation touches no page, so it costs nothing.
+/// That `floats` f32 values (None: a count that overflowed) can be allocated: no more than
+/// the machine's physical memory (where /proc/meminfo tells it), and reservable (tried and
+/// let go; it touches no page). A model asking for more gets [`CoreError::OutOfMemory`]
+/// naming `what` and the size, where allocating it outright would abort the process (or,
+/// where the kernel overcommits, succeed and be killed later).
 pub fn allocatable(what: &str, floats: Option<usize>) -> Result<()> {
     let bytes = floats.and_then(|n| n.checked_mul(std::mem::size_of::<f32>()));
     let fits = match (floats, bytes) {
         (Some(n), Some(b)) if b <= isize::MAX as usize => {
-            Vec::<f32>::new().try_reserve_exact(n).is_ok()
+            physical_memory().is_none_or(|have| b as u64 <= have)
+                && Vec::<f32>::new().try_reserve_exact(n).is_ok()
         }
         _ => false,
     };
@@ -38,6 +40,14 @@ pub fn allocatable(what: &str, floats: Option<usize>) -> Result<()> {
         what: what.to_string(),
         bytes: floats.map(|n| n as u128 * std::mem::size_of::<f32>() as u128),
     })
+}
+
+/// Bytes of physical memory (MemTotal of /proc/meminfo; None where there is none).
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
 }
 
 /// A dropout probability in [0, 1).
@@ -58,6 +68,11 @@ mod tests {
     #[test]
     fn allocatable_refuses_what_cannot_be_reserved() {
         assert!(allocatable("small", Some(1 << 10)).is_ok());
+        if let Some(have) = physical_memory() {
+            // More than the machine has, though the kernel might reserve it.
+            let floats = (have / 4 + 1) as usize;
+            assert!(allocatable("above memory", Some(floats)).is_err());
+        }
         for floats in [Some(usize::MAX / 2), None] {
             match allocatable("huge", floats) {
                 Err(CoreError::OutOfMemory { what, .. }) => assert_eq!(what, "huge"),
