@@ -73,3 +73,19 @@ def test_the_rust_writers_remove_temporary_files_of_dead_writers(tmp_path: Path)
         write(target)
         assert target.stat().st_size > 0
         assert not dead.exists() and living.exists() and other.exists()
+
+
+def test_a_save_removes_the_temporary_links_of_dead_writers(tmp_path: Path) -> None:
+    """Found by the crash test under load: a writer killed between making the link to the
+    current tensors and renaming it into place."""
+    model = rnnrs.RNNLM(6, hidden_size=4)
+    model.save(tmp_path / "ck")
+    dead = tmp_path / "ck" / ".model.safetensors.999999999.link.tmp"
+    dead.symlink_to("v1/model.safetensors")
+    model.save(tmp_path / "ck")
+    assert not dead.is_symlink()
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [
+        "CURRENT",
+        "model.safetensors",
+        checkpoint_folder(tmp_path / "ck").name,
+    ]

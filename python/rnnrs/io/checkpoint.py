@@ -45,7 +45,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from ..errors import CheckpointError
-from .atomic import atomic_open, fsync_dir
+from .atomic import atomic_open, fsync_dir, remove_dead_writers_files
 from .safetensors import load_safetensors, save_safetensors
 
 FORMAT = "rnnrs.checkpoint"
@@ -142,6 +142,7 @@ def _link_current_tensors(folder: Path, version: str) -> None:
     tools that read the weights by path; checkpoints load through ``CURRENT``)."""
     link = folder / MODEL_TENSORS
     tmp = folder / f".{MODEL_TENSORS}.{os.getpid()}.link.tmp"
+    remove_dead_writers_files(link)  # the temporary links of writers killed here
     try:
         _remove(tmp)
         os.symlink(f"{version}/{MODEL_TENSORS}", tmp)
