@@ -28,6 +28,10 @@ pub enum CoreError {
     NonFinite { step: u64, message: String },
     /// The user interrupted a long call (Ctrl-C seen between steps).
     Interrupted,
+    /// A model (or buffer) asked for more memory than can be allocated: `what` names it,
+    /// `bytes` is the size asked for (None when it does not even fit in 64 bits). Checked
+    /// before allocating, since a failed allocation aborts the process.
+    OutOfMemory { what: String, bytes: Option<u128> },
 }
 
 /// The file formats the core reads, named in [`CoreError::Format`].
@@ -103,6 +107,14 @@ impl fmt::Display for CoreError {
                 )
             }
             CoreError::Interrupted => write!(f, "interrupted"),
+            CoreError::OutOfMemory { what, bytes } => match bytes {
+                Some(b) => write!(
+                    f,
+                    "{what}: needs {b} bytes ({:.3e}), more than can be allocated",
+                    *b as f64
+                ),
+                None => write!(f, "{what}: needs more than 2^64 bytes"),
+            },
         }
     }
 }
@@ -137,6 +149,14 @@ mod tests {
             "training diverged at step 3 of this call: loss NaN"
         );
         assert_eq!(CoreError::Interrupted.to_string(), "interrupted");
+        let e = CoreError::OutOfMemory {
+            what: "RNNLM parameters".into(),
+            bytes: Some(8_000_000_000_000),
+        };
+        assert_eq!(
+            e.to_string(),
+            "RNNLM parameters: needs 8000000000000 bytes (8.000e12), more than can be allocated"
+        );
     }
 
     #[test]

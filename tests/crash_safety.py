@@ -1,6 +1,8 @@
 """Crash-safety harness: a child process saves a checkpoint over and over, the parent kills
 it with SIGKILL at a random moment (seeded), then loads the directory; it must hold either
-the last checkpoint the child reported saved or the next one, whole.
+the last checkpoint the child reported saved or the next one, whole. Every few kills (and
+after the last) a child saves once and exits: what the killed writers left behind must be
+gone, the folder holding exactly the new checkpoint.
 
     python tests/crash_safety.py --kills 200 --seed 1     # (scripts/crash_test.sh 200)
 
@@ -33,8 +35,9 @@ def _model_and_trainer() -> tuple:
     return model, trainer
 
 
-def child(directory: str, first: int) -> None:
-    """Save versions first, first+1, ... into ``directory``, printing each k once saved."""
+def child(directory: str, first: int, once: bool = False) -> None:
+    """Save versions first, first+1, ... into ``directory``, printing each k once saved
+    (only ``first`` with ``once``)."""
     from rnnrs.io.checkpoint import save_model
 
     model, trainer = _model_and_trainer()
@@ -44,6 +47,8 @@ def child(directory: str, first: int) -> None:
         model.set_parameters({n: np.full(s, k, np.float32) for n, s in shapes.items()})
         save_model(model, directory, trainer=trainer, extra={"k": k})
         print(k, flush=True)
+        if once:
+            return
         k += 1
 
 
@@ -66,16 +71,43 @@ class Tally:
     old: int = 0
     new: int = 0
     leftovers: int = 0  # entries other than the checkpoint's own after a kill
+    clean_saves: int = 0  # saves after kills that left exactly their own checkpoint
 
     def __str__(self) -> str:
         return (
             f"{self.kills} kills, {self.loads_ok} loads OK ({self.old} old, {self.new} new), "
-            f"{self.leftovers} kills left leftovers (removed by the next save)"
+            f"{self.leftovers} kills left leftovers, all removed by the next save "
+            f"({self.clean_saves} saves checked)"
         )
 
 
-def run(kills: int, seed: int, directory: Path, max_delay: float = 0.05) -> Tally:
-    """Kill ``kills`` saving children; raise AssertionError at the first bad checkpoint."""
+def leftovers(directory: Path) -> set[str]:
+    """The entries of ``directory`` that are not its checkpoint's own."""
+    from rnnrs.io.checkpoint import checkpoint_folder
+
+    own = {"CURRENT", "model.safetensors", checkpoint_folder(directory).name}
+    return {p.name for p in directory.iterdir()} - own
+
+
+def save_once(directory: Path, k: int, env: dict[str, str]) -> None:
+    """Save version k in a child that is left to finish."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(directory), "--first", str(k), "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"a save after the kills failed: {done.stderr}")
+
+
+def run(
+    kills: int, seed: int, directory: Path, max_delay: float = 0.05, clean_every: int = 10
+) -> Tally:
+    """Kill ``kills`` saving children; raise AssertionError at the first bad checkpoint, or
+    at the first save (one every ``clean_every`` kills, and one at the end) that leaves
+    anything of the killed writers behind."""
     rng = random.Random(seed)
     tally = Tally()
     last = -1
@@ -107,9 +139,15 @@ def run(kills: int, seed: int, directory: Path, max_delay: float = 0.05) -> Tall
         tally.loads_ok += 1
         tally.old += k == reported
         tally.new += k == reported + 1
-        names = {p.name for p in directory.iterdir()}
-        tally.leftovers += bool(names - {"CURRENT", "model.safetensors", f"v{k}"})
+        tally.leftovers += bool(leftovers(directory))
         last = k
+        if (i + 1) % clean_every == 0 or i + 1 == kills:
+            save_once(directory, last + 1, env)
+            left = leftovers(directory)
+            if left or version_on_disk(directory) != last + 1:
+                raise AssertionError(f"kill {i}: the next save left {sorted(left)} behind")
+            tally.clean_saves += 1
+            last += 1
     return tally
 
 
@@ -119,9 +157,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.first)
+        child(args.child, args.first, args.once)
         return
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

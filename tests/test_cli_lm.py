@@ -158,7 +158,7 @@ def test_usage_and_failure_errors(
         (["train", "--resume", str(out_dir), "--hidden", "8"], 2, "drop --hidden"),
         (["train", str(tmp_path / "missing.txt")], 1, "missing.txt: no such file"),
         (["train", str(corpus), "--valid-fraction", "1.5"], 2, "--valid-fraction"),
-        (["generate", str(out_dir), "--temperature", "0"], 2, "--temperature: must be > 0"),
+        (["generate", str(out_dir), "--temperature", "0"], 2, "--temperature: must be a finite"),
         (["generate", str(out_dir), "--top-p", "1.5"], 2, "--top-p: must be in (0, 1]"),
         (["generate", str(out_dir), "--seed", "-1"], 2, "--seed: must be None or a non-neg"),
         (["generate", str(out_dir), "--beam", "2", "--top-k", "3"], 2, "--beam"),

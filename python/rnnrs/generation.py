@@ -34,6 +34,9 @@ import numpy as np
 
 Prompt = Union[str, Sequence[int]]
 
+# The bound of max_new_tokens and top_k: counts the Rust core takes as 64-bit integers.
+MAX_COUNT = 2**63
+
 
 class GenerativeModel(Protocol):
     """What a model provides to be generated from (see docs/backends.md)."""
@@ -79,19 +82,47 @@ def check_sampling_args(
     Example:
         >>> check_sampling_args(0.8, 40, 0.95, False, seed=1)
     """
-    if not greedy and not (isinstance(temperature, (int, float)) and temperature > 0):
+    if not isinstance(greedy, (bool, np.bool_)):
+        raise TypeError(f"greedy: expected a bool, got {greedy!r}")
+    if not greedy and not (
+        isinstance(temperature, (int, float))
+        and not isinstance(temperature, bool)
+        and 0 < temperature < math.inf
+    ):
         raise ValueError(
-            f"temperature: must be > 0 when sampling, got {temperature!r} "
+            f"temperature: must be a finite number > 0 when sampling, got {temperature!r} "
             "(use greedy=True for the most likely tokens)"
         )
-    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
-        raise ValueError(f"top_k: must be a positive integer or None, got {top_k!r}")
+    # A top_k at or above the vocabulary size keeps every token (no cut), as in Hugging
+    # Face's samplers; the bound is only that of a 64-bit count.
+    if top_k is not None and (
+        not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k < MAX_COUNT
+    ):
+        raise ValueError(f"top_k: must be a positive integer below 2**63 or None, got {top_k!r}")
     if top_p is not None and not (isinstance(top_p, (int, float)) and 0.0 < top_p <= 1.0):
         raise ValueError(f"top_p: must be in (0, 1] or None, got {top_p!r}")
     if seed is not None and (
         not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0
     ):
         raise ValueError(f"seed: must be None or a non-negative integer, got {seed!r}")
+
+
+def check_max_new_tokens(max_new_tokens: Any) -> None:
+    """ValueError unless ``max_new_tokens`` is an int in [0, 2**63). Nothing is allocated
+    from it: generation grows its output as tokens come, so a huge count costs only the time
+    it runs (Ctrl-C stops it).
+
+    Example:
+        >>> check_max_new_tokens(10**12)
+    """
+    if (
+        not isinstance(max_new_tokens, int)
+        or isinstance(max_new_tokens, bool)
+        or not 0 <= max_new_tokens < MAX_COUNT
+    ):
+        raise ValueError(
+            f"max_new_tokens: must be a non-negative integer below 2**63, got {max_new_tokens!r}"
+        )
 
 
 def sample_token(
@@ -229,8 +260,7 @@ def generate(
     Example:
         >>> text = generate(model, "To be", 50, temperature=0.8, top_k=40, seed=0)  # doctest: +SKIP
     """
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens: must be a non-negative integer, got {max_new_tokens!r}")
+    check_max_new_tokens(max_new_tokens)
     check_sampling_args(temperature, top_k, top_p, greedy, seed)
     stops = _stop_strings(stop)
     text_prompt = isinstance(prompt, str)
@@ -298,8 +328,7 @@ def beam_search(
     """
     if not isinstance(beam_width, int) or beam_width < 1:
         raise ValueError(f"beam_width: must be a positive integer, got {beam_width!r}")
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens: must be a non-negative integer, got {max_new_tokens!r}")
+    check_max_new_tokens(max_new_tokens)
     if not isinstance(length_penalty, (int, float)) or not math.isfinite(length_penalty):
         raise ValueError(f"length_penalty: must be a finite number, got {length_penalty!r}")
 

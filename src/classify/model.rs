@@ -61,7 +61,8 @@ impl ClassifierConfig {
 
     /// F = D*H, the width of the encoder's output and of the pooled vector.
     pub fn features(&self) -> usize {
-        self.hidden_size * if self.bidirectional { 2 } else { 1 }
+        self.hidden_size
+            .saturating_mul(if self.bidirectional { 2 } else { 1 })
     }
 
     fn stack(&self) -> StackConfig {
@@ -174,11 +175,31 @@ impl Classifier {
     /// classifier.bias.
     pub fn new(cfg: ClassifierConfig) -> Result<Self> {
         cfg.validate()?;
+        let f = cfg.features();
+        let a = cfg.attention_size;
+        let count = (|| {
+            let pool = match cfg.pooling {
+                Pooling::Attention => a.checked_mul(f)?.checked_add(a.checked_mul(2)?)?,
+                _ => 0,
+            };
+            cfg.vocab_size
+                .checked_mul(cfg.embed_size)?
+                .checked_add(cfg.stack().param_count()?)?
+                .checked_add(pool)?
+                .checked_add(
+                    cfg.num_classes
+                        .checked_mul(f)?
+                        .checked_add(cfg.num_classes)?,
+                )
+        })();
+        // Weights and gradients, before any of the layout is built.
+        checks::allocatable(
+            "SequenceClassifier parameters (weights and gradients)",
+            count.and_then(|n| n.checked_mul(2)),
+        )?;
         let mut layout = Layout::default();
         let embedding = layout.push("embedding.weight", &[cfg.vocab_size, cfg.embed_size]);
         let stack = Stack::new(cfg.stack(), &mut layout, "rnn.")?;
-        let f = cfg.features();
-        let a = cfg.attention_size;
         let pool = match cfg.pooling {
             Pooling::Last => Pool::Last,
             Pooling::Mean => Pool::Mean,

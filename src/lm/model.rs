@@ -261,25 +261,40 @@ impl Model {
     pub fn new(cfg: ModelConfig) -> Result<Self> {
         cfg.validate()?;
         let (v, e, h) = (cfg.vocab_size, cfg.embed_size, cfg.hidden_size);
-        let mut layout = Layout::default();
-        let embedding = layout.push("embedding.weight", &[v, e]);
         let mut stack_cfg = StackConfig::new(cfg.cell, e, h, cfg.num_layers);
         stack_cfg.dropout = cfg.dropout;
+        let class_map = match &cfg.softmax {
+            Softmax::Full => None,
+            Softmax::Class { classes } => Some(ClassMap::new(classes, v)?),
+        };
+        let k = class_map.as_ref().map_or(0, ClassMap::num_classes);
+        let count = (|| {
+            let decoder = if cfg.tie_weights {
+                0
+            } else {
+                v.checked_mul(h)?
+            };
+            v.checked_mul(e)?
+                .checked_add(stack_cfg.param_count()?)?
+                .checked_add(decoder)?
+                .checked_add(v)?
+                .checked_add(k.checked_mul(h)?.checked_add(k)?)
+        })();
+        // Weights and gradients, before any of the layout is built.
+        checks::allocatable(
+            "RNNLM parameters (weights and gradients)",
+            count.and_then(|n| n.checked_mul(2)),
+        )?;
+        let mut layout = Layout::default();
+        let embedding = layout.push("embedding.weight", &[v, e]);
         let stack = Stack::new(stack_cfg, &mut layout, "rnn.")?;
         let out_w = (!cfg.tie_weights).then(|| layout.push("output.weight", &[v, h]));
         let out_b = layout.push("output.bias", &[v]);
-        let class_out = match &cfg.softmax {
-            Softmax::Full => None,
-            Softmax::Class { classes } => {
-                let map = ClassMap::new(classes, v)?;
-                let k = map.num_classes();
-                Some(ClassOutput {
-                    weight: layout.push("output_class.weight", &[k, h]),
-                    bias: layout.push("output_class.bias", &[k]),
-                    map,
-                })
-            }
-        };
+        let class_out = class_map.map(|map| ClassOutput {
+            weight: layout.push("output_class.weight", &[k, h]),
+            bias: layout.push("output_class.bias", &[k]),
+            map,
+        });
         Ok(Model {
             rng: Rng::new(cfg.seed),
             cfg,

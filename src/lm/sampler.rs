@@ -38,12 +38,13 @@ impl Default for Sampling {
 impl Sampling {
     /// Check every field; the error names the field (as `rnnrs.generation.check_sampling_args`).
     pub fn validate(&self) -> Result<()> {
-        // NaN fails the comparison; +inf is allowed (uniform over the candidates).
-        if !(self.greedy || self.temperature > 0.0) {
+        // NaN fails the comparison; infinity (a uniform draw in disguise) is refused too.
+        if !(self.greedy || self.temperature > 0.0 && self.temperature.is_finite()) {
             return Err(CoreError::invalid(
                 "temperature",
                 format!(
-                    "must be > 0 when sampling, got {} (use greedy=True for the most likely tokens)",
+                    "must be a finite number > 0 when sampling, got {} (use greedy=True for \
+                     the most likely tokens)",
                     self.temperature
                 ),
             ));

@@ -51,6 +51,9 @@ const TABLE_FLOATS: usize = 4 << 20;
 /// How long generation may run between two calls of the `check` callback.
 const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// The most new ids [`generate`] reserves room for up front.
+const OUT_RESERVE: usize = 1 << 12;
+
 /// Continue `prompt` (at least one id) by up to `opts.max_new_tokens` tokens; returns the new
 /// ids. `check` runs every ~50 ms (return an error, e.g. [`CoreError::Interrupted`], to stop).
 pub fn generate(
@@ -67,7 +70,7 @@ pub fn generate(
         ));
     }
     let vocab = model.config().vocab_size;
-    let mut stepper = Stepper::new(model, prompt.len() + opts.max_new_tokens);
+    let mut stepper = Stepper::new(model, prompt.len().saturating_add(opts.max_new_tokens));
     let mut sampler = Sampler::new(vocab, &opts.sampling);
     let mut is_end = vec![false; vocab];
     for &id in &opts.end_ids {
@@ -76,7 +79,9 @@ pub fn generate(
         }
     }
     let mut rng = Rng::new(opts.seed);
-    let mut out = Vec::with_capacity(opts.max_new_tokens);
+    // Grown as tokens come: the count asked for may be far more than will ever be made
+    // (an end id, Ctrl-C), and reserving it up front would abort on a huge count.
+    let mut out = Vec::with_capacity(opts.max_new_tokens.min(OUT_RESERVE));
     let mut last_check = std::time::Instant::now();
     let (context, last) = prompt.split_at(prompt.len() - 1);
     for &id in context {

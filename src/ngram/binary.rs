@@ -3,13 +3,18 @@
 //!
 //! Layout (little-endian; every array starts at a multiple of 8 bytes):
 //! ```text
-//! magic "RNNRSNGM" | version u32 = 1 | byte-order mark u32 = 0x01020304
+//! magic "RNNRSNGM" | version u32 = 2 | byte-order mark u32 = 0x01020304
 //! order u32 | vocab size u32 | has stupid alpha u32 | method length u32 | stupid alpha f64
 //! per order n >= 2: slot count u64, entry count u64
 //! method name (padded to 8) | vocabulary: total bytes u64, then (u32 length + bytes) per
 //! word, padded to 8 | unigrams: vocab size x (prob f64, bow f64)
 //! per order n >= 2: slots x (key u64, prob f64, bow f64, prefix u32, word u32)
+//! checksum u64: the CRC-32 (as `zlib.crc32`) of every byte before it
 //! ```
+//! Loading verifies the checksum and every value (no NaN, no positive log10 probability but
+//! the +inf of a context-only entry, ids in range) unless asked not to ([`load`]'s `verify`,
+//! for trusted files too large to read through at each load). Version 1 files (no checksum)
+//! load only unverified.
 //! The map is read-only; changing the file while a model uses it is undefined, as for any
 //! memory-mapped file.
 //!
@@ -22,15 +27,38 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
+use super::crc32::{crc32, Crc32};
 use super::model::{Levels, Model};
-use super::store::{ProbBow, Slot, Store, Table};
+use super::store::{ProbBow, Slot, Store, Table, EMPTY};
 use super::vocab::{Vocab, SPECIAL_WORDS};
 use crate::{CoreError, FormatKind, Result};
 
 const MAGIC: &[u8; 8] = b"RNNRSNGM";
 /// The version written; files of other versions are refused.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// The version before the checksum, read only when not verifying.
+const VERSION_UNCHECKED: u32 = 1;
 const BOM: u32 = 0x0102_0304;
+/// Bytes of the checksum at the end of the file.
+const CHECKSUM_BYTES: usize = 8;
+
+/// A writer that keeps the CRC-32 of what passes through it.
+struct Checksummed<'a> {
+    inner: &'a mut (dyn Write + Send),
+    crc: Crc32,
+}
+
+impl Write for Checksummed<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 fn pad8(out: &mut dyn Write, written: usize) -> std::io::Result<usize> {
     let pad = (8 - written % 8) % 8;
@@ -53,7 +81,12 @@ pub fn save(model: &Model, path: &Path) -> Result<()> {
             "the binary form is little-endian only",
         ));
     }
-    super::arpa::write_atomically(path, |out| {
+    super::arpa::write_atomically(path, |file| {
+        let mut out = Checksummed {
+            inner: file,
+            crc: Crc32::new(),
+        };
+        let out = &mut out;
         let method = model.method().as_bytes();
         out.write_all(MAGIC)?;
         for x in [
@@ -85,7 +118,8 @@ pub fn save(model: &Model, path: &Path) -> Result<()> {
         for t in model.tables() {
             out.write_all(as_bytes(t.slots()))?;
         }
-        Ok(())
+        let checksum = u64::from(out.crc.value());
+        out.inner.write_all(&checksum.to_le_bytes())
     })
 }
 
@@ -142,8 +176,9 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Load a model saved by [`save`], memory-mapped.
-pub fn load(path: &Path) -> Result<Model> {
+/// Load a model saved by [`save`], memory-mapped. With `verify`, the checksum and every
+/// value are checked first (reading the whole file once); without, the file is trusted.
+pub fn load(path: &Path, verify: bool) -> Result<Model> {
     if cfg!(target_endian = "big") {
         return Err(CoreError::invalid(
             "path",
@@ -162,10 +197,35 @@ pub fn load(path: &Path) -> Result<Model> {
         return Err(c.error("not an rnnrs n-gram model (bad magic bytes)"));
     }
     let version = c.u32()?;
-    if version != VERSION {
-        return Err(c.error(format!(
-            "version {version}; this rnnrs reads version {VERSION}"
-        )));
+    match version {
+        VERSION => {
+            let body = map.len().checked_sub(CHECKSUM_BYTES);
+            let body = body.ok_or_else(|| c.error("the file is truncated"))?;
+            if verify {
+                let mut stored = [0u8; CHECKSUM_BYTES];
+                stored.copy_from_slice(&map[body..]);
+                if u64::from(crc32(&map[..body])) != u64::from_le_bytes(stored) {
+                    return Err(c.error(
+                        "the checksum does not match: the file is damaged, truncated or was \
+                         modified",
+                    ));
+                }
+            }
+            c.data = &map[..body];
+        }
+        VERSION_UNCHECKED if !verify => {}
+        VERSION_UNCHECKED => {
+            return Err(c.error(
+                "version 1, written before rnnrs checksummed its binary models: it cannot be \
+                 verified; load it with verify=False (rnnrs ngram: --no-verify) if you trust \
+                 it, and save it again to add a checksum",
+            ))
+        }
+        _ => {
+            return Err(c.error(format!(
+                "version {version}; this rnnrs reads version {VERSION}"
+            )))
+        }
     }
     if c.u32()? != BOM {
         return Err(c.error("written on a machine of the other byte order"));
@@ -220,6 +280,9 @@ pub fn load(path: &Path) -> Result<Model> {
     for &(slots, _) in &sizes {
         at.push(c.array(slots, std::mem::size_of::<Slot>())?);
     }
+    if c.at != c.data.len() {
+        return Err(c.error("the file is longer than its tables"));
+    }
     if map.as_ptr().align_offset(8) != 0 {
         return Err(c.error("the memory map is not aligned"));
     }
@@ -239,6 +302,9 @@ pub fn load(path: &Path) -> Result<Model> {
             count: count as usize,
         });
     }
+    if verify {
+        check_values(&c, unigrams.as_slice(), &tables, vsize)?;
+    }
     let stupid = (has_alpha != 0).then_some(alpha);
     Ok(Model::new(
         order,
@@ -250,11 +316,81 @@ pub fn load(path: &Path) -> Result<Model> {
     ))
 }
 
+/// Every value a query reads, checked once: log10 probabilities are <= 0 (or -inf), or +inf
+/// in a context-only entry of a higher order; backoffs are not NaN or +inf; an entry's word
+/// and prefix are in range. A model that passes scores finite text as its ARPA file would.
+fn check_values(
+    c: &Cursor<'_>,
+    unigrams: &[ProbBow],
+    tables: &[Table],
+    vsize: usize,
+) -> Result<()> {
+    let bad_bow = |bow: f64| bow.is_nan() || bow == f64::INFINITY;
+    if let Some(w) = unigrams
+        .iter()
+        .position(|u| u.prob.is_nan() || u.prob > 0.0 || bad_bow(u.bow))
+    {
+        let u = unigrams[w];
+        return Err(c.error(format!(
+            "word {w} has log10 probability {} and backoff {}: expected a probability <= 0 \
+             and a backoff that is not NaN or +inf",
+            u.prob, u.bow
+        )));
+    }
+    let mut below = vsize;
+    for (k, table) in tables.iter().enumerate() {
+        let slots = table.slots();
+        let bad = slots.iter().position(|s| {
+            s.key != EMPTY
+                && (s.prob.is_nan()
+                    || (s.prob > 0.0 && s.prob != f64::INFINITY)
+                    || bad_bow(s.bow)
+                    || s.word as usize >= vsize
+                    || s.prefix as usize >= below)
+        });
+        if let Some(i) = bad {
+            let s = slots[i];
+            return Err(c.error(format!(
+                "slot {i} of order {} holds log10 probability {}, backoff {}, word {}, prefix \
+                 {}: not a valid entry",
+                k + 2,
+                s.prob,
+                s.bow,
+                s.word,
+                s.prefix
+            )));
+        }
+        below = slots.len();
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ngram::estimate::{estimate, Method, Smoothing};
     use crate::ngram::NGramCounts;
+
+    #[test]
+    fn a_changed_byte_fails_the_checksum_unless_trusted() {
+        let mut counts = NGramCounts::new(2).unwrap();
+        counts.add_lines(["a b", "b a"].into_iter()).unwrap();
+        let model = estimate(&counts, &Smoothing::new(Method::WittenBell)).unwrap();
+        let path = std::env::temp_dir().join(format!("rnnrs-crc-{}.ngram", std::process::id()));
+        save(&model, &path).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        // A byte of the last slot's word id (the slot before the checksum).
+        bytes[n - CHECKSUM_BYTES - 1] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = load(&path, true).expect_err("the checksum must catch it");
+        assert!(
+            err.to_string().contains("the checksum does not match"),
+            "{err}"
+        );
+        assert!(load(&path, false).is_ok());
+        std::fs::remove_file(&path).unwrap();
+    }
 
     #[test]
     fn a_vocabulary_size_that_overflows_is_a_format_error() {
@@ -270,7 +406,7 @@ mod tests {
         assert_eq!(total, [5, 3, 4, 1, 1].iter().map(|n| 4 + n).sum::<u64>());
         bytes[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
         std::fs::write(&path, &bytes).unwrap();
-        let err = load(&path).expect_err("the load must fail");
+        let err = load(&path, false).expect_err("the load must fail");
         std::fs::remove_file(&path).unwrap();
         assert!(
             matches!(

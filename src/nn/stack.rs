@@ -98,20 +98,15 @@ impl StackConfig {
             ("num_layers", self.num_layers),
         ])?;
         checks::dropout(self.dropout)?;
-        if self
-            .param_count()
-            .is_none_or(|n| n > isize::MAX as usize / 4)
-        {
-            return Err(CoreError::invalid(
-                "hidden_size",
-                "the parameters would not fit in memory",
-            ));
-        }
-        Ok(())
+        // Weights and gradients: checked before a layer is laid out.
+        checks::allocatable(
+            "recurrent stack parameters (weights and gradients)",
+            self.param_count().and_then(|n| n.checked_mul(2)),
+        )
     }
 
     /// Number of scalars in all weights and biases (None on overflow).
-    fn param_count(&self) -> Option<usize> {
+    pub fn param_count(&self) -> Option<usize> {
         let (h, d) = (self.hidden_size, self.directions());
         let g = self.cell.gates().checked_mul(h)?;
         let first = self.input_size.checked_add(h)?.checked_add(2)?;

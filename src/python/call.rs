@@ -1,15 +1,20 @@
-//! The one wrapper of every long call into the core ([`detached`]): the GIL released for the
-//! whole call, Ctrl-C checked wherever the core offers a check point ([`Signals`]), and a
-//! Rust panic stopped here and raised as `rnnrs.errors.RnnrsError` rather than crossing
-//! into Python.
+//! The wrappers every binding runs the core through, so that a Rust panic is stopped here
+//! and raised as `rnnrs.errors.RnnrsError` rather than crossing into Python (as a
+//! `PanicException`, which `except Exception` misses): [`detached`] for calls that compute
+//! (the GIL released for the whole call, Ctrl-C checked wherever the core offers a check
+//! point, [`Signals`]), [`interruptible`] for long calls whose core checks a flag, and
+//! [`guarded`] for quick calls that keep the GIL (constructors' argument checks, lookups).
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use pyo3::prelude::*;
 
 use super::errors::internal_error;
 use crate::error::{CoreError, Result};
+use crate::runtime::threads;
 
 /// Ctrl-C check points of one detached call.
 pub(super) struct Signals {
@@ -46,6 +51,51 @@ pub(super) fn detached<R: Send>(
         return Err(e);
     }
     outcome.map_err(|payload| panicked(py, payload.as_ref()))
+}
+
+/// How often an [`interruptible`] call looks for Ctrl-C.
+const SIGNAL_EVERY: Duration = Duration::from_millis(50);
+
+/// [`detached`] for long calls that check for Ctrl-C through a flag: `f` runs in the rnnrs
+/// pool on a thread of its own, while this thread (Python runs signal handlers on the main
+/// thread only) checks for signals every [`SIGNAL_EVERY`]; once one is seen, `f`'s check
+/// fails with [`CoreError::Interrupted`] and the signal's exception is raised when it
+/// returns.
+pub(super) fn interruptible<R: Send>(
+    py: Python<'_>,
+    f: impl FnOnce(&mut dyn FnMut() -> Result<()>) -> Result<R> + Send,
+) -> PyResult<R> {
+    Ok(detached(py, |signals| {
+        let stop = AtomicBool::new(false);
+        let waiting = std::thread::current();
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                let mut check = || match stop.load(Ordering::Relaxed) {
+                    true => Err(CoreError::Interrupted),
+                    false => Ok(()),
+                };
+                let result = threads::install(|| f(&mut check));
+                waiting.unpark();
+                result
+            });
+            while !worker.is_finished() {
+                std::thread::park_timeout(SIGNAL_EVERY);
+                if signals.check().is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            match worker.join() {
+                Ok(result) => result?,
+                // Handed on to `detached`, which raises it as RnnrsError.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
+    })??)
+}
+
+/// Run a quick `f` with the GIL held, a panic raised as `RnnrsError` as in [`detached`].
+pub(super) fn guarded<R>(py: Python<'_>, f: impl FnOnce() -> PyResult<R>) -> PyResult<R> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panicked(py, payload.as_ref()))?
 }
 
 /// `rnnrs.errors.RnnrsError` for a panic inside the core, with the panic's message.
@@ -95,6 +145,14 @@ mod tests {
             })
             .expect("no signal, no panic");
             assert!(inner.is_err());
+            let err = guarded(py, || -> PyResult<()> { panic!("slot 3 of 2") })
+                .expect_err("a panic is an error");
+            assert!(err.is_instance(py, &class));
+            assert!(err.to_string().contains("slot 3 of 2"), "{err}");
+            let err = interruptible(py, |_| -> Result<()> { panic!("worker fell") })
+                .expect_err("a panic in the worker is an error");
+            assert!(err.is_instance(py, &class));
+            assert!(err.to_string().contains("worker fell"), "{err}");
             for name in ["rnnrs.errors", "rnnrs"] {
                 modules.del_item(name).expect("removable");
             }

@@ -8,7 +8,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use super::call::detached;
+use super::call::{detached, guarded};
 use super::convert::{array, shape_str, slice, value_err};
 use super::engine::{clip, learning_rates, Trainable};
 use crate::classify::{train_steps, Batch, Classifier, ClassifierConfig, Labeled};
@@ -148,6 +148,7 @@ impl ClassifierEngine {
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         vocab_size: usize,
         num_classes: usize,
         cell: &str,
@@ -173,8 +174,9 @@ impl ClassifierEngine {
             dropout,
             seed,
         };
+        let model = detached(py, |_| Classifier::new(cfg))??;
         Ok(ClassifierEngine {
-            core: Trainable::new(Classifier::new(cfg)?),
+            core: Trainable::new(model),
         })
     }
 
@@ -187,7 +189,7 @@ impl ClassifierEngine {
     }
 
     fn set_parameters(&mut self, params: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.core.set_parameters(params)
+        guarded(params.py(), || self.core.set_parameters(params))
     }
 
     fn logits<'py>(
@@ -241,6 +243,7 @@ impl ClassifierEngine {
     #[allow(clippy::too_many_arguments)]
     fn configure_optimizer(
         &mut self,
+        py: Python<'_>,
         name: &str,
         momentum: Option<f32>,
         nesterov: Option<bool>,
@@ -249,8 +252,17 @@ impl ClassifierEngine {
         weight_decay: f32,
         frozen: Vec<String>,
     ) -> PyResult<()> {
-        self.core
-            .configure_optimizer(name, momentum, nesterov, betas, eps, weight_decay, frozen)
+        guarded(py, || {
+            self.core.configure_optimizer(
+                name,
+                momentum,
+                nesterov,
+                betas,
+                eps,
+                weight_decay,
+                frozen,
+            )
+        })
     }
 
     fn train_steps<'py>(
@@ -324,7 +336,7 @@ impl ClassifierEngine {
     }
 
     fn load_optimizer_state(&mut self, state: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.core.load_optimizer_state(state)
+        guarded(state.py(), || self.core.load_optimizer_state(state))
     }
 
     fn rng_state<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
@@ -332,7 +344,7 @@ impl ClassifierEngine {
     }
 
     fn set_rng_state(&mut self, a: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.core.set_rng_state(a)
+        guarded(a.py(), || self.core.set_rng_state(a))
     }
 }
 

@@ -87,25 +87,33 @@ pub(super) fn shape_str(shape: &[usize]) -> String {
     }
 }
 
-/// An int > 0 (not a bool), else TypeError / ValueError naming `name`.
+/// An int > 0 below 2^63 (not a bool), else TypeError / ValueError naming `name`.
 pub(super) fn positive_int(v: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
-    if v.is_instance_of::<pyo3::types::PyBool>() {
+    int_at_least(v, name, 1, "a positive int")
+}
+
+/// An int >= 0 below 2^63 (not a bool), else TypeError / ValueError naming `name`.
+pub(super) fn non_negative_int(v: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
+    int_at_least(v, name, 0, "a non-negative int")
+}
+
+/// An int in `min..2^63` (an int out of range is a ValueError, not an OverflowError).
+fn int_at_least(v: &Bound<'_, PyAny>, name: &str, min: i64, what: &str) -> PyResult<usize> {
+    // numpy integers count (they have __index__); bools do not.
+    let is_int = !v.is_instance_of::<pyo3::types::PyBool>()
+        && (v.is_instance_of::<pyo3::types::PyInt>() || v.hasattr("__index__")?);
+    if !is_int {
         return Err(PyTypeError::new_err(format!(
-            "{name}: expected a positive int, got bool"
-        )));
-    }
-    let n: i64 = v.extract().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{name}: expected a positive int, got {}",
+            "{name}: expected {what}, got {}",
             type_name(v)
-        ))
-    })?;
-    if n <= 0 {
-        return Err(value_err(format!(
-            "{name}: expected a positive int, got {n}"
         )));
     }
-    Ok(n as usize)
+    match v.extract::<i64>() {
+        Ok(n) if n >= min => Ok(n as usize),
+        _ => Err(value_err(format!(
+            "{name}: expected {what} below 2^63, got {v}"
+        ))),
+    }
 }
 
 /// None, or `(h,)` / `(h, c)` (`has_c`) of C-contiguous float32 arrays of `shape`

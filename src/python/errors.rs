@@ -14,10 +14,12 @@
 //! | `Format { kind: Text }`        | `rnnrs.FormatError`                      |
 //! | `NonFinite { step }`           | `rnnrs.TrainingDivergedError(.step)`     |
 //! | `Interrupted`                  | `KeyboardInterrupt`                      |
+//! | `OutOfMemory`                  | `MemoryError`                            |
 //! | (a panic, see `call.rs`)       | `rnnrs.RnnrsError`                       |
 
 use pyo3::exceptions::{
-    PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyPermissionError, PyValueError,
+    PyFileNotFoundError, PyKeyboardInterrupt, PyMemoryError, PyOSError, PyPermissionError,
+    PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -107,6 +109,7 @@ impl From<CoreError> for PyErr {
                 }
             }),
             CoreError::Interrupted => PyKeyboardInterrupt::new_err(message),
+            CoreError::OutOfMemory { .. } => PyMemoryError::new_err(message),
         }
     }
 }

@@ -6,7 +6,7 @@ use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use super::call::detached;
+use super::call::{self, detached};
 use super::convert::{
     array, set_params_from_py, shape_str, slice, state_from_py, state_into_py, tensors_to_py,
     value_err,
@@ -35,7 +35,9 @@ impl PyRecurrentStack {
         cell, input_size, hidden_size, /, *, num_layers=1, bidirectional=false, dropout=0.0,
         seed=0
     ))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         cell: &str,
         input_size: usize,
         hidden_size: usize,
@@ -47,9 +49,8 @@ impl PyRecurrentStack {
         let mut cfg = StackConfig::new(CellKind::parse(cell)?, input_size, hidden_size, num_layers);
         cfg.bidirectional = bidirectional;
         cfg.dropout = dropout as f32;
-        Ok(PyRecurrentStack {
-            stack: RecurrentStack::new(cfg, seed)?,
-        })
+        let stack = detached(py, |_| RecurrentStack::new(cfg, seed))??;
+        Ok(PyRecurrentStack { stack })
     }
 
     /// The parameter names in torch's order (`weight_ih_l0`, ..., `*_reverse`).
@@ -66,7 +67,9 @@ impl PyRecurrentStack {
 
     /// Replace every parameter (all names required, shapes checked, copied as float32).
     fn set_parameters(&mut self, params: &Bound<'_, PyAny>) -> PyResult<()> {
-        set_params_from_py(params, self.stack.params_mut())
+        call::guarded(params.py(), || {
+            set_params_from_py(params, self.stack.params_mut())
+        })
     }
 
     /// x float32 (B, T, I) C-contiguous, state None or a tuple of (L*D, B, H) float32

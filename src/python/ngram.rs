@@ -2,8 +2,6 @@
 //! counting, estimation, file I/O and batch scoring.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
@@ -39,45 +37,6 @@ fn detached<R: Send>(
     })??)
 }
 
-/// How often an interruptible call looks for Ctrl-C.
-const SIGNAL_EVERY: Duration = Duration::from_millis(50);
-
-/// [`detached`] for long calls that check for Ctrl-C: `f` runs in the rnnrs pool on a
-/// thread of its own, while this thread (Python runs signal handlers on the main thread
-/// only) checks for signals every [`SIGNAL_EVERY`]; once one is seen, `f`'s check fails
-/// with [`CoreError::Interrupted`] and the signal's exception is raised when it returns.
-fn interruptible<R: Send>(
-    py: Python<'_>,
-    f: impl FnOnce(&mut dyn FnMut() -> crate::Result<()>) -> crate::Result<R> + Send,
-) -> PyResult<R> {
-    Ok(call::detached(py, |signals| {
-        let stop = AtomicBool::new(false);
-        let waiting = std::thread::current();
-        std::thread::scope(|scope| {
-            let worker = scope.spawn(|| {
-                let mut check = || match stop.load(Ordering::Relaxed) {
-                    true => Err(CoreError::Interrupted),
-                    false => Ok(()),
-                };
-                let result = threads::install(|| f(&mut check));
-                waiting.unpark();
-                result
-            });
-            while !worker.is_finished() {
-                std::thread::park_timeout(SIGNAL_EVERY);
-                if signals.check().is_err() {
-                    stop.store(true, Ordering::Relaxed);
-                }
-            }
-            match worker.join() {
-                Ok(result) => result?,
-                // Handed on to `call::detached`, which raises it as RnnrsError.
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        })
-    })??)
-}
-
 /// The work of reading a text file of this path (its size; 0 if unknown, an error follows).
 fn file_work(path: &std::path::Path) -> usize {
     std::fs::metadata(path).map_or(0, |m| (m.len() / BYTES_PER_TOKEN) as usize)
@@ -96,9 +55,11 @@ pub struct PyNGramCounts {
 #[pymethods]
 impl PyNGramCounts {
     #[new]
-    fn new(order: usize) -> PyResult<Self> {
-        Ok(PyNGramCounts {
-            inner: NGramCounts::new(order)?,
+    fn new(py: Python<'_>, order: usize) -> PyResult<Self> {
+        call::guarded(py, || {
+            Ok(PyNGramCounts {
+                inner: NGramCounts::new(order)?,
+            })
         })
     }
 
@@ -152,9 +113,9 @@ impl PyNGramCounts {
     }
 
     /// The raw count of an n-gram given as words.
-    fn count(&self, words: Vec<String>) -> u64 {
+    fn count(&self, py: Python<'_>, words: Vec<String>) -> PyResult<u64> {
         let refs: Vec<&str> = words.iter().map(String::as_str).collect();
-        self.inner.count(&refs)
+        call::guarded(py, || Ok(self.inner.count(&refs)))
     }
 
     fn num_ngrams(&self) -> Vec<u64> {
@@ -162,19 +123,21 @@ impl PyNGramCounts {
     }
 
     /// Counts-of-counts [t1, t2, t3, t4] of order n (raw counts).
-    fn counts_of_counts(&self, n: usize) -> PyResult<Vec<u64>> {
-        if n == 0 || n > self.inner.order() {
-            return Err(CoreError::invalid(
-                "n",
-                format!("must be in 1..={}, got {n}", self.inner.order()),
-            )
-            .into());
-        }
-        let mut counts = self.inner.raw_counts(n).to_vec();
-        if n == 1 {
-            counts[crate::ngram::BOS as usize] = 0;
-        }
-        Ok(estimate::counts_of_counts(&counts)[1..].to_vec())
+    fn counts_of_counts(&self, py: Python<'_>, n: usize) -> PyResult<Vec<u64>> {
+        call::guarded(py, || {
+            if n == 0 || n > self.inner.order() {
+                return Err(CoreError::invalid(
+                    "n",
+                    format!("must be in 1..={}, got {n}", self.inner.order()),
+                )
+                .into());
+            }
+            let mut counts = self.inner.raw_counts(n).to_vec();
+            if n == 1 {
+                counts[crate::ngram::BOS as usize] = 0;
+            }
+            Ok(estimate::counts_of_counts(&counts)[1..].to_vec())
+        })
     }
 
     fn vocab(&self) -> Vec<String> {
@@ -225,7 +188,7 @@ impl PyNGramCounts {
             bytes: memory,
             temp_dir,
         };
-        let inner = interruptible(py, |check| {
+        let inner = call::interruptible(py, |check| {
             spill::count_files(order, &paths, &budget, check)
         })?;
         Ok(PyNGramCounts { inner })
@@ -307,7 +270,7 @@ impl PyNGramModel {
             bytes: memory,
             temp_dir,
         };
-        interruptible(py, |check| {
+        call::interruptible(py, |check| {
             external::estimate_to_arpa(order, &paths, &smoothing, &budget, &output, check)
         })
     }
@@ -318,9 +281,11 @@ impl PyNGramModel {
         Ok(PyNGramModel { inner })
     }
 
+    /// The binary form, its checksum and values verified unless `verify` is false.
     #[staticmethod]
-    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let inner = detached(py, 0, || binary::load(&path))?;
+    #[pyo3(signature = (path, *, verify=true))]
+    fn load(py: Python<'_>, path: PathBuf, verify: bool) -> PyResult<Self> {
+        let inner = detached(py, 0, || binary::load(&path, verify))?;
         Ok(PyNGramModel { inner })
     }
 
@@ -364,10 +329,15 @@ impl PyNGramModel {
     }
 
     /// Ids of words (unknown words: 0, <unk>).
-    fn word_ids<'py>(&self, py: Python<'py>, words: Vec<String>) -> Bound<'py, PyArray1<u32>> {
+    fn word_ids<'py>(
+        &self,
+        py: Python<'py>,
+        words: Vec<String>,
+    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
         let v = self.inner.vocab();
-        let ids: Vec<u32> = words.iter().map(|w| v.id_or_unk(w)).collect();
-        ids.into_pyarray(py)
+        let ids: Vec<u32> =
+            call::guarded(py, || Ok(words.iter().map(|w| v.id_or_unk(w)).collect()))?;
+        Ok(ids.into_pyarray(py))
     }
 
     /// Whitespace-split lines as one id stream, each sentence ended by </s>; empty lines
@@ -425,8 +395,8 @@ impl PyNGramModel {
     }
 
     /// log10 p(word | context), the context following <s> when bos.
-    fn logprob(&self, context: Vec<u32>, word: u32, bos: bool) -> PyResult<f64> {
-        Ok(self.inner.logprob(&context, word, bos)?)
+    fn logprob(&self, py: Python<'_>, context: Vec<u32>, word: u32, bos: bool) -> PyResult<f64> {
+        call::guarded(py, || Ok(self.inner.logprob(&context, word, bos)?))
     }
 
     /// log10 p(w | context) for every word id (<s>: -inf).
@@ -436,7 +406,7 @@ impl PyNGramModel {
         context: Vec<u32>,
         bos: bool,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let state = self.inner.state_for(&context, bos)?;
+        let state = call::guarded(py, || Ok(self.inner.state_for(&context, bos)?))?;
         let work = self.inner.vocab().len();
         let out = detached(py, work, || Ok(self.inner.distribution(&state)))?;
         Ok(PyArray1::from_vec(py, out))

@@ -8,9 +8,10 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use super::call::detached;
+use super::call::{detached, guarded};
 use super::convert::{
-    array, positive_int, shape_str, slice, state_from_py, state_into_py, value_err,
+    array, non_negative_int, positive_int, shape_str, slice, state_from_py, state_into_py,
+    value_err,
 };
 use super::engine::{clip, learning_rates, Trainable};
 use crate::lm::sampler::Sampling;
@@ -89,6 +90,7 @@ impl RustEngine {
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         vocab_size: usize,
         cell: &str,
         embed_size: usize,
@@ -121,8 +123,9 @@ impl RustEngine {
             seed,
             softmax,
         };
+        let model = detached(py, |_| Model::new(cfg))??;
         Ok(RustEngine {
-            core: Trainable::new(Model::new(cfg)?),
+            core: Trainable::new(model),
         })
     }
 
@@ -135,7 +138,7 @@ impl RustEngine {
     }
 
     fn set_parameters(&mut self, params: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.core.set_parameters(params)
+        guarded(params.py(), || self.core.set_parameters(params))
     }
 
     fn loss_and_grads<'py>(
@@ -271,6 +274,7 @@ impl RustEngine {
     #[allow(clippy::too_many_arguments)]
     fn configure_optimizer(
         &mut self,
+        py: Python<'_>,
         name: &str,
         momentum: Option<f32>,
         nesterov: Option<bool>,
@@ -279,8 +283,17 @@ impl RustEngine {
         weight_decay: f32,
         frozen: Vec<String>,
     ) -> PyResult<()> {
-        self.core
-            .configure_optimizer(name, momentum, nesterov, betas, eps, weight_decay, frozen)
+        guarded(py, || {
+            self.core.configure_optimizer(
+                name,
+                momentum,
+                nesterov,
+                betas,
+                eps,
+                weight_decay,
+                frozen,
+            )
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -346,7 +359,7 @@ impl RustEngine {
     }
 
     fn load_optimizer_state(&mut self, state: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.core.load_optimizer_state(state)
+        guarded(state.py(), || self.core.load_optimizer_state(state))
     }
 
     fn rng_state<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
@@ -354,7 +367,7 @@ impl RustEngine {
     }
 
     fn set_rng_state(&mut self, a: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.core.set_rng_state(a)
+        guarded(a.py(), || self.core.set_rng_state(a))
     }
 
     /// Sample up to `max_new_tokens` ids after `prompt_ids` (the whole loop in Rust, GIL
@@ -368,9 +381,9 @@ impl RustEngine {
         &self,
         py: Python<'py>,
         prompt_ids: &Bound<'py, PyAny>,
-        max_new_tokens: i64,
+        max_new_tokens: &Bound<'py, PyAny>,
         temperature: f64,
-        top_k: Option<i64>,
+        top_k: Option<&Bound<'py, PyAny>>,
         top_p: Option<f64>,
         greedy: bool,
         seed: u64,
@@ -378,20 +391,8 @@ impl RustEngine {
     ) -> PyResult<Bound<'py, PyArray1<u32>>> {
         let pa = array::<u32>(prompt_ids, "prompt_ids", "uint32 token ids", 1)?;
         let prompt = slice(&pa, "prompt_ids")?;
-        let max_new_tokens = usize::try_from(max_new_tokens).map_err(|_| {
-            value_err(format!(
-                "max_new_tokens: must be a non-negative integer, got {max_new_tokens}"
-            ))
-        })?;
-        let top_k = top_k
-            .map(|k| {
-                usize::try_from(k).map_err(|_| {
-                    value_err(format!(
-                        "top_k: must be a positive integer or None, got {k}"
-                    ))
-                })
-            })
-            .transpose()?;
+        let max_new_tokens = non_negative_int(max_new_tokens, "max_new_tokens")?;
+        let top_k = top_k.map(|k| positive_int(k, "top_k")).transpose()?;
         let opts = GenerateOptions {
             max_new_tokens,
             sampling: Sampling {

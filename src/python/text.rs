@@ -61,10 +61,9 @@ struct PyBpeEncoder {
 #[pymethods]
 impl PyBpeEncoder {
     #[new]
-    fn new(merges: Vec<(u32, u32)>) -> PyResult<Self> {
-        Ok(Self {
-            inner: BpeModel::new(merges)?,
-        })
+    fn new(py: Python<'_>, merges: Vec<(u32, u32)>) -> PyResult<Self> {
+        let inner = call::detached(py, |_| BpeModel::new(merges))??;
+        Ok(Self { inner })
     }
 
     /// Number of ids: 256 bytes + merges.

@@ -10,6 +10,10 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::error::{CoreError, Result};
 
+/// The most threads a pool may have: far more than any machine's cores, few enough that
+/// building the pool cannot exhaust the process's threads or memory.
+pub const MAX_THREADS: usize = 1024;
+
 /// 0 = not set by the program: use the environment / hardware default.
 static REQUESTED: AtomicUsize = AtomicUsize::new(0);
 
@@ -50,12 +54,12 @@ pub fn physical_cores() -> usize {
     }
 }
 
-/// Set the number of threads for all later calls (n >= 1).
+/// Set the number of threads for all later calls (1 <= n <= [`MAX_THREADS`]).
 pub fn set_num_threads(n: usize) -> Result<()> {
-    if n == 0 {
+    if !(1..=MAX_THREADS).contains(&n) {
         return Err(CoreError::invalid(
             "n",
-            "expected a number of threads >= 1, got 0",
+            format!("expected a number of threads in 1..={MAX_THREADS}, got {n}"),
         ));
     }
     REQUESTED.store(n, Ordering::SeqCst);
@@ -71,10 +75,10 @@ pub fn get_num_threads() -> Result<usize> {
     }
     match std::env::var("RNNRS_NUM_THREADS") {
         Ok(v) if !v.trim().is_empty() => match v.trim().parse::<usize>() {
-            Ok(n) if n >= 1 => Ok(n),
+            Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
             _ => Err(CoreError::invalid(
                 "RNNRS_NUM_THREADS",
-                format!("expected an integer >= 1, got {v:?}"),
+                format!("expected an integer in 1..={MAX_THREADS}, got {v:?}"),
             )),
         },
         _ => Ok(physical_cores()),

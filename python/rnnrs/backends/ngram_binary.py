@@ -1,6 +1,8 @@
 """rnnrs's binary n-gram file for the NumPy backend: the very layout src/ngram/binary.rs
 writes and memory-maps (described there and in docs/ngram.md), read and written with
-NumPy, so files move freely between the backends.
+NumPy, so files move freely between the backends. The last 8 bytes hold the CRC-32
+(``zlib.crc32``) of every byte before them; loading checks it and every value unless told
+not to (``verify=False``), the only way to read version 1 (no checksum).
 
 Example:
     >>> import tempfile, pathlib
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 import struct
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
@@ -26,7 +29,9 @@ from ..io.atomic import atomic_open
 from ..reference.ngram import Model
 
 MAGIC = b"RNNRSNGM"
-VERSION = 1
+VERSION = 2
+VERSION_UNCHECKED = 1
+CHECKSUM = struct.Struct("<Q")
 BOM = 0x01020304
 EMPTY = (1 << 64) - 1
 _MASK = EMPTY
@@ -111,16 +116,56 @@ def save(
     for slots, real in tables:
         head += struct.pack("<QQ", len(slots), real)
     vocab = b"".join(struct.pack("<I", len(w.encode())) + w.encode() for w in words)
+    parts = [
+        head + m + _pad8(len(m)),
+        struct.pack("<Q", len(vocab)) + vocab + _pad8(len(vocab)),
+        uni.tobytes(),
+        *(slots.tobytes() for slots, _ in tables),
+    ]
+    crc = 0
     with atomic_open(path, "wb") as f:
-        f.write(head + m + _pad8(len(m)))
-        f.write(struct.pack("<Q", len(vocab)) + vocab + _pad8(len(vocab)))
-        f.write(uni.tobytes())
-        for slots, _ in tables:
-            f.write(slots.tobytes())
+        for part in parts:
+            f.write(part)
+            crc = zlib.crc32(part, crc)
+        f.write(CHECKSUM.pack(crc))
 
 
-def load(path: Path) -> tuple[Model, list[str], str, Optional[float]]:
-    """Read the binary form: the model as dicts, its words, method and stupid alpha."""
+def _check_values(uni: np.ndarray, tables: list[np.ndarray], vsize: int) -> Optional[str]:
+    """What is wrong with the values of a loaded file (None: nothing), as src/ngram/binary.rs
+    (check_values): log10 probabilities <= 0, or +inf in a context-only entry of a higher
+    order; backoffs not NaN or +inf; words and prefixes in range."""
+    bad = np.isnan(uni["prob"]) | (uni["prob"] > 0) | np.isnan(uni["bow"]) | (uni["bow"] == np.inf)
+    if bad.any():
+        w = int(np.flatnonzero(bad)[0])
+        return (
+            f"word {w} has log10 probability {uni['prob'][w]} and backoff {uni['bow'][w]}: "
+            "expected a probability <= 0 and a backoff that is not NaN or +inf"
+        )
+    below = vsize
+    for n, slots in enumerate(tables, 2):
+        prob, bow = slots["prob"], slots["bow"]
+        bad = (slots["key"] != EMPTY) & (
+            np.isnan(prob)
+            | ((prob > 0) & (prob != np.inf))
+            | np.isnan(bow)
+            | (bow == np.inf)
+            | (slots["word"] >= vsize)
+            | (slots["prefix"] >= below)
+        )
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            _, p, b, prefix, word = slots[i].tolist()
+            return (
+                f"slot {i} of order {n} holds log10 probability {p}, backoff {b}, word {word}, "
+                f"prefix {prefix}: not a valid entry"
+            )
+        below = len(slots)
+    return None
+
+
+def load(path: Path, *, verify: bool = True) -> tuple[Model, list[str], str, Optional[float]]:
+    """Read the binary form: the model as dicts, its words, method and stupid alpha; with
+    ``verify``, the checksum and every value are checked first."""
     data = path.read_bytes()
 
     def bad(message: str) -> FormatError:
@@ -130,8 +175,24 @@ def load(path: Path) -> tuple[Model, list[str], str, Optional[float]]:
         if data[:8] != MAGIC:
             raise bad("not an rnnrs n-gram model (bad magic bytes)")
         version, bom, order, vsize, has_alpha, mlen, alpha = struct.unpack_from("<6Id", data, 8)
-        if version != VERSION:
+        if version == VERSION:
+            if len(data) < CHECKSUM.size:
+                raise bad("the file is truncated")
+            body = len(data) - CHECKSUM.size
+            (stored,) = CHECKSUM.unpack_from(data, body)
+            if verify and zlib.crc32(memoryview(data)[:body]) != stored:
+                raise bad(
+                    "the checksum does not match: the file is damaged, truncated or was modified"
+                )
+            data = data[:body]
+        elif version != VERSION_UNCHECKED:
             raise bad(f"version {version}; this rnnrs reads version {VERSION}")
+        elif verify:
+            raise bad(
+                "version 1, written before rnnrs checksummed its binary models: it cannot be "
+                "verified; load it with verify=False (rnnrs ngram: --no-verify) if you trust "
+                "it, and save it again to add a checksum"
+            )
         if bom != BOM:
             raise bad("written on a machine of the other byte order")
         at = 8 + 32
@@ -153,10 +214,20 @@ def load(path: Path) -> tuple[Model, list[str], str, Optional[float]]:
         uni = np.frombuffer(data, dtype=PROB_BOW, count=vsize, offset=at)
         at += vsize * PROB_BOW.itemsize
         model: Model = [{(w,): [float(p), float(b)] for w, (p, b) in enumerate(uni.tolist())}]
-        grams_below: list[tuple[int, ...]] = []
-        for n, (capacity, _) in enumerate(sizes, 2):
-            slots = np.frombuffer(data, dtype=SLOT, count=capacity, offset=at)
+        all_slots = []
+        for capacity, _ in sizes:
+            all_slots.append(np.frombuffer(data, dtype=SLOT, count=capacity, offset=at))
             at += capacity * SLOT.itemsize
+        if at != len(data):
+            raise bad("the file is longer than its tables")
+        if len(words) != vsize:
+            raise bad("the vocabulary does not match its size")
+        problem = _check_values(uni, all_slots, vsize) if verify else None
+        if problem is not None:
+            raise bad(problem)
+        grams_below: list[tuple[int, ...]] = []
+        for n, slots in enumerate(all_slots, 2):
+            capacity = len(slots)
             table: dict[tuple[int, ...], list[float]] = {}
             gram_at: list[tuple[int, ...]] = [()] * capacity
             for i in np.flatnonzero(slots["key"] != EMPTY).tolist():
@@ -167,8 +238,8 @@ def load(path: Path) -> tuple[Model, list[str], str, Optional[float]]:
                 table[gram] = [prob, bow]
             model.append(table)
             grams_below = gram_at
-    except (struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
+    except FormatError:
+        raise
+    except (struct.error, ValueError, IndexError, OverflowError, UnicodeDecodeError) as exc:
         raise bad(f"truncated or corrupt ({exc})") from None
-    if len(words) != vsize:
-        raise bad("the vocabulary does not match its size")
     return model, words, method, (alpha if has_alpha else None)

@@ -219,8 +219,8 @@ class RefNGramModel:
         return RefNGramModel(model, words, "arpa", None)
 
     @staticmethod
-    def load(path: Path) -> RefNGramModel:
-        model, words, method, stupid = ngram_binary.load(Path(path))
+    def load(path: Path, *, verify: bool = True) -> RefNGramModel:
+        model, words, method, stupid = ngram_binary.load(Path(path), verify=verify)
         return RefNGramModel(model, words, method, stupid)
 
     def to_arpa(self, path: Path) -> None:

@@ -13,9 +13,13 @@ from .selection import core, rust_available
 
 _requested: Optional[int] = None
 
+# The most threads rnnrs will run (src/runtime/threads.rs, MAX_THREADS): far more than any
+# machine's cores, few enough that building the pool cannot exhaust the process.
+MAX_THREADS = 1024
+
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads (>= 1) in every later call into the Rust core.
+    """Use ``n`` threads (1 to 1024) in every later call into the Rust core.
 
     Example:
         >>> import rnnrs
@@ -26,8 +30,8 @@ def set_num_threads(n: int) -> None:
     global _requested
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n: expected a positive int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n: expected a positive int, got {n}")
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"n: expected a number of threads in 1..={MAX_THREADS}, got {n}")
     if rust_available():
         core().set_num_threads(n)
     _requested = n
@@ -48,7 +52,9 @@ def get_num_threads() -> int:
         return _requested
     env = os.environ.get("RNNRS_NUM_THREADS", "").strip()
     if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"RNNRS_NUM_THREADS: expected an integer >= 1, got {env!r}")
+        if not env.isdigit() or not 1 <= int(env) <= MAX_THREADS:
+            raise ValueError(
+                f"RNNRS_NUM_THREADS: expected an integer in 1..={MAX_THREADS}, got {env!r}"
+            )
         return int(env)
     return os.cpu_count() or 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import eval_mixture
+from ..models.rnnlm import perplexity_from_loss
 from ._common import UsageError, positive_int, refuse_ngram_model
 
 EXAMPLES = """\
@@ -98,7 +98,7 @@ def score(model: Any, ids: np.ndarray, bptt: int) -> dict[str, Any]:
         "scored": len(logprobs),
         "nll": float(-logprobs.sum()),
         "loss": loss,
-        "perplexity": math.exp(loss),
+        "perplexity": perplexity_from_loss(loss),
         "oov": oov,
         "oov_rate": oov / len(ids),
     }
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
                 "scored": scored,
                 "nll": nll,
                 "loss": loss,
-                "perplexity": math.exp(loss),
+                "perplexity": perplexity_from_loss(loss),
                 "oov": oov,
                 "oov_rate": oov / tokens,
             }

@@ -163,6 +163,7 @@ def register(subparsers: Any) -> None:
     query.add_argument(
         "--json", action="store_true", help="print the summary as one JSON object (its last line)"
     )
+    add_no_verify_argument(query)
     query.set_defaults(func=run_query)
 
     gen = sub.add_parser(
@@ -174,6 +175,7 @@ def register(subparsers: Any) -> None:
     gen.add_argument("model", type=Path, help="ARPA file or rnnrs binary model")
     gen.add_argument("--prompt", default="", help="words to continue (after <s>)")
     add_generation_arguments(gen, tokens=20, unit="words")
+    add_no_verify_argument(gen)
     gen.set_defaults(func=run_generate)
 
 
@@ -250,8 +252,17 @@ def read_lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").split("\n")
 
 
-def load_model(path: Path) -> NGramLM:
-    """An ARPA file or rnnrs's binary form, told apart by the file's first bytes."""
+def add_no_verify_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="trust a binary model: skip its checksum and value checks (huge files)",
+    )
+
+
+def load_model(path: Path, *, verify: bool = True) -> NGramLM:
+    """An ARPA file or rnnrs's binary form, told apart by the file's first bytes; a binary
+    model is verified unless ``verify`` is false (``--no-verify``)."""
     if path.is_dir():
         if holds_checkpoint(path):
             raise UsageError(
@@ -263,7 +274,7 @@ def load_model(path: Path) -> NGramLM:
         raise FileNotFoundError(f"model: no such file: {path}")
     with open(path, "rb") as f:
         binary = f.read(len(MAGIC)) == MAGIC
-    return NGramLM.load(path) if binary else NGramLM.from_arpa(path)
+    return NGramLM.load(path, verify=verify) if binary else NGramLM.from_arpa(path)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -374,7 +385,7 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    lm = load_model(args.model)
+    lm = load_model(args.model, verify=not args.no_verify)
     lines = [line for p in args.text or [Path("-")] for line in read_lines(p)]
     if args.verbosity != "summary":
         print_sentence_scores(lm, lines, per_word=args.verbosity == "word")
@@ -413,7 +424,7 @@ def print_sentence_scores(lm: NGramLM, lines: list[str], *, per_word: bool) -> N
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    lm = load_model(args.model)
+    lm = load_model(args.model, verify=not args.no_verify)
     try:
         text = generate_from_args(lm, args.prompt, args)
     except ValueError as exc:

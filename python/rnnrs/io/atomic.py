@@ -37,7 +37,7 @@ def atomic_open(path: PathLike, mode: str = "wb") -> Iterator[IO]:
     target = Path(path)
     if mode not in ("w", "wb"):
         raise ValueError(f"mode: expected 'w' or 'wb', got {mode!r}")
-    _remove_dead_writers_files(target)
+    remove_dead_writers_files(target)
     fd, tmp = tempfile.mkstemp(
         prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent
     )
@@ -71,7 +71,7 @@ def _umask() -> int:
     return mask
 
 
-def _remove_dead_writers_files(target: Path) -> None:
+def remove_dead_writers_files(target: Path) -> None:
     """Remove temporary files for ``target`` left by writers that died (by process id)."""
     pattern = re.compile(re.escape(f".{target.name}.") + r"([0-9]+)\.[^.]+\.tmp")
     try:

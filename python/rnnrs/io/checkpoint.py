@@ -45,7 +45,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from ..errors import CheckpointError
-from .atomic import atomic_open, fsync_dir
+from .atomic import atomic_open, fsync_dir, remove_dead_writers_files
 from .safetensors import load_safetensors, save_safetensors
 
 FORMAT = "rnnrs.checkpoint"
@@ -142,6 +142,7 @@ def _link_current_tensors(folder: Path, version: str) -> None:
     tools that read the weights by path; checkpoints load through ``CURRENT``)."""
     link = folder / MODEL_TENSORS
     tmp = folder / f".{MODEL_TENSORS}.{os.getpid()}.link.tmp"
+    remove_dead_writers_files(link)  # the temporary links of writers killed here
     try:
         _remove(tmp)
         os.symlink(f"{version}/{MODEL_TENSORS}", tmp)
@@ -249,6 +250,8 @@ def _read_document(folder: Path) -> dict[str, Any]:
         document = json.loads(meta.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{meta}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{meta}: not an rnnrs checkpoint (JSON nested too deeply)") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise CheckpointError(f"{meta}: not an rnnrs checkpoint (format is not {FORMAT!r})")
     version = document.get("version")

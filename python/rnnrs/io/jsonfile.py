@@ -53,6 +53,8 @@ def read_json_kind(
         obj = json.loads(p.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(f"{p}: not a valid {what} JSON file ({exc})") from None
+    except RecursionError:
+        raise FormatError(f"{p}: not a {what} file (JSON nested too deeply)") from None
     if not isinstance(obj, dict) or "kind" not in obj or "version" not in obj:
         raise FormatError(f'{p}: not a {what} file (no "kind" and "version" fields)')
     kind, version = obj["kind"], obj["version"]

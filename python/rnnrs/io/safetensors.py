@@ -123,6 +123,8 @@ def _read_header(path: Path, blob: bytes) -> tuple[dict, int]:
         header = json.loads(blob[8 : 8 + n].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise bad(f"header is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise bad("header is not a safetensors header (JSON nested too deeply)") from None
     if not isinstance(header, dict):
         raise bad("header is not a JSON object")
     return header, 8 + n

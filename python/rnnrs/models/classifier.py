@@ -22,7 +22,15 @@ from ..backends.selection import resolve_backend
 from ..errors import CheckpointError
 from ..io.checkpoint import Checkpoint, save_model
 from ..io.word_vectors import EmbeddingOverlap, seed_model_embedding
-from ..nn.config import check_dropout, check_positive_int, normalize_cell
+from ..nn.config import (
+    building_from_tensors,
+    check_dropout,
+    check_model_size,
+    check_positive_int,
+    check_seed,
+    normalize_cell,
+    physical_memory,
+)
 from ..nn.init import init_parameters
 from ..reference.classifier import classifier_shapes
 from ..reference.pooling import POOLINGS
@@ -58,6 +66,21 @@ def _check_labels(labels: Sequence[Any]) -> list[Label]:
             "is the data all of one class?"
         )
     return out
+
+
+def check_class_count(num_classes: Any) -> int:
+    """``num_classes`` as an int in [1, 2**32) whose labels fit in memory (each class costs
+    a label and at least a row of the output layer): checked before the labels are made."""
+    n = check_positive_int(num_classes, "num_classes")
+    if n >= 2**32:
+        raise ValueError(f"num_classes: expected fewer than 2**32 classes, got {n}")
+    need, have = 64 * n, physical_memory()
+    if have is not None and need > have:
+        raise MemoryError(
+            f"num_classes: {n:,} classes need over {need:.3g} bytes, more than this "
+            f"machine's {have:.3g} bytes of memory"
+        )
+    return n
 
 
 @dataclass(frozen=True)
@@ -194,7 +217,7 @@ class SequenceClassifier(EngineBacked):
         if labels is None:
             if num_classes is None:
                 raise ValueError("num_classes, labels: give the number of classes or the labels")
-            labels = list(range(check_positive_int(num_classes, "num_classes")))
+            labels = list(range(check_class_count(num_classes)))
         checked = _check_labels(labels)
         if num_classes is not None and num_classes != len(checked):
             raise ValueError(f"num_classes: {num_classes} but {len(checked)} labels {checked}")
@@ -202,8 +225,7 @@ class SequenceClassifier(EngineBacked):
             raise TypeError(f"bidirectional: expected a bool, got {type(bidirectional).__name__}")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+        seed = check_seed(seed)
         self.tokenizer = tokenizer
         self.labels: list[Label] = checked
         self._index = {label: i for i, label in enumerate(checked)}
@@ -224,6 +246,7 @@ class SequenceClassifier(EngineBacked):
             "seed": int(seed),
         }
         self.backend = resolve_backend(backend)
+        check_model_size("SequenceClassifier", classifier_shapes, self._engine_config)
         self.engine = classifier_engine(self._engine_config, self.backend)
         self._shapes = classifier_shapes(self._engine_config)
         initial = init_parameters(
@@ -292,7 +315,8 @@ class SequenceClassifier(EngineBacked):
         if tokenizer is None:
             raise CheckpointError(f"{checkpoint.path}: a classifier needs its tokenizer")
         try:
-            model = cls(tokenizer, **checkpoint.config, backend=backend)
+            with building_from_tensors(checkpoint.tensors):
+                model = cls(tokenizer, **checkpoint.config, backend=backend)
             model.set_parameters(checkpoint.tensors)
         except (TypeError, ValueError) as exc:
             raise CheckpointError(

@@ -24,7 +24,7 @@ from ..io.checkpoint import Checkpoint, save_model
 from ..io.word_vectors import EmbeddingOverlap, seed_model_embedding
 from ..ngram.inputs import sentence_texts
 from ..nn.classes import classes_from_mapping, read_classes_file
-from ..nn.config import normalize_config
+from ..nn.config import building_from_tensors, check_model_size, normalize_config
 from ..nn.init import init_parameters
 from ..reference.lm import parameter_shapes
 from ..reference.loss import log_softmax
@@ -36,6 +36,25 @@ from .registry import register_model
 from .rnn_scoring import rnn_sentence_logprobs
 
 State = tuple[np.ndarray, ...]
+
+
+def perplexity_from_loss(loss: float) -> float:
+    """exp(loss) of a mean loss in nats: inf where that overflows a float (a loss above
+    about 709.8 nats a token, which huge weights can give), a ValueError for NaN.
+
+    Example:
+        >>> perplexity_from_loss(0.0), perplexity_from_loss(1e30)
+        (1.0, inf)
+    """
+    if math.isnan(loss):
+        raise ValueError(
+            "the model's loss on this text is NaN: its weights hold NaN, or values so large "
+            "that the scores overflow"
+        )
+    try:
+        return math.exp(loss)
+    except OverflowError:
+        return math.inf
 
 
 @dataclass(frozen=True)
@@ -178,6 +197,7 @@ class RNNLM(EngineBacked):
             raise TypeError("tokenizer: expected an object with encode(text) and decode(ids)")
         self.tokenizer = tokenizer
         self.backend = resolve_backend(backend)
+        check_model_size("RNNLM", parameter_shapes, self._config)
         engine_config = {k: v for k, v in self._config.items() if k != "freeze_embeddings"}
         self.engine = rnnlm_engine(engine_config, self.backend)
         if self._config.get("freeze_embeddings"):
@@ -241,7 +261,8 @@ class RNNLM(EngineBacked):
         """The model of a checkpoint read by ``rnnrs.load`` (see ``rnnrs.models.registry``),
         with the tokenizer saved beside it (or None)."""
         try:
-            model = cls(**checkpoint.config, backend=backend)
+            with building_from_tensors(checkpoint.tensors):
+                model = cls(**checkpoint.config, backend=backend)
             model.set_parameters(checkpoint.tensors)
         except (TypeError, ValueError) as exc:
             raise CheckpointError(
@@ -359,7 +380,7 @@ class RNNLM(EngineBacked):
         if stream.shape[1] < 2:
             raise ValueError(f"ids: expected at least 2 tokens per stream, got {stream.shape}")
         total, count = self.evaluate_loss(stream, bptt)
-        return math.exp(total / count)
+        return perplexity_from_loss(total / count)
 
     def token_logprobs(self, ids: Any, bptt: int = 256) -> np.ndarray:
         """Natural-log probability (float64) of ids[t] given ids[:t], for t = 1..N-1.

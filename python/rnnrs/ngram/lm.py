@@ -260,15 +260,20 @@ class NGramLM:
         return cls._wrap(engine, b)
 
     @classmethod
-    def load(cls, path: PathLike, *, backend: Optional[str] = None) -> NGramLM:
-        """Load rnnrs's binary form (memory-mapped on the Rust backend: milliseconds).
+    def load(cls, path: PathLike, *, backend: Optional[str] = None, verify: bool = True) -> NGramLM:
+        """Load rnnrs's binary form (memory-mapped on the Rust backend). The file's checksum
+        and values are verified first (one pass over the file);
+        ``verify=False`` skips that for a trusted file too large to read at every load, and
+        is the only way to load a version-1 file (written without a checksum).
 
         Example:
             >>> lm = NGramLM.load("model.ngram")  # doctest: +SKIP
         """
         p = file_path(path, "path")
         b = resolve_backend(backend)
-        engine = ngram_model_engine(b).load(p)
+        if not isinstance(verify, bool):
+            raise TypeError(f"verify: expected a bool, got {type(verify).__name__}")
+        engine = ngram_model_engine(b).load(p, verify=verify)
         return cls._wrap(engine, b)
 
     def _engine(self) -> Any:

@@ -5,7 +5,12 @@ guard).
 
 from __future__ import annotations
 
-from typing import Any
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -28,11 +33,14 @@ CONFIG_KEYS = (
 
 
 def check_positive_int(value: Any, name: str) -> int:
-    """``value`` as an int > 0, else TypeError/ValueError naming ``name``."""
+    """``value`` as an int > 0 (and below 2**63, what the engines take as a size), else
+    TypeError/ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: expected a positive int, got {type(value).__name__}")
     if value <= 0:
         raise ValueError(f"{name}: expected a positive int, got {value}")
+    if value >= 2**63:
+        raise ValueError(f"{name}: expected a positive int below 2**63, got {value}")
     return int(value)
 
 
@@ -45,6 +53,13 @@ def normalize_cell(cell: Any) -> str:
         choices = ", ".join([*GATES, *CELL_ALIASES])
         raise ValueError(f"cell: expected one of {choices}, got {cell!r}")
     return name
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int in [0, 2**64) (the engines keep it as 64 bits)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed: expected a non-negative int below 2**64, got {seed!r}")
+    return int(seed)
 
 
 def check_dropout(dropout: Any) -> float:
@@ -79,9 +94,7 @@ def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
             f"tie_weights: requires embed_size == hidden_size, got embed_size={embed} "
             f"and hidden_size={hidden}"
         )
-    seed = config.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+    seed = check_seed(config.get("seed", 0))
     vocab = check_positive_int(config["vocab_size"], "vocab_size")
     softmax, classes = check_softmax(config.get("softmax", "full"), config.get("classes"), vocab)
     out = {
@@ -132,3 +145,87 @@ def check_softmax(softmax: Any, classes: Any, vocab_size: int) -> tuple[str, Any
     if arr.min() < 0 or set(np.unique(arr).tolist()) != set(range(int(arr.max()) + 1)):
         raise ValueError("classes: expected dense class ids 0..K-1 with every class used")
     return "class", [int(c) for c in arr]
+
+
+# While a checkpoint is being loaded: how many scalars its tensors hold. A model built from it
+# must ask for exactly that many, which is checked before anything is allocated (a 1 KB
+# model.json asking for 10**9 layers is refused, not attempted).
+_CHECKPOINT_SCALARS: ContextVar[Optional[int]] = ContextVar("_CHECKPOINT_SCALARS", default=None)
+
+
+@contextmanager
+def building_from_tensors(tensors: dict[str, np.ndarray]) -> Iterator[None]:
+    """Within this block, :func:`check_model_size` also requires a model to have exactly as
+    many parameters as ``tensors`` hold (how ``rnnrs.load`` builds a model)."""
+    token = _CHECKPOINT_SCALARS.set(sum(int(t.size) for t in tensors.values()))
+    try:
+        yield
+    finally:
+        _CHECKPOINT_SCALARS.reset(token)
+
+
+def parameter_count(
+    shapes_of: Callable[[dict[str, Any]], dict[str, tuple[int, ...]]], config: dict[str, Any]
+) -> int:
+    """Number of scalars of the model ``shapes_of(config)`` describes, computed from the
+    shapes of its one- and two-layer versions (every layer above the first has the same
+    size), so that a config asking for 10**9 layers costs no more to check than one asking
+    for two.
+
+    Example:
+        >>> from rnnrs.reference.lm import parameter_shapes
+        >>> cfg = {"vocab_size": 5, "cell": "gru", "hidden_size": 4, "num_layers": 3,
+        ...        "embed_size": 4, "tie_weights": False}
+        >>> parameter_count(parameter_shapes, cfg)
+        405
+    """
+
+    def count(layers: int) -> int:
+        shapes = shapes_of({**config, "num_layers": layers})
+        return sum(math.prod(shape) for shape in shapes.values())
+
+    layers = int(config["num_layers"])
+    one = count(1)
+    return one if layers == 1 else one + (layers - 1) * (count(2) - one)
+
+
+def physical_memory() -> Optional[int]:
+    """Bytes of physical memory of this machine (None where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_model_size(
+    kind: str,
+    shapes_of: Callable[[dict[str, Any]], dict[str, tuple[int, ...]]],
+    config: dict[str, Any],
+) -> int:
+    """The model's number of parameters, after checking that its weights and gradients
+    (8 bytes a parameter) fit in this machine's physical memory (else MemoryError naming the
+    size asked for) and, inside :func:`building_from_tensors`, that the tensors hold exactly
+    that many (else ValueError). Called before an engine allocates anything.
+
+    Example:
+        >>> from rnnrs.reference.lm import parameter_shapes
+        >>> cfg = {"vocab_size": 5, "cell": "gru", "hidden_size": 4, "num_layers": 10**9,
+        ...        "embed_size": 4, "tie_weights": False}
+        >>> check_model_size("RNNLM", parameter_shapes, cfg)
+        Traceback (most recent call last):
+        ...
+        MemoryError: RNNLM: 120,000,000,045 parameters need 9.6e+11 bytes for weights and ...
+    """
+    count = parameter_count(shapes_of, config)
+    expected = _CHECKPOINT_SCALARS.get()
+    if expected is not None and count != expected:
+        raise ValueError(
+            f"the config asks for {count:,} parameters but the tensors hold {expected:,}"
+        )
+    need, have = 8 * count, physical_memory()
+    if have is not None and need > have:
+        raise MemoryError(
+            f"{kind}: {count:,} parameters need {need:.3g} bytes for weights and gradients, "
+            f"more than this machine's {have:.3g} bytes of memory"
+        )
+    return count

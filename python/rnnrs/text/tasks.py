@@ -238,6 +238,8 @@ def _read_jsonl_examples(path: Path) -> Iterator[tuple[str, Label]]:
                 number,
                 f"expected a JSON object, got invalid JSON ({exc.msg} at column {exc.colno})",
             ) from None
+        except RecursionError:
+            raise _error(path, number, "expected a JSON object, got JSON nested too deep") from None
         if not isinstance(obj, dict):
             raise _error(
                 path,

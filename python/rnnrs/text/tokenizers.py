@@ -51,6 +51,9 @@ def _texts(texts: Union[str, Iterable[str]], name: str = "texts") -> Iterator[st
         yield t
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _check_text(text: object) -> str:
     if not isinstance(text, str):
         raise TypeError(f"text: expected str, got {type(text).__name__}")
@@ -94,6 +97,15 @@ class _Vocabulary(ABC):
     def _set_tokens(self, tokens: list[str]) -> None:
         index: dict[str, int] = {}
         for i, t in enumerate(tokens):
+            surrogate = _LONE_SURROGATE.search(t)
+            if surrogate:
+                # Refused here, or the vocabulary would load but never save (UTF-8 cannot
+                # hold it).
+                raise ValueError(
+                    f"tokens: {t!r} holds a lone surrogate (U+{ord(surrogate.group()):04X}), "
+                    "which UTF-8 cannot hold: the text was decoded with "
+                    "errors='surrogateescape' or holds broken UTF-16"
+                )
             if t in index:
                 raise ValueError(f"tokens: {t!r} appears twice (ids {index[t]} and {i})")
             index[t] = i
@@ -223,7 +235,10 @@ class CharTokenizer(_Vocabulary):
             isinstance(c, str) and len(c) == 1 for c in chars
         ):
             raise FormatError(f'{path}: "chars" must be a list of single characters')
-        return cls(chars)
+        try:
+            return cls(chars)
+        except ValueError as exc:
+            raise FormatError(f"{path}: {exc}") from None
 
 
 class WordTokenizer(_Vocabulary):
@@ -354,7 +369,10 @@ class WordTokenizer(_Vocabulary):
             raise FormatError(f'{path}: "words" must be a list of strings')
         if pattern is not None and not isinstance(pattern, str):
             raise FormatError(f'{path}: "pattern" must be a string or null')
-        return cls(words, pattern=pattern, lowercase=bool(obj.get("lowercase", False)))
+        try:
+            return cls(words, pattern=pattern, lowercase=bool(obj.get("lowercase", False)))
+        except (ValueError, re.error) as exc:
+            raise FormatError(f"{path}: {exc}") from None
 
 
 @lru_cache(maxsize=1)
@@ -392,10 +410,23 @@ class BPETokenizer(_Vocabulary):
     PRETOKENIZER: ClassVar[str] = "rnnrs-gpt2-v1"
 
     def __init__(self, merges: Iterable[tuple[int, int]], *, backend: Optional[str] = None) -> None:
-        self.merges: list[tuple[int, int]] = [(int(a), int(b)) for a, b in merges]
+        self.merges: list[tuple[int, int]] = []
+        for r, merge in enumerate(merges):
+            pair = tuple(merge)
+            if len(pair) != 2 or not all(
+                isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in pair
+            ):
+                raise TypeError(f"merges: merge {r} must be a pair of int ids, got {merge!r}")
+            self.merges.append((int(pair[0]), int(pair[1])))
         for r, (a, b) in enumerate(self.merges):
             if min(a, b) < 0:
                 raise ValueError(f"merges: merge {r} ({a}, {b}) has a negative id")
+            # As the core checks (src/text/bpe.rs), before ids too large for it reach it.
+            limit = 256 + r
+            if max(a, b) >= limit:
+                raise ValueError(
+                    f"merges: merge {r} ({a}, {b}) uses an id not defined before it (< {limit})"
+                )
         self.backend = resolve_backend(backend)
         self._encoder = bpe_encoder(self.merges, self.backend)
         symbols = list(_byte_symbols())

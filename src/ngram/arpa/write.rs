@@ -36,6 +36,7 @@ pub fn write_atomically(
     path: &Path,
     body: impl FnOnce(&mut (dyn Write + Send)) -> std::io::Result<()>,
 ) -> Result<()> {
+    remove_dead_writers_files(path);
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
@@ -53,6 +54,40 @@ pub fn write_atomically(
         let _ = std::fs::remove_file(&tmp);
         CoreError::io(path, e)
     })
+}
+
+/// Remove the temporary files `<path>.tmp<pid>` that writers of `path` killed mid-write
+/// left behind: those whose process is gone (no `/proc/<pid>`; where there is no `/proc`,
+/// nothing is removed). Best effort: a file that cannot be listed or removed is left.
+fn remove_dead_writers_files(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let proc_root = Path::new("/proc/self");
+    if !proc_root.exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!("{}.tmp", name.to_string_lossy());
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let Some(pid) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let is_pid = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+        if is_pid && pid != std::process::id().to_string() && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Sorted n-grams written per parallel task.
