@@ -69,14 +69,16 @@ def test_torch_twin_trains_the_same_model_on_the_same_batches(bench: ModuleType)
 
 def test_quality_curve_learns_a_cue_task(bench: ModuleType) -> None:
     train = ClassificationData(*bench_data(300, seed=0))
+    select = ClassificationData(*bench_data(60, seed=2))
     held = ClassificationData(*bench_data(100, seed=1))
-    curve = bench.quality("rnnrs", train, held, 1.5, 0.3, TINY)
+    curve = bench.quality("rnnrs", train, select, held, 1.5, 0.3, TINY)
     assert curve[0]["seconds"] == 0 and curve[0]["step"] == 0
     seconds = [p["seconds"] for p in curve]
     assert seconds == sorted(seconds) and curve[-1]["seconds"] >= 1.5
     assert [p["step"] for p in curve] == sorted(p["step"] for p in curve)
     assert curve[-1]["epoch"] >= 1  # 75 batches an epoch: more than one epoch in 1.5 s
     assert curve[-1]["accuracy"] > 0.8 > curve[0]["accuracy"]
+    assert curve[-1]["select_accuracy"] > 0.8 > curve[0]["select_accuracy"]
 
 
 def test_side_by_side_ratios(bench: ModuleType) -> None:

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import rnnrs
 from rnnrs.io.checkpoint import MODEL_JSON, checkpoint_folder
+from rnnrs.nn.config import parameter_count
+from rnnrs.reference.seq2seq import seq2seq_shapes
+from rnnrs.reference.tagger import tagger_shapes
 
 RUST = pytest.mark.skipif(not rnnrs.rust_available(), reason="needs the Rust core")
 
@@ -37,6 +41,50 @@ def test_a_classifier_bigger_than_the_machine_is_a_memory_error() -> None:
     tok = rnnrs.WordTokenizer.fit("a b c")
     with pytest.raises(MemoryError, match=r"SequenceClassifier: .* parameters need"):
         rnnrs.SequenceClassifier(tok, num_classes=2, hidden_size=10**9)
+
+
+def _tagger(**kwargs: int) -> rnnrs.SequenceTagger:
+    tok = rnnrs.WordTokenizer.fit("a b c")
+    return rnnrs.SequenceTagger(tok, ["O", "B-X", "I-X"], char_encoder="lstm", **kwargs)
+
+
+def _seq2seq(**kwargs: int) -> rnnrs.Seq2Seq:
+    chars = rnnrs.CharTokenizer.fit("abc")
+    return rnnrs.Seq2Seq(chars, chars, **{"embed_size": 4, "hidden_size": 6, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "make, kwargs",
+    [
+        (_tagger, {"num_layers": 10**9}),
+        (_tagger, {"hidden_size": 10**9}),
+        (_seq2seq, {"encoder_layers": 10**9}),
+        (_seq2seq, {"decoder_layers": 10**9}),
+        (_seq2seq, {"hidden_size": 10**9}),
+    ],
+)
+def test_taggers_and_seq2seq_bigger_than_the_machine_are_memory_errors(
+    make: Any, kwargs: dict[str, int]
+) -> None:
+    with pytest.raises(MemoryError, match=r"(SequenceTagger|Seq2Seq): [\d,]+ parameters need"):
+        make(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "make, shapes_of, keys, kwargs",
+    [
+        (_tagger, tagger_shapes, ("num_layers",), {"num_layers": 3}),
+        (_seq2seq, seq2seq_shapes, ("encoder_layers", "decoder_layers"), {"encoder_layers": 3}),
+        (_seq2seq, seq2seq_shapes, ("encoder_layers", "decoder_layers"), {"decoder_layers": 4}),
+    ],
+)
+def test_the_size_check_counts_what_the_model_holds(
+    make: Any, shapes_of: Any, keys: tuple[str, ...], kwargs: dict[str, int]
+) -> None:
+    # The check computes the count of a deep model from its one- and two-layer versions.
+    model = make(**kwargs)
+    held = sum(int(v.size) for v in model.parameters().values())
+    assert parameter_count(shapes_of, model._engine_config, keys) == held
 
 
 @RUST
@@ -70,6 +118,29 @@ def test_the_core_refuses_what_it_cannot_allocate_as_memory_error(field: str, va
                 "attention_size": 4,
             }
         )
+
+
+@RUST
+@pytest.mark.parametrize(
+    "make, engine, field, value",
+    [
+        (_tagger, "TaggerEngine", "embed_size", 2**40),
+        (_tagger, "TaggerEngine", "num_layers", 10**9),
+        (_tagger, "TaggerEngine", "vocab_size", 2**31),
+        (_seq2seq, "Seq2SeqEngine", "embed_size", 2**40),
+        (_seq2seq, "Seq2SeqEngine", "encoder_layers", 10**9),
+        (_seq2seq, "Seq2SeqEngine", "decoder_layers", 10**9),
+    ],
+)
+def test_the_core_refuses_taggers_and_seq2seq_it_cannot_allocate(
+    make: Any, engine: str, field: str, value: int
+) -> None:
+    """The last guard of the newer models' engines, called without the Python checks."""
+    from rnnrs import _core
+
+    config = {**make()._engine_config, field: value}
+    with pytest.raises(MemoryError, match=r"needs \d+ bytes|more than 2\^64 bytes"):
+        getattr(_core, engine)(**config)
 
 
 def _tampered(tmp_path: Path, model: object, **config: int) -> Path:

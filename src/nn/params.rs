@@ -19,9 +19,10 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Number of elements.
+    /// Number of elements (saturating: a layout too big to address has a total no
+    /// allocation check lets through).
     pub fn len(&self) -> usize {
-        self.shape.iter().product()
+        self.shape.iter().fold(1, |n, &d| n.saturating_mul(d))
     }
 
     /// True for a tensor with no elements.
@@ -31,7 +32,7 @@ impl Entry {
 
     /// Where the tensor lives in the flat buffer.
     pub fn range(&self) -> Range<usize> {
-        self.offset..self.offset + self.len()
+        self.offset..self.offset.saturating_add(self.len())
     }
 }
 
@@ -50,7 +51,7 @@ impl Layout {
             shape: shape.to_vec(),
             offset: self.total,
         };
-        self.total += e.len();
+        self.total = self.total.saturating_add(e.len());
         let r = e.range();
         self.entries.push(e);
         r

@@ -131,6 +131,7 @@ impl Seq2SeqEngine {
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         source_vocab: usize,
         target_vocab: usize,
         cell: &str,
@@ -170,8 +171,9 @@ impl Seq2SeqEngine {
             eos_id,
             seed,
         };
+        let model = detached(py, |_| Seq2Seq::new(cfg))??;
         Ok(Seq2SeqEngine {
-            core: Trainable::new(Seq2Seq::new(cfg)?),
+            core: Trainable::new(model),
         })
     }
 

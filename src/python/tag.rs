@@ -216,6 +216,7 @@ impl TaggerEngine {
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         vocab_size: usize,
         num_tags: usize,
         cell: &str,
@@ -253,8 +254,9 @@ impl TaggerEngine {
             dropout,
             seed,
         };
+        let model = detached(py, |_| Tagger::new(cfg))??;
         Ok(TaggerEngine {
-            core: Trainable::new(Tagger::new(cfg)?),
+            core: Trainable::new(model),
         })
     }
 

@@ -268,10 +268,19 @@ impl Seq2Seq {
             ..Ranges::default()
         };
         let encoder = Stack::new(cfg.encoder(), &mut layout, "encoder.rnn.")?;
-        r.bridge_w = layout.push("bridge.weight", &[cfg.decoder_layers * h, h]);
-        r.bridge_b = layout.push("bridge.bias", &[cfg.decoder_layers * h]);
+        let g = cfg.cell.gates().saturating_mul(h);
+        // The decoder's layers (weights and gradients), before the loop that lays them out.
+        let per_layer = h
+            .checked_mul(2)
+            .and_then(|w| w.checked_add(2)?.checked_mul(g));
+        checks::allocatable(
+            "Seq2Seq decoder parameters (weights and gradients)",
+            per_layer.and_then(|n| n.checked_mul(cfg.decoder_layers)?.checked_mul(2)),
+        )?;
+        let bridge = cfg.decoder_layers.saturating_mul(h);
+        r.bridge_w = layout.push("bridge.weight", &[bridge, h]);
+        r.bridge_b = layout.push("bridge.bias", &[bridge]);
         r.dec_emb = layout.push("decoder.embedding.weight", &[cfg.target_vocab, e]);
-        let g = cfg.cell.gates() * h;
         for k in 0..cfg.decoder_layers {
             let i = if k == 0 { cfg.decoder_input() } else { h };
             r.dec.push([
@@ -300,6 +309,11 @@ impl Seq2Seq {
             layout.push("generator.weight", &[cfg.target_vocab, h])
         };
         r.gen_b = layout.push("generator.bias", &[cfg.target_vocab]);
+        // Weights and gradients, before allocating them.
+        checks::allocatable(
+            "Seq2Seq parameters (weights and gradients)",
+            layout.total().checked_mul(2),
+        )?;
         Ok(Seq2Seq {
             rng: Rng::new(cfg.seed),
             cfg,

@@ -202,6 +202,11 @@ impl Tagger {
                 layout.push("crf.end_transitions", &[k]),
             ]
         });
+        // Weights and gradients, before allocating them.
+        checks::allocatable(
+            "SequenceTagger parameters (weights and gradients)",
+            layout.total().checked_mul(2),
+        )?;
         Ok(Tagger {
             rng: Rng::new(cfg.seed),
             cfg,

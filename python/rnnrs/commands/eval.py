@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from . import eval_mixture
 from ..models.rnnlm import perplexity_from_loss
+from . import eval_mixture
 from ._common import UsageError, positive_int, refuse_ngram_model
 
 EXAMPLES = """\

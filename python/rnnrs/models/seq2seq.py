@@ -26,7 +26,12 @@ from ..backends.engines import seq2seq_engine
 from ..backends.selection import resolve_backend
 from ..errors import CheckpointError
 from ..io.checkpoint import Checkpoint, save_model, tokenizer_to_json
-from ..nn.config import check_dropout, check_positive_int
+from ..nn.config import (
+    building_from_tensors,
+    check_dropout,
+    check_model_size,
+    check_positive_int,
+)
 from ..nn.init import init_parameters
 from ..reference.attention import ATTENTIONS
 from ..reference.seq2seq import seq2seq_shapes
@@ -229,6 +234,9 @@ class Seq2Seq(EngineBacked):
             "seed": int(seed),
         }
         self.backend = resolve_backend(backend)
+        check_model_size(
+            "Seq2Seq", seq2seq_shapes, self._engine_config, ("encoder_layers", "decoder_layers")
+        )
         self.engine = seq2seq_engine(self._engine_config, self.backend)
         self._shapes = seq2seq_shapes(self._engine_config)
         initial = init_parameters(
@@ -303,7 +311,8 @@ class Seq2Seq(EngineBacked):
             raise CheckpointError(f"{checkpoint.path}: a seq2seq model needs both tokenizers")
         target = _tokenizer(target_json, checkpoint.path)
         try:
-            model = cls(tokenizer, target, **config, backend=backend)
+            with building_from_tensors(checkpoint.tensors):
+                model = cls(tokenizer, target, **config, backend=backend)
             model.set_parameters(checkpoint.tensors)
         except (TypeError, ValueError) as exc:
             raise CheckpointError(

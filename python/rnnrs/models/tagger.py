@@ -24,7 +24,13 @@ from ..backends.selection import resolve_backend
 from ..errors import CheckpointError
 from ..io.checkpoint import Checkpoint, save_model
 from ..io.word_vectors import EmbeddingOverlap, seed_model_embedding
-from ..nn.config import check_dropout, check_positive_int, normalize_cell
+from ..nn.config import (
+    building_from_tensors,
+    check_dropout,
+    check_model_size,
+    check_positive_int,
+    normalize_cell,
+)
 from ..nn.init import init_parameters
 from ..reference.char_encoder import CHAR_ENCODERS
 from ..reference.crf import allowed_transitions
@@ -298,6 +304,7 @@ class SequenceTagger(EngineBacked):
             "seed": int(seed),
         }
         self.backend = resolve_backend(backend)
+        check_model_size("SequenceTagger", tagger_shapes, self._engine_config)
         self.engine = tagger_engine(self._engine_config, self.backend)
         self._shapes = tagger_shapes(self._engine_config)
         rng = np.random.default_rng(int(seed))
@@ -378,7 +385,8 @@ class SequenceTagger(EngineBacked):
         if tokenizer is None:
             raise CheckpointError(f"{checkpoint.path}: a tagger needs its tokenizer")
         try:
-            model = cls(tokenizer, **checkpoint.config, backend=backend)
+            with building_from_tensors(checkpoint.tensors):
+                model = cls(tokenizer, **checkpoint.config, backend=backend)
             model.set_parameters(checkpoint.tensors)
         except (TypeError, ValueError) as exc:
             raise CheckpointError(

@@ -165,12 +165,14 @@ def building_from_tensors(tensors: dict[str, np.ndarray]) -> Iterator[None]:
 
 
 def parameter_count(
-    shapes_of: Callable[[dict[str, Any]], dict[str, tuple[int, ...]]], config: dict[str, Any]
+    shapes_of: Callable[[dict[str, Any]], dict[str, tuple[int, ...]]],
+    config: dict[str, Any],
+    layer_keys: tuple[str, ...] = ("num_layers",),
 ) -> int:
     """Number of scalars of the model ``shapes_of(config)`` describes, computed from the
-    shapes of its one- and two-layer versions (every layer above the first has the same
-    size), so that a config asking for 10**9 layers costs no more to check than one asking
-    for two.
+    shapes of its versions with one layer and with two layers in each stack named by
+    ``layer_keys`` (every layer above the first has the same size), so that a config asking
+    for 10**9 layers costs no more to check than one asking for two.
 
     Example:
         >>> from rnnrs.reference.lm import parameter_shapes
@@ -180,13 +182,18 @@ def parameter_count(
         405
     """
 
-    def count(layers: int) -> int:
-        shapes = shapes_of({**config, "num_layers": layers})
+    def count(layers: dict[str, int]) -> int:
+        shapes = shapes_of({**config, **layers})
         return sum(math.prod(shape) for shape in shapes.values())
 
-    layers = int(config["num_layers"])
-    one = count(1)
-    return one if layers == 1 else one + (layers - 1) * (count(2) - one)
+    single = {key: 1 for key in layer_keys}
+    one = count(single)
+    total = one
+    for key in layer_keys:
+        layers = int(config[key])
+        if layers > 1:
+            total += (layers - 1) * (count({**single, key: 2}) - one)
+    return total
 
 
 def physical_memory() -> Optional[int]:
@@ -201,11 +208,13 @@ def check_model_size(
     kind: str,
     shapes_of: Callable[[dict[str, Any]], dict[str, tuple[int, ...]]],
     config: dict[str, Any],
+    layer_keys: tuple[str, ...] = ("num_layers",),
 ) -> int:
-    """The model's number of parameters, after checking that its weights and gradients
-    (8 bytes a parameter) fit in this machine's physical memory (else MemoryError naming the
-    size asked for) and, inside :func:`building_from_tensors`, that the tensors hold exactly
-    that many (else ValueError). Called before an engine allocates anything.
+    """The model's number of parameters (``layer_keys`` as :func:`parameter_count`), after
+    checking that its weights and gradients (8 bytes a parameter) fit in this machine's
+    physical memory (else MemoryError naming the size asked for) and, inside
+    :func:`building_from_tensors`, that the tensors hold exactly that many (else
+    ValueError). Called before an engine allocates anything.
 
     Example:
         >>> from rnnrs.reference.lm import parameter_shapes
@@ -216,7 +225,7 @@ def check_model_size(
         ...
         MemoryError: RNNLM: 120,000,000,045 parameters need 9.6e+11 bytes for weights and ...
     """
-    count = parameter_count(shapes_of, config)
+    count = parameter_count(shapes_of, config, layer_keys)
     expected = _CHECKPOINT_SCALARS.get()
     if expected is not None and count != expected:
         raise ValueError(
