@@ -39,7 +39,9 @@ from hypothesis import strategies as st
 import rnnrs
 from rnnrs.io.checkpoint import MODEL_JSON, checkpoint_folder
 from rnnrs.io.safetensors import load_safetensors
-from rnnrs.text.tasks import read_classification, read_conll, read_conllu
+from rnnrs.io.word_vectors import WordVectors
+from rnnrs.text.nbest import read_nbest
+from rnnrs.text.tasks import read_classification, read_conll, read_conllu, read_pairs
 
 BACKENDS = ("numpy", "rust") if rnnrs.rust_available() else ("numpy",)
 SENTENCES = ["the cat sat on the mat", "the dog sat on a log", "a cat saw a dog", "the end"]
@@ -80,6 +82,10 @@ def seed_files() -> dict[str, tuple[bytes, ...]]:
         model = rnnrs.RNNLM(char.vocab_size, hidden_size=4, tokenizer=char, backend="numpy")
         model.save(d / "ck")
         folder = checkpoint_folder(d / "ck")
+        vectors = WordVectors(["the", "cat", "sat"], np.arange(12, dtype=np.float32).reshape(3, 4))
+        vectors.save_glove(d / "glove.txt")
+        vectors.save_word2vec_format(d / "w2v.txt")
+        vectors.save_word2vec_format(d / "w2v.bin", binary=True)
         return {
             "arpa": ((d / "m.arpa").read_bytes(),),
             "ngram_binary": ((d / "m.ngram").read_bytes(), (d / "s.ngram").read_bytes()),
@@ -96,6 +102,11 @@ def seed_files() -> dict[str, tuple[bytes, ...]]:
                 b"2-3\tdon't\t_\t_\t_\t_\t_\t_\t_\t_\n2\tdo\tdo\tAUX\tVBP\t_\t0\troot\t_\t_\n"
                 b"3\tn't\tnot\tPART\tRB\t_\t2\tadvmod\t_\t_\n\n",
             ),
+            "pairs": (b"5 May 2021\t2021-05-05\nread\tR EH1 D\nread\tR IY1 D\n",),
+            "nbest": (b"1\t-4.1\tthe cat sat\n1\t-4.5\tthe cat sits\n\n2\t-2\ta dog\n",),
+            "glove": ((d / "glove.txt").read_bytes(),),
+            "word2vec_text": ((d / "w2v.txt").read_bytes(),),
+            "word2vec_binary": ((d / "w2v.bin").read_bytes(),),
         }
 
 
@@ -387,6 +398,26 @@ def targets() -> dict[str, Target]:
         ),
         Target("conll", mutated(seeds["conll"]), task_reader("conll", read_conll), FILE_ERRORS),
         Target("conllu", mutated(seeds["conllu"]), task_reader("conllu", read_conllu), FILE_ERRORS),
+        Target("pairs", mutated(seeds["pairs"]), task_reader("tsv", read_pairs), FILE_ERRORS),
+        Target("nbest", mutated(seeds["nbest"]), task_reader("nbest", read_nbest), FILE_ERRORS),
+        Target(
+            "glove",
+            mutated(seeds["glove"]),
+            task_reader("txt", WordVectors.load_glove),
+            FILE_ERRORS,
+        ),
+        Target(
+            "word2vec_text",
+            mutated(seeds["word2vec_text"]),
+            task_reader("txt", WordVectors.load_word2vec_format),
+            FILE_ERRORS,
+        ),
+        Target(
+            "word2vec_binary",
+            mutated(seeds["word2vec_binary"]),
+            task_reader("bin", lambda p: WordVectors.load_word2vec_format(p, binary=True)),
+            FILE_ERRORS,
+        ),
     ]
     rnnlm_names = [
         "cell",

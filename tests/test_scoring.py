@@ -15,7 +15,7 @@ import rnnrs
 from rnnrs.cli import main
 from rnnrs.errors import FormatError
 from rnnrs.models import rnn_scoring
-from rnnrs.text.nbest import parse_nbest, rerank
+from rnnrs.text.nbest import parse_nbest, read_nbest, rerank
 
 # A bigram model small enough to score by hand: log10 p(w | v) is the bigram's entry when
 # it is listed, else backoff(v) + log10 p(w).
@@ -197,3 +197,10 @@ def test_class_softmax_rnn_scores(rnn: rnnrs.RNNLM) -> None:
     for s, got in zip(sentences, scores.token_logprobs):
         ids = [tok.eos_id, *tok.encode(s).tolist(), tok.eos_id]
         assert np.allclose(got, model.token_logprobs(ids), atol=1e-5)
+
+
+def test_an_nbest_file_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "n.tsv"
+    path.write_bytes(b"1\t-1\tthe cat\n1\t-2\tthe \xf8at\n")
+    with pytest.raises(FormatError, match=r"n\.tsv, line 2: expected UTF-8 text, got byte 0xf8"):
+        read_nbest(path)

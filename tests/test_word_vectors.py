@@ -272,3 +272,19 @@ def test_classifier_embeddings_from_vectors(small: WordVectors, tmp_path: Path) 
     assert rnnrs.load(tmp_path / "clf").frozen_parameters == ("embedding.weight",)
     plain = rnnrs.SequenceClassifier(tok, labels=["neg", "pos"], hidden_size=6)
     assert plain.config["embed_size"] == 128 and "freeze_embeddings" not in plain.config
+
+
+def test_an_empty_word_or_an_oversized_header_is_a_format_error(tmp_path: Path) -> None:
+    glove = tmp_path / "g.txt"
+    glove.write_bytes(b"a 1 2\n 1 2\n")  # the second line starts with the separator
+    with pytest.raises(FormatError, match=r"g\.txt:2: the line starts with a space"):
+        WordVectors.load_glove(glove)
+    binary = tmp_path / "w.bin"
+    one = np.ones(2, dtype="<f4").tobytes()
+    binary.write_bytes(b"2 2\na " + one + b"\n " + one)
+    with pytest.raises(FormatError, match=r"entry 2: an empty word"):
+        WordVectors.load_word2vec_format(binary, binary=True)
+    # A header announcing 2**60 vectors is refused before anything is allocated for them.
+    binary.write_bytes(b"1152921504606846976 2\na " + one)
+    with pytest.raises(FormatError, match=r"announces 1152921504606846976 vectors"):
+        WordVectors.load_word2vec_format(binary, binary=True)

@@ -205,6 +205,8 @@ class WordVectors:
                     f"{path}:{number}: expected a word and {dim} values, got {found} values"
                 )
             word, _, rest = line.partition(b" ")
+            if not word:
+                raise FormatError(f"{path}:{number}: the line starts with a space, not a word")
             try:
                 words.append(word.decode("utf-8"))
             except UnicodeDecodeError:
@@ -228,6 +230,13 @@ class WordVectors:
         """Words and vectors of the binary body: ``word`` SPACE float32 * dim, ``count``
         times, a newline before a word skipped."""
         width = 4 * dim
+        # Each entry takes at least a one-byte word, a space and its values: a header
+        # announcing more than the body can hold is refused before allocating for it.
+        if count * (width + 2) > len(body):
+            raise FormatError(
+                f"{path}: the header announces {count} vectors of dimension {dim}, more than "
+                f"the file's {len(body)} bytes after it can hold"
+            )
         words: list[str] = []
         vectors = np.empty((count, dim), dtype="<f4")
         rows = vectors.view(np.uint8).reshape(count, width)
@@ -242,6 +251,8 @@ class WordVectors:
                     f"{path}: entry {entry + 1} of {count} is cut short (the header announces "
                     f"{count} vectors of dimension {dim})"
                 )
+            if space == position:
+                raise FormatError(f"{path}: entry {entry + 1}: an empty word")
             try:
                 words.append(body[position:space].decode("utf-8"))
             except UnicodeDecodeError:

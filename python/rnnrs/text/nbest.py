@@ -31,6 +31,7 @@ from typing import Union
 import numpy as np
 
 from ..errors import FormatError
+from .tasks import numbered_lines
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,7 @@ def read_nbest(path: Union[str, Path]) -> list[NBestEntry]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"nbest: no such file: {path}")
-    with open(p, encoding="utf-8") as f:
-        return parse_nbest(f, str(path))
+    return parse_nbest((line for _, line in numbered_lines(p)), str(path))
 
 
 def rerank(

@@ -52,7 +52,7 @@ _ALTERNATE = re.compile(r"^(.*\S)\((\d+)\)$")
 # --- lines and errors -------------------------------------------------------------------------
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     """``(line number from 1, text without its line ending)`` for each line of a UTF-8 file.
 
     Lines end at ``\\n`` only (a ``\\r`` before it is dropped), so other Unicode line
@@ -162,7 +162,7 @@ def _classification_format(path: Path) -> str:
         return "jsonl"
     if suffix == ".tsv":
         return "tsv"
-    for number, line in _lines(path):
+    for number, line in numbered_lines(path):
         if not line.strip():
             continue
         head = line.lstrip()
@@ -188,7 +188,7 @@ def _read_tsv_examples(path: Path) -> Iterator[tuple[str, Label]]:
     header_line: Optional[int] = None
     first = True
     rows = 0
-    for number, line in _lines(path):
+    for number, line in numbered_lines(path):
         if not line.strip():
             continue
         fields = line.split("\t")
@@ -227,7 +227,7 @@ def _read_tsv_examples(path: Path) -> Iterator[tuple[str, Label]]:
 
 def _read_jsonl_examples(path: Path) -> Iterator[tuple[str, Label]]:
     first_label: Optional[tuple[int, Label]] = None
-    for number, line in _lines(path):
+    for number, line in numbered_lines(path):
         if not line.strip():
             continue
         try:
@@ -275,7 +275,7 @@ def _read_jsonl_examples(path: Path) -> Iterator[tuple[str, Label]]:
 
 def _read_fasttext_examples(path: Path) -> Iterator[tuple[str, Label]]:
     seen = False
-    for number, line in _lines(path):
+    for number, line in numbered_lines(path):
         stripped = line.strip()
         if not stripped:
             continue
@@ -479,7 +479,7 @@ def read_conllu(path: PathLike, *, column: str = "upos", tagged: bool = True) ->
         lines.clear()
 
     number = 0
-    for number, line in _lines(p):
+    for number, line in numbered_lines(p):
         if not line.strip():
             end_sentence(number)
             continue
@@ -568,7 +568,7 @@ def read_conll(path: PathLike, *, column: int = -1, tagged: bool = True) -> Tagg
         word_tags.clear()
         lines.clear()
 
-    for number, line in _lines(p):
+    for number, line in numbered_lines(p):
         stripped = line.strip()
         if not stripped:
             end_sentence()
@@ -836,7 +836,7 @@ def read_pairs(path: PathLike) -> PairData:
     p = Path(path)
     sources: list[str] = []
     targets: list[str] = []
-    for number, line in _lines(p):
+    for number, line in numbered_lines(p):
         if not line.strip():
             continue
         fields = line.split("\t")
@@ -887,7 +887,7 @@ def read_cmudict(path: PathLike) -> PairData:
     p = Path(path)
     words: list[str] = []
     phones: list[str] = []
-    for number, line in _lines(p):
+    for number, line in numbered_lines(p):
         if line.startswith(";;;"):
             continue
         fields = line.split()
