@@ -301,6 +301,7 @@ def small_models() -> dict[str, Any]:
     tok = rnnrs.CharTokenizer.fit("abc de")
     return {
         "tok": tok,
+        "words": rnnrs.WordTokenizer.fit(SENTENCES),
         "rnnlm": rnnrs.RNNLM(tok.vocab_size, hidden_size=4, tokenizer=tok),
         "ngram": rnnrs.NGramLM(2, "witten_bell").fit(SENTENCES),
     }
@@ -323,6 +324,18 @@ def rnnlm(*args: Any, **kwargs: Any) -> None:
 def classifier(*args: Any, **kwargs: Any) -> None:
     defaults = {"embed_size": 3, "hidden_size": 3, "attention_size": 3}
     rnnrs.SequenceClassifier(small_models()["tok"], *args, **{**defaults, **kwargs})
+
+
+def tagger(*args: Any, **kwargs: Any) -> None:
+    defaults = {"embed_size": 3, "hidden_size": 3, "char_embed_size": 2, "char_hidden_size": 2}
+    tagger = rnnrs.SequenceTagger(small_models()["words"], *args, **{**defaults, **kwargs})
+    tagger.predict([["the", "cat"]])
+
+
+def seq2seq(*args: Any, **kwargs: Any) -> None:
+    tok = small_models()["tok"]
+    model = rnnrs.Seq2Seq(tok, tok, *args, **{"embed_size": 3, "hidden_size": 4, **kwargs})
+    model.translate(["ab"], max_length=3)  # a huge valid max_len_b would only run long
 
 
 def trainer(*args: Any, **kwargs: Any) -> None:
@@ -447,6 +460,43 @@ def targets() -> dict[str, Target]:
         "backend",
         "max_length",
     ]
+    tagger_names = [
+        "tags",
+        "cell",
+        "embed_size",
+        "hidden_size",
+        "num_layers",
+        "bidirectional",
+        "char_encoder",
+        "char_embed_size",
+        "char_hidden_size",
+        "output",
+        "constrained",
+        "dropout",
+        "unk_replace",
+        "seed",
+        "backend",
+    ]
+    seq2seq_names = [
+        "cell",
+        "embed_size",
+        "hidden_size",
+        "encoder_layers",
+        "decoder_layers",
+        "bidirectional_encoder",
+        "attention",
+        "attention_size",
+        "input_feeding",
+        "dropout",
+        "tie_target_embeddings",
+        "label_smoothing",
+        "teacher_forcing",
+        "max_len_a",
+        "max_len_b",
+        "max_source_length",
+        "seed",
+        "backend",
+    ]
     ngram_names = ["k", "discount", "alpha", "discount_fallback", "min_counts", "backend"]
     trainer_names = [
         "clip_norm",
@@ -469,6 +519,13 @@ def targets() -> dict[str, Target]:
             construct(classifier),
             ARGUMENT_ERRORS,
         ),
+        Target(
+            "SequenceTagger",
+            calls(0, tagger_names).map(lambda c: ([], {"tags": ["O", "B-X", "I-X"], **c[1]})),
+            construct(tagger),
+            ARGUMENT_ERRORS,
+        ),
+        Target("Seq2Seq", calls(0, seq2seq_names), construct(seq2seq), ARGUMENT_ERRORS),
         Target("NGramLM", calls(2, ngram_names), construct(rnnrs.NGramLM), ARGUMENT_ERRORS),
         Target("NGramCounts", calls(1, ["backend"]), construct(rnnrs.NGramCounts), ARGUMENT_ERRORS),
         Target(

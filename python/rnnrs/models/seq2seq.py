@@ -31,6 +31,7 @@ from ..nn.config import (
     check_dropout,
     check_model_size,
     check_positive_int,
+    check_seed,
 )
 from ..nn.init import init_parameters
 from ..reference.attention import ATTENTIONS
@@ -199,8 +200,7 @@ class Seq2Seq(EngineBacked):
             raise ValueError(f"max_len_a: expected a number >= 0, got {max_len_a!r}")
         if isinstance(max_len_b, bool) or not isinstance(max_len_b, int) or max_len_b < 0:
             raise ValueError(f"max_len_b: expected an int >= 0, got {max_len_b!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+        seed = check_seed(seed)
         self.tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
         tv = int(target_tokenizer.vocab_size)

@@ -29,6 +29,7 @@ from ..nn.config import (
     check_dropout,
     check_model_size,
     check_positive_int,
+    check_seed,
     normalize_cell,
 )
 from ..nn.init import init_parameters
@@ -263,8 +264,7 @@ class SequenceTagger(EngineBacked):
             raise ValueError(f"output: expected 'softmax' or 'crf', got {output!r}")
         if not isinstance(bidirectional, (bool, np.bool_)):
             raise TypeError(f"bidirectional: expected a bool, got {type(bidirectional).__name__}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+        seed = check_seed(seed)
         self.tokenizer = tokenizer
         self.tags: list[str] = _check_tags(tags)
         self._tag_index = {t: i for i, t in enumerate(self.tags)}
