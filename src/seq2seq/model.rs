@@ -28,7 +28,7 @@ use crate::nn::stack::{Stack, StackConfig, StackInput};
 use crate::nn::{checks, grow};
 use crate::runtime::simd::{multiversion, tanh};
 use crate::runtime::threads;
-use crate::train::steps::{check_clip_and_lrs, update};
+use crate::train::steps::batch_steps;
 use crate::train::{Clip, Optimizer};
 
 /// What to build (the keyword arguments of `Seq2SeqEngine`).
@@ -1208,34 +1208,18 @@ pub fn train_steps(
     clip: Clip,
     between: &mut dyn FnMut(usize) -> Result<()>,
 ) -> Result<(Vec<f64>, Vec<f64>, usize)> {
-    if lrs.len() != batches.len() {
-        return Err(CoreError::invalid(
-            "lrs",
-            format!(
-                "expected one learning rate per batch ({}), got {}",
-                batches.len(),
-                lrs.len()
-            ),
-        ));
-    }
-    check_clip_and_lrs(clip, lrs)?;
-    let n_params = model.params().len();
-    if n_params != opt.buffers().first().map_or(n_params, |b| b.1.len()) {
-        return Err(CoreError::invalid(
-            "optimizer",
-            "was configured for another model",
-        ));
-    }
-    let (mut losses, mut norms, mut tokens) = (Vec::new(), Vec::new(), 0);
-    for (k, data) in batches.iter().enumerate() {
-        between(k)?;
-        let (loss, count) = model.loss_and_grads(*data, true)?;
-        let (params, grads) = model.params_mut().values_and_grads();
-        norms.push(update(opt, params, grads, loss, clip, lrs[k], k)?);
-        losses.push(loss);
-        tokens += count;
-    }
-    Ok((losses, norms, tokens))
+    let params_of: fn(&mut Seq2Seq) -> &mut Params = Seq2Seq::params_mut;
+    let steps = batch_steps(
+        model,
+        params_of,
+        opt,
+        batches,
+        lrs,
+        clip,
+        between,
+        |m, d| m.loss_and_grads(d, true),
+    )?;
+    Ok((steps.losses, steps.norms, steps.units))
 }
 
 #[cfg(test)]

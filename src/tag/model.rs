@@ -26,7 +26,7 @@ use crate::nn::params::{split_two, Layout, Params};
 use crate::nn::stack::{Stack, StackConfig, StackInput};
 use crate::nn::{checks, grow};
 use crate::runtime::threads;
-use crate::train::steps::{check_clip_and_lrs, update};
+use crate::train::steps::batch_steps;
 use crate::train::{Clip, Optimizer};
 
 /// The output layer.
@@ -694,34 +694,18 @@ pub fn train_steps(
     clip: Clip,
     between: &mut dyn FnMut(usize) -> Result<()>,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    if lrs.len() != batches.len() {
-        return Err(CoreError::invalid(
-            "lrs",
-            format!(
-                "expected one learning rate per batch ({}), got {}",
-                batches.len(),
-                lrs.len()
-            ),
-        ));
-    }
-    check_clip_and_lrs(clip, lrs)?;
-    let n_params = model.params().len();
-    if n_params != opt.buffers().first().map_or(n_params, |b| b.1.len()) {
-        return Err(CoreError::invalid(
-            "optimizer",
-            "was configured for another model",
-        ));
-    }
-    let mut losses = Vec::with_capacity(batches.len());
-    let mut norms = Vec::with_capacity(batches.len());
-    for (k, data) in batches.iter().enumerate() {
-        between(k)?;
-        let loss = model.loss_and_grads(*data, true)?;
-        let (params, grads) = model.params_mut().values_and_grads();
-        norms.push(update(opt, params, grads, loss, clip, lrs[k], k)?);
-        losses.push(loss);
-    }
-    Ok((losses, norms))
+    let params_of: fn(&mut Tagger) -> &mut Params = Tagger::params_mut;
+    let steps = batch_steps(
+        model,
+        params_of,
+        opt,
+        batches,
+        lrs,
+        clip,
+        between,
+        |m, d| Ok((m.loss_and_grads(d, true)?, 0)),
+    )?;
+    Ok((steps.losses, steps.norms))
 }
 
 #[cfg(test)]

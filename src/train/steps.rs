@@ -8,6 +8,7 @@ use super::clip;
 use super::optim::Optimizer;
 use crate::error::{CoreError, Result};
 use crate::lm::{Model, State, Tokens};
+use crate::nn::params::Params;
 use crate::runtime::threads;
 
 /// Gradient clipping applied before every optimizer step.
@@ -99,6 +100,67 @@ pub fn update(
         opt.step(params, grads, lr);
         Ok(norm)
     })?
+}
+
+/// Per-step results of [`batch_steps`]: each step's loss and gradient norm before clipping,
+/// and the units (e.g. target tokens) the steps trained on.
+pub struct BatchSteps {
+    pub losses: Vec<f64>,
+    pub norms: Vec<f64>,
+    pub units: usize,
+}
+
+/// The training loop of the models that train on a list of labelled batches (classifier,
+/// tagger, seq2seq): one optimizer step per batch, in order. Before each step `between(k)`
+/// runs (the bindings' Ctrl-C check; an error from it stops the loop there); `forward_backward`
+/// runs batch k's forward (dropout on) and backward, leaving the gradients in the model's
+/// parameters and returning (loss, units); then [`update`] clips and steps with `lrs[k]`. A
+/// non-finite loss or norm stops the loop with [`CoreError::NonFinite`] before that step
+/// touches the parameters. `params_of` gives the model's parameter buffer.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_steps<M, B: Copy>(
+    model: &mut M,
+    params_of: fn(&mut M) -> &mut Params,
+    opt: &mut Optimizer,
+    batches: &[B],
+    lrs: &[f32],
+    clip: Clip,
+    between: &mut dyn FnMut(usize) -> Result<()>,
+    mut forward_backward: impl FnMut(&mut M, B) -> Result<(f64, usize)>,
+) -> Result<BatchSteps> {
+    if lrs.len() != batches.len() {
+        return Err(CoreError::invalid(
+            "lrs",
+            format!(
+                "expected one learning rate per batch ({}), got {}",
+                batches.len(),
+                lrs.len()
+            ),
+        ));
+    }
+    check_clip_and_lrs(clip, lrs)?;
+    let n_params = params_of(model).len();
+    if n_params != opt.buffers().first().map_or(n_params, |b| b.1.len()) {
+        return Err(CoreError::invalid(
+            "optimizer",
+            "was configured for another model",
+        ));
+    }
+    let mut out = BatchSteps {
+        losses: Vec::with_capacity(batches.len()),
+        norms: Vec::with_capacity(batches.len()),
+        units: 0,
+    };
+    for (k, &data) in batches.iter().enumerate() {
+        between(k)?;
+        let (loss, units) = forward_backward(model, data)?;
+        let (params, grads) = params_of(model).values_and_grads();
+        out.norms
+            .push(update(opt, params, grads, loss, clip, lrs[k], k)?);
+        out.losses.push(loss);
+        out.units += units;
+    }
+    Ok(out)
 }
 
 /// Check `clip` (each threshold a finite float > 0) and `lrs` (finite floats >= 0).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,19 @@ def refuse_ngram_model(path: Path, command: str) -> None:
             f"{path} is an n-gram model, not a neural checkpoint: use `rnnrs ngram {command} "
             f"{path} ...`"
         )
+
+
+def input_texts(source: str) -> list[str]:
+    """One text per line of the file ``source`` (``-``: stdin), for the commands that label or
+    translate texts; an empty line is a UsageError naming it."""
+    if source == "-":
+        name, lines = "<stdin>", sys.stdin.read().splitlines()
+    else:
+        name, lines = source, Path(source).read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise UsageError(f"{name}, line {number}: empty line (expected one text per line)")
+    return lines
 
 
 def backend_note() -> str:

@@ -22,7 +22,14 @@ from ..text.tasks import PairData, read_pairs
 from ..training.optimizers import Adam
 from ..training.plotting import matplotlib_available, save_attention_map
 from ..training.trainer import Trainer
-from ._common import UsageError, backend_note, parse_duration, positive_float, positive_int
+from ._common import (
+    UsageError,
+    backend_note,
+    input_texts,
+    parse_duration,
+    positive_float,
+    positive_int,
+)
 from .train import fit_tokenizer
 
 EXAMPLES = """examples:
@@ -209,13 +216,7 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_translate(args: argparse.Namespace) -> int:
     """``rnnrs seq2seq translate``."""
     model = _model(args.model)
-    if args.input == "-":
-        name, lines = "<stdin>", sys.stdin.read().splitlines()
-    else:
-        name, lines = args.input, Path(args.input).read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            raise UsageError(f"{name}, line {number}: empty line (expected one text per line)")
+    lines = input_texts(args.input)
     for text in model.translate(lines, beam=args.beam):
         print(text)
     return 0
