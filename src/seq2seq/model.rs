@@ -1196,10 +1196,9 @@ fn smoothed_row(row: &mut [f32], y: usize, eps: f32, scale: Option<f32>) -> f64 
     loss
 }
 
-/// Train `model` one optimizer step per batch: forward with dropout and teacher forcing,
-/// backward, clipping, the optimizer step with `lrs[k]` ([`update`]). Before each step
-/// `between(k)` runs (Ctrl-C checks). Returns the losses, the gradient norms before clipping
-/// and the number of target tokens trained on.
+/// Train `model` one optimizer step per batch ([`batch_steps`], teacher forcing as
+/// configured); the losses, the gradient norms before clipping and the number of target
+/// tokens trained on.
 pub fn train_steps(
     model: &mut Seq2Seq,
     opt: &mut Optimizer,

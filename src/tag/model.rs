@@ -681,11 +681,8 @@ fn crf_weights<'a>(values: &'a [f32], r: &[Range<usize>; 3]) -> CrfWeights<'a> {
     }
 }
 
-/// Train `model` one optimizer step per batch, in order: forward with dropout, backward,
-/// clipping, then the optimizer step with `lrs[k]` ([`update`]). Before each step
-/// `between(k)` runs (Ctrl-C checks); an error from it stops the loop there. Returns each
-/// step's loss and gradient norm before clipping; a non-finite one stops the loop with
-/// [`CoreError::NonFinite`] before that step touches the parameters.
+/// Train `model` one optimizer step per batch ([`batch_steps`]); each step's loss and
+/// gradient norm before clipping.
 pub fn train_steps(
     model: &mut Tagger,
     opt: &mut Optimizer,
