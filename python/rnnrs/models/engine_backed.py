@@ -4,20 +4,42 @@ dropout generator's state, all the engine's (docs/backends.md). ``RNNLM`` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..backends.arrays import check_param_dict
+from ..errors import CheckpointError
+from ..io.checkpoint import Checkpoint
+from ..nn.config import building_from_tensors
+
+Model = TypeVar("Model", bound="EngineBacked")
 
 
 class EngineBacked:
     """A model whose numbers live in ``self.engine`` (the backend's engine object)."""
 
     engine: Any
+    # Each model kind's own: its weights from a dict by name (shapes checked).
+    set_parameters: Callable[[dict[str, np.ndarray]], None]
     # Tensors the optimizer leaves as they are (torch's requires_grad=False).
     frozen_parameters: tuple[str, ...] = ()
+
+    @classmethod
+    def restored(cls: type[Model], checkpoint: Checkpoint, *args: Any, **config: Any) -> Model:
+        """``cls(*args, **config)`` holding the checkpoint's tensors, its size checked against
+        them before anything is allocated; CheckpointError when config and tensors do not
+        fit. Every model kind's ``from_checkpoint`` builds through here."""
+        try:
+            with building_from_tensors(checkpoint.tensors):
+                model = cls(*args, **config)
+            model.set_parameters(checkpoint.tensors)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"{checkpoint.path}: config and tensors do not fit ({exc})"
+            ) from None
+        return model
 
     def parameters(self) -> dict[str, np.ndarray]:
         """Copies of the weights by PyTorch name (see docs/backends.md)."""

@@ -24,7 +24,7 @@ from ..io.checkpoint import Checkpoint, save_model
 from ..io.word_vectors import EmbeddingOverlap, seed_model_embedding
 from ..ngram.inputs import sentence_texts
 from ..nn.classes import classes_from_mapping, read_classes_file
-from ..nn.config import building_from_tensors, check_model_size, normalize_config
+from ..nn.config import check_model_size, normalize_config
 from ..nn.init import init_parameters
 from ..reference.lm import parameter_shapes
 from ..reference.loss import log_softmax
@@ -260,14 +260,7 @@ class RNNLM(EngineBacked):
     ) -> RNNLM:
         """The model of a checkpoint read by ``rnnrs.load`` (see ``rnnrs.models.registry``),
         with the tokenizer saved beside it (or None)."""
-        try:
-            with building_from_tensors(checkpoint.tensors):
-                model = cls(**checkpoint.config, backend=backend)
-            model.set_parameters(checkpoint.tensors)
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(
-                f"{checkpoint.path}: config and tensors do not fit ({exc})"
-            ) from None
+        model = cls.restored(checkpoint, **checkpoint.config, backend=backend)
         if tokenizer is not None:
             if tokenizer.vocab_size != model.vocab_size:
                 raise CheckpointError(

@@ -27,7 +27,6 @@ from ..backends.selection import resolve_backend
 from ..errors import CheckpointError
 from ..io.checkpoint import Checkpoint, save_model, tokenizer_to_json
 from ..nn.config import (
-    building_from_tensors,
     check_dropout,
     check_model_size,
     check_positive_int,
@@ -310,15 +309,7 @@ class Seq2Seq(EngineBacked):
         if tokenizer is None or target_json is None:
             raise CheckpointError(f"{checkpoint.path}: a seq2seq model needs both tokenizers")
         target = _tokenizer(target_json, checkpoint.path)
-        try:
-            with building_from_tensors(checkpoint.tensors):
-                model = cls(tokenizer, target, **config, backend=backend)
-            model.set_parameters(checkpoint.tensors)
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(
-                f"{checkpoint.path}: config and tensors do not fit ({exc})"
-            ) from None
-        return model
+        return cls.restored(checkpoint, tokenizer, target, **config, backend=backend)
 
     # ------------------------------------------------------------------ texts
 

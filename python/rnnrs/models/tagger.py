@@ -25,7 +25,6 @@ from ..errors import CheckpointError
 from ..io.checkpoint import Checkpoint, save_model
 from ..io.word_vectors import EmbeddingOverlap, seed_model_embedding
 from ..nn.config import (
-    building_from_tensors,
     check_dropout,
     check_model_size,
     check_positive_int,
@@ -384,15 +383,7 @@ class SequenceTagger(EngineBacked):
         """The tagger of a checkpoint read by ``rnnrs.load``, with its tokenizer."""
         if tokenizer is None:
             raise CheckpointError(f"{checkpoint.path}: a tagger needs its tokenizer")
-        try:
-            with building_from_tensors(checkpoint.tensors):
-                model = cls(tokenizer, **checkpoint.config, backend=backend)
-            model.set_parameters(checkpoint.tensors)
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(
-                f"{checkpoint.path}: config and tensors do not fit ({exc})"
-            ) from None
-        return model
+        return cls.restored(checkpoint, tokenizer, **checkpoint.config, backend=backend)
 
     # ------------------------------------------------------------------ sentences and tags
 
