@@ -119,9 +119,16 @@ def quality_data(name: str) -> tuple[Any, Any, Any, str]:
 # ---------------------------------------------------------------------------- models
 
 
-def build(texts: list[str], labels: list[Any], sizes: dict[str, int], pooling: str) -> Any:
+def build(
+    texts: list[str],
+    labels: list[Any],
+    sizes: dict[str, int],
+    pooling: str,
+    recipe: Optional[dict[str, float]] = None,
+) -> Any:
     """An rnnrs SequenceClassifier (Rust backend) of ``sizes`` with a word tokenizer fitted
-    on ``texts``, its labels those of ``labels``."""
+    on ``texts``, its labels those of ``labels``, regularised by ``recipe`` (dropout,
+    embedding_dropout, unk_replace: none by default)."""
     import rnnrs
 
     tok = rnnrs.WordTokenizer.fit(texts)
@@ -133,6 +140,7 @@ def build(texts: list[str], labels: list[Any], sizes: dict[str, int], pooling: s
         num_layers=sizes["num_layers"],
         pooling=pooling,
         backend="rust",
+        **(recipe or {}),
     )
 
 
@@ -316,14 +324,16 @@ def quality(
     seconds: float,
     eval_every: float,
     sizes: dict[str, int],
+    recipe: dict[str, float],
     chunk: int = 10,
 ) -> list[dict[str, Any]]:
     """Train ``framework``'s mean-pooled BiLSTM on ``train`` for ``seconds`` of training
     time (evaluations excluded), ``chunk`` batches at a time, in the epochs' shuffled,
     length-bucketed order; the accuracies on ``select`` and ``held`` at 0 s, every
     ``eval_every`` s and at the end, as records (seconds, step, epoch, select_accuracy,
-    accuracy)."""
-    clf = build(list(train.texts), list(train.labels), sizes, "mean")
+    accuracy). ``recipe`` regularises both frameworks' model alike (the rare words replaced
+    in the batches both see; torch's twin drops what rnnrs drops)."""
+    clf = build(list(train.texts), list(train.labels), sizes, "mean", recipe)
     data = clf.text_batches(train, sizes["batch"])
     selection = predict_batches(clf, select)
     evaluation = predict_batches(clf, held)
@@ -363,15 +373,30 @@ def quality(
 
 
 def quality_in_subprocess(
-    framework: str, dataset: str, threads: int, seconds: float, eval_every: float
+    framework: str,
+    dataset: str,
+    threads: int,
+    seconds: float,
+    eval_every: float,
+    recipe: dict[str, float],
 ) -> Any:
     """:func:`quality` in a fresh interpreter: its curve, or {"error": ...}."""
     return in_subprocess(
         [
             *("--quality-probe", framework, dataset, str(threads)),
             *("--seconds", str(seconds), "--eval-every", str(eval_every)),
+            *(f"--{k.replace('_', '-')}={v}" for k, v in recipe.items()),
         ]
     )
+
+
+def recipe_of(args: argparse.Namespace) -> dict[str, float]:
+    """The regularisation the command line asked for."""
+    return {
+        "dropout": args.dropout,
+        "embedding_dropout": args.embedding_dropout,
+        "unk_replace": args.unk_replace,
+    }
 
 
 def run_quality(args: argparse.Namespace, use_torch: bool) -> None:
@@ -383,7 +408,9 @@ def run_quality(args: argparse.Namespace, use_torch: bool) -> None:
             emit({"bench": "quality", "dataset": dataset, "skipped": f"{folder} is absent"})
             continue
         curves = {
-            fw: quality_in_subprocess(fw, dataset, threads, seconds, args.eval_every)
+            fw: quality_in_subprocess(
+                fw, dataset, threads, seconds, args.eval_every, recipe_of(args)
+            )
             for fw in (("rnnrs", "torch") if use_torch else ("rnnrs",))
         }
         for fw, curve in curves.items():
@@ -398,6 +425,7 @@ def run_quality(args: argparse.Namespace, use_torch: bool) -> None:
             "threads": threads,
             "seconds": seconds,
             "target": {"sst2": 0.80, "trec": 0.88}.get(dataset),
+            **recipe_of(args),
         }
         for fw, curve in curves.items():
             if isinstance(curve, list):
@@ -428,6 +456,11 @@ def main(argv: Optional[list[str]] = None) -> None:
     ap.add_argument("--minutes", type=float, default=5.0, help="quality: training time")
     ap.add_argument("--eval-every", type=float, default=15.0, help="quality: seconds")
     ap.add_argument("--datasets", default="sst2,trec", help="quality: sst2, trec")
+    ap.add_argument("--dropout", type=float, default=0.0, help="quality: model dropout")
+    ap.add_argument(
+        "--embedding-dropout", type=float, default=0.0, help="quality: embedding dropout"
+    )
+    ap.add_argument("--unk-replace", type=float, default=0.0, help="quality: rare words -> <unk>")
     ap.add_argument("--probe", nargs=3, metavar=("FW", "THREADS", "POOL"), help=argparse.SUPPRESS)
     ap.add_argument("--quality-probe", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
@@ -446,7 +479,8 @@ def main(argv: Optional[list[str]] = None) -> None:
 
             torch.set_num_threads(int(threads))
         train, select, held, _ = quality_data(dataset)
-        print(json.dumps(quality(fw, train, select, held, args.seconds, args.eval_every, K1)))
+        curve = quality(fw, train, select, held, args.seconds, args.eval_every, K1, recipe_of(args))
+        print(json.dumps(curve))
         return
 
     use_torch = have_torch() and not args.no_torch

@@ -18,6 +18,8 @@ beams of a word batched), each measurement in a fresh process per thread count.
 Quality: grapheme-to-phoneme on ../shared/data/cmudict (train.dict, dev.dict; see its
 README), each framework trained for ``--minutes`` on 2 threads, then the dev word error rate
 (1 - exact match, a word right when it matches any of its pronunciations) of greedy decoding.
+Both anneal the learning rate the same way: a cosine from lr to lr/20 over the time budget
+(``annealed_lr``), since a constant rate leaves the last minutes' weights noisy.
 Without the data the built-in dates task stands in (and says so).
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -242,6 +245,14 @@ def speed(framework: str, threads: int, quick: bool) -> dict[str, Any]:
     }
 
 
+def annealed_lr(start: float, deadline: float, seconds: float) -> float:
+    """The learning rate when ``deadline - now`` of a ``seconds`` budget is left: a cosine
+    from LR down to LR / 20."""
+    done = min(1.0, max(0.0, 1.0 - (deadline - time.perf_counter()) / seconds))
+    floor = LR / 20
+    return floor + (start - floor) * 0.5 * (1.0 + math.cos(math.pi * done))
+
+
 def quality(framework: str, minutes: float, quick: bool) -> dict[str, Any]:
     """Dev word error rate after ``minutes`` of training on 2 threads."""
     import rnnrs
@@ -259,7 +270,8 @@ def quality(framework: str, minutes: float, quick: bool) -> dict[str, Any]:
         model.configure_optimizer(rnnrs.Adam(lr=LR).spec())
         while time.perf_counter() < deadline:
             for k in range(data.steps_per_epoch):
-                model.engine.train_steps(data.epoch_batches(epoch, [k]), [LR], CLIP, None)
+                lr = annealed_lr(LR, deadline, 60 * minutes)
+                model.engine.train_steps(data.epoch_batches(epoch, [k]), [lr], CLIP, None)
                 steps += 1
                 if time.perf_counter() >= deadline:
                     break
@@ -278,6 +290,8 @@ def quality(framework: str, minutes: float, quick: bool) -> dict[str, Any]:
                 opt.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), CLIP)
+                for group in opt.param_groups:
+                    group["lr"] = annealed_lr(LR, deadline, 60 * minutes)
                 opt.step()
                 steps += 1
                 if time.perf_counter() >= deadline:

@@ -456,6 +456,8 @@ def targets() -> dict[str, Target]:
         "pooling",
         "attention_size",
         "dropout",
+        "embedding_dropout",
+        "unk_replace",
         "seed",
         "backend",
         "max_length",

@@ -212,6 +212,39 @@ def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one(tmp_path: Path) ->
         np.testing.assert_array_equal(resumed.parameters()[name], value, err_msg=name)
 
 
+def test_rare_words_become_unk_in_training_batches_only(tmp_path: Path) -> None:
+    texts, labels = ["good fun rare1", "bad dull rare2", "good fun", "bad dull"], [1, 0, 1, 0]
+    tok = rnnrs.WordTokenizer.fit(texts)
+    clf = rnnrs.SequenceClassifier(tok, num_classes=2, embed_size=4, hidden_size=4, unk_replace=1.0)
+    data = clf.text_batches((texts, labels), 4)
+    assert [r.tolist() for r in data.rare] == [[0, 0, 1], [0, 0, 1], [0, 0], [0, 0]]
+    ((ids, lengths, _),) = data.epoch_batches(0, [0])
+    rows = {tuple(r[:n].tolist()) for r, n in zip(ids, lengths)}
+    good, fun, bad, dull = (tok.token_to_id(w) for w in ("good", "fun", "bad", "dull"))
+    unk = tok.unk_id
+    assert rows == {(good, fun, unk), (bad, dull, unk), (good, fun), (bad, dull)}
+    (again,) = data.epoch_batches(0, [0])
+    np.testing.assert_array_equal(again[0], ids)  # drawn from the seed: the same every time
+    batches, _ = data.sorted_batches()  # evaluation sees the words
+    assert unk not in np.concatenate([b[0][i, :n] for b in batches for i, n in enumerate(b[1])])
+    many = [f"good fun w{i}" for i in range(200)]  # 200 words seen once
+    half = rnnrs.SequenceClassifier(
+        rnnrs.WordTokenizer.fit(many), num_classes=2, embed_size=4, hidden_size=4, unk_replace=0.5
+    )
+    ((ids, lengths, _),) = half.text_batches((many, [1] * 200), 200).epoch_batches(0, [0])
+    assert (lengths == 3).all() and 70 < int((ids[:, 2] == unk).sum()) < 130  # p = 0.5 each
+    assert not (ids[:, :2] == unk).any()
+    clf.save(tmp_path / "clf")
+    assert rnnrs.load(tmp_path / "clf").unk_replace == 1.0
+    with pytest.raises(ValueError, match="unk_replace"):
+        small(unk_replace=1.5)
+    with pytest.raises(TypeError, match="unk_replace"):
+        small(unk_replace="0.5")
+    bpe = rnnrs.BPETokenizer.train(texts, vocab_size=260)
+    with pytest.raises(ValueError, match="unk_replace: BPETokenizer has no <unk>"):
+        rnnrs.SequenceClassifier(bpe, num_classes=2, unk_replace=0.5)
+
+
 @pytest.mark.slow
 def test_sst2_dev_accuracy_within_two_minutes(shared_data: Path) -> None:
     from rnnrs.text.tasks import read_classification

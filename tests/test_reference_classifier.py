@@ -72,7 +72,8 @@ def batch(lengths: list[int], t_len: int, seed: int) -> tuple[np.ndarray, np.nda
 
 def check_gradients(params: dict[str, np.ndarray], config: dict[str, Any], seed: int) -> None:
     ids, lengths, labels = batch([4, 1, 3], 4, seed)
-    fresh_rng = (lambda: np.random.default_rng(5)) if config["dropout"] else (lambda: None)
+    drops = config["dropout"] or config.get("embedding_dropout")
+    fresh_rng = (lambda: np.random.default_rng(5)) if drops else (lambda: None)
 
     def loss() -> float:  # the same dropout masks at every call
         logits, _ = classifier_forward(params, config, ids, lengths, fresh_rng())
@@ -103,6 +104,11 @@ def test_other_classifiers_gradients_match_finite_differences(
         cell, pooling, bidirectional, num_layers, dropout=dropout, seed=2
     )
     check_gradients(params, config, seed=3)
+
+
+def test_embedding_dropout_gradients_match_finite_differences() -> None:
+    params, config = make_classifier("lstm", "max", dropout=0.2, seed=15)
+    check_gradients(params, {**config, "embedding_dropout": 0.4}, seed=16)
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
@@ -153,6 +159,14 @@ def test_training_dropout_draws_the_stacks_masks_then_the_pooled_vectors() -> No
     assert np.array_equal(cache["mask"], head_mask)
     _, eval_cache = classifier_forward(params, config, ids, lengths)
     assert eval_cache["mask"] is None and eval_cache["stack"]["masks"] == [None, None]
+    # With embedding dropout, the embedded tokens' mask is drawn first.
+    config["embedding_dropout"] = 0.25
+    _, cache = classifier_forward(params, config, ids, lengths, np.random.default_rng(8))
+    rng = np.random.default_rng(8)
+    emb_mask = (rng.random((3, 2, EMBED)) >= 0.25) * (1.0 / 0.75)
+    stack_mask = (rng.random((3, 2, 4)) >= 0.5) * 2.0
+    assert np.array_equal(cache["emb_mask"], emb_mask)
+    assert np.array_equal(cache["stack"]["masks"][1], stack_mask)
 
 
 def test_saliency_is_the_gradient_of_the_target_logit() -> None:

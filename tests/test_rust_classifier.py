@@ -200,6 +200,75 @@ def test_dropout_on_the_pooled_vector_is_inverted_dropout() -> None:
     )
 
 
+class GivenDraws:
+    """Stands in for the reference's generator: ``random`` returns the given arrays in
+    turn (so the reference drops what the Rust engine dropped)."""
+
+    def __init__(self, *draws: np.ndarray) -> None:
+        self.draws = list(draws)
+
+    def random(self, shape: tuple[int, ...]) -> np.ndarray:
+        draw = self.draws.pop(0)
+        assert draw.shape == shape
+        return draw
+
+
+@pytest.mark.parametrize("cell", ("lstm", "gru"))
+def test_embedding_dropout_matches_the_reference_with_the_engines_mask(cell: str) -> None:
+    """Every real token has its own id, so the embedding gradient's row of a token is the
+    gradient reaching its embedded vector times the dropout mask: zero exactly where the
+    engine dropped a feature. The reference, given that mask, must agree on the loss and
+    every gradient."""
+    p = 0.4
+    cfg = {**config(cell, "mean", True, 1), "embedding_dropout": p}
+    eng, params = engine(cfg, seed=11)
+    lengths = np.array([4, 2, 3], dtype=np.int64)
+    t = 4
+    padded = np.arange(t)[None, :] >= lengths[:, None]
+    ids = np.zeros((3, t), dtype=np.uint32)
+    ids[~padded] = np.random.default_rng(12).permutation(V)[: int(lengths.sum())]
+    labels = np.array([0, 2, 1], dtype=np.int64)
+    loss, grads = eng.loss_and_grads(ids, lengths, labels, True)
+    rows = grads["embedding.weight"][ids.T]  # (T, B, E): each token's row
+    kept = rows != 0  # a dropped feature gets no gradient; padding gets none either
+    real = ~padded.T
+    dropped_share = 1.0 - kept[real].mean()
+    assert 0.0 < dropped_share < 1.0
+    draws = np.where(kept, 1.0, 0.0)  # >= p: kept; < p: dropped
+    ref_cfg = {**ref_config(cfg), "embedding_dropout": p}
+    ref_loss, ref_grads, _ = classifier_loss_and_grads(
+        params, ref_cfg, ids, lengths, labels, rng=GivenDraws(draws)
+    )
+    close(loss, ref_loss, "loss")
+    for name, g in grads.items():
+        close(g, ref_grads[name], name)
+    # Evaluation never drops; the same seed draws the same masks.
+    close(eng.logits(ids, lengths), classifier_forward(params, ref_config(cfg), ids, lengths)[0])
+    again, _ = engine(cfg, seed=11)
+    np.testing.assert_array_equal(
+        again.loss_and_grads(ids, lengths, labels, True)[1]["embedding.weight"],
+        grads["embedding.weight"],
+    )
+
+
+def test_embedding_dropout_drops_about_p_of_the_features() -> None:
+    p = 0.3
+    cfg = {**config("lstm", "mean", False, 1), "embedding_dropout": p}
+    eng, _ = engine(cfg, seed=13)
+    lengths = np.array([V], dtype=np.int64)
+    ids = np.arange(V, dtype=np.uint32)[None, :]  # every id once
+    labels = np.array([1], dtype=np.int64)
+    zeros = [
+        (eng.loss_and_grads(ids, lengths, labels, True)[1]["embedding.weight"] == 0).mean()
+        for _ in range(40)
+    ]
+    assert abs(float(np.mean(zeros)) - p) < 0.04  # 40 x 23 x 5 draws
+    _, no_drop = eng.loss_and_grads(ids, lengths, labels, False)
+    assert (no_drop["embedding.weight"] != 0).all()
+    with pytest.raises(ValueError, match="embedding_dropout"):
+        engine({**cfg, "embedding_dropout": 1.0})
+
+
 def ragged_batches(n: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(seed)
     out = []

@@ -39,6 +39,8 @@ pub struct ClassifierConfig {
     pub attention_size: usize,
     /// Dropout probability between layers and on the pooled vector, in training.
     pub dropout: f32,
+    /// Dropout probability on the embedded tokens (each feature), in training.
+    pub embedding_dropout: f32,
     /// Seeds the dropout generator (initial weights come from the caller).
     pub seed: u64,
 }
@@ -56,7 +58,8 @@ impl ClassifierConfig {
         ])?;
         checks::fits_u32("vocab_size", self.vocab_size)?;
         checks::fits_u32("num_classes", self.num_classes)?;
-        checks::dropout(self.dropout)
+        checks::dropout(self.dropout)?;
+        checks::dropout_named("embedding_dropout", self.embedding_dropout)
     }
 
     /// F = D*H, the width of the encoder's output and of the pooled vector.
@@ -125,8 +128,11 @@ struct Workspace {
     ids: Vec<u32>,
     lengths: Vec<usize>,
     labels: Vec<u32>,
-    /// (T*B, E) the embedded input.
+    /// (T*B, E) the embedded input (after embedding dropout), its dropout mask, and the
+    /// gradient reaching the embedding table.
     x: Vec<f32>,
+    x_mask: Vec<f32>,
+    d_x: Vec<f32>,
     /// (T*B, F) the encoder's top outputs, and their gradient.
     top: Vec<f32>,
     d_top: Vec<f32>,
@@ -428,6 +434,12 @@ impl Classifier {
         let values = params.values();
         grow(&mut ws.x, tb * e);
         embedding::forward(&values[embedding.clone()], e, &ws.ids[..tb], &mut ws.x);
+        if train && cfg.embedding_dropout > 0.0 {
+            // Drawn first, then the stack's masks, then the pooled vector's (the spec's order).
+            grow(&mut ws.x_mask, tb * e);
+            dropout::fill_mask(rng, cfg.embedding_dropout, &mut ws.x_mask[..tb * e]);
+            dropout::apply_in_place(&mut ws.x[..tb * e], &ws.x_mask[..tb * e]);
+        }
         let x = StackInput::Features(&ws.x[..tb * e]);
         let lens = &ws.lengths[..b];
         stack.forward(
@@ -569,12 +581,14 @@ impl Classifier {
         stack.set_top_grads(d_top);
         let x = StackInput::Features(&ws.x[..tb * e]);
         stack.backward(values, grads, x, None)?;
-        embedding::backward(
-            &mut grads[embedding.clone()],
-            e,
-            &ws.ids[..tb],
-            stack.input_grads(t, b),
-        );
+        let mut d_x = stack.input_grads(t, b);
+        if train && cfg.embedding_dropout > 0.0 {
+            grow(&mut ws.d_x, tb * e);
+            ws.d_x[..tb * e].copy_from_slice(d_x);
+            dropout::apply_in_place(&mut ws.d_x[..tb * e], &ws.x_mask[..tb * e]);
+            d_x = &ws.d_x[..tb * e];
+        }
+        embedding::backward(&mut grads[embedding.clone()], e, &ws.ids[..tb], d_x);
         Ok(())
     }
 }

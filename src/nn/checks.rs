@@ -52,9 +52,14 @@ fn physical_memory() -> Option<u64> {
 
 /// A dropout probability in [0, 1).
 pub fn dropout(p: f32) -> Result<()> {
+    dropout_named("dropout", p)
+}
+
+/// A dropout probability in [0, 1), the error naming the field `name`.
+pub fn dropout_named(name: &str, p: f32) -> Result<()> {
     if !(0.0..1.0).contains(&p) {
         return Err(CoreError::invalid(
-            "dropout",
+            name,
             format!("expected a float in [0, 1), got {p}"),
         ));
     }

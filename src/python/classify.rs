@@ -144,7 +144,7 @@ impl ClassifierEngine {
     #[new]
     #[pyo3(signature = (
         *, vocab_size, num_classes, cell, embed_size, hidden_size, num_layers, bidirectional,
-        pooling, attention_size, dropout, seed
+        pooling, attention_size, dropout, seed, embedding_dropout = 0.0
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -160,6 +160,7 @@ impl ClassifierEngine {
         attention_size: usize,
         dropout: f32,
         seed: u64,
+        embedding_dropout: f32,
     ) -> PyResult<Self> {
         let cfg = ClassifierConfig {
             vocab_size,
@@ -172,6 +173,7 @@ impl ClassifierEngine {
             pooling: Pooling::parse(pooling)?,
             attention_size,
             dropout,
+            embedding_dropout,
             seed,
         };
         let model = detached(py, |_| Classifier::new(cfg))??;

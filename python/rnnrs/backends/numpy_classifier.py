@@ -54,6 +54,7 @@ class NumpyClassifierEngine(FlatEngine):
         attention_size: int,
         dropout: float,
         seed: int,
+        embedding_dropout: float = 0.0,
         dtype: Any = np.float32,
     ) -> None:
         self.config: dict[str, Any] = {
@@ -67,6 +68,7 @@ class NumpyClassifierEngine(FlatEngine):
             "pooling": pooling,
             "attention_size": attention_size,
             "dropout": dropout,
+            "embedding_dropout": embedding_dropout,
             "seed": seed,
         }
         super().__init__(classifier_shapes(self.config), seed, dtype)

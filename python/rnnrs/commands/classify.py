@@ -80,6 +80,18 @@ def register(subparsers: Any) -> None:
     train.set_defaults(bidirectional=True)
     train.add_argument("--pooling", default="last", choices=["last", "mean", "max", "attention"])
     train.add_argument("--dropout", type=float, default=0.0, help="dropout probability")
+    train.add_argument(
+        "--embedding-dropout",
+        type=float,
+        default=0.0,
+        help="dropout probability on the embedded tokens",
+    )
+    train.add_argument(
+        "--unk-replace",
+        type=float,
+        default=0.0,
+        help="probability that a word seen once in TRAIN becomes <unk> while training",
+    )
     train.add_argument("--batch", type=positive_int, default=32, help="texts per batch")
     train.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate")
     limit = train.add_mutually_exclusive_group()
@@ -183,6 +195,8 @@ def run_train(args: argparse.Namespace) -> int:
         bidirectional=args.bidirectional,
         pooling=args.pooling,
         dropout=args.dropout,
+        embedding_dropout=args.embedding_dropout,
+        unk_replace=args.unk_replace if args.level != "bpe" else 0.0,
         seed=args.seed,
         max_length=args.max_length,
     )

@@ -256,10 +256,11 @@ def torch_classifier(config: Mapping[str, Any], vocab_size: int) -> Any:
                     }
                 )
             self.drop = nn.Dropout(cfg["dropout"])
+            self.embedding_drop = nn.Dropout(cfg.get("embedding_dropout", 0.0))
             self.classifier = nn.Linear(feat, len(cfg["labels"]))
 
         def forward(self, ids: Any, lengths: Any) -> Any:
-            emb = self.embedding(ids.T)  # (T, B, E), time-major
+            emb = self.embedding_drop(self.embedding(ids.T))  # (T, B, E), time-major
             packed = pack.pack_padded_sequence(emb, lengths.cpu(), enforce_sorted=False)
             out_packed, final = self.rnn(packed)
             out, _ = pack.pad_packed_sequence(out_packed, total_length=ids.shape[1])

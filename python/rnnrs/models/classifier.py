@@ -26,6 +26,7 @@ from ..nn.config import (
     check_dropout,
     check_model_size,
     check_positive_int,
+    check_probability,
     check_seed,
     normalize_cell,
     physical_memory,
@@ -33,7 +34,7 @@ from ..nn.config import (
 from ..nn.init import init_parameters
 from ..reference.classifier import classifier_shapes
 from ..reference.pooling import POOLINGS
-from ..text.batching import length_buckets, pad_batch
+from ..text.batching import length_buckets, pad_batch, replace_rare, seen_once
 from ..text.tasks import ClassificationData
 from ..training.metrics import ClassificationResult, classification_metrics
 from ..training.trainer import History, TrainedSteps
@@ -110,12 +111,17 @@ class Explanation:
 @dataclass(frozen=True)
 class TextBatches:
     """A classifier's training or validation data for the Trainer: the encoded texts, their
-    class indices, the batch size and the seed of the per-epoch order."""
+    class indices, the batch size and the seed of the per-epoch order; for training, which
+    tokens are words seen once in the data (``rare``), replaced by ``unk_id`` with
+    probability ``unk_replace`` in each epoch's batches."""
 
     sequences: list[np.ndarray]
     targets: np.ndarray
     batch_size: int
     seed: int
+    rare: list[np.ndarray]
+    unk_replace: float = 0.0
+    unk_id: int = 0
     unit: ClassVar[str] = "texts"
 
     @property
@@ -127,8 +133,18 @@ class TextBatches:
         """Texts/s for the progress bar."""
         return {"texts_s": f"{per_second:.0f}"}
 
-    def _batch(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        ids, lengths = pad_batch([self.sequences[i] for i in index])
+    def _batch(
+        self, index: np.ndarray, rng: Optional[np.random.Generator] = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The padded batch of the texts at ``index``; with ``rng``, each rare word becomes
+        ``<unk>`` with probability ``unk_replace``."""
+        sequences = [self.sequences[i] for i in index]
+        if rng is not None and self.unk_replace > 0:
+            sequences = [
+                replace_rare(s, self.rare[i], self.unk_replace, self.unk_id, rng)
+                for i, s in zip(index, sequences)
+            ]
+        ids, lengths = pad_batch(sequences)
         return ids, lengths, self.targets[index]
 
     def epoch_batches(
@@ -136,11 +152,15 @@ class TextBatches:
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """The padded batches at ``positions`` of epoch ``epoch``'s order: shuffled and
         bucketed by length, the same for the same seed and epoch (so a resumed run sees the
-        order an uninterrupted one does)."""
+        order an uninterrupted one does; rare words replaced as drawn for that epoch and
+        position)."""
         rng = np.random.default_rng([self.seed, epoch])
         lengths = [len(s) for s in self.sequences]
         order = length_buckets(lengths, self.batch_size, rng)
-        return [self._batch(order[int(p)]) for p in positions]
+        return [
+            self._batch(order[int(p)], np.random.default_rng([self.seed, epoch, int(p)]))
+            for p in positions
+        ]
 
     def sorted_batches(self) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
         """Padded batches in length order (for evaluation) and the order of their rows."""
@@ -164,6 +184,11 @@ class SequenceClassifier(EngineBacked):
         pooling: "last" (final states), "mean", "max" or "attention" (additive).
         attention_size: width of the attention scorer (pooling="attention").
         dropout: between stacked layers and on the pooled vector, while training.
+        embedding_dropout: on the embedded tokens (each feature of each token), while
+            training.
+        unk_replace: while training, each word seen only once in the training data becomes
+            ``<unk>`` with this probability, so that ``<unk>`` learns to stand for the words
+            the model never saw (as :class:`rnnrs.SequenceTagger`'s).
         seed: seeds the weight initialisation, the dropout RNG and the batch order.
         backend: "rust", "numpy" or None (the process default).
         max_length: longest text in tokens (None: any); a longer one is an error unless
@@ -199,6 +224,8 @@ class SequenceClassifier(EngineBacked):
         pooling: str = "last",
         attention_size: int = 64,
         dropout: float = 0.0,
+        embedding_dropout: float = 0.0,
+        unk_replace: float = 0.0,
         seed: int = 0,
         backend: Optional[str] = None,
         max_length: Optional[int] = None,
@@ -225,6 +252,11 @@ class SequenceClassifier(EngineBacked):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
         seed = check_seed(seed)
+        self.unk_replace = check_probability(unk_replace, "unk_replace")
+        if self.unk_replace > 0 and not hasattr(tokenizer, "unk_id"):
+            raise ValueError(
+                f"unk_replace: {type(tokenizer).__name__} has no <unk> to replace words with"
+            )
         self.tokenizer = tokenizer
         self.labels: list[Label] = checked
         self._index = {label: i for i, label in enumerate(checked)}
@@ -242,6 +274,7 @@ class SequenceClassifier(EngineBacked):
             "pooling": pooling,
             "attention_size": check_positive_int(attention_size, "attention_size"),
             "dropout": check_dropout(dropout),
+            "embedding_dropout": check_dropout(embedding_dropout, "embedding_dropout"),
             "seed": int(seed),
         }
         self.backend = resolve_backend(backend)
@@ -266,6 +299,7 @@ class SequenceClassifier(EngineBacked):
         cfg = {k: v for k, v in self._engine_config.items() if k != "vocab_size"}
         cfg["labels"] = list(self.labels)
         cfg["max_length"] = self.max_length
+        cfg["unk_replace"] = self.unk_replace
         if self.frozen_parameters:  # only a frozen embedding adds the key
             cfg["freeze_embeddings"] = True
         return cfg
@@ -480,7 +514,15 @@ class SequenceClassifier(EngineBacked):
             targets = self.label_indices(labels)
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
-        return TextBatches(sequences, targets, batch_size, self._engine_config["seed"])
+        return TextBatches(
+            sequences,
+            targets,
+            batch_size,
+            self._engine_config["seed"],
+            seen_once(sequences),
+            self.unk_replace,
+            int(getattr(self.tokenizer, "unk_id", 0)),
+        )
 
     def training_data(self, data: Any, *, batch_size: int, bptt: int, name: str) -> TextBatches:
         """:meth:`text_batches` of ``data`` (or ``data`` itself when it already is one;

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional, Union
@@ -28,6 +27,7 @@ from ..nn.config import (
     check_dropout,
     check_model_size,
     check_positive_int,
+    check_probability,
     check_seed,
     normalize_cell,
 )
@@ -35,7 +35,7 @@ from ..nn.init import init_parameters
 from ..reference.char_encoder import CHAR_ENCODERS
 from ..reference.crf import allowed_transitions
 from ..reference.tagger import OUTPUTS, tagger_shapes
-from ..text.batching import length_buckets
+from ..text.batching import length_buckets, replace_rare, seen_once
 from ..text.tasks import TaggingData
 from ..training.metrics import TaggingResult, is_entity_tagset, tagging_metrics
 from ..training.trainer import History, TrainedSteps
@@ -150,12 +150,7 @@ class TagBatches:
         if rng is not None and self.unk_replace > 0:
             encoded = [
                 Encoded(
-                    np.where(
-                        self.rare[i] & (rng.random(len(e.ids)) < self.unk_replace),
-                        np.uint32(self.unk_id),
-                        e.ids,
-                    ),
-                    e.chars,
+                    replace_rare(e.ids, self.rare[i], self.unk_replace, self.unk_id, rng), e.chars
                 )
                 for i, e in zip(index, encoded)
             ]
@@ -279,13 +274,7 @@ class SequenceTagger(EngineBacked):
         self.chars: list[str] = char_list
         self._char_index = {c: i + 1 for i, c in enumerate(dict.fromkeys(char_list))}
         self.constrained = bool(constrained)
-        if (
-            isinstance(unk_replace, bool)
-            or not isinstance(unk_replace, (int, float))
-            or not (0.0 <= unk_replace <= 1.0)
-        ):
-            raise ValueError(f"unk_replace: expected a probability in [0, 1], got {unk_replace!r}")
-        self.unk_replace = float(unk_replace)
+        self.unk_replace = check_probability(unk_replace, "unk_replace")
         self._engine_config: dict[str, Any] = {
             "vocab_size": int(tokenizer.vocab_size),
             "num_tags": len(self.tags),
@@ -507,9 +496,7 @@ class SequenceTagger(EngineBacked):
         encoded = self.encode(sentences, name=name)
         targets = self.tag_indices(tags, sentences, name=f"{name} tags")
         with_chars = self._engine_config["char_encoder"] is not None
-        counts = Counter(int(i) for e in encoded for i in e.ids)
-        once = np.array(sorted(i for i, n in counts.items() if n == 1), dtype=np.uint32)
-        rare = [np.isin(e.ids, once) for e in encoded]
+        rare = seen_once([e.ids for e in encoded])
         seed = self._engine_config["seed"]
         return TagBatches(
             encoded, targets, batch_size, seed, with_chars, rare, self.unk_replace, self._unk

@@ -62,13 +62,22 @@ def check_seed(seed: Any) -> int:
     return int(seed)
 
 
-def check_dropout(dropout: Any) -> float:
-    """``dropout`` as a float in [0, 1)."""
+def check_dropout(dropout: Any, name: str = "dropout") -> float:
+    """``dropout`` as a float in [0, 1); errors name ``name``."""
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.floating)):
-        raise TypeError(f"dropout: expected a float in [0, 1), got {type(dropout).__name__}")
+        raise TypeError(f"{name}: expected a float in [0, 1), got {type(dropout).__name__}")
     if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"dropout: expected a float in [0, 1), got {dropout}")
+        raise ValueError(f"{name}: expected a float in [0, 1), got {dropout}")
     return float(dropout)
+
+
+def check_probability(value: Any, name: str) -> float:
+    """``value`` as a float in [0, 1]; TypeError or ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise TypeError(f"{name}: expected a probability in [0, 1], got {type(value).__name__}")
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name}: expected a probability in [0, 1], got {value!r}")
+    return float(value)
 
 
 def normalize_config(config: dict[str, Any]) -> dict[str, Any]:

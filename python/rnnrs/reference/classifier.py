@@ -17,10 +17,11 @@ Parameters by PyTorch state_dict name (the equivalent torch module: ``nn.Embeddi
 - ``classifier.weight`` (C, D*H), ``classifier.bias`` (C,).
 
 ``config``: ``cell`` (cells.CELLS), ``num_layers``, ``bidirectional``, ``pooling``
-(pooling.POOLINGS), ``dropout``. The stack starts from a zero state. With an ``rng``
-(training), dropout of probability ``dropout`` applies to the inputs of layers 2..L (the
-stack's masks, drawn first) and then to the pooled vector (one (B, D*H) mask); the
-embedding output is not dropped, as in the language model.
+(pooling.POOLINGS), ``dropout``, ``embedding_dropout`` (0 when absent). The stack starts
+from a zero state. With an ``rng`` (training), dropout of probability
+``embedding_dropout`` applies to the embedded tokens (one (T, B, E) mask, drawn first), and
+dropout of probability ``dropout`` to the inputs of layers 2..L (the stack's masks) and
+then to the pooled vector (one (B, D*H) mask).
 
 Rust: src/classify/model.rs (Classifier), bound as ClassifierEngine in
 src/python/classify.rs.
@@ -92,6 +93,12 @@ def classifier_forward(
     num_layers = config["num_layers"]
     rnn = _with_prefix(params, "rnn.")
     emb = embedding_forward(params["embedding.weight"], ids)  # (T, B, E)
+    p_emb = config.get("embedding_dropout", 0.0) if rng is not None else 0.0
+    emb_mask = (
+        dropout_mask(rng, emb.shape, p_emb, emb.dtype) if rng is not None and p_emb > 0 else None
+    )
+    if emb_mask is not None:
+        emb = emb * emb_mask
     hidden = rnn["weight_hh_l0"].shape[1]
     zeros = np.zeros((num_layers * dirs, ids.shape[0], hidden), dtype=emb.dtype)
     state0 = tuple(zeros for _ in range(state_size(config["cell"])))
@@ -107,6 +114,7 @@ def classifier_forward(
     cache = {
         "ids": ids,
         "emb": emb,
+        "emb_mask": emb_mask,
         "out": out,
         "stack": stack_cache,
         "pool": pool_cache,
@@ -123,8 +131,8 @@ def classifier_backward(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Backward of :func:`classifier_forward` from dLoss/dlogits (B, C).
 
-    Returns (grads keyed like ``params``, dLoss/d(embedding output) (T, B, E), 0 at
-    padded steps).
+    Returns (grads keyed like ``params``, dLoss/d(embedding output, before its dropout)
+    (T, B, E), 0 at padded steps).
 
     Rust: src/classify/model.rs (Classifier::backward).
     """
@@ -133,6 +141,8 @@ def classifier_backward(
         dh = dh * cache["mask"]
     d_out, pool_grads = pool_backward(dh, cache["pool"])
     d_emb, _, rnn_grads, _ = stack_backward(d_out, None, cache["stack"])
+    if cache["emb_mask"] is not None:
+        d_emb = d_emb * cache["emb_mask"]
     vocab = params["embedding.weight"].shape[0]
     grads = {"embedding.weight": embedding_backward(d_emb, cache["ids"], vocab)}
     grads.update({f"rnn.{k}": v for k, v in rnn_grads.items()})

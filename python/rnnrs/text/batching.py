@@ -166,4 +166,43 @@ def length_buckets(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-__all__ = ["batchify", "bptt_batches", "length_buckets", "pad_batch", "random_chunks"]
+def seen_once(sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per sequence, a boolean mask of its tokens whose id occurs exactly once in all of
+    ``sequences``: the rare words that :func:`replace_rare` may turn into ``<unk>``.
+
+    Example:
+        >>> [m.tolist() for m in seen_once([np.array([5, 6]), np.array([5, 7, 7])])]
+        [[False, True], [False, False, False]]
+    """
+    flat = np.concatenate([np.asarray(s) for s in sequences]) if len(sequences) else np.zeros(0)
+    ids, counts = np.unique(flat, return_counts=True)
+    once = ids[counts == 1]
+    return [np.isin(s, once) for s in sequences]
+
+
+def replace_rare(
+    ids: np.ndarray, rare: np.ndarray, probability: float, unk_id: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``ids`` with each token where ``rare`` is true replaced by ``unk_id`` with
+    ``probability`` (a new array; one uniform draw per token, rare or not, so the draws
+    of a batch do not depend on which words are rare). Training with it teaches ``<unk>``
+    to stand for a rare word (Lample et al. 2016's unknown-word replacement).
+
+    Example:
+        >>> replace_rare(np.array([5, 6, 7]), np.array([False, True, True]), 1.0, 0,
+        ...              np.random.default_rng(0)).tolist()
+        [5, 0, 0]
+    """
+    drop = rare & (rng.random(len(ids)) < probability)
+    return np.where(drop, np.asarray(unk_id, dtype=ids.dtype), ids)
+
+
+__all__ = [
+    "batchify",
+    "bptt_batches",
+    "length_buckets",
+    "pad_batch",
+    "random_chunks",
+    "replace_rare",
+    "seen_once",
+]
