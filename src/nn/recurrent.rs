@@ -373,6 +373,26 @@ pub fn forward(
         .for_each(|sh| forward_shard(kind, d, w, w_hh, sh));
 }
 
+/// The rows `lo..hi` of a shard that still run at step `t`, every row outside them past its
+/// length (rows inside may be past theirs too, when lengths are not sorted).
+fn live_rows(lens: Option<&[usize]>, t: usize, r: usize) -> Range<usize> {
+    match lens {
+        None => 0..r,
+        Some(l) => match l.iter().position(|&n| n > t) {
+            None => 0..0,
+            Some(lo) => lo..r - l.iter().rev().position(|&n| n > t).unwrap_or(0),
+        },
+    }
+}
+
+/// Copy the rows outside `live` (`width` floats each) from `prev` to `next`: frozen rows
+/// keep their state.
+fn copy_frozen(prev: &[f32], next: &mut [f32], live: &Range<usize>, width: usize) {
+    let (lo, hi) = (live.start * width, live.end * width);
+    next[..lo].copy_from_slice(&prev[..lo]);
+    next[hi..].copy_from_slice(&prev[hi..]);
+}
+
 fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh: &PackedB, mut sh: FwdShard<'_>) {
     let (h, r) = (d.h, sh.rows);
     let g = kind.gates() * h;
@@ -382,17 +402,28 @@ fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh: &PackedB, mut sh
         let h_prev: &[f32] = &*h_lo[t];
         let h_t: &mut [f32] = &mut *h_hi[0];
         let gates_t: &mut [f32] = &mut *sh.gates[t];
-        // A row past its length keeps its state: h (and c) copied from the step before.
+        // A row past its length keeps its state: h (and c) copied from the step before. The
+        // recurrent GEMM and the cells run on the live rows only (with sorted lengths, as in
+        // length-bucketed batches, every frozen row lies outside them).
+        let live = live_rows(lens, t, r);
+        let (lo, m) = (live.start, live.len());
+        copy_frozen(h_prev, h_t, &live, h);
+        let (hp_live, ht_live) = (
+            &h_prev[lo * h..live.end * h],
+            &mut h_t[lo * h..live.end * h],
+        );
+        let gates_live = &mut gates_t[lo * g..live.end * g];
+        let rows = live.clone();
         match kind {
             CellKind::RnnTanh | CellKind::RnnRelu => {
-                matmul_packed(gates_t, g, h_prev, h, r, w_hh, true);
+                matmul_packed(gates_live, g, hp_live, h, m, w_hh, true);
                 let relu = kind == CellKind::RnnRelu;
-                for (row, ((p, o), hp)) in gates_t
-                    .chunks_exact(g)
-                    .zip(h_t.chunks_exact_mut(h))
-                    .zip(h_prev.chunks_exact(h))
-                    .enumerate()
-                {
+                for (row, ((p, o), hp)) in rows.zip(
+                    gates_live
+                        .chunks_exact(g)
+                        .zip(ht_live.chunks_exact_mut(h))
+                        .zip(hp_live.chunks_exact(h)),
+                ) {
                     if frozen(lens, row, t) {
                         o.copy_from_slice(hp);
                     } else {
@@ -401,18 +432,19 @@ fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh: &PackedB, mut sh
                 }
             }
             CellKind::Lstm => {
-                matmul_packed(gates_t, g, h_prev, h, r, w_hh, true);
+                matmul_packed(gates_live, g, hp_live, h, m, w_hh, true);
                 let (c_lo, c_hi) = sh.cs.split_at_mut(t + 1);
                 let c_prev: &[f32] = &*c_lo[t];
                 let c_t: &mut [f32] = &mut *c_hi[0];
-                for (row, ((((gr, cp), c), ho), hp)) in gates_t
-                    .chunks_exact_mut(g)
-                    .zip(c_prev.chunks_exact(h))
-                    .zip(c_t.chunks_exact_mut(h))
-                    .zip(h_t.chunks_exact_mut(h))
-                    .zip(h_prev.chunks_exact(h))
-                    .enumerate()
-                {
+                copy_frozen(c_prev, c_t, &live, h);
+                for (row, ((((gr, cp), c), ho), hp)) in rows.zip(
+                    gates_live
+                        .chunks_exact_mut(g)
+                        .zip(c_prev[lo * h..live.end * h].chunks_exact(h))
+                        .zip(c_t[lo * h..live.end * h].chunks_exact_mut(h))
+                        .zip(ht_live.chunks_exact_mut(h))
+                        .zip(hp_live.chunks_exact(h)),
+                ) {
                     if frozen(lens, row, t) {
                         c.copy_from_slice(cp);
                         ho.copy_from_slice(hp);
@@ -422,17 +454,17 @@ fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh: &PackedB, mut sh
                 }
             }
             CellKind::Gru => {
-                let step: &mut [f32] = &mut *sh.step[0];
-                matmul_packed(step, g, h_prev, h, r, w_hh, false);
-                let hn_t: &mut [f32] = &mut *sh.hn[t];
-                for (row, ((((gx, gh), hp), hn), ho)) in gates_t
-                    .chunks_exact_mut(g)
-                    .zip(step.chunks_exact(g))
-                    .zip(h_prev.chunks_exact(h))
-                    .zip(hn_t.chunks_exact_mut(h))
-                    .zip(h_t.chunks_exact_mut(h))
-                    .enumerate()
-                {
+                let step: &mut [f32] = &mut sh.step[0][lo * g..live.end * g];
+                matmul_packed(step, g, hp_live, h, m, w_hh, false);
+                let hn_t: &mut [f32] = &mut sh.hn[t][lo * h..live.end * h];
+                for (row, ((((gx, gh), hp), hn), ho)) in rows.zip(
+                    gates_live
+                        .chunks_exact_mut(g)
+                        .zip(step.chunks_exact(g))
+                        .zip(hp_live.chunks_exact(h))
+                        .zip(hn_t.chunks_exact_mut(h))
+                        .zip(ht_live.chunks_exact_mut(h)),
+                ) {
                     if frozen(lens, row, t) {
                         ho.copy_from_slice(hp);
                     } else {
