@@ -43,6 +43,12 @@ def test_learns_the_synthetic_task_well_above_the_majority_baseline() -> None:
     assert seconds < 30
 
 
+def test_a_regularised_classifier_learns_the_synthetic_task_too() -> None:
+    clf = small(pooling="max", dropout=0.3, embedding_dropout=0.3, unk_replace=0.5)
+    clf.fit(*TRAIN, epochs=6, batch_size=16)
+    assert clf.evaluate(*TEST).accuracy > 0.85
+
+
 @pytest.mark.parametrize("pooling", POOLINGS)
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_relu"])
 def test_a_text_scores_the_same_alone_or_in_any_batch(pooling: str, cell: str) -> None:
@@ -86,7 +92,15 @@ def test_integer_labels_and_num_classes() -> None:
 
 
 def test_save_load_round_trip_gives_identical_predictions(tmp_path: Path) -> None:
-    clf = small(pooling="max", cell="gru", num_layers=2, dropout=0.2, max_length=40)
+    clf = small(
+        pooling="max",
+        cell="gru",
+        num_layers=2,
+        dropout=0.2,
+        embedding_dropout=0.1,
+        unk_replace=0.5,
+        max_length=40,
+    )
     clf.fit(*TRAIN, epochs=1, batch_size=32)
     clf.save(tmp_path / "clf")
     back = rnnrs.load(tmp_path / "clf")
