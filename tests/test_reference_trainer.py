@@ -93,6 +93,21 @@ def test_cosine_schedule_gets_its_length_from_max_steps() -> None:
     assert history[-1]["lr"] == pytest.approx(0.02 * 0.5 * (1 + math.cos(math.pi * 5 / 6)))
 
 
+def test_cosine_schedule_of_a_time_bounded_run_anneals_as_the_time_runs_out() -> None:
+    schedule = rnnrs.CosineWithWarmup(warmup_steps=0, min_lr=0.001)
+    t = trainer(small_model(), schedule=schedule, eval_every=10)
+    history = t.fit(PATTERN, max_time=1.5)
+    assert history.stop_reason == "max_time"
+    lrs = [r["lr"] for r in history]
+    assert lrs[0] > 0.015 and lrs[-1] < 0.006  # from about 0.02 down towards min_lr
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    # The estimate's end lies near the steps the time allowed.
+    assert schedule.total_steps is not None and 0.7 * t.step < schedule.total_steps < 1.5 * t.step
+    # A later fit bounded by steps plans by steps again.
+    t.fit(PATTERN, max_steps=4)
+    assert schedule.total_steps == t.step
+
+
 def test_early_stopping_restores_the_best_parameters() -> None:
     model = small_model()
     seen: list[tuple[float, dict[str, np.ndarray]]] = []

@@ -21,6 +21,7 @@ from ..text.dates import dates_task
 from ..text.tasks import PairData, read_pairs
 from ..training.optimizers import Adam
 from ..training.plotting import matplotlib_available, save_attention_map
+from ..training.schedules import CosineWithWarmup
 from ..training.trainer import Trainer
 from ._common import (
     UsageError,
@@ -88,6 +89,13 @@ def register(subparsers: Any) -> None:
     train.add_argument("--teacher-forcing", type=float, default=1.0, help="gold-token ratio")
     train.add_argument("--batch", type=positive_int, default=64, help="pairs per batch")
     train.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate")
+    train.add_argument(
+        "--schedule",
+        choices=["cosine", "constant"],
+        default="cosine",
+        help="learning rate: a cosine from --lr down to --lr/20 over the run (its epochs or "
+        "its --time), or constant (default cosine)",
+    )
     limit = train.add_mutually_exclusive_group()
     limit.add_argument("--time", type=parse_duration, help="train this long (e.g. 20m)")
     limit.add_argument("--epochs", type=positive_int, help="passes over TRAIN (default 10)")
@@ -180,6 +188,11 @@ def run_train(args: argparse.Namespace) -> int:
         model,
         Adam(lr=args.lr),
         batch_size=args.batch,
+        schedule=(
+            CosineWithWarmup(warmup_steps=0, min_lr=args.lr / 20)
+            if args.schedule == "cosine"
+            else None
+        ),
         early_stopping_patience=args.patience,
         monitor="token_error_rate",
         mode="min",

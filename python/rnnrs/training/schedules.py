@@ -61,7 +61,8 @@ class StepLR(Schedule):
 class CosineWithWarmup(Schedule):
     """Linear warm-up from base/warmup_steps to base over ``warmup_steps`` steps, then a
     half cosine from base down to ``min_lr`` at ``total_steps`` (and ``min_lr`` after).
-    ``total_steps=None`` lets the Trainer fill in its planned number of steps.
+    ``total_steps=None`` lets the Trainer fill in its planned number of steps (or, in a run
+    bounded only by time, its estimate of the steps the time allows).
 
     Example:
         >>> s = CosineWithWarmup(warmup_steps=10, total_steps=110)

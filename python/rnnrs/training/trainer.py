@@ -188,7 +188,11 @@ class Trainer:
         clip_value: then clamp each gradient element to +-clip_value (None: off).
         bptt: time steps per chunk (language models); batch_size: parallel streams of a
             language model, texts per batch of a classifier.
-        schedule: a learning-rate schedule (default: constant).
+        schedule: a learning-rate schedule (default: constant). A ``CosineWithWarmup``
+            without ``total_steps`` takes its length from ``max_steps`` or ``epochs``, or,
+            in a run bounded only by ``max_time``, from the time: its end is re-estimated
+            before each group of steps from the run's pace so far, so the rate reaches
+            ``min_lr`` as the time runs out.
         eval_every: evaluate every this many steps (default: at each epoch end); training
             always ends with an evaluation.
         early_stopping_patience: stop after this many evaluations without a better
@@ -276,6 +280,8 @@ class Trainer:
         # load_state_dict continues from the restored position; other fits start an epoch.
         self._position: tuple[int, Any] = (0, None)
         self._resume = False
+        # Whether the cosine schedule's length is the trainer's estimate from a time budget.
+        self._cosine_by_time = False
         model.configure_optimizer(optimizer.spec())
 
     # ------------------------------------------------------------------ helpers
@@ -378,17 +384,25 @@ class Trainer:
         )
         per_epoch = train.steps_per_epoch
         planned = [n for n in (max_steps, None if epochs is None else epochs * per_epoch) if n]
-        if isinstance(self.schedule, CosineWithWarmup) and self.schedule.total_steps is None:
-            if not planned:
-                raise ValueError(
-                    "schedule: CosineWithWarmup without total_steps needs max_steps or epochs"
-                )
-            self.schedule.total_steps = self.step + min(planned)
-        run = _Run(self, train, valid, max_steps, max_time, epochs, planned)
+        cosine = self.schedule if isinstance(self.schedule, CosineWithWarmup) else None
+        by_time = False
+        if cosine is not None and (cosine.total_steps is None or self._cosine_by_time):
+            if planned:
+                cosine.total_steps = self.step + min(planned)
+            else:  # bounded by max_time only; no pace measured yet: the first step runs at
+                # the full rate
+                cosine.total_steps = self.step + cosine.warmup_steps + _FAR_STEPS
+                by_time = True
+            self._cosine_by_time = by_time
+        run = _Run(self, train, valid, max_steps, max_time, epochs, planned, by_time)
         self.history = run.history
         with _sigint_flag() as interrupted:
             run.loop(interrupted)
         return self.history
+
+
+# The cosine's provisional length before a time-bounded run has measured its pace.
+_FAR_STEPS = 10**12
 
 
 def _first_runaway(losses: np.ndarray, norms: np.ndarray) -> Optional[int]:
@@ -413,8 +427,10 @@ class _Run:
         max_time: Optional[float],
         epochs: Optional[int],
         planned: list[int],
+        cosine_by_time: bool = False,
     ) -> None:
         self.t = trainer
+        self.cosine_by_time = cosine_by_time
         self.train, self.valid = train, valid
         self.per_epoch = train.steps_per_epoch
         self.max_steps, self.max_time, self.epochs = max_steps, max_time, epochs
@@ -476,6 +492,8 @@ class _Run:
         try:
             while reason is None:
                 g = self._group_size(per_step)
+                if self.cosine_by_time:
+                    self._plan_cosine_by_time(g)
                 seconds = self._train_group(g)
                 per_step = seconds / g
                 if self.pos == self.per_epoch:
@@ -503,6 +521,21 @@ class _Run:
         self.history.interrupted = reason == "interrupted"
         if self.best_params is not None:
             t.model.set_parameters(self.best_params)
+
+    def _plan_cosine_by_time(self, g: int) -> None:
+        """Set the cosine's end to the step at which the time budget runs out at this run's
+        pace so far (wall time per step, evaluations included), at least the next ``g``
+        steps away."""
+        t = self.t
+        if not isinstance(t.schedule, CosineWithWarmup) or self.max_time is None:
+            return
+        done = t.step - self.first_step
+        elapsed = time.perf_counter() - self.begin
+        if done == 0 or elapsed <= 0:
+            return
+        left = (self.max_time - elapsed) * done / elapsed
+        end = t.step + max(g, round(left))
+        t.schedule.total_steps = max(end, t.schedule.warmup_steps + 1)
 
     def _bar_to_now(self) -> None:
         """A bar in seconds shows the time spent (tenths, at most the total)."""
