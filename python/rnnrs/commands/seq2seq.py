@@ -92,9 +92,9 @@ def register(subparsers: Any) -> None:
     train.add_argument(
         "--schedule",
         choices=["cosine", "constant"],
-        default="cosine",
-        help="learning rate: a cosine from --lr down to --lr/20 over the run (its epochs or "
-        "its --time), or constant (default cosine)",
+        default="constant",
+        help="learning rate: constant, or a cosine from --lr down to --lr/20 over the run "
+        "(its epochs or its --time; better for long runs) (default constant)",
     )
     limit = train.add_mutually_exclusive_group()
     limit.add_argument("--time", type=parse_duration, help="train this long (e.g. 20m)")
