@@ -19,7 +19,8 @@ process after the training run, absolute and above its baseline after imports. E
 measurement runs in a fresh subprocess so that thread pools do not interfere.
 
 Quality: SST-2 dev accuracy and the accuracy on a stratified, seeded tenth of TREC train held
-out, mean pooling, 2 threads, each framework trained for the same training time (evaluation
+out, mean pooling, regularised alike in both frameworks by ``--dropout``,
+``--embedding-dropout`` and ``--unk-replace`` (none by default), 2 threads, each framework trained for the same training time (evaluation
 excluded) and evaluated every ``--eval-every`` seconds: one JSON line per evaluation
 (seconds, step, selection and evaluation accuracy), then the final figures side by side.
 The reported accuracy is the one at the evaluation that scored best on a stratified tenth of
