@@ -67,11 +67,23 @@ def test_torch_twin_trains_the_same_model_on_the_same_batches(bench: ModuleType)
     np.testing.assert_allclose(ours.logits(ids, lengths), theirs.logits(ids, lengths), atol=1e-4)
 
 
+def test_the_recipe_regularises_both_frameworks_alike(bench: ModuleType) -> None:
+    pytest.importorskip("torch")
+    texts, labels = sentiment_data(40, seed=0)
+    recipe = {"dropout": 0.2, "embedding_dropout": 0.3, "unk_replace": 0.5}
+    clf = bench.build(texts, labels, TINY, "mean", recipe)
+    assert {k: clf.config[k] for k in recipe} == recipe
+    twin = bench.torch_twin(clf)
+    assert (twin.drop.p, twin.embedding_drop.p) == (0.2, 0.3)
+    data = clf.text_batches((texts, labels), TINY["batch"])
+    assert data.unk_replace == 0.5  # both frameworks train on these batches
+
+
 def test_quality_curve_learns_a_cue_task(bench: ModuleType) -> None:
     train = ClassificationData(*bench_data(300, seed=0))
     select = ClassificationData(*bench_data(60, seed=2))
     held = ClassificationData(*bench_data(100, seed=1))
-    curve = bench.quality("rnnrs", train, select, held, 1.5, 0.3, TINY)
+    curve = bench.quality("rnnrs", train, select, held, 1.5, 0.3, TINY, {})
     assert curve[0]["seconds"] == 0 and curve[0]["step"] == 0
     seconds = [p["seconds"] for p in curve]
     assert seconds == sorted(seconds) and curve[-1]["seconds"] >= 1.5

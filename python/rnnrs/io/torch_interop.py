@@ -236,7 +236,9 @@ def torch_classifier(config: Mapping[str, Any], vocab_size: int) -> Any:
             self.dirs = 2 if cfg["bidirectional"] else 1
             feat = self.dirs * hidden
             self.embedding = nn.Embedding(vocab_size, embed)
-            options = {"bidirectional": cfg["bidirectional"], "dropout": cfg["dropout"]}
+            # Between layers only, as rnnrs's (torch warns when there is no second layer).
+            between = cfg["dropout"] if cfg["num_layers"] > 1 else 0.0
+            options = {"bidirectional": cfg["bidirectional"], "dropout": between}
             self.rnn: torch.nn.RNNBase
             if cell in ("lstm", "gru"):
                 rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
