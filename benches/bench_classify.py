@@ -20,8 +20,9 @@ measurement runs in a fresh subprocess so that thread pools do not interfere.
 
 Quality: SST-2 dev accuracy and the accuracy on a stratified, seeded tenth of TREC train held
 out, mean pooling, regularised alike in both frameworks by ``--dropout``,
-``--embedding-dropout`` and ``--unk-replace`` (none by default), 2 threads, each framework trained for the same training time (evaluation
-excluded) and evaluated every ``--eval-every`` seconds: one JSON line per evaluation
+``--embedding-dropout`` and ``--unk-replace`` (none by default), 2 threads, each framework
+trained for the same training time (evaluation excluded) and evaluated every
+``--eval-every`` seconds: one JSON line per evaluation
 (seconds, step, selection and evaluation accuracy), then the final figures side by side.
 The reported accuracy is the one at the evaluation that scored best on a stratified tenth of
 the training texts held out for selection (as early stopping keeps it), not the best on the
