@@ -118,6 +118,7 @@ def test_one_line_errors(
 def test_a_cosine_schedule_over_a_time_budget(tmp_path: Path) -> None:
     out = tmp_path / "cos"
     args = ["seq2seq", "train", "--dates", "300", *TINY, "--time", "3s", "--schedule", "cosine"]
+    args += ["--patience", "1000"]  # the whole time: no early stop
     assert main([*args, "--lr", "0.004", "--out", str(out)]) == 0
     lrs = [r["lr"] for r in json.loads((out / "history.json").read_text())["records"]]
     assert lrs[0] > 0.003 and lrs[-1] < 0.7 * lrs[0] and lrs == sorted(lrs, reverse=True)

@@ -525,7 +525,7 @@ class _Run:
     def _plan_cosine_by_time(self, g: int) -> None:
         """Set the cosine's end to the step at which the time budget runs out at this run's
         pace so far (wall time per step, evaluations included), at least the next ``g``
-        steps away."""
+        steps away, and never so far that the rate would rise again."""
         t = self.t
         if not isinstance(t.schedule, CosineWithWarmup) or self.max_time is None:
             return
@@ -535,7 +535,14 @@ class _Run:
             return
         left = (self.max_time - elapsed) * done / elapsed
         end = t.step + max(g, round(left))
-        t.schedule.total_steps = max(end, t.schedule.warmup_steps + 1)
+        # Never back along the cosine (the pace may rise after slow first steps): the next
+        # step's progress is at least the last one's.
+        w, total = t.schedule.warmup_steps, t.schedule.total_steps
+        last = t.step - 1
+        if total is not None and total > w and last > w:
+            reached = (last - w) / (total - w)
+            end = min(end, w + int((t.step - w) / reached))
+        t.schedule.total_steps = max(end, w + 1)
 
     def _bar_to_now(self) -> None:
         """A bar in seconds shows the time spent (tenths, at most the total)."""
