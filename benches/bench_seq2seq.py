@@ -245,12 +245,12 @@ def speed(framework: str, threads: int, quick: bool) -> dict[str, Any]:
     }
 
 
-def annealed_lr(start: float, deadline: float, seconds: float) -> float:
+def annealed_lr(deadline: float, seconds: float) -> float:
     """The learning rate when ``deadline - now`` of a ``seconds`` budget is left: a cosine
     from LR down to LR / 20."""
     done = min(1.0, max(0.0, 1.0 - (deadline - time.perf_counter()) / seconds))
     floor = LR / 20
-    return floor + (start - floor) * 0.5 * (1.0 + math.cos(math.pi * done))
+    return floor + (LR - floor) * 0.5 * (1.0 + math.cos(math.pi * done))
 
 
 def quality(framework: str, minutes: float, quick: bool) -> dict[str, Any]:
@@ -270,7 +270,7 @@ def quality(framework: str, minutes: float, quick: bool) -> dict[str, Any]:
         model.configure_optimizer(rnnrs.Adam(lr=LR).spec())
         while time.perf_counter() < deadline:
             for k in range(data.steps_per_epoch):
-                lr = annealed_lr(LR, deadline, 60 * minutes)
+                lr = annealed_lr(deadline, 60 * minutes)
                 model.engine.train_steps(data.epoch_batches(epoch, [k]), [lr], CLIP, None)
                 steps += 1
                 if time.perf_counter() >= deadline:
@@ -291,7 +291,7 @@ def quality(framework: str, minutes: float, quick: bool) -> dict[str, Any]:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), CLIP)
                 for group in opt.param_groups:
-                    group["lr"] = annealed_lr(LR, deadline, 60 * minutes)
+                    group["lr"] = annealed_lr(deadline, 60 * minutes)
                 opt.step()
                 steps += 1
                 if time.perf_counter() >= deadline:

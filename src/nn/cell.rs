@@ -160,11 +160,11 @@ multiversion! {
         );
         if m < n {
             let (mut i, mut f, mut g, mut o) =
-                (padded(&gi[m..]), padded(&gf[m..n]), padded(&gg[m..n]), padded(&go[m..n]));
+                (padded(&gi[m..n]), padded(&gf[m..n]), padded(&gg[m..n]), padded(&go[m..n]));
             let (cp, mut cb, mut hb) = (padded(&c_prev[m..n]), [0.0; LANES], [0.0; LANES]);
             lstm_forward_run(&mut i, &mut f, &mut g, &mut o, &cp, &mut cb, &mut hb);
             let r = n - m;
-            gi[m..].copy_from_slice(&i[..r]);
+            gi[m..n].copy_from_slice(&i[..r]);
             gf[m..n].copy_from_slice(&f[..r]);
             gg[m..n].copy_from_slice(&g[..r]);
             go[m..n].copy_from_slice(&o[..r]);
