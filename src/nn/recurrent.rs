@@ -304,18 +304,22 @@ pub fn forward(
     let bh = b * h;
     cache.reserve(kind, d);
 
-    // Input projection for all T steps, with the biases folded in.
-    if let Input::Dense(x) = input {
-        let gates = &mut cache.gates[..d.t * b * g];
-        colsum::fill_rows(gates, input_bias(kind, w, &mut cache.bias));
-        matmul(
-            gates,
-            g,
-            MatRef::new(x, d.t * b, d.i),
-            MatRef::new(w.w_ih, g, d.i).t(),
-            true,
-        );
-    }
+    // Input projection for all T steps. Its bias is added step by step in the time loop,
+    // where the step's rows are about to be read anyway: filling the whole (T*B, G*H) buffer
+    // with it before the GEMM cost a pass over memory.
+    let bias = match input {
+        Input::Dense(x) => {
+            matmul(
+                &mut cache.gates[..d.t * b * g],
+                g,
+                MatRef::new(x, d.t * b, d.i),
+                MatRef::new(w.w_ih, g, d.i).t(),
+                false,
+            );
+            Some(input_bias(kind, w, &mut cache.bias))
+        }
+        Input::Projected => None,
+    };
 
     // W_hh^T packed once for all T steps.
     cache.w_hh.pack_transposed(w.w_hh, g, h);
@@ -370,7 +374,7 @@ pub fn forward(
     shards
         .into_par_iter()
         .with_max_len(1)
-        .for_each(|sh| forward_shard(kind, d, w, w_hh, sh));
+        .for_each(|sh| forward_shard(kind, d, w, w_hh, bias, sh));
 }
 
 /// The rows `lo..hi` of a shard that still run at step `t`, every row outside them past its
@@ -393,7 +397,16 @@ fn copy_frozen(prev: &[f32], next: &mut [f32], live: &Range<usize>, width: usize
     next[hi..].copy_from_slice(&prev[hi..]);
 }
 
-fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh: &PackedB, mut sh: FwdShard<'_>) {
+/// One shard's time loop; `bias` (G*H), when given, is added to each step's input projection
+/// first.
+fn forward_shard(
+    kind: CellKind,
+    d: Dims,
+    w: Weights<'_>,
+    w_hh: &PackedB,
+    bias: Option<&[f32]>,
+    mut sh: FwdShard<'_>,
+) {
     let (h, r) = (d.h, sh.rows);
     let g = kind.gates() * h;
     let lens = sh.lens;
@@ -402,6 +415,13 @@ fn forward_shard(kind: CellKind, d: Dims, w: Weights<'_>, w_hh: &PackedB, mut sh
         let h_prev: &[f32] = &*h_lo[t];
         let h_t: &mut [f32] = &mut *h_hi[0];
         let gates_t: &mut [f32] = &mut *sh.gates[t];
+        if let Some(bias) = bias {
+            for row in gates_t.chunks_exact_mut(g) {
+                for (v, &c) in row.iter_mut().zip(bias) {
+                    *v += c;
+                }
+            }
+        }
         // A row past its length keeps its state: h (and c) copied from the step before. The
         // recurrent GEMM and the cells run on the live rows only (with sorted lengths, as in
         // length-bucketed batches, every frozen row lies outside them).
