@@ -19,7 +19,7 @@ process after the training run, absolute and above its baseline after imports. E
 measurement runs in a fresh subprocess so that thread pools do not interfere.
 
 Quality: SST-2 dev accuracy and the accuracy on a stratified, seeded tenth of TREC train held
-out, mean pooling, regularised alike in both frameworks by ``--dropout``,
+out, mean pooling (``--pooling``), regularised alike in both frameworks by ``--dropout``,
 ``--embedding-dropout`` and ``--unk-replace`` (none by default), 2 threads, each framework
 trained for the same training time (evaluation excluded) and evaluated every
 ``--eval-every`` seconds: one JSON line per evaluation
@@ -327,15 +327,16 @@ def quality(
     eval_every: float,
     sizes: dict[str, int],
     recipe: dict[str, float],
+    pooling: str = "mean",
     chunk: int = 10,
 ) -> list[dict[str, Any]]:
-    """Train ``framework``'s mean-pooled BiLSTM on ``train`` for ``seconds`` of training
-    time (evaluations excluded), ``chunk`` batches at a time, in the epochs' shuffled,
-    length-bucketed order; the accuracies on ``select`` and ``held`` at 0 s, every
+    """Train ``framework``'s BiLSTM (``pooling`` over its outputs) on ``train`` for
+    ``seconds`` of training time (evaluations excluded), ``chunk`` batches at a time, in the
+    epochs' shuffled, length-bucketed order; the accuracies on ``select`` and ``held`` at 0 s, every
     ``eval_every`` s and at the end, as records (seconds, step, epoch, select_accuracy,
     accuracy). ``recipe`` regularises both frameworks' model alike (the rare words replaced
     in the batches both see; torch's twin drops what rnnrs drops)."""
-    clf = build(list(train.texts), list(train.labels), sizes, "mean", recipe)
+    clf = build(list(train.texts), list(train.labels), sizes, pooling, recipe)
     data = clf.text_batches(train, sizes["batch"])
     selection = predict_batches(clf, select)
     evaluation = predict_batches(clf, held)
@@ -381,12 +382,14 @@ def quality_in_subprocess(
     seconds: float,
     eval_every: float,
     recipe: dict[str, float],
+    pooling: str,
 ) -> Any:
     """:func:`quality` in a fresh interpreter: its curve, or {"error": ...}."""
     return in_subprocess(
         [
             *("--quality-probe", framework, dataset, str(threads)),
             *("--seconds", str(seconds), "--eval-every", str(eval_every)),
+            f"--pooling={pooling}",
             *(f"--{k.replace('_', '-')}={v}" for k, v in recipe.items()),
         ]
     )
@@ -411,7 +414,7 @@ def run_quality(args: argparse.Namespace, use_torch: bool) -> None:
             continue
         curves = {
             fw: quality_in_subprocess(
-                fw, dataset, threads, seconds, args.eval_every, recipe_of(args)
+                fw, dataset, threads, seconds, args.eval_every, recipe_of(args), args.pooling
             )
             for fw in (("rnnrs", "torch") if use_torch else ("rnnrs",))
         }
@@ -427,6 +430,7 @@ def run_quality(args: argparse.Namespace, use_torch: bool) -> None:
             "threads": threads,
             "seconds": seconds,
             "target": {"sst2": 0.80, "trec": 0.88}.get(dataset),
+            "pooling": args.pooling,
             **recipe_of(args),
         }
         for fw, curve in curves.items():
@@ -453,6 +457,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     ap.add_argument("--quick", action="store_true", help="fewer steps per measurement")
     ap.add_argument("--threads", help="comma-separated (default 1,2; --quality: one, 2)")
     ap.add_argument("--poolings", default="mean,last")
+    ap.add_argument("--pooling", default="mean", help="quality: the pooling of both models")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--quality", action="store_true", help="accuracy at equal training time")
     ap.add_argument("--minutes", type=float, default=5.0, help="quality: training time")
@@ -481,7 +486,10 @@ def main(argv: Optional[list[str]] = None) -> None:
 
             torch.set_num_threads(int(threads))
         train, select, held, _ = quality_data(dataset)
-        curve = quality(fw, train, select, held, args.seconds, args.eval_every, K1, recipe_of(args))
+        recipe = recipe_of(args)
+        curve = quality(
+            fw, train, select, held, args.seconds, args.eval_every, K1, recipe, args.pooling
+        )
         print(json.dumps(curve))
         return
 

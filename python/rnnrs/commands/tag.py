@@ -151,7 +151,7 @@ def _read(
     return data
 
 
-def _held_out(data: TaggingData, seed: int) -> tuple[TaggingData, TaggingData]:
+def held_out(data: TaggingData, seed: int) -> tuple[TaggingData, TaggingData]:
     """(kept, held out): one sentence in VALID_FRACTION chosen with ``seed``."""
     rng = np.random.default_rng(seed)
     n = len(data)
@@ -200,7 +200,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.valid is not None:
         train, valid = data, _read(args.valid, args.format, args.column)
     else:
-        train, valid = _held_out(data, args.seed)
+        train, valid = held_out(data, args.seed)
         say(
             f"no --valid: held out 1/{VALID_FRACTION} of {args.train} "
             f"({len(valid)} sentences) for validation"
