@@ -26,7 +26,8 @@ LR to LR / 20 over that time (``--schedule constant`` keeps LR), evaluated every
 ``--eval-every`` seconds: UD English EWT dev UPOS accuracy (softmax output) and WNUT 2017 dev
 entity F1 (CRF output); one JSON line per evaluation, then the final figures side by side. The
 reported score is the dev score at the evaluation that scored best on the tenth held out (as
-early stopping keeps it); the last and the best dev scores are printed too.
+early stopping keeps it); the last and the best dev scores are printed too. The CRF decodes
+as ``SequenceTagger.predict`` does, impossible BIO transitions forbidden, in both frameworks.
 """
 
 from __future__ import annotations
@@ -161,11 +162,12 @@ class Runner:
             loss.backward()
             self.opt.step()
 
-    def tag(self, batch: tuple[Any, ...]) -> list[list[int]]:
-        """Predicted tag indices of each row."""
+    def tag(self, batch: tuple[Any, ...], constraints: Any = None) -> list[list[int]]:
+        """Predicted tag indices of each row; a CRF's Viterbi restricted by ``constraints``
+        (``rnnrs.reference.crf.Constraints``) when given."""
         ids, lengths, _, chars, cl = batch
         if self.framework == "rnnrs":
-            out = self.engine.decode(ids, lengths, chars, cl)
+            out = self.engine.decode(ids, lengths, chars, cl, constraints=constraints)
             return [row[: int(n)].tolist() for row, n in zip(out, lengths)]
         import torch
 
@@ -174,7 +176,7 @@ class Runner:
         with torch.no_grad():
             scores = self.module(t_ids, t_len, t_chars, t_cl)
             if self.crf:
-                return self.module.viterbi(scores, t_len)
+                return self.module.viterbi(scores, t_len, constraints)
             best = scores.argmax(dim=2)
             return [best[i, : int(n)].tolist() for i, n in enumerate(lengths)]
 
@@ -276,6 +278,7 @@ def quality(
     the end, as records."""
     import rnnrs
     from rnnrs.commands.tag import held_out
+    from rnnrs.reference.crf import allowed_transitions
     from rnnrs.text.tasks import read_tagging
     from rnnrs.training.metrics import tagging_metrics
 
@@ -295,13 +298,17 @@ def quality(
         for name, part in (("select", select), ("dev", dev))
     }
     runner = Runner(framework, tagger)
+    # A CRF over BIO tags decodes as SequenceTagger.predict does: impossible transitions
+    # (I-X after O) forbidden, in both frameworks.
+    allowed = allowed_transitions(tag_set) if output == "crf" else None
+    constraints = None if allowed is None else tuple(allowed)
     curve: list[dict[str, Any]] = []
 
     def score(name: str) -> float:
         part, batches, rows_of = sets[name]
         gold, pred = [], []
         for batch, rows in zip(batches, rows_of):
-            for path, i in zip(runner.tag(batch), rows):
+            for path, i in zip(runner.tag(batch, constraints), rows):
                 pred.append([tag_set[k] for k in path])
                 gold.append(part.tags[int(i)] if part.tags else [])
         result = tagging_metrics(gold, pred)

@@ -212,6 +212,35 @@ def test_the_torch_module_gives_the_same_scores_loss_and_paths(char_encoder: str
     assert paths == [[tagger.tags.index(x) for x in row] for row in tagger.predict(sents)]
 
 
+def test_the_torch_modules_constrained_viterbi_decodes_as_predict() -> None:
+    torch = pytest.importorskip("torch")
+    from rnnrs.io.torch_tagger import torch_tagger
+    from rnnrs.reference.crf import allowed_transitions
+
+    sents, tags = synthetic_ner(12, 4)
+    tagger = make(sents, tags, char_encoder="lstm", output="crf")  # constrained by default
+    module = torch_tagger(tagger.config, tagger.tokenizer.vocab_size)
+    cons = allowed_transitions(tagger.tags)
+    assert cons is not None
+    # Transitions that favour the forbidden ones (I-X after O, I-X first), so that the
+    # constraints decide the paths.
+    state = tagger.to_torch_state_dict()
+    state["crf.transitions"] = np.where(cons.allowed, 0.0, 20.0).astype(np.float32)
+    state["crf.start_transitions"] = np.where(cons.allowed_start, 0.0, 20.0).astype(np.float32)
+    tagger.set_parameters(state)
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    module.eval()
+    ids, lengths, _, chars, cl = tagger.tag_batches((sents, tags), 12).batch(list(range(12)))
+    t = [torch.from_numpy(a.astype(np.int64)) for a in (ids, lengths, chars, cl)]
+    with torch.no_grad():
+        scores = module(t[0], t[1], t[2], t[3])
+        plain = module.viterbi(scores, t[1])
+        constrained = module.viterbi(scores, t[1], tuple(cons))
+    want = [[tagger.tags.index(x) for x in row] for row in tagger.predict(sents)]
+    assert constrained == want
+    assert plain != want
+
+
 def test_the_readme_tagging_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import shlex
 

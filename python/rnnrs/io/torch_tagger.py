@@ -125,10 +125,20 @@ def torch_tagger(config: Mapping[str, Any], vocab_size: int) -> Any:
             log_z = torch.logsumexp(alpha + end, dim=1)
             return (log_z - gold - end[last]).sum()
 
-        def viterbi(self, scores: Any, lengths: Any) -> list[list[int]]:
-            """The best tag path of each row."""
+        def viterbi(
+            self, scores: Any, lengths: Any, constraints: Any = None
+        ) -> list[list[int]]:
+            """The best tag path of each row; ``constraints`` (allowed (K, K), allowed
+            first (K), allowed last (K), as ``rnnrs.reference.crf.Constraints``) forbids
+            the other transitions, as rnnrs's constrained decoding does."""
             trans = self.crf["transitions"]
             start, end = self.crf["start_transitions"], self.crf["end_transitions"]
+            if constraints is not None:
+                allowed, first, last = (torch.as_tensor(c, dtype=torch.bool) for c in constraints)
+                never = torch.tensor(float("-inf"))
+                trans = torch.where(allowed, trans, never)
+                start = torch.where(first, start, never)
+                end = torch.where(last, end, never)
             b, t, _ = scores.shape
             mask = torch.arange(t)[None, :] < lengths[:, None]
             score = start + scores[:, 0]
