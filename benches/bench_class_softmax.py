@@ -1,19 +1,24 @@
-"""Class-factored softmax on a 33k-word vocabulary (WikiText-2 validation text): training
+"""Class-factored softmax on a word vocabulary (WikiText-2 validation text): training
 speed of rnnrs's class softmax against rnnrs's own full softmax and PyTorch's
 ``nn.AdaptiveLogSoftmaxWithLoss`` at the same size, and validation perplexity after equal
 CPU time.
 
 Model: 2-layer LSTM, H = E = 256, bptt 35, batch 20, Adam 2e-3, clip 5. Vocabulary: every
-word of wikitext2.valid.txt plus the specials (33k); the last 10% of the tokens is the
+word of wikitext2.valid.txt plus the specials (13.8k); the last 10% of the tokens is the
 validation text. rnnrs's classes: ``rnnrs.frequency_classes`` of the training part (sqrt(V)
 classes, rnnlm-0.4b's binning). PyTorch: embedding + nn.LSTM + AdaptiveLogSoftmaxWithLoss
 (cutoffs 2000, 10000, div_value 4, as in its documentation's language-model examples).
 
 Prints one JSON object per line: tokens/s of each model at 1 and 2 threads, the ratios, and
 each model's validation perplexity after ``--seconds`` of process CPU time on one thread.
+WikiText-2's 33k-word vocabulary is that of its training split, whose text is not in
+../shared/data: ``--synthetic-vocab 33278`` adds the speed rows (labelled ``synthetic``) on
+a stream of that many word types with Zipf frequencies (p(rank r) ~ 1/r) and the training
+split's length (2.09M tokens); speed depends on the sizes and on how the targets fall in
+the classes, not on the words themselves.
 Skips cleanly when the data file or torch is absent. Run it on an otherwise idle machine.
 
-    python benches/bench_class_softmax.py [--seconds 60] [--measure 15]
+    python benches/bench_class_softmax.py [--seconds 60] [--measure 15] [--synthetic-vocab 33278]
 """
 
 from __future__ import annotations
@@ -139,11 +144,47 @@ def tokens_per_second(run: Any, measure: float) -> float:
     return tokens / (time.perf_counter() - tick)
 
 
+def zipf_stream(vocab: int, tokens: int, seed: int = 0) -> np.ndarray:
+    """``tokens`` ids in 0..vocab drawn with p(id r) proportional to 1 / (r + 1)."""
+    p = 1.0 / np.arange(1, vocab + 1)
+    return np.random.default_rng(seed).choice(vocab, size=tokens, p=p / p.sum()).astype(np.uint32)
+
+
+def models(vocab: int, train: Any, classes: list[int]) -> dict[str, Callable[[], Any]]:
+    """A maker of each of the three compared models, by name."""
+    return {
+        "rnnrs class": lambda: RnnrsRun(vocab, train, classes),
+        "rnnrs full": lambda: RnnrsRun(vocab, train, None),
+        "torch adaptive": lambda: TorchRun(vocab, train),
+    }
+
+
+def speed_rows(threads: list[int], measure: float, vocab: int, train: Any, **label: Any) -> None:
+    """Training tokens/s of the three models at each thread count, and the ratios."""
+    classes = rnnrs.frequency_classes(train, vocab)
+    emit(vocab=vocab, classes=max(classes) + 1, train_tokens=len(train), **label)
+    makers = models(vocab, train, classes)
+    for n in threads:
+        set_threads(n)
+        speed = {name: tokens_per_second(make(), measure) for name, make in makers.items()}
+        for name, tps in speed.items():
+            emit(impl=name, threads=n, tokens_per_s=round(tps, 1), **label)
+        emit(
+            threads=n,
+            class_over_full=round(speed["rnnrs class"] / speed["rnnrs full"], 2),
+            class_over_torch_adaptive=round(speed["rnnrs class"] / speed["torch adaptive"], 2),
+            **label,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="CPU time per model")
     parser.add_argument("--measure", type=float, default=15.0, help="seconds per speed run")
     parser.add_argument("--threads", default="1,2")
+    parser.add_argument(
+        "--synthetic-vocab", type=int, help="also time a Zipf stream of this many word types"
+    )
     args = parser.parse_args()
     if not DATA.is_file():
         emit(skipped=f"{DATA} not found")
@@ -158,30 +199,14 @@ def main() -> None:
     ids = tok.encode_lines(text)
     train, valid, _ = split_corpus(ids, valid=0.1, test=0.0)
     classes = rnnrs.frequency_classes(train, tok.vocab_size)
-    emit(
-        vocab=tok.vocab_size,
-        classes=max(classes) + 1,
-        train_tokens=len(train),
-        valid_tokens=len(valid),
-        load_average=os.getloadavg()[0],
-    )
-    makers: dict[str, Callable[[], Any]] = {
-        "rnnrs class": lambda: RnnrsRun(tok.vocab_size, train, classes),
-        "rnnrs full": lambda: RnnrsRun(tok.vocab_size, train, None),
-        "torch adaptive": lambda: TorchRun(tok.vocab_size, train),
-    }
-    for threads in (int(t) for t in args.threads.split(",")):
-        set_threads(threads)
-        speed = {name: tokens_per_second(make(), args.measure) for name, make in makers.items()}
-        for name, tps in speed.items():
-            emit(impl=name, threads=threads, tokens_per_s=round(tps, 1))
-        emit(
-            threads=threads,
-            class_over_full=round(speed["rnnrs class"] / speed["rnnrs full"], 2),
-            class_over_torch_adaptive=round(speed["rnnrs class"] / speed["torch adaptive"], 2),
-        )
+    emit(valid_tokens=len(valid), load_average=os.getloadavg()[0])
+    threads = [int(t) for t in args.threads.split(",")]
+    speed_rows(threads, args.measure, tok.vocab_size, train)
+    if args.synthetic_vocab:
+        stream = zipf_stream(args.synthetic_vocab, 2_088_628)
+        speed_rows(threads, args.measure, args.synthetic_vocab, stream, data="synthetic")
     set_threads(1)
-    for name, make in makers.items():
+    for name, make in models(tok.vocab_size, train, classes).items():
         run = make()
         tokens, start = 0, time.process_time()
         while time.process_time() - start < args.seconds:

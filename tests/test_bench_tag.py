@@ -20,6 +20,8 @@ pytestmark = pytest.mark.skipif(not rnnrs.rust_available(), reason="Rust core no
 @pytest.fixture
 def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     path = Path(__file__).resolve().parents[1] / "benches" / "bench_tag.py"
+    if str(path.parent) not in sys.path:  # the benchmarks import their shared helpers
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location("bench_tag", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
