@@ -40,6 +40,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -133,15 +134,22 @@ def build(
     pooling: str,
     recipe: Optional[dict[str, float]] = None,
     vectors: Any = None,
+    other_texts: Sequence[str] = (),
 ) -> Any:
     """An rnnrs SequenceClassifier (Rust backend) of ``sizes`` with a word tokenizer fitted
     on ``texts``, its labels those of ``labels``, regularised by ``recipe`` (dropout,
     embedding_dropout, unk_replace: none by default); with pretrained ``vectors``
-    (a WordVectors), its embedding is theirs (their dimension, seeded from them)."""
+    (a WordVectors), its embedding is theirs (their dimension, seeded from them) and its
+    vocabulary also holds the words of ``other_texts`` they know (``pretrained.augmented``)."""
     import rnnrs
 
     tok = rnnrs.WordTokenizer.fit(texts)
-    seed = None if vectors is None else pretrained.for_vocabulary(vectors, tok.vocab)
+    seed = None
+    if vectors is not None:
+        own = [w for w in sorted(tok.vocab, key=tok.vocab.__getitem__) if w not in tok.SPECIALS]
+        others = (w for t in other_texts for w in tok.split(t))
+        tok = rnnrs.WordTokenizer(pretrained.augmented(own, others, vectors))
+        seed = pretrained.for_vocabulary(vectors, tok.vocab)
     return rnnrs.SequenceClassifier(
         tok,
         labels=sorted(set(labels), key=str),
@@ -347,7 +355,10 @@ def quality(
     accuracy). ``recipe`` regularises both frameworks' model alike (the rare words replaced
     in the batches both see; torch's twin drops what rnnrs drops); pretrained ``vectors``
     seed both frameworks' embedding alike."""
-    clf = build(list(train.texts), list(train.labels), sizes, pooling, recipe, vectors)
+    clf = build(
+        *(list(train.texts), list(train.labels), sizes, pooling, recipe, vectors),
+        [*select.texts, *held.texts],
+    )
     data = clf.text_batches(train, sizes["batch"])
     selection = predict_batches(clf, select)
     evaluation = predict_batches(clf, held)

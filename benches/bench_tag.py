@@ -42,6 +42,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -105,16 +106,26 @@ def speed_data() -> tuple[list[list[str]], list[list[str]], str]:
     return sents, tags, "synthetic"
 
 
-def build(sents: list[list[str]], tag_set: list[str], output: str, vectors: Any = None) -> Any:
+def build(
+    sents: list[list[str]],
+    tag_set: list[str],
+    output: str,
+    vectors: Any = None,
+    other_sents: Sequence[list[str]] = (),
+) -> Any:
     """A Rust-backend SequenceTagger of T1 with a word vocabulary of ``sents``; with
     pretrained ``vectors`` (a WordVectors), its word embedding is theirs (their dimension,
-    seeded from them, a word's lowercased form's vector when it has none of its own)."""
+    seeded from them, a word's lowercased form's vector when it has none of its own) and its
+    vocabulary also holds the words of ``other_sents`` they know (``pretrained.augmented``)."""
     import rnnrs
 
     counts = Counter(t for s in sents for t in s)
-    tok = rnnrs.WordTokenizer(sorted(counts, key=lambda w: (-counts[w], w)))
+    words = sorted(counts, key=lambda w: (-counts[w], w))
     if vectors is None:
+        tok = rnnrs.WordTokenizer(words)
         return rnnrs.SequenceTagger(tok, tag_set, output=output, backend="rust", **T1)
+    others = (t for s in other_sents for t in s)
+    tok = rnnrs.WordTokenizer(pretrained.augmented(words, others, vectors))
     sizes = {**T1, "embed_size": vectors.dim}
     seed = pretrained.for_vocabulary(vectors, tok.vocab)
     return rnnrs.SequenceTagger(
@@ -305,7 +316,7 @@ def quality(
     train, select = held_out(read_tagging(DATA / train_file), seed=1)
     dev = read_tagging(DATA / dev_file)
     tag_set = sorted(set(train.tag_set()) | set(dev.tag_set()) | set(select.tag_set()))
-    tagger = build(train.tokens, tag_set, output, vectors)
+    tagger = build(train.tokens, tag_set, output, vectors, [*select.tokens, *dev.tokens])
     data = tagger.tag_batches(train, BATCH)
     sets = {
         name: (part, *tagger.tag_batches(part, PREDICT_BATCH).sorted_batches())

