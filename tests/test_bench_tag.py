@@ -68,3 +68,25 @@ def test_pretrained_vectors_seed_the_word_embedding_and_widen_the_vocabulary(
     emb = tagger.parameters()["embedding.weight"]
     np.testing.assert_array_equal(emb[vocab["Paris"]], [1.0, 2.0])
     np.testing.assert_array_equal(emb[vocab["went"]], [3.0, 4.0])
+
+
+def test_frozen_pretrained_embeddings_stay_as_given_in_both_frameworks(bench: ModuleType) -> None:
+    import rnnrs
+
+    sents, tags, _ = bench.speed_data()
+    words = sorted({w for s in sents[:16] for w in s})
+    glove = rnnrs.WordVectors(words, np.random.default_rng(0).normal(size=(len(words), 3)))
+    tag_set = sorted({t for row in tags for t in row})
+    tagger = bench.build(sents[:16], tag_set, "softmax", glove, (), freeze=True)
+    before = tagger.parameters()
+    batch = tagger.tag_batches((sents[:16], tags[:16]), 16).batch(list(range(16)))
+    bench.Runner("rnnrs", tagger).train([batch])
+    after = tagger.parameters()
+    np.testing.assert_array_equal(after["embedding.weight"], before["embedding.weight"])
+    assert not np.array_equal(after["emission.weight"], before["emission.weight"])
+    if bench.have_torch():
+        theirs = bench.Runner("torch", bench.build(sents[:16], tag_set, "softmax", glove, (), True))
+        theirs.train([batch])
+        np.testing.assert_array_equal(
+            theirs.module.embedding.weight.detach().numpy(), before["embedding.weight"]
+        )
