@@ -249,11 +249,31 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t0
 
 
+def forward_flops(sizes: dict[str, int]) -> int:
+    """Floating-point operations of the BiLSTM's forward per token: the input and the
+    recurrent products of both directions and every layer (2 per multiply-add)."""
+    e, h = sizes["embed_size"], sizes["hidden_size"]
+    inputs = [e] + [2 * h] * (sizes["num_layers"] - 1)
+    return sum(2 * 2 * 4 * h * (i + h) for i in inputs)
+
+
+def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """The float32 GEMM rate PyTorch reaches on an (n, n) x (n, n) product at its current
+    thread count (best of ``repeats``): what the machine's cores sustain on GEMM."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return round(2 * n**3 / best / 1e9, 1)
+
+
 def speed(
     framework: str, threads: int, pooling: str, steps: int, sizes: dict[str, int]
 ) -> dict[str, Any]:
     """Training and prediction sentences/s of ``framework`` at ``threads`` threads (one
-    warm-up step, then ``steps`` timed ones), and the process's peak memory after training."""
+    warm-up step, then ``steps`` timed ones), the process's peak memory after training, the
+    prediction's GFLOP/s (``forward_flops``), and for torch the machine's GEMM rate."""
     import rnnrs
 
     rnnrs.set_num_threads(threads)
@@ -275,14 +295,17 @@ def speed(
     predict_s = min(
         timed(lambda: [runner.logits(i, n) for i, n, _ in predict]) for _ in range(PREDICT_REPEATS)
     )
+    tokens = sum(int(b[1].sum()) for b in predict)
     return {
         "data": source,
         "vocab": clf.tokenizer.vocab_size,
         "mean_length": round(float(np.mean(np.concatenate([b[1] for b in batches]))), 1),
         "train_sent_s": round(sum(len(b[2]) for b in batches[1:]) / train_s, 1),
         "predict_sent_s": round(len(texts) / predict_s, 1),
+        "predict_gflops": round(tokens * forward_flops(sizes) / predict_s / 1e9, 1),
         "peak_rss_mb": round(peak_kib / 1024, 1),
         "peak_growth_mb": round((peak_kib - base_kib) / 1024, 1),
+        **({"matmul_gflops": matmul_gflops()} if framework == "torch" else {}),
     }
 
 
@@ -320,8 +343,11 @@ def side_by_side(
             continue
         for key in ("data", "vocab", "mean_length"):
             out.setdefault(key, rec[key])
-        for key in ("train_sent_s", "predict_sent_s", "peak_rss_mb", "peak_growth_mb"):
+        for key in ("train_sent_s", "predict_sent_s", "predict_gflops", "peak_rss_mb"):
             out[f"{fw}_{key}"] = rec[key]
+        out[f"{fw}_peak_growth_mb"] = rec["peak_growth_mb"]
+        if "matmul_gflops" in rec:
+            out["torch_matmul_gflops"] = rec["matmul_gflops"]
     if "rnnrs_train_sent_s" in out and "torch_train_sent_s" in out:
         out["train_ratio"] = round(out["rnnrs_train_sent_s"] / out["torch_train_sent_s"], 2)
         out["predict_ratio"] = round(out["rnnrs_predict_sent_s"] / out["torch_predict_sent_s"], 2)

@@ -97,12 +97,13 @@ def test_quality_curve_learns_a_cue_task(bench: ModuleType) -> None:
 
 def test_side_by_side_ratios(bench: ModuleType) -> None:
     common = {"data": "synthetic", "vocab": 10, "mean_length": 5.0}
-    ours = {**common, "train_sent_s": 300.0, "predict_sent_s": 900.0}
+    ours = {**common, "train_sent_s": 300.0, "predict_sent_s": 900.0, "predict_gflops": 9.0}
     ours |= {"peak_rss_mb": 100.0, "peak_growth_mb": 50.0}
-    theirs = {**common, "train_sent_s": 100.0, "predict_sent_s": 300.0}
-    theirs |= {"peak_rss_mb": 400.0, "peak_growth_mb": 200.0}
+    theirs = {**common, "train_sent_s": 100.0, "predict_sent_s": 300.0, "predict_gflops": 3.0}
+    theirs |= {"peak_rss_mb": 400.0, "peak_growth_mb": 200.0, "matmul_gflops": 20.0}
     out = bench.side_by_side(ours, theirs, {"threads": 1})
     assert (out["train_ratio"], out["predict_ratio"]) == (3.0, 3.0)
+    assert (out["rnnrs_predict_gflops"], out["torch_matmul_gflops"]) == (9.0, 20.0)
     assert (out["memory_ratio"], out["memory_growth_ratio"]) == (0.25, 0.25)
     alone = bench.side_by_side(ours, {"error": "boom"}, {"threads": 1})
     assert alone["torch_error"] == "boom" and "train_ratio" not in alone
@@ -134,3 +135,10 @@ def test_pretrained_vectors_seed_the_embedding_lowercased_when_needed(bench: Mod
     emb = clf.parameters()["embedding.weight"]
     np.testing.assert_array_equal(emb[clf.tokenizer.vocab["film"]], [3.0, 4.0])
     assert "zzqx" not in clf.tokenizer.vocab
+
+
+def test_forward_flops_count_both_directions_of_every_layer(bench: ModuleType) -> None:
+    # K1: 2 directions x 4 gates x 256 units x (128 inputs + 256 recurrent), 2 per multiply-add
+    assert bench.forward_flops(bench.K1) == 2 * 2 * 4 * 256 * (128 + 256) == 1_572_864
+    two = {**bench.K1, "num_layers": 2}
+    assert bench.forward_flops(two) == 1_572_864 + 2 * 2 * 4 * 256 * (512 + 256)
