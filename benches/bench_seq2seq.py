@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -36,6 +35,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+
+import schedule
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cmudict"
 S1 = {"embed_size": 64, "hidden_size": 256, "batch": 64}
@@ -246,11 +247,9 @@ def speed(framework: str, threads: int, quick: bool) -> dict[str, Any]:
 
 
 def annealed_lr(deadline: float, seconds: float) -> float:
-    """The learning rate when ``deadline - now`` of a ``seconds`` budget is left: a cosine
-    from LR down to LR / 20."""
-    done = min(1.0, max(0.0, 1.0 - (deadline - time.perf_counter()) / seconds))
-    floor = LR / 20
-    return floor + (LR - floor) * 0.5 * (1.0 + math.cos(math.pi * done))
+    """The learning rate when ``deadline - now`` of a ``seconds`` budget is left
+    (``schedule.annealed_lr``: a cosine from LR down to LR / 20)."""
+    return schedule.annealed_lr(LR, seconds - (deadline - time.perf_counter()), seconds)
 
 
 def quality(framework: str, minutes: float, quick: bool) -> dict[str, Any]:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import time
@@ -50,6 +49,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 import pretrained
+from schedule import annealed_lr as schedule_lr
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 T1 = {
@@ -291,14 +291,6 @@ def run_speed(args: argparse.Namespace, use_torch: bool) -> None:
 # ---------------------------------------------------------------------------- quality
 
 
-def annealed_lr(elapsed: float, seconds: float) -> float:
-    """The learning rate after ``elapsed`` of a ``seconds`` training budget: a cosine from LR
-    down to LR / 20."""
-    done = min(1.0, elapsed / seconds)
-    floor = LR / 20
-    return floor + (LR - floor) * 0.5 * (1.0 + math.cos(math.pi * done))
-
-
 def quality(
     framework: str,
     dataset: str,
@@ -311,7 +303,7 @@ def quality(
 ) -> list[dict[str, Any]]:
     """Train ``framework``'s tagger on nine tenths of ``dataset``'s train file for
     ``seconds`` of training time (evaluations excluded), 10 batches at a time in the epochs'
-    shuffled order, at the constant LR or annealed by ``annealed_lr`` (``schedule``); the
+    shuffled order, at the constant LR or annealed over the time (``schedule``); the
     scores on the tenth held out (seed 1) and on dev at 0 s, every ``eval_every`` s and at
     the end, as records. Pretrained ``vectors`` seed both frameworks' word embedding (kept
     as they are with ``freeze``)."""
@@ -364,7 +356,7 @@ def quality(
         for start in range(0, data.steps_per_epoch, 10):
             positions = np.arange(start, min(start + 10, data.steps_per_epoch))
             batches = data.epoch_batches(epoch, positions)
-            lr = annealed_lr(elapsed, seconds) if schedule == "cosine" else LR
+            lr = schedule_lr(LR, elapsed, seconds) if schedule == "cosine" else LR
             t0 = time.perf_counter()
             runner.train(batches, lr)
             elapsed += time.perf_counter() - t0

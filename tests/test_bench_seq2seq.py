@@ -20,6 +20,8 @@ pytestmark = pytest.mark.skipif(not rust_available(), reason="the Rust extension
 
 def bench() -> ModuleType:
     path = Path(__file__).resolve().parents[1] / "benches" / "bench_seq2seq.py"
+    if str(path.parent) not in sys.path:  # the benchmarks import their shared helpers
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location("bench_seq2seq", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

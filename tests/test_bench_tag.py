@@ -90,3 +90,11 @@ def test_frozen_pretrained_embeddings_stay_as_given_in_both_frameworks(bench: Mo
         np.testing.assert_array_equal(
             theirs.module.embedding.weight.detach().numpy(), before["embedding.weight"]
         )
+
+
+def test_the_annealed_learning_rate_falls_from_lr_to_a_twentieth(bench: ModuleType) -> None:
+    import schedule
+
+    rates = [schedule.annealed_lr(2e-3, t, 60.0) for t in (0.0, 30.0, 60.0, 90.0)]
+    assert rates[0] == pytest.approx(2e-3) and rates[1] == pytest.approx(1.05e-3)
+    assert rates[2] == rates[3] == pytest.approx(1e-4)
