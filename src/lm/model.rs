@@ -9,6 +9,7 @@
 use std::ops::Range;
 
 use crate::error::{CoreError, Result};
+use crate::linalg::kernels::PackedB;
 use crate::nn::cell::CellKind;
 use crate::nn::class_decoder::{self, ClassGrads, ClassMap, ClassWeights, ClassWorkspace};
 use crate::nn::dropout::{self, Rng};
@@ -182,6 +183,8 @@ struct Workspace {
     /// (T*B, V) logits; dL/dlogits after a loss with gradients.
     logits: Vec<f32>,
     row_loss: Vec<f64>,
+    /// The decoder weight packed for the fused loss without gradients ([`decoder::nll`]).
+    packed_out: PackedB,
     /// The class softmax's buffers, and its dL/dh (T*B, H) before it goes to the encoder.
     class: ClassWorkspace,
     dy: Vec<f32>,
@@ -587,12 +590,18 @@ impl Model {
         let top = top_outputs(stack, &ws.dropped, drop, n * h);
         let total = match class_out {
             None => {
-                grow(&mut ws.logits, n * v);
                 let b_out = &values[out_b.clone()];
-                decoder::logits(top, n, h, &values[w_out], b_out, &mut ws.logits);
-                grow(&mut ws.row_loss, n);
                 let targets = &ws.targets[..n];
-                decoder::cross_entropy(&mut ws.logits, v, targets, &mut ws.row_loss, scale);
+                grow(&mut ws.row_loss, n);
+                if grad {
+                    grow(&mut ws.logits, n * v);
+                    decoder::logits(top, n, h, &values[w_out], b_out, &mut ws.logits);
+                    decoder::cross_entropy(&mut ws.logits, v, targets, &mut ws.row_loss, scale);
+                } else {
+                    // No gradients: the logits are not kept, so they need not be stored.
+                    ws.packed_out.pack_transposed(&values[w_out], v, h);
+                    decoder::nll(top, h, &ws.packed_out, b_out, targets, &mut ws.row_loss);
+                }
                 ws.row_loss[..n].iter().sum::<f64>()
             }
             Some(c) => {

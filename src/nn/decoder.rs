@@ -6,7 +6,8 @@ use rayon::prelude::*;
 
 use crate::linalg::colsum::add_colsum;
 use crate::linalg::gemm::{matmul, MatRef};
-use crate::runtime::simd::{exp, max_lanes, multiversion, sum_lanes};
+use crate::linalg::kernels::{self, PackedB, NR};
+use crate::runtime::simd::{exp, level, max_lanes, multiversion, sum_lanes};
 
 /// `logits (N, V) = h (N, H) · w (V, H)^T + bias (V)`.
 pub fn logits(h: &[f32], n: usize, hid: usize, w: &[f32], bias: &[f32], out: &mut [f32]) {
@@ -80,6 +81,94 @@ pub fn cross_entropy(
         .for_each(|((row, &t), l)| *l = xent_row(row, t as usize, grad_scale));
 }
 
+/// Panels of the weight per column chunk of [`nll`]: 8 * 32 columns, a chunk of H x 256
+/// floats that every row block of a task reuses.
+const NLL_PANELS: usize = 8;
+/// Rows computed at once (one micro-kernel row block of the widest level).
+const NLL_BLOCK: usize = 12;
+/// Rows per parallel task: the weight is read once per task.
+const NLL_TASK: usize = 16 * NLL_BLOCK;
+
+multiversion! {
+    /// Add `bias` to one chunk of a row's logits and fold the chunk into the row's running
+    /// log-sum-exp: `max` so far and `sum` of exp(x - max) so far (the online softmax).
+    fn fold_chunk(x: &mut [f32], bias: &[f32], max: &mut f32, sum: &mut f32) {
+        for (a, &b) in x.iter_mut().zip(bias) {
+            *a += b;
+        }
+        let cm = max_lanes(x);
+        // NaN stays NaN (f32::max would drop it).
+        let m = if cm > *max || cm.is_nan() { cm } else { *max };
+        let mut acc = [0.0f32; 16];
+        let chunks = x.chunks_exact(16);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for (a, &v) in acc.iter_mut().zip(c) {
+                *a += exp(v - m);
+            }
+        }
+        let mut s = sum_lanes(&acc);
+        for &v in tail {
+            s += exp(v - m);
+        }
+        *sum = *sum * exp(*max - m) + s;
+        *max = m;
+    }
+}
+
+/// -log softmax(h · w^T + bias)[target] (nats) of each of the N rows of `h (N, H)`, into
+/// `row_loss (N)`; `w` is the (V, H) weight packed transposed. The same values as [`logits`]
+/// then [`cross_entropy`] without gradients, up to float rounding, but the (N, V) logits are
+/// never stored: the columns run in chunks that stay in cache, and each row keeps a running
+/// max and sum of exponentials. Rows run in parallel tasks.
+pub fn nll(
+    h: &[f32],
+    hid: usize,
+    w: &PackedB,
+    bias: &[f32],
+    targets: &[u32],
+    row_loss: &mut [f64],
+) {
+    let (n, v) = (targets.len(), bias.len());
+    assert!(w.k() == hid && w.n() == v, "nll: weight is not (V, H)");
+    let width = NLL_PANELS * NR;
+    let lv = level();
+    row_loss[..n]
+        .par_chunks_mut(NLL_TASK)
+        .zip(targets.par_chunks(NLL_TASK))
+        .enumerate()
+        .for_each(|(task, (loss, targets))| {
+            let first = task * NLL_TASK;
+            let rows = targets.len();
+            let mut block = vec![0.0f32; NLL_BLOCK * width];
+            let mut max = vec![f32::NEG_INFINITY; rows];
+            let mut sum = vec![0.0f32; rows];
+            let mut picked = vec![0.0f32; rows];
+            for p0 in (0..w.panels()).step_by(NLL_PANELS) {
+                let p1 = (p0 + NLL_PANELS).min(w.panels());
+                let c0 = p0 * NR;
+                let cols = (p1 * NR).min(v) - c0;
+                for r0 in (0..rows).step_by(NLL_BLOCK) {
+                    let r = NLL_BLOCK.min(rows - r0);
+                    let a = &h[(first + r0) * hid..(first + r0 + r) * hid];
+                    kernels::run(lv, &mut block, width, a, hid, r, w, p0..p1, false);
+                    for i in 0..r {
+                        let x = &mut block[i * width..i * width + cols];
+                        let row = r0 + i;
+                        fold_chunk(x, &bias[c0..c0 + cols], &mut max[row], &mut sum[row]);
+                        let t = targets[row] as usize;
+                        if (c0..c0 + cols).contains(&t) {
+                            picked[row] = x[t - c0];
+                        }
+                    }
+                }
+            }
+            for (i, l) in loss.iter_mut().enumerate() {
+                *l = f64::from(sum[i]).ln() + f64::from(max[i] - picked[i]);
+            }
+        });
+}
+
 /// Backward of [`logits`], the weight side: `dw (V, H) += dlogits^T · h`, `db (V) += column
 /// sums`.
 pub fn backward_weights(
@@ -138,5 +227,47 @@ mod tests {
         for (a, b) in logits.iter().zip(want) {
             assert!((*a as f64 - b).abs() < 1e-6, "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn fused_nll_matches_logits_then_cross_entropy() {
+        // Sizes around the chunk, block and task edges: V not a multiple of a panel or of a
+        // chunk, N past one task, wide logits so later chunks raise the running max.
+        for &(n, hid, v) in &[(1, 3, 5), (13, 7, 300), (NLL_TASK + 5, 9, 2 * 256 + 33)] {
+            let h: Vec<f32> = (0..n * hid)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+                .collect();
+            let w: Vec<f32> = (0..v * hid)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 20.0)
+                .collect();
+            let bias: Vec<f32> = (0..v).map(|j| (j as f32) * 0.01).collect();
+            let targets: Vec<u32> = (0..n).map(|i| ((i * 131) % v) as u32).collect();
+            let mut logits_buf = vec![0.0f32; n * v];
+            logits(&h, n, hid, &w, &bias, &mut logits_buf);
+            let mut want = vec![0.0f64; n];
+            cross_entropy(&mut logits_buf, v, &targets, &mut want, None);
+            let mut packed = PackedB::default();
+            packed.pack_transposed(&w, v, hid);
+            let mut got = vec![0.0f64; n];
+            nll(&h, hid, &packed, &bias, &targets, &mut got);
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                    "({n},{hid},{v}) row {i}: {g} vs {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fused_nll_keeps_nan() {
+        let (hid, v) = (2, 40);
+        let h = [f32::NAN, 1.0];
+        let w = vec![0.5f32; v * hid];
+        let mut packed = PackedB::default();
+        packed.pack_transposed(&w, v, hid);
+        let mut got = [0.0f64];
+        nll(&h, hid, &packed, &vec![0.0; v], &[3], &mut got);
+        assert!(got[0].is_nan());
     }
 }

@@ -34,7 +34,8 @@ pub fn matmul_packed(
 }
 
 /// [`matmul_packed`] restricted to the column panels `panels` (columns `panels.start * NR ..
-/// min(panels.end * NR, n)`), at a given instruction-set level (at most [`level()`]).
+/// min(panels.end * NR, n)` of the product), at a given instruction-set level (at most
+/// [`level()`]). `c` holds those columns only: its column 0 is column `panels.start * NR`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     lv: Level,
@@ -47,11 +48,14 @@ pub(crate) fn run(
     panels: Range<usize>,
     accumulate: bool,
 ) {
-    let (k, n) = (b.k(), b.n());
+    let k = b.k();
     assert!(
-        panels.end <= b.panels(),
+        panels.start <= panels.end && panels.end <= b.panels(),
         "matmul_packed: panels out of range"
     );
+    let first = panels.start * NR;
+    // Columns of the product that `c` holds.
+    let n = (panels.end * NR).min(b.n()).saturating_sub(first);
     if m == 0 || n == 0 {
         return;
     }
@@ -72,7 +76,7 @@ pub(crate) fn run(
     };
     for j in panels {
         let panel = b.panel(j);
-        let c0 = j * NR;
+        let c0 = j * NR - first;
         let nv = NR.min(n - c0);
         // The tile that first reads this panel prefetches the next one (or itself again).
         let next = if j + 1 < b.panels() {
@@ -306,7 +310,17 @@ mod tests {
         matmul_packed(&mut whole, n, &a, k, m, &b, false);
         let mut parts = vec![0.0f32; m * n];
         run(level(), &mut parts, n, &a, k, m, &b, 0..1, false);
-        run(level(), &mut parts, n, &a, k, m, &b, 1..b.panels(), false);
+        run(
+            level(),
+            &mut parts[NR..],
+            n,
+            &a,
+            k,
+            m,
+            &b,
+            1..b.panels(),
+            false,
+        );
         assert_eq!(whole, parts);
     }
 
