@@ -204,3 +204,18 @@ def test_an_nbest_file_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
     path.write_bytes(b"1\t-1\tthe cat\n1\t-2\tthe \xf8at\n")
     with pytest.raises(FormatError, match=r"n\.tsv, line 2: expected UTF-8 text, got byte 0xf8"):
         read_nbest(path)
+
+
+def test_token_nll_leaves_the_padding_unscored(rnn: rnnrs.RNNLM) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, rnn.vocab_size, size=(3, 5)).astype(np.uint32)
+    y = rng.integers(0, rnn.vocab_size, size=(3, 5)).astype(np.uint32)
+    full, _ = rnn.engine.token_nll(x, y, None)
+    lengths = np.array([5, 2, 1], dtype=np.int64)
+    part, _ = rnn.engine.token_nll(x, y, None, lengths)
+    inside = np.arange(5)[None, :] < lengths[:, None]
+    np.testing.assert_allclose(part[inside], full[inside], rtol=1e-6)
+    assert (part[~inside] == 0).all() and (full > 0).all()
+    for bad in ([5, 2], [5, 0, 1], [6, 1, 1]):
+        with pytest.raises(ValueError, match="lengths"):
+            rnn.engine.token_nll(x, y, None, np.array(bad, dtype=np.int64))

@@ -173,7 +173,11 @@ class RustEngine:
         self, x: npt.NDArray[np.uint32], state: Optional[_State]
     ) -> tuple[npt.NDArray[np.float32], _State]: ...
     def token_nll(
-        self, x: npt.NDArray[np.uint32], y: npt.NDArray[np.uint32], state: Optional[_State]
+        self,
+        x: npt.NDArray[np.uint32],
+        y: npt.NDArray[np.uint32],
+        state: Optional[_State],
+        lengths: Optional[npt.NDArray[np.int64]] = None,
     ) -> tuple[npt.NDArray[np.float64], _State]: ...
     def step_logits(
         self, tokens: npt.NDArray[np.uint32], state: Optional[_State]

@@ -14,7 +14,7 @@ use crate::nn::cell::CellKind;
 use crate::nn::class_decoder::{self, ClassGrads, ClassMap, ClassWeights, ClassWorkspace};
 use crate::nn::dropout::{self, Rng};
 use crate::nn::params::{split_two, Layout, Params};
-use crate::nn::stack::{Stack, StackConfig, StackInput, State};
+use crate::nn::stack::{check_lengths, Stack, StackConfig, StackInput, State};
 use crate::nn::{checks, decoder, grow};
 use crate::runtime::threads;
 
@@ -184,10 +184,32 @@ struct Workspace {
     logits: Vec<f32>,
     row_loss: Vec<f64>,
     /// The decoder weight packed for the fused loss without gradients ([`decoder::nll`]).
-    packed_out: PackedB,
+    packed_out: PackedDecoder,
+    /// The top outputs and targets of the rows that are scored (padding left out).
+    kept: Vec<f32>,
+    kept_targets: Vec<u32>,
     /// The class softmax's buffers, and its dL/dh (T*B, H) before it goes to the encoder.
     class: ClassWorkspace,
     dy: Vec<f32>,
+}
+
+/// The (V, H) decoder weight packed for [`decoder::nll`], and the parameters' version it was
+/// packed from.
+#[derive(Default)]
+struct PackedDecoder {
+    packed: PackedB,
+    version: Option<u64>,
+}
+
+impl PackedDecoder {
+    /// The weight at `w` of `params`, packed again only when the parameters changed since.
+    fn get(&mut self, params: &Params, w: Range<usize>, v: usize, h: usize) -> &PackedB {
+        if self.version != Some(params.version()) {
+            self.packed.pack_transposed(&params.values()[w], v, h);
+            self.version = Some(params.version());
+        }
+        &self.packed
+    }
 }
 
 /// The `len` floats of top outputs that feed the decoder: the dropped ones in training.
@@ -410,33 +432,77 @@ impl Model {
 
     /// The negative log-likelihood (nats) of every target, (batch, time) row-major, without
     /// dropout or gradients: the log-softmax computed where the logits are, in parallel,
-    /// never copied out. Spec: `backends/numpy_rnnlm.py::NumpyEngine.token_nll`.
+    /// never copied out. With `lengths (B)`, the targets of sequence b at steps >= its length
+    /// are padding: they are not scored and read 0 (the recurrence is causal, so they change
+    /// nothing before them). Spec: `backends/numpy_rnnlm.py::NumpyEngine.token_nll`.
     pub fn token_nll(
         &mut self,
         x: Tokens<'_>,
         y: Tokens<'_>,
         state: Option<&State>,
+        lengths: Option<&[usize]>,
     ) -> Result<(Vec<f64>, State)> {
         self.load(x, y)?;
         let (t, b, v) = (x.time(), x.batch(), self.cfg.vocab_size);
+        if let Some(lens) = lengths {
+            check_lengths(lens, t, b)?;
+        }
         let n = t * b;
+        // Rows of the decoder are time-major: row r is step r / b of sequence r % b.
+        let scored = |r: usize| lengths.is_none_or(|l| r / b < l[r % b]);
         threads::install(|| {
             let fin = self.forward(t, b, state, false)?;
             let mut out = vec![0.0f64; n];
-            // Rows of the decoder are time-major: row r is step r / b of sequence r % b.
             if self.class_out.is_some() {
                 self.output_logits(n);
                 for (r, &target) in self.ws.targets[..n].iter().enumerate() {
-                    out[(r % b) * t + r / b] = -f64::from(self.ws.logits[r * v + target as usize]);
+                    if scored(r) {
+                        let logp = self.ws.logits[r * v + target as usize];
+                        out[(r % b) * t + r / b] = -f64::from(logp);
+                    }
                 }
             } else {
-                self.output_loss(n, false, false);
-                for (r, &nll) in self.ws.row_loss[..n].iter().enumerate() {
+                let keep: Vec<usize> = (0..n).filter(|&r| scored(r)).collect();
+                self.rows_nll(&keep);
+                for (&r, &nll) in keep.iter().zip(&self.ws.row_loss) {
                     out[(r % b) * t + r / b] = nll;
                 }
             }
             Ok((out, fin))
         })?
+    }
+
+    /// -log softmax of the targets of rows `keep` (increasing) of the last forward, full
+    /// softmax, no dropout, into `ws.row_loss[..keep.len()]`: only those rows' top outputs
+    /// (gathered when some are left out) go through the decoder.
+    fn rows_nll(&mut self, keep: &[usize]) {
+        let (h, v) = (self.cfg.hidden_size, self.cfg.vocab_size);
+        let w_out = self.decoder_weight();
+        let Model {
+            params,
+            stack,
+            out_b,
+            ws,
+            ..
+        } = self;
+        let values = params.values();
+        let all = stack.outputs(0);
+        let m = keep.len();
+        let top = if keep.last().is_some_and(|&r| r + 1 == m) {
+            &all[..m * h]
+        } else {
+            grow(&mut ws.kept, m * h);
+            for (dst, &r) in ws.kept.chunks_exact_mut(h).zip(keep) {
+                dst.copy_from_slice(&all[r * h..(r + 1) * h]);
+            }
+            &ws.kept[..m * h]
+        };
+        ws.kept_targets.clear();
+        ws.kept_targets.extend(keep.iter().map(|&r| ws.targets[r]));
+        grow(&mut ws.row_loss, m);
+        let packed = ws.packed_out.get(params, w_out, v, h);
+        let b_out = &values[out_b.clone()];
+        decoder::nll(top, h, packed, b_out, &ws.kept_targets, &mut ws.row_loss);
     }
 
     /// Logits (batch, time, vocab), row-major, without dropout. With the class softmax they
@@ -599,8 +665,8 @@ impl Model {
                     decoder::cross_entropy(&mut ws.logits, v, targets, &mut ws.row_loss, scale);
                 } else {
                     // No gradients: the logits are not kept, so they need not be stored.
-                    ws.packed_out.pack_transposed(&values[w_out], v, h);
-                    decoder::nll(top, h, &ws.packed_out, b_out, targets, &mut ws.row_loss);
+                    let packed = ws.packed_out.get(params, w_out, v, h);
+                    decoder::nll(top, h, packed, b_out, targets, &mut ws.row_loss);
                 }
                 ws.row_loss[..n].iter().sum::<f64>()
             }
@@ -701,7 +767,7 @@ mod tests {
                 Tokens::new(&x, 2, 4).unwrap(),
                 Tokens::new(&y, 2, 4).unwrap(),
             );
-            let (nll, _) = m.token_nll(xs, ys, None).unwrap();
+            let (nll, _) = m.token_nll(xs, ys, None, None).unwrap();
             let (logits, _) = m.logits(xs, None).unwrap();
             for (k, &target) in y.iter().enumerate() {
                 let row = &logits[k * 11..(k + 1) * 11];
@@ -713,6 +779,32 @@ mod tests {
             let (loss, _) = m.loss(xs, ys, None).unwrap();
             let mean = nll.iter().sum::<f64>() / nll.len() as f64;
             assert!((loss - mean).abs() < 1e-6, "{loss} vs {mean}");
+            // With lengths, the steps past each length read 0 and the others are unchanged.
+            let (short, _) = m.token_nll(xs, ys, None, Some(&[2, 4])).unwrap();
+            for (k, (&s, &full)) in short.iter().zip(&nll).enumerate() {
+                let want = if (2..4).contains(&k) { 0.0 } else { full };
+                assert!((s - want).abs() < 1e-6, "{k}: {s} vs {want}");
+            }
+            for bad in [&[2usize][..], &[0, 4], &[2, 5]] {
+                assert!(m.token_nll(xs, ys, None, Some(bad)).is_err(), "{bad:?}");
+            }
         }
+    }
+
+    #[test]
+    fn the_packed_decoder_follows_the_weights() {
+        let x = [1u32, 4, 2, 9, 9, 0, 10, 3];
+        let xs = Tokens::new(&x, 2, 4).unwrap();
+        let mut m = Model::new(ModelConfig::new(11, CellKind::Lstm, 6, 8, 1)).unwrap();
+        fill_uniform(m.params_mut().values_mut(), 3, 0.3);
+        let (before, _) = m.token_nll(xs, xs, None, None).unwrap();
+        // New weights: the loss is the one a model built with them gives.
+        fill_uniform(m.params_mut().values_mut(), 4, 0.3);
+        let (after, _) = m.token_nll(xs, xs, None, None).unwrap();
+        let mut fresh = Model::new(ModelConfig::new(11, CellKind::Lstm, 6, 8, 1)).unwrap();
+        fill_uniform(fresh.params_mut().values_mut(), 4, 0.3);
+        let (want, _) = fresh.token_nll(xs, xs, None, None).unwrap();
+        assert_eq!(after, want);
+        assert_ne!(after, before);
     }
 }

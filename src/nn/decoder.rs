@@ -92,13 +92,25 @@ const NLL_TASK: usize = 16 * NLL_BLOCK;
 multiversion! {
     /// Add `bias` to one chunk of a row's logits and fold the chunk into the row's running
     /// log-sum-exp: `max` so far and `sum` of exp(x - max) so far (the online softmax).
+    /// The max skips NaN: a NaN logit makes the sum NaN, and with it the loss.
     fn fold_chunk(x: &mut [f32], bias: &[f32], max: &mut f32, sum: &mut f32) {
-        for (a, &b) in x.iter_mut().zip(bias) {
-            *a += b;
+        let mut lanes = [f32::NEG_INFINITY; 16];
+        let mut xs = x.chunks_exact_mut(16);
+        let mut bs = bias.chunks_exact(16);
+        for (c, b) in (&mut xs).zip(&mut bs) {
+            for ((v, &bv), l) in c.iter_mut().zip(b).zip(lanes.iter_mut()) {
+                *v += bv;
+                *l = if *v > *l { *v } else { *l };
+            }
         }
-        let cm = max_lanes(x);
-        // NaN stays NaN (f32::max would drop it).
-        let m = if cm > *max || cm.is_nan() { cm } else { *max };
+        let mut m = *max;
+        for l in lanes {
+            m = if l > m { l } else { m };
+        }
+        for (v, &bv) in xs.into_remainder().iter_mut().zip(bs.remainder()) {
+            *v += bv;
+            m = if *v > m { *v } else { m };
+        }
         let mut acc = [0.0f32; 16];
         let chunks = x.chunks_exact(16);
         let tail = chunks.remainder();

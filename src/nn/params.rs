@@ -5,6 +5,7 @@
 //! register their tensors in its [`Layout`] and read them at their ranges.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
@@ -101,6 +102,16 @@ pub struct Params {
     layout: Layout,
     values: Vec<f32>,
     grads: Vec<f32>,
+    /// Renewed from [`VERSIONS`] at every mutable access to the values: equal versions mean
+    /// equal values, so work derived from them (a packed weight) can be kept.
+    version: u64,
+}
+
+/// The source of [`Params::version`]s, unique across all parameter sets of the process.
+static VERSIONS: AtomicU64 = AtomicU64::new(0);
+
+fn next_version() -> u64 {
+    VERSIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Elements per parallel task when zeroing the gradients.
@@ -114,6 +125,7 @@ impl Params {
             layout,
             values: vec![0.0; n],
             grads: vec![0.0; n],
+            version: next_version(),
         }
     }
 
@@ -137,8 +149,16 @@ impl Params {
         &self.values
     }
 
+    /// All values, to change (a new [`Params::version`]).
     pub fn values_mut(&mut self) -> &mut [f32] {
+        self.version = next_version();
         &mut self.values
+    }
+
+    /// The values' version: it changes whenever they may have changed, and two parameter
+    /// sets share one only when one is an unchanged clone of the other.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// The gradients of the last backward, flat, same layout.
@@ -149,6 +169,7 @@ impl Params {
     /// Values and gradients together (a backward pass reads the one and adds into the
     /// other; clipping and the optimizer update both).
     pub fn values_and_grads(&mut self) -> (&mut [f32], &mut [f32]) {
+        self.version = next_version();
         (&mut self.values, &mut self.grads)
     }
 
@@ -165,6 +186,7 @@ impl Params {
     /// Overwrite one tensor; `values` must have exactly its number of elements.
     pub fn set(&mut self, name: &str, values: &[f32]) -> Result<()> {
         let r = self.layout.range_for(name, values.len())?;
+        self.version = next_version();
         self.values[r].copy_from_slice(values);
         Ok(())
     }

@@ -282,7 +282,7 @@ fn reverse_time(
 }
 
 /// Check `lengths` (B) against a (t, b) chunk: 1 <= lengths[b] <= t.
-fn check_lengths(lengths: &[usize], t: usize, b: usize) -> Result<()> {
+pub fn check_lengths(lengths: &[usize], t: usize, b: usize) -> Result<()> {
     if lengths.len() != b {
         return Err(CoreError::invalid(
             "lengths",

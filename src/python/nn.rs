@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use super::call::{detached, guarded};
+use super::classify::int_vector;
 use super::convert::{
     array, non_negative_int, positive_int, shape_str, slice, state_from_py, state_into_py,
     value_err,
@@ -193,17 +194,29 @@ impl RustEngine {
     }
 
     /// The negative log-likelihood (float64, nats) of every target of `y` (b, t) given `x`
-    /// (b, t) from `state`, without dropout, and the final state (GIL released).
+    /// (b, t) from `state`, without dropout, and the final state (GIL released). With
+    /// `lengths` int64 (b,), targets past a row's length are padding: not scored, 0.
+    #[pyo3(signature = (x, y, state, lengths=None))]
     fn token_nll<'py>(
         &mut self,
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
         y: &Bound<'py, PyAny>,
         state: &Bound<'py, PyAny>,
+        lengths: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let xa = tokens2(x, "x")?;
         let ya = tokens2(y, "y")?;
         let (b, t) = (xa.shape()[0], xa.shape()[1]);
+        let lens: Option<Vec<usize>> = match lengths {
+            Some(l) => Some(
+                int_vector(l, "lengths", b)?
+                    .into_iter()
+                    .map(|x| x as usize)
+                    .collect(),
+            ),
+            None => None,
+        };
         let s0 = parse_state(self.core.model.config(), state, b)?;
         let (xs, ys) = (slice(&xa, "x")?, slice(&ya, "y")?);
         let (yb, yt) = (ya.shape()[0], ya.shape()[1]);
@@ -213,6 +226,7 @@ impl RustEngine {
                 Tokens::new(xs, b, t)?,
                 Tokens::new(ys, yb, yt)?,
                 s0.as_ref(),
+                lens.as_deref(),
             )
         })??;
         let arr = PyArray1::from_vec(py, out).reshape([b, t])?.into_any();

@@ -12,6 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..reference.cells import State, state_size
+from ..reference.lengths import check_lengths
 from ..reference.lm import (
     class_output_loss,
     is_class_softmax,
@@ -96,13 +97,21 @@ class NumpyEngine(FlatEngine):
         out = logits.reshape(t, b, -1).transpose(1, 0, 2)
         return np.ascontiguousarray(out, dtype=np.float32), final
 
-    def token_nll(self, x: Any, y: Any, state: Any) -> tuple[np.ndarray, State]:
+    def token_nll(
+        self, x: Any, y: Any, state: Any, lengths: Any = None
+    ) -> tuple[np.ndarray, State]:
         """(negative log-likelihood float64 (B, T) of every target, final state), no
-        dropout: the spec of the Rust engine's ``token_nll`` (src/lm/model.rs)."""
+        dropout: the spec of the Rust engine's ``token_nll`` (src/lm/model.rs). With
+        ``lengths`` (B) in 1..=T, the targets of row b at steps >= lengths[b] are padding:
+        0, not scored."""
         xa, ya = self._xy(x, y)
+        steps = None if lengths is None else check_lengths(lengths, xa.shape[1], xa.shape[0])
         logits, final = self.logits(xa, state)
         logp = log_softmax(logits.astype(np.float64))
-        return -np.take_along_axis(logp, ya[..., None].astype(np.int64), axis=2)[..., 0], final
+        nll = -np.take_along_axis(logp, ya[..., None].astype(np.int64), axis=2)[..., 0]
+        if steps is not None:
+            nll[np.arange(xa.shape[1])[None, :] >= steps[:, None]] = 0.0
+        return nll, final
 
     def step_logits(self, tokens: Any, state: Any) -> tuple[np.ndarray, State]:
         """One time step: tokens (B,) -> (logits float32 (B, V), new state)."""

@@ -101,8 +101,10 @@ def rnn_sentence_logprobs(
             x[row, 1 : len(words) + 1] = words
             y[row, : len(words)] = words
         if fold is None:
-            # The log-softmax at the targets, computed by the engine (in Rust, in parallel).
-            nll, _ = model.engine.token_nll(x, y, None)
+            # The log-softmax at the targets, computed by the engine (in Rust, in parallel);
+            # the padding after each sentence is not scored.
+            lengths = np.array([len(sentences[i]) + 1 for i in group], dtype=np.int64)
+            nll, _ = model.engine.token_nll(x, y, None, lengths)
             for row, i in enumerate(group):
                 out[i] = -nll[row, : len(sentences[i]) + 1]
         else:
