@@ -24,6 +24,25 @@ pub fn logits(h: &[f32], n: usize, hid: usize, w: &[f32], bias: &[f32], out: &mu
     );
 }
 
+/// The sum of `exp(x - m)` over `xs`, in 16 lanes. `exp` is the caller's: a
+/// [`multiversion!`] body passes the one of its SIMD level.
+#[inline(always)]
+fn sum_exp_shifted(xs: &[f32], m: f32, exp: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let chunks = xs.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += exp(x - m);
+        }
+    }
+    let mut s = sum_lanes(&acc);
+    for &x in tail {
+        s += exp(x - m);
+    }
+    s
+}
+
 multiversion! {
     /// One row of softmax cross-entropy: returns -log softmax(row)[target] (nats). When
     /// `scale` is given the row is overwritten with scale * (softmax(row) - onehot(target)).
@@ -32,18 +51,7 @@ multiversion! {
         let picked = row[target];
         match scale {
             None => {
-                let mut acc = [0.0f32; 16];
-                let chunks = row.chunks_exact(16);
-                let tail = chunks.remainder();
-                for c in chunks {
-                    for (a, &x) in acc.iter_mut().zip(c) {
-                        *a += exp(x - m);
-                    }
-                }
-                let mut s = sum_lanes(&acc);
-                for &x in tail {
-                    s += exp(x - m);
-                }
+                let s = sum_exp_shifted(row, m, exp);
                 (s as f64).ln() + (m - picked) as f64
             }
             Some(scale) => {
@@ -111,18 +119,7 @@ multiversion! {
             *v += bv;
             m = if *v > m { *v } else { m };
         }
-        let mut acc = [0.0f32; 16];
-        let chunks = x.chunks_exact(16);
-        let tail = chunks.remainder();
-        for c in chunks {
-            for (a, &v) in acc.iter_mut().zip(c) {
-                *a += exp(v - m);
-            }
-        }
-        let mut s = sum_lanes(&acc);
-        for &v in tail {
-            s += exp(v - m);
-        }
+        let s = sum_exp_shifted(x, m, exp);
         *sum = *sum * exp(*max - m) + s;
         *max = m;
     }
