@@ -40,7 +40,9 @@ pub fn level() -> Level {
 /// dispatched on [`level()`]. The body may only call `#[inline(always)]` helpers so that
 /// they are compiled with the same target features. At the AVX2 and AVX-512 levels the body's
 /// `exp`, `sigmoid` and `tanh` are the [`fused`] ones (multiply-adds in one rounding); a
-/// body compiled there sees the enclosing module's items through a `use super::*`.
+/// body compiled there sees the enclosing module's items through a `use super::*`. A helper
+/// defined outside the body resolves `exp` in its own module (the plain one): a helper that
+/// should use the level's takes it as an argument (see `decoder::sum_exp_shifted`).
 macro_rules! multiversion {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
