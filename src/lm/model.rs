@@ -462,9 +462,11 @@ impl Model {
                     }
                 }
             } else {
-                let keep: Vec<usize> = (0..n).filter(|&r| scored(r)).collect();
-                self.rows_nll(&keep);
-                for (&r, &nll) in keep.iter().zip(&self.ws.row_loss) {
+                let keep: Option<Vec<usize>> =
+                    lengths.map(|_| (0..n).filter(|&r| scored(r)).collect());
+                let m = self.rows_nll(n, keep.as_deref());
+                for (i, &nll) in self.ws.row_loss[..m].iter().enumerate() {
+                    let r = keep.as_ref().map_or(i, |k| k[i]);
                     out[(r % b) * t + r / b] = nll;
                 }
             }
@@ -472,10 +474,11 @@ impl Model {
         })?
     }
 
-    /// -log softmax of the targets of rows `keep` (increasing) of the last forward, full
-    /// softmax, no dropout, into `ws.row_loss[..keep.len()]`: only those rows' top outputs
-    /// (gathered when some are left out) go through the decoder.
-    fn rows_nll(&mut self, keep: &[usize]) {
+    /// -log softmax of the targets of the first `n` rows of the last forward, or of the rows
+    /// `keep` among them (increasing) when given, full softmax, no dropout, into
+    /// `ws.row_loss`: only those rows' top outputs (gathered when some are left out) go
+    /// through the decoder. Returns how many rows were scored.
+    fn rows_nll(&mut self, n: usize, keep: Option<&[usize]>) -> usize {
         let (h, v) = (self.cfg.hidden_size, self.cfg.vocab_size);
         let w_out = self.decoder_weight();
         let Model {
@@ -487,22 +490,23 @@ impl Model {
         } = self;
         let values = params.values();
         let all = stack.outputs(0);
-        let m = keep.len();
-        let top = if keep.last().is_some_and(|&r| r + 1 == m) {
-            &all[..m * h]
-        } else {
-            grow(&mut ws.kept, m * h);
-            for (dst, &r) in ws.kept.chunks_exact_mut(h).zip(keep) {
-                dst.copy_from_slice(&all[r * h..(r + 1) * h]);
+        let (top, targets) = match keep.filter(|k| k.len() < n) {
+            None => (&all[..n * h], &ws.targets[..n]),
+            Some(keep) => {
+                grow(&mut ws.kept, keep.len() * h);
+                for (dst, &r) in ws.kept.chunks_exact_mut(h).zip(keep) {
+                    dst.copy_from_slice(&all[r * h..(r + 1) * h]);
+                }
+                ws.kept_targets.clear();
+                ws.kept_targets.extend(keep.iter().map(|&r| ws.targets[r]));
+                (&ws.kept[..keep.len() * h], &ws.kept_targets[..])
             }
-            &ws.kept[..m * h]
         };
-        ws.kept_targets.clear();
-        ws.kept_targets.extend(keep.iter().map(|&r| ws.targets[r]));
-        grow(&mut ws.row_loss, m);
+        grow(&mut ws.row_loss, targets.len());
         let packed = ws.packed_out.get(params, w_out, v, h);
         let b_out = &values[out_b.clone()];
-        decoder::nll(top, h, packed, b_out, &ws.kept_targets, &mut ws.row_loss);
+        decoder::nll(top, h, packed, b_out, targets, &mut ws.row_loss);
+        targets.len()
     }
 
     /// Logits (batch, time, vocab), row-major, without dropout. With the class softmax they
@@ -643,6 +647,11 @@ impl Model {
         let scale = grad.then_some(1.0 / n as f32);
         let (h, v) = (self.cfg.hidden_size, self.cfg.vocab_size);
         let drop = self.output_dropout(train);
+        if !grad && !drop && self.class_out.is_none() {
+            // No gradients: the logits are not kept, so they need not be stored.
+            self.rows_nll(n, None);
+            return self.ws.row_loss[..n].iter().sum::<f64>() / n as f64;
+        }
         let w_out = self.decoder_weight();
         let Model {
             params,
@@ -656,18 +665,12 @@ impl Model {
         let top = top_outputs(stack, &ws.dropped, drop, n * h);
         let total = match class_out {
             None => {
+                grow(&mut ws.logits, n * v);
                 let b_out = &values[out_b.clone()];
-                let targets = &ws.targets[..n];
+                decoder::logits(top, n, h, &values[w_out], b_out, &mut ws.logits);
                 grow(&mut ws.row_loss, n);
-                if grad {
-                    grow(&mut ws.logits, n * v);
-                    decoder::logits(top, n, h, &values[w_out], b_out, &mut ws.logits);
-                    decoder::cross_entropy(&mut ws.logits, v, targets, &mut ws.row_loss, scale);
-                } else {
-                    // No gradients: the logits are not kept, so they need not be stored.
-                    let packed = ws.packed_out.get(params, w_out, v, h);
-                    decoder::nll(top, h, packed, b_out, targets, &mut ws.row_loss);
-                }
+                let targets = &ws.targets[..n];
+                decoder::cross_entropy(&mut ws.logits, v, targets, &mut ws.row_loss, scale);
                 ws.row_loss[..n].iter().sum::<f64>()
             }
             Some(c) => {

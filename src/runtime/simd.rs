@@ -144,8 +144,14 @@ pub fn exp(x: f32) -> f32 {
 
 /// The logistic function 1 / (1 + e^-x).
 #[inline(always)]
+fn sigmoid_with<const FMA: bool>(x: f32) -> f32 {
+    1.0 / (1.0 + exp_with::<FMA>(-x))
+}
+
+/// 1 / (1 + e^-x) (see `sigmoid_with`).
+#[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
+    sigmoid_with::<false>(x)
 }
 
 /// tanh(x) (see `tanh_with`).
@@ -157,7 +163,7 @@ pub fn tanh(x: f32) -> f32 {
 /// The same functions with fused multiply-adds, for code compiled with FMA enabled (the
 /// AVX2 and AVX-512 bodies of [`multiversion!`]): fewer instructions, and no less accurate.
 pub mod fused {
-    use super::{exp_with, tanh_with};
+    use super::{exp_with, sigmoid_with, tanh_with};
 
     /// e^x with fused multiply-adds.
     #[inline(always)]
@@ -168,7 +174,7 @@ pub mod fused {
     /// 1 / (1 + e^-x) with the fused `exp`.
     #[inline(always)]
     pub fn sigmoid(x: f32) -> f32 {
-        1.0 / (1.0 + exp(-x))
+        sigmoid_with::<true>(x)
     }
 
     /// tanh(x) with the fused `exp`.
