@@ -94,42 +94,85 @@ pub fn cross_entropy(
 const NLL_PANELS: usize = 8;
 /// Rows computed at once (one micro-kernel row block of the widest level).
 const NLL_BLOCK: usize = 12;
-/// Rows per parallel task: the weight is read once per task.
-const NLL_TASK: usize = 16 * NLL_BLOCK;
+/// Row blocks per parallel task, at most: the weight is read once per task.
+const NLL_TASK_BLOCKS: usize = 16;
+/// Lanes of a row's running log-sum-exp: column j of a chunk goes to lane j % LANES.
+const LANES: usize = 16;
+/// The running max of a lane that has seen no column yet: finite, so that exp(max_old -
+/// max_new) stays 1 (not NaN) while both are still this, and far below any logit.
+const NO_MAX: f32 = f32::MIN;
 
 multiversion! {
-    /// Add `bias` to one chunk of a row's logits and fold the chunk into the row's running
-    /// log-sum-exp: `max` so far and `sum` of exp(x - max) so far (the online softmax).
-    /// The max skips NaN: a NaN logit makes the sum NaN, and with it the loss.
-    fn fold_chunk(x: &mut [f32], bias: &[f32], max: &mut f32, sum: &mut f32) {
-        let mut lanes = [f32::NEG_INFINITY; 16];
-        let mut xs = x.chunks_exact_mut(16);
-        let mut bs = bias.chunks_exact(16);
-        for (c, b) in (&mut xs).zip(&mut bs) {
-            for ((v, &bv), l) in c.iter_mut().zip(b).zip(lanes.iter_mut()) {
+    /// Add `bias` to one column chunk of the `rows` rows of `block` (`width` floats apart,
+    /// `bias.len()` columns used) and fold it into each row's running log-sum-exp, kept lane
+    /// by lane (no reduction across lanes until the row is done): `max` and `sum` hold
+    /// `LANES` floats per row, the max so far and the sum of exp(x - max) so far (the online
+    /// softmax). The max skips NaN: a NaN logit makes its lane's sum NaN, and with it the
+    /// loss.
+    fn fold_chunk(block: &mut [f32], width: usize, rows: usize, bias: &[f32], max: &mut [f32], sum: &mut [f32]) {
+        let cols = bias.len();
+        for ((x, m), s) in block
+            .chunks_mut(width)
+            .take(rows)
+            .zip(max.chunks_exact_mut(LANES))
+            .zip(sum.chunks_exact_mut(LANES))
+        {
+            let x = &mut x[..cols];
+            // Local copies of the lanes, so that they live in registers.
+            let mut new = [0.0f32; LANES];
+            new.copy_from_slice(m);
+            let mut xs = x.chunks_exact_mut(LANES);
+            let mut bs = bias.chunks_exact(LANES);
+            for (c, b) in (&mut xs).zip(&mut bs) {
+                for ((v, &bv), l) in c.iter_mut().zip(b).zip(new.iter_mut()) {
+                    *v += bv;
+                    *l = if *v > *l { *v } else { *l };
+                }
+            }
+            for ((v, &bv), l) in xs.into_remainder().iter_mut().zip(bs.remainder()).zip(new.iter_mut()) {
                 *v += bv;
                 *l = if *v > *l { *v } else { *l };
             }
+            let mut acc = [0.0f32; LANES];
+            for ((a, &mj), &nj) in acc.iter_mut().zip(m.iter()).zip(&new) {
+                *a = exp(mj - nj);
+            }
+            for (a, &sj) in acc.iter_mut().zip(s.iter()) {
+                *a *= sj;
+            }
+            let xs = x.chunks_exact(LANES);
+            let tail = xs.remainder();
+            for c in xs {
+                for ((a, &v), &nj) in acc.iter_mut().zip(c).zip(&new) {
+                    *a += exp(v - nj);
+                }
+            }
+            for ((a, &v), &nj) in acc.iter_mut().zip(tail).zip(&new) {
+                *a += exp(v - nj);
+            }
+            s.copy_from_slice(&acc);
+            m.copy_from_slice(&new);
         }
-        let mut m = *max;
-        for l in lanes {
-            m = if l > m { l } else { m };
-        }
-        for (v, &bv) in xs.into_remainder().iter_mut().zip(bs.remainder()) {
-            *v += bv;
-            m = if *v > m { *v } else { m };
-        }
-        let s = sum_exp_shifted(x, m, exp);
-        *sum = *sum * exp(*max - m) + s;
-        *max = m;
     }
+}
+
+/// The log-sum-exp of a row from its lanes' running `max` and `sum` (f64).
+fn lanes_lse(max: &[f32], sum: &[f32]) -> f64 {
+    let top = max.iter().fold(NO_MAX, |a, &b| a.max(b));
+    let total: f64 = max
+        .iter()
+        .zip(sum)
+        .map(|(&m, &s)| f64::from(s) * (f64::from(m) - f64::from(top)).exp())
+        .sum();
+    total.ln() + f64::from(top)
 }
 
 /// -log softmax(h · w^T + bias)[target] (nats) of each of the N rows of `h (N, H)`, into
 /// `row_loss (N)`; `w` is the (V, H) weight packed transposed. The same values as [`logits`]
 /// then [`cross_entropy`] without gradients, up to float rounding, but the (N, V) logits are
 /// never stored: the columns run in chunks that stay in cache, and each row keeps a running
-/// max and sum of exponentials. Rows run in parallel tasks.
+/// max and sum of exponentials. Rows run in parallel tasks of equal size, as many as fit a
+/// multiple of the thread count.
 pub fn nll(
     h: &[f32],
     hid: usize,
@@ -142,40 +185,58 @@ pub fn nll(
     assert!(w.k() == hid && w.n() == v, "nll: weight is not (V, H)");
     let width = NLL_PANELS * NR;
     let lv = level();
-    row_loss[..n]
-        .par_chunks_mut(NLL_TASK)
-        .zip(targets.par_chunks(NLL_TASK))
-        .enumerate()
-        .for_each(|(task, (loss, targets))| {
-            let first = task * NLL_TASK;
-            let rows = targets.len();
-            let mut block = vec![0.0f32; NLL_BLOCK * width];
-            let mut max = vec![f32::NEG_INFINITY; rows];
-            let mut sum = vec![0.0f32; rows];
-            let mut picked = vec![0.0f32; rows];
-            for p0 in (0..w.panels()).step_by(NLL_PANELS) {
-                let p1 = (p0 + NLL_PANELS).min(w.panels());
-                let c0 = p0 * NR;
-                let cols = (p1 * NR).min(v) - c0;
-                for r0 in (0..rows).step_by(NLL_BLOCK) {
-                    let r = NLL_BLOCK.min(rows - r0);
-                    let a = &h[(first + r0) * hid..(first + r0 + r) * hid];
-                    kernels::run(lv, &mut block, width, a, hid, r, w, p0..p1, false);
-                    for i in 0..r {
-                        let x = &mut block[i * width..i * width + cols];
-                        let row = r0 + i;
-                        fold_chunk(x, &bias[c0..c0 + cols], &mut max[row], &mut sum[row]);
-                        let t = targets[row] as usize;
-                        if (c0..c0 + cols).contains(&t) {
-                            picked[row] = x[t - c0];
-                        }
+    let blocks = n.div_ceil(NLL_BLOCK);
+    let threads = rayon::current_num_threads().max(1);
+    let tasks = blocks.div_ceil(NLL_TASK_BLOCKS).div_ceil(threads) * threads;
+    let tasks = tasks.min(blocks).max(1);
+    // Task t: row blocks t*blocks/tasks .. (t+1)*blocks/tasks.
+    let mut slices = Vec::with_capacity(tasks);
+    let mut rest = &mut row_loss[..n];
+    let mut first = 0;
+    for t in 0..tasks {
+        let end = ((t + 1) * blocks / tasks * NLL_BLOCK).min(n);
+        let (head, tail) = rest.split_at_mut(end - first);
+        slices.push((first, head));
+        rest = tail;
+        first = end;
+    }
+    slices.into_par_iter().for_each(|(first, loss)| {
+        let rows = loss.len();
+        let targets = &targets[first..first + rows];
+        let mut block = vec![0.0f32; NLL_BLOCK * width];
+        let mut max = vec![NO_MAX; rows * LANES];
+        let mut sum = vec![0.0f32; rows * LANES];
+        let mut picked = vec![0.0f32; rows];
+        for p0 in (0..w.panels()).step_by(NLL_PANELS) {
+            let p1 = (p0 + NLL_PANELS).min(w.panels());
+            let c0 = p0 * NR;
+            let cols = (p1 * NR).min(v) - c0;
+            for r0 in (0..rows).step_by(NLL_BLOCK) {
+                let r = NLL_BLOCK.min(rows - r0);
+                let a = &h[(first + r0) * hid..(first + r0 + r) * hid];
+                kernels::run(lv, &mut block, width, a, hid, r, w, p0..p1, false);
+                let lanes = r0 * LANES..(r0 + r) * LANES;
+                fold_chunk(
+                    &mut block,
+                    width,
+                    r,
+                    &bias[c0..c0 + cols],
+                    &mut max[lanes.clone()],
+                    &mut sum[lanes],
+                );
+                for (i, &t) in targets[r0..r0 + r].iter().enumerate() {
+                    let t = t as usize;
+                    if (c0..c0 + cols).contains(&t) {
+                        picked[r0 + i] = block[i * width + t - c0];
                     }
                 }
             }
-            for (i, l) in loss.iter_mut().enumerate() {
-                *l = f64::from(sum[i]).ln() + f64::from(max[i] - picked[i]);
-            }
-        });
+        }
+        for (i, l) in loss.iter_mut().enumerate() {
+            let lanes = i * LANES..(i + 1) * LANES;
+            *l = lanes_lse(&max[lanes.clone()], &sum[lanes]) - f64::from(picked[i]);
+        }
+    });
 }
 
 /// Backward of [`logits`], the weight side: `dw (V, H) += dlogits^T · h`, `db (V) += column
@@ -242,7 +303,11 @@ mod tests {
     fn fused_nll_matches_logits_then_cross_entropy() {
         // Sizes around the chunk, block and task edges: V not a multiple of a panel or of a
         // chunk, N past one task, wide logits so later chunks raise the running max.
-        for &(n, hid, v) in &[(1, 3, 5), (13, 7, 300), (NLL_TASK + 5, 9, 2 * 256 + 33)] {
+        for &(n, hid, v) in &[
+            (1, 3, 5),
+            (13, 7, 300),
+            (NLL_TASK_BLOCKS * NLL_BLOCK + 5, 9, 2 * 256 + 33),
+        ] {
             let h: Vec<f32> = (0..n * hid)
                 .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
                 .collect();
