@@ -110,17 +110,27 @@ fn padded(src: &[f32]) -> [f32; LANES] {
     block
 }
 
-/// The LSTM forward of elements `0..gi.len()` (every slice that long).
+/// The activations a multiversion body passes to its helpers (so that they use the body's
+/// level: see `simd::multiversion!`).
+#[derive(Clone, Copy)]
+struct Act<S: Fn(f32) -> f32, T: Fn(f32) -> f32> {
+    sigmoid: S,
+    tanh: T,
+}
+
+/// The LSTM forward of elements `0..gi.len()` (every slice that long); with `ADD`, the
+/// pre-activations are `g* + a*` (the `a*` slices as long as `gi`, unread otherwise).
 #[inline(always)]
-fn lstm_forward_run(
-    gi: &mut [f32],
-    gf: &mut [f32],
-    gg: &mut [f32],
-    go: &mut [f32],
+#[allow(clippy::too_many_arguments)]
+fn lstm_forward_run<const ADD: bool>(
+    gates: [&mut [f32]; 4],
+    add: [&[f32]; 4],
     c_prev: &[f32],
     c: &mut [f32],
     h: &mut [f32],
+    act: Act<impl Fn(f32) -> f32, impl Fn(f32) -> f32>,
 ) {
+    let [gi, gf, gg, go] = gates;
     let n = gi.len();
     let (gf, gg, go, c_prev, c, h) = (
         &mut gf[..n],
@@ -130,11 +140,18 @@ fn lstm_forward_run(
         &mut c[..n],
         &mut h[..n],
     );
+    let [ai, af, ag, ao] = if ADD {
+        [&add[0][..n], &add[1][..n], &add[2][..n], &add[3][..n]]
+    } else {
+        add
+    };
+    let (sigmoid, tanh) = (act.sigmoid, act.tanh);
     for j in 0..n {
-        let i = sigmoid(gi[j]);
-        let f = sigmoid(gf[j]);
-        let g = tanh(gg[j]);
-        let o = sigmoid(go[j]);
+        let pre = |g: &[f32], a: &[f32]| if ADD { g[j] + a[j] } else { g[j] };
+        let i = sigmoid(pre(gi, ai));
+        let f = sigmoid(pre(gf, af));
+        let g = tanh(pre(gg, ag));
+        let o = sigmoid(pre(go, ao));
         let cj = f * c_prev[j] + i * g;
         gi[j] = i;
         gf[j] = f;
@@ -145,32 +162,78 @@ fn lstm_forward_run(
     }
 }
 
+/// One LSTM row (see [`lstm_forward`] and [`lstm_forward_add`]): the full vectors of H in
+/// place, the last `H % LANES` elements in zero-padded blocks.
+#[inline(always)]
+fn lstm_row<const ADD: bool>(
+    gates: &mut [f32],
+    add: &[f32],
+    c_prev: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+    act: Act<impl Fn(f32) -> f32 + Copy, impl Fn(f32) -> f32 + Copy>,
+) {
+    let n = c.len();
+    let (gi, rest) = gates.split_at_mut(n);
+    let (gf, rest) = rest.split_at_mut(n);
+    let (gg, go) = rest.split_at_mut(n);
+    let part = |k: usize, r: std::ops::Range<usize>| if ADD { &add[k * n..][r] } else { &add[..0] };
+    let m = n - n % LANES;
+    lstm_forward_run::<ADD>(
+        [&mut gi[..m], &mut gf[..m], &mut gg[..m], &mut go[..m]],
+        [part(0, 0..m), part(1, 0..m), part(2, 0..m), part(3, 0..m)],
+        &c_prev[..m],
+        &mut c[..m],
+        &mut h[..m],
+        act,
+    );
+    if m < n {
+        let (mut i, mut f, mut g, mut o) = (
+            padded(&gi[m..n]),
+            padded(&gf[m..n]),
+            padded(&gg[m..n]),
+            padded(&go[m..n]),
+        );
+        let tail = |k: usize| {
+            if ADD {
+                padded(part(k, m..n))
+            } else {
+                [0.0; LANES]
+            }
+        };
+        let (ai, af, ag, ao) = (tail(0), tail(1), tail(2), tail(3));
+        let (cp, mut cb, mut hb) = (padded(&c_prev[m..n]), [0.0; LANES], [0.0; LANES]);
+        lstm_forward_run::<ADD>(
+            [&mut i, &mut f, &mut g, &mut o],
+            [&ai, &af, &ag, &ao],
+            &cp,
+            &mut cb,
+            &mut hb,
+            act,
+        );
+        let r = n - m;
+        gi[m..n].copy_from_slice(&i[..r]);
+        gf[m..n].copy_from_slice(&f[..r]);
+        gg[m..n].copy_from_slice(&g[..r]);
+        go[m..n].copy_from_slice(&o[..r]);
+        c[m..n].copy_from_slice(&cb[..r]);
+        h[m..n].copy_from_slice(&hb[..r]);
+    }
+}
+
 multiversion! {
     /// LSTM forward, one row. `gates (4H)`: pre-activations [i f g o] in, activations out;
     /// `c_prev (H)`; writes `c (H)` and `h (H)`.
     pub fn lstm_forward(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32]) {
-        let n = c.len();
-        let (gi, rest) = gates.split_at_mut(n);
-        let (gf, rest) = rest.split_at_mut(n);
-        let (gg, go) = rest.split_at_mut(n);
-        let m = n - n % LANES;
-        lstm_forward_run(
-            &mut gi[..m], &mut gf[..m], &mut gg[..m], &mut go[..m], &c_prev[..m], &mut c[..m],
-            &mut h[..m],
-        );
-        if m < n {
-            let (mut i, mut f, mut g, mut o) =
-                (padded(&gi[m..n]), padded(&gf[m..n]), padded(&gg[m..n]), padded(&go[m..n]));
-            let (cp, mut cb, mut hb) = (padded(&c_prev[m..n]), [0.0; LANES], [0.0; LANES]);
-            lstm_forward_run(&mut i, &mut f, &mut g, &mut o, &cp, &mut cb, &mut hb);
-            let r = n - m;
-            gi[m..n].copy_from_slice(&i[..r]);
-            gf[m..n].copy_from_slice(&f[..r]);
-            gg[m..n].copy_from_slice(&g[..r]);
-            go[m..n].copy_from_slice(&o[..r]);
-            c[m..n].copy_from_slice(&cb[..r]);
-            h[m..n].copy_from_slice(&hb[..r]);
-        }
+        lstm_row::<false>(gates, &[], c_prev, c, h, Act { sigmoid, tanh });
+    }
+}
+
+multiversion! {
+    /// [`lstm_forward`] of the pre-activations `gates + add` (`add (4H)`, e.g. the input
+    /// projection of the step's token, or the bias): the sum is never stored.
+    pub fn lstm_forward_add(gates: &mut [f32], add: &[f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32]) {
+        lstm_row::<true>(gates, add, c_prev, c, h, Act { sigmoid, tanh });
     }
 }
 

@@ -181,7 +181,7 @@ multiversion! {
     /// Turn a row's class logits (K) and word logits (V) into log P(w|h) in `words`:
     /// the class's log softmax plus the word's log softmax within its class.
     fn log_probs_row(map: &ClassMap, class_row: &mut [f32], words: &mut [f32]) {
-        log_softmax_in_place(class_row);
+        log_softmax_in_place(class_row, exp);
         for (c, &class_logp) in class_row.iter().enumerate() {
             let ids = map.members(c);
             let mut m = f32::NEG_INFINITY;
@@ -219,8 +219,9 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     s + acc.iter().sum::<f32>()
 }
 
+/// `row -= logsumexp(row)`. `exp` is the caller's (see `simd::multiversion!`).
 #[inline(always)]
-fn log_softmax_in_place(row: &mut [f32]) {
+fn log_softmax_in_place(row: &mut [f32], exp: impl Fn(f32) -> f32) {
     let m = max_lanes(row);
     let s: f32 = row.iter().map(|&x| exp(x - m)).sum();
     let lse = m + s.ln();

@@ -1,8 +1,8 @@
 //! When the encoder's layer 0 reads token ids, its input is embedding rows, so its input
 //! projection `W_ih · emb[id] + b` takes one value per token id. When a chunk holds far fewer distinct ids
 //! than rows (a character model has about 100 ids against T*B = 2,048-8,192 rows), projecting
-//! each distinct id once and gathering the rows replaces the (T*B, E) x (E, G) input GEMM with
-//! a (U, E) x (E, G) one; backward sums the gate gradients per id first, so the weight and
+//! each distinct id once (each row reading its id's projection in the time loop) replaces the
+//! (T*B, E) x (E, G) input GEMM with a (U, E) x (E, G) one; backward sums the gate gradients per id first, so the weight and
 //! embedding gradients are (U, ·) products too instead of two more (T*B, ·) ones. The values
 //! are those of the dense path up to fp32 summation order; the sums run in a fixed order, so
 //! results do not depend on the thread count. Spec: `reference/embedding.py::embedding_forward`
@@ -19,9 +19,6 @@ use crate::linalg::gemm::{matmul, MatRef};
 
 /// `slot` entry of an id that is not in the chunk.
 const ABSENT: u32 = u32::MAX;
-
-/// Rows per parallel task of the gather (at least this many floats per task).
-const GATHER_FLOATS: usize = 1 << 16;
 
 /// The distinct ids of one chunk, and buffers reused from call to call.
 #[derive(Default)]
@@ -49,8 +46,8 @@ pub struct ProjectedEmbedding {
 impl ProjectedEmbedding {
     /// Index the distinct ids of the rows `ids` (each below `vocab`, checked by the caller).
     /// Returns whether the per-id path pays: at most 3 distinct ids per 4 rows. Its extra
-    /// passes (the gather, the per-id sums) cost about what the dense path's bias fill and
-    /// input-gradient scatter do, so the (U, E, G) products decide, and they are then at most
+    /// pass (the per-id sums in backward) costs about what the dense path's input-gradient
+    /// scatter does, so the (U, E, G) products decide, and they are then at most
     /// 3/4 of the (T*B, E, G) ones (half, on a word-level chunk of PTB: 357 ids in 700 rows).
     pub fn plan(&mut self, ids: &[u32], vocab: usize) -> bool {
         if self.slot.len() < vocab {
@@ -75,16 +72,17 @@ impl ProjectedEmbedding {
         4 * self.distinct.len() <= 3 * ids.len()
     }
 
-    /// `gates (N, G)` row n = `w.w_ih (G, E) · table[ids[n]] + b`, `table (V, E)`, for the ids
-    /// of the last [`ProjectedEmbedding::plan`]; `b` is [`recurrent::input_bias`].
-    pub fn forward(
-        &mut self,
+    /// The input projections `w.w_ih (G, E) · table[id] + b` of the distinct ids of the last
+    /// [`ProjectedEmbedding::plan`] (`b` is [`recurrent::input_bias`]), as the
+    /// [`recurrent::Input::Projected`] that reads them: row n of the chunk reads
+    /// `proj[slots[n]]`.
+    pub fn forward<'a>(
+        &'a mut self,
         kind: CellKind,
         table: &[f32],
         e: usize,
         w: Weights<'_>,
-        gates: &mut [f32],
-    ) {
+    ) -> recurrent::Input<'a> {
         let u = self.distinct.len();
         let bias = recurrent::input_bias(kind, w, &mut self.bias);
         let g = bias.len();
@@ -100,16 +98,10 @@ impl ProjectedEmbedding {
             MatRef::new(w.w_ih, g, e).t(),
             true,
         );
-        let proj: &[f32] = proj;
-        let rows_per_task = GATHER_FLOATS.div_ceil(g);
-        gates[..self.row_slot.len() * g]
-            .par_chunks_mut(rows_per_task * g)
-            .zip(self.row_slot.par_chunks(rows_per_task))
-            .for_each(|(out, slots)| {
-                for (row, &s) in out.chunks_exact_mut(g).zip(slots) {
-                    row.copy_from_slice(&proj[s as usize * g..(s as usize + 1) * g]);
-                }
-            });
+        recurrent::Input::Projected {
+            table: &self.proj[..u * g],
+            slots: &self.row_slot,
+        }
     }
 
     /// Backward of [`ProjectedEmbedding::forward`] from the gate gradients `dgates (N, G)`:
@@ -232,12 +224,16 @@ mod tests {
         };
         let mut p = ProjectedEmbedding::default();
         assert!(p.plan(&ids, v));
-        let mut gates = vec![0.0; n * g];
-        p.forward(kind, &table, e, w, &mut gates);
+        let recurrent::Input::Projected { table: proj, slots } = p.forward(kind, &table, e, w)
+        else {
+            panic!("forward returns the projected input");
+        };
+        let (proj, slots) = (proj.to_vec(), slots.to_vec());
 
         let mut x = vec![0.0; n * e];
         embedding::forward(&table, e, &ids, &mut x);
-        for (r, row) in gates.chunks_exact(g).enumerate() {
+        for (r, &slot) in slots.iter().enumerate() {
+            let row = &proj[slot as usize * g..(slot as usize + 1) * g];
             for (j, &got) in row.iter().enumerate() {
                 let want: f32 =
                     b_ih[j] + b_hh[j] + (0..e).map(|k| w_ih[j * e + k] * x[r * e + k]).sum::<f32>();

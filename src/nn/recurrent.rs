@@ -99,9 +99,32 @@ pub struct StateGrads<'a> {
 pub enum Input<'a> {
     /// `x (T*B, I)`: [`forward`] projects it in one GEMM.
     Dense(&'a [f32]),
-    /// The caller has written it into [`Cache::input_gates`] (see
-    /// [`super::projected_embedding`]).
-    Projected,
+    /// Row r of the T*B rows (time-major) reads `table[slots[r]]`, G*H floats with the bias
+    /// (see [`super::projected_embedding`]).
+    Projected { table: &'a [f32], slots: &'a [u32] },
+}
+
+/// The part of step t's pre-activations that does not come from h_{t-1}, for one shard.
+#[derive(Clone, Copy)]
+enum StepInput<'a> {
+    /// The gate buffer holds the step's input projection; add the bias.
+    Bias(&'a [f32]),
+    /// Row r of the shard reads `table[slots[r]]`.
+    Rows { table: &'a [f32], slots: &'a [u32] },
+}
+
+impl<'a> StepInput<'a> {
+    /// What row `r` of the shard adds (`g` floats).
+    #[inline]
+    fn row(&self, r: usize, g: usize) -> &'a [f32] {
+        match *self {
+            StepInput::Bias(b) => b,
+            StepInput::Rows { table, slots } => {
+                let s = slots[r] as usize;
+                &table[s * g..(s + 1) * g]
+            }
+        }
+    }
 }
 
 /// The input side of [`backward`].
@@ -171,13 +194,6 @@ impl Cache {
         }
         grow(&mut self.rec_a, bh);
         grow(&mut self.rec_b, bh);
-    }
-
-    /// The (T*B, G*H) input projection that [`forward`] with [`Input::Projected`] reads;
-    /// sized for `kind` and `d`.
-    pub fn input_gates(&mut self, kind: CellKind, d: Dims) -> &mut [f32] {
-        self.reserve(kind, d);
-        &mut self.gates[..d.t * d.b * kind.gates() * d.h]
     }
 
     /// The (T*B, G*H) gradient of the loss w.r.t. the input projection (valid after
@@ -275,6 +291,8 @@ fn split_ref<'a>(
 
 /// Per-shard slices for the forward time loop.
 struct FwdShard<'a> {
+    /// The shard's first batch row, and how many it has.
+    first: usize,
     rows: usize,
     /// This shard's rows of `lengths`, if any.
     lens: Option<&'a [usize]>,
@@ -304,10 +322,11 @@ pub fn forward(
     let bh = b * h;
     cache.reserve(kind, d);
 
-    // Input projection for all T steps. Its bias is added step by step in the time loop,
-    // where the step's rows are about to be read anyway: filling the whole (T*B, G*H) buffer
-    // with it before the GEMM cost a pass over memory.
-    let bias = match input {
+    // Input projection for all T steps. Its bias is added step by step in the time loop
+    // (for LSTM inside the cell), where the step's rows are read anyway: filling the whole
+    // (T*B, G*H) buffer with it before the GEMM cost a pass over memory. Projected rows are
+    // read in the time loop too, not gathered into the buffer first.
+    let input = match input {
         Input::Dense(x) => {
             matmul(
                 &mut cache.gates[..d.t * b * g],
@@ -316,9 +335,9 @@ pub fn forward(
                 MatRef::new(w.w_ih, g, d.i).t(),
                 false,
             );
-            Some(input_bias(kind, w, &mut cache.bias))
+            Input::Dense(input_bias(kind, w, &mut cache.bias))
         }
-        Input::Projected => None,
+        projected => projected,
     };
 
     // W_hh^T packed once for all T steps.
@@ -350,8 +369,13 @@ pub fn forward(
         empty(n)
     };
     let lens_p = split_lengths(lengths, &rows);
+    let firsts = rows.iter().scan(0, |start, &r| {
+        *start += r;
+        Some(*start - r)
+    });
     let shards: Vec<FwdShard<'_>> = rows
         .iter()
+        .zip(firsts)
         .zip(lens_p)
         .zip(gates_p)
         .zip(hs_p)
@@ -359,7 +383,8 @@ pub fn forward(
         .zip(hn_p)
         .zip(step_p)
         .map(
-            |((((((&rows, lens), gates), hs), cs), hn), step)| FwdShard {
+            |(((((((&rows, first), lens), gates), hs), cs), hn), step)| FwdShard {
+                first,
                 rows,
                 lens,
                 gates,
@@ -374,7 +399,7 @@ pub fn forward(
     shards
         .into_par_iter()
         .with_max_len(1)
-        .for_each(|sh| forward_shard(kind, d, w, w_hh, bias, sh));
+        .for_each(|sh| forward_shard(kind, d, w, w_hh, input, sh));
 }
 
 /// The rows `lo..hi` of a shard that still run at step `t`, every row outside them past its
@@ -397,28 +422,43 @@ fn copy_frozen(prev: &[f32], next: &mut [f32], live: &Range<usize>, width: usize
     next[hi..].copy_from_slice(&prev[hi..]);
 }
 
-/// One shard's time loop; `bias` (G*H), when given, is added to each step's input projection
-/// first.
+/// One shard's time loop. `input` as [`forward`] left it: [`Input::Dense`] holds the bias
+/// (G*H), the projection being in the gate buffer already.
 fn forward_shard(
     kind: CellKind,
     d: Dims,
     w: Weights<'_>,
     w_hh: &PackedB,
-    bias: Option<&[f32]>,
+    input: Input<'_>,
     mut sh: FwdShard<'_>,
 ) {
     let (h, r) = (d.h, sh.rows);
     let g = kind.gates() * h;
     let lens = sh.lens;
+    // The LSTM cell adds the step input as it reads the gates; the other cells read it from
+    // the gate buffer, written before the recurrent GEMM.
+    let fused = kind == CellKind::Lstm;
     for t in 0..d.t {
+        let step_input = match input {
+            Input::Dense(bias) => StepInput::Bias(bias),
+            Input::Projected { table, slots } => StepInput::Rows {
+                table,
+                slots: &slots[t * d.b + sh.first..t * d.b + sh.first + r],
+            },
+        };
+        // Whether the gate buffer holds the step's input projection before the recurrent
+        // GEMM adds to it.
+        let accumulate = matches!(input, Input::Dense(_)) || !fused;
         let (h_lo, h_hi) = sh.hs.split_at_mut(t + 1);
         let h_prev: &[f32] = &*h_lo[t];
         let h_t: &mut [f32] = &mut *h_hi[0];
         let gates_t: &mut [f32] = &mut *sh.gates[t];
-        if let Some(bias) = bias {
-            for row in gates_t.chunks_exact_mut(g) {
-                for (v, &c) in row.iter_mut().zip(bias) {
-                    *v += c;
+        if !fused {
+            for (row, gr) in gates_t.chunks_exact_mut(g).enumerate() {
+                let add = step_input.row(row, g);
+                match step_input {
+                    StepInput::Bias(_) => gr.iter_mut().zip(add).for_each(|(v, &a)| *v += a),
+                    StepInput::Rows { .. } => gr.copy_from_slice(add),
                 }
             }
         }
@@ -436,7 +476,7 @@ fn forward_shard(
         let rows = live.clone();
         match kind {
             CellKind::RnnTanh | CellKind::RnnRelu => {
-                matmul_packed(gates_live, g, hp_live, h, m, w_hh, true);
+                matmul_packed(gates_live, g, hp_live, h, m, w_hh, accumulate);
                 let relu = kind == CellKind::RnnRelu;
                 for (row, ((p, o), hp)) in rows.zip(
                     gates_live
@@ -452,7 +492,7 @@ fn forward_shard(
                 }
             }
             CellKind::Lstm => {
-                matmul_packed(gates_live, g, hp_live, h, m, w_hh, true);
+                matmul_packed(gates_live, g, hp_live, h, m, w_hh, accumulate);
                 let (c_lo, c_hi) = sh.cs.split_at_mut(t + 1);
                 let c_prev: &[f32] = &*c_lo[t];
                 let c_t: &mut [f32] = &mut *c_hi[0];
@@ -469,7 +509,7 @@ fn forward_shard(
                         c.copy_from_slice(cp);
                         ho.copy_from_slice(hp);
                     } else {
-                        cell::lstm_forward(gr, cp, c, ho);
+                        cell::lstm_forward_add(gr, step_input.row(row, g), cp, c, ho);
                     }
                 }
             }

@@ -603,10 +603,7 @@ impl Stack {
                     match input {
                         StackInput::Features(x) => Input::Dense(x),
                         StackInput::Tokens { table, .. } => {
-                            let gates = rest[0].input_gates(cfg.cell, d);
-                            ws.tokens
-                                .forward(cfg.cell, &params[table.clone()], i0, w, gates);
-                            Input::Projected
+                            ws.tokens.forward(cfg.cell, &params[table.clone()], i0, w)
                         }
                     }
                 };
