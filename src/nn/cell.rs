@@ -368,7 +368,8 @@ mod tests {
             assert_eq!((&c1, &h1), (&c2, &h2), "state, H = {h}");
             // The level's activations (the fused ones where the CPU has FMA), bit for bit: on
             // these inputs the plain and fused versions differ somewhere.
-            let (sig, th): (fn(f32) -> f32, fn(f32) -> f32) = if level() == Level::Baseline {
+            type Act = fn(f32) -> f32;
+            let (sig, th): (Act, Act) = if level() == Level::Baseline {
                 (sigmoid, tanh)
             } else {
                 (fused::sigmoid, fused::tanh)
