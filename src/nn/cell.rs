@@ -97,10 +97,19 @@ multiversion! {
 }
 
 /// Floats per widest vector (AVX-512). The LSTM loops run the last `H % LANES` elements of
-/// a row in a zero-padded block of this size, so that they take the vector path too (a
-/// character LSTM of 25 units would otherwise spend most of its time on a scalar tail of 9).
-/// Each element sees the same operations either way: results do not change.
+/// a row in a block of this size (the row's last LANES elements, or a zero-padded block when
+/// H < LANES), so that they take the vector path too (a character LSTM of 25 units would
+/// otherwise spend most of its time on a scalar tail of 9). Each element sees the same
+/// operations either way: results do not change.
 const LANES: usize = 16;
+
+/// `src[at..at + LANES]` as a block (a fixed-size copy: vector moves, no library call).
+#[inline(always)]
+fn block_at(src: &[f32], at: usize) -> [f32; LANES] {
+    let mut block = [0.0; LANES];
+    block.copy_from_slice(&src[at..at + LANES]);
+    block
+}
 
 /// Copy `src` into the front of a zero-padded block.
 #[inline(always)]
@@ -116,6 +125,16 @@ fn padded(src: &[f32]) -> [f32; LANES] {
 struct Act<S: Fn(f32) -> f32, T: Fn(f32) -> f32> {
     sigmoid: S,
     tanh: T,
+}
+
+/// Pre-activation j: `g[j] + a[j]` with `ADD`, else `g[j]`.
+#[inline(always)]
+fn pre<const ADD: bool>(g: &[f32], a: &[f32], j: usize) -> f32 {
+    if ADD {
+        g[j] + a[j]
+    } else {
+        g[j]
+    }
 }
 
 /// The LSTM forward of elements `0..gi.len()` (every slice that long); with `ADD`, the
@@ -147,11 +166,10 @@ fn lstm_forward_run<const ADD: bool>(
     };
     let (sigmoid, tanh) = (act.sigmoid, act.tanh);
     for j in 0..n {
-        let pre = |g: &[f32], a: &[f32]| if ADD { g[j] + a[j] } else { g[j] };
-        let i = sigmoid(pre(gi, ai));
-        let f = sigmoid(pre(gf, af));
-        let g = tanh(pre(gg, ag));
-        let o = sigmoid(pre(go, ao));
+        let i = sigmoid(pre::<ADD>(gi, ai, j));
+        let f = sigmoid(pre::<ADD>(gf, af, j));
+        let g = tanh(pre::<ADD>(gg, ag, j));
+        let o = sigmoid(pre::<ADD>(go, ao, j));
         let cj = f * c_prev[j] + i * g;
         gi[j] = i;
         gf[j] = f;
@@ -177,47 +195,94 @@ fn lstm_row<const ADD: bool>(
     let (gi, rest) = gates.split_at_mut(n);
     let (gf, rest) = rest.split_at_mut(n);
     let (gg, go) = rest.split_at_mut(n);
-    let part = |k: usize, r: std::ops::Range<usize>| if ADD { &add[k * n..][r] } else { &add[..0] };
     let m = n - n % LANES;
+    if n < LANES {
+        return lstm_row_short::<ADD>([gi, gf, gg, go], add, c_prev, c, h, act);
+    }
+    // The last LANES elements when H is not a whole number of vectors: they overlap the
+    // vectors before them, are computed from the inputs before those are overwritten in
+    // place, and are stored after them (the overlap gets the same values twice, and every
+    // copy has a fixed size). Closures stay out of this path: a closure is not inlined into
+    // the caller's target features for sure, and this is the hot loop.
+    let t0 = n - LANES;
+    let mut tail = [[0.0f32; LANES]; 6];
+    if m < n {
+        let [i, f, g, o, cb, hb] = &mut tail;
+        (*i, *f, *g, *o) = (
+            block_at(gi, t0),
+            block_at(gf, t0),
+            block_at(gg, t0),
+            block_at(go, t0),
+        );
+        let mut adds = [[0.0f32; LANES]; 4];
+        if ADD {
+            for (k, a) in adds.iter_mut().enumerate() {
+                *a = block_at(&add[k * n..(k + 1) * n], t0);
+            }
+        }
+        let [ai, af, ag, ao] = &adds;
+        let cp = block_at(c_prev, t0);
+        lstm_forward_run::<ADD>([i, f, g, o], [ai, af, ag, ao], &cp, cb, hb, act);
+    }
+    let main_add: [&[f32]; 4] = if ADD {
+        [
+            &add[..m],
+            &add[n..n + m],
+            &add[2 * n..2 * n + m],
+            &add[3 * n..3 * n + m],
+        ]
+    } else {
+        [&[], &[], &[], &[]]
+    };
     lstm_forward_run::<ADD>(
         [&mut gi[..m], &mut gf[..m], &mut gg[..m], &mut go[..m]],
-        [part(0, 0..m), part(1, 0..m), part(2, 0..m), part(3, 0..m)],
+        main_add,
         &c_prev[..m],
         &mut c[..m],
         &mut h[..m],
         act,
     );
     if m < n {
-        let (mut i, mut f, mut g, mut o) = (
-            padded(&gi[m..n]),
-            padded(&gf[m..n]),
-            padded(&gg[m..n]),
-            padded(&go[m..n]),
-        );
-        let tail = |k: usize| {
-            if ADD {
-                padded(part(k, m..n))
-            } else {
-                [0.0; LANES]
-            }
-        };
-        let (ai, af, ag, ao) = (tail(0), tail(1), tail(2), tail(3));
-        let (cp, mut cb, mut hb) = (padded(&c_prev[m..n]), [0.0; LANES], [0.0; LANES]);
-        lstm_forward_run::<ADD>(
-            [&mut i, &mut f, &mut g, &mut o],
-            [&ai, &af, &ag, &ao],
-            &cp,
-            &mut cb,
-            &mut hb,
-            act,
-        );
-        let r = n - m;
-        gi[m..n].copy_from_slice(&i[..r]);
-        gf[m..n].copy_from_slice(&f[..r]);
-        gg[m..n].copy_from_slice(&g[..r]);
-        go[m..n].copy_from_slice(&o[..r]);
-        c[m..n].copy_from_slice(&cb[..r]);
-        h[m..n].copy_from_slice(&hb[..r]);
+        for (dst, src) in [gi, gf, gg, go, c, h].into_iter().zip(&tail) {
+            dst[t0..n].copy_from_slice(src);
+        }
+    }
+}
+
+/// [`lstm_row`] for H < LANES: one zero-padded block.
+#[inline(always)]
+fn lstm_row_short<const ADD: bool>(
+    gates: [&mut [f32]; 4],
+    add: &[f32],
+    c_prev: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+    act: Act<impl Fn(f32) -> f32 + Copy, impl Fn(f32) -> f32 + Copy>,
+) {
+    let n = c.len();
+    let [gi, gf, gg, go] = gates;
+    let (mut i, mut f, mut g, mut o) = (padded(gi), padded(gf), padded(gg), padded(go));
+    let mut adds = [[0.0f32; LANES]; 4];
+    if ADD {
+        for (k, a) in adds.iter_mut().enumerate() {
+            *a = padded(&add[k * n..(k + 1) * n]);
+        }
+    }
+    let [ai, af, ag, ao] = &adds;
+    let (cp, mut cb, mut hb) = (padded(c_prev), [0.0; LANES], [0.0; LANES]);
+    lstm_forward_run::<ADD>(
+        [&mut i, &mut f, &mut g, &mut o],
+        [ai, af, ag, ao],
+        &cp,
+        &mut cb,
+        &mut hb,
+        act,
+    );
+    for (dst, src) in [gi, gf, gg, go, c, h]
+        .into_iter()
+        .zip([&i, &f, &g, &o, &cb, &hb])
+    {
+        dst.copy_from_slice(&src[..n]);
     }
 }
 
@@ -355,8 +420,8 @@ mod tests {
 
     #[test]
     fn lstm_forward_add_is_lstm_forward_of_the_sum() {
-        // H = 37: two full vectors and a padded tail of 5.
-        for h in [1, 16, 37, 200] {
+        // Below one vector (padded), whole vectors, and tails that overlap the vector before.
+        for h in [1, 9, 16, 25, 37, 200] {
             let (gates, add, c_prev) = (filled(4 * h, 1), filled(4 * h, 2), filled(h, 3));
             let mut summed: Vec<f32> = gates.iter().zip(&add).map(|(g, a)| g + a).collect();
             let (mut c1, mut h1) = (vec![0.0; h], vec![0.0; h]);
