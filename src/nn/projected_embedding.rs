@@ -30,6 +30,9 @@ pub struct ProjectedEmbedding {
     distinct: Vec<u32>,
     /// The position in `distinct` of each row's id.
     row_slot: Vec<u32>,
+    /// The same for the rows of the time-reversed chunk that a bidirectional stack's reverse
+    /// direction reads (see [`ProjectedEmbedding::reverse`]).
+    rev_slot: Vec<u32>,
     /// How many rows each distinct id has.
     rows_per_slot: Vec<usize>,
     /// (U, E): the embedding rows of the distinct ids.
@@ -72,16 +75,26 @@ impl ProjectedEmbedding {
         4 * self.distinct.len() <= 3 * ids.len()
     }
 
+    /// Index the rows of the time-reversed chunk too: its row r holds the id of row
+    /// `source(r)` of the chunk of the last [`ProjectedEmbedding::plan`] (a permutation).
+    pub fn reverse(&mut self, source: impl Fn(usize) -> usize) {
+        let row_slot = &self.row_slot;
+        self.rev_slot.clear();
+        self.rev_slot
+            .extend((0..row_slot.len()).map(|r| row_slot[source(r)]));
+    }
+
     /// The input projections `w.w_ih (G, E) · table[id] + b` of the distinct ids of the last
     /// [`ProjectedEmbedding::plan`] (`b` is [`recurrent::input_bias`]), as the
-    /// [`recurrent::Input::Projected`] that reads them: row n of the chunk reads
-    /// `proj[slots[n]]`.
+    /// [`recurrent::Input::Projected`] that reads them: row n of the chunk (of the reversed
+    /// chunk when `reversed`) reads `proj[slots[n]]`.
     pub fn forward<'a>(
         &'a mut self,
         kind: CellKind,
         table: &[f32],
         e: usize,
         w: Weights<'_>,
+        reversed: bool,
     ) -> recurrent::Input<'a> {
         let u = self.distinct.len();
         let bias = recurrent::input_bias(kind, w, &mut self.bias);
@@ -100,13 +113,18 @@ impl ProjectedEmbedding {
         );
         recurrent::Input::Projected {
             table: &self.proj[..u * g],
-            slots: &self.row_slot,
+            slots: if reversed {
+                &self.rev_slot
+            } else {
+                &self.row_slot
+            },
         }
     }
 
     /// Backward of [`ProjectedEmbedding::forward`] from the gate gradients `dgates (N, G)`:
     /// `dw_ih (G, E) += Σ_n dgates[n]^T table[ids[n]]` and `dtable[ids[n]] += dgates[n] · w_ih`
-    /// (the embedding rows are those the forward gathered).
+    /// (the embedding rows are those the forward gathered); the rows of the reversed chunk
+    /// when `reversed`.
     pub fn backward(
         &mut self,
         dgates: &[f32],
@@ -114,11 +132,18 @@ impl ProjectedEmbedding {
         w_ih: &[f32],
         dw_ih: &mut [f32],
         dtable: &mut [f32],
+        reversed: bool,
     ) {
         let u = self.distinct.len();
         let g = w_ih.len() / e;
+        grow(&mut self.proj, u * g);
+        let slots = if reversed {
+            &self.rev_slot
+        } else {
+            &self.row_slot
+        };
         let proj = &mut self.proj[..u * g];
-        sum_rows_by_slot(dgates, g, &self.row_slot, &self.rows_per_slot, proj);
+        sum_rows_by_slot(dgates, g, slots, &self.rows_per_slot, proj);
         let proj: &[f32] = proj;
         let emb = &self.emb[..u * e];
         matmul(
@@ -224,7 +249,8 @@ mod tests {
         };
         let mut p = ProjectedEmbedding::default();
         assert!(p.plan(&ids, v));
-        let recurrent::Input::Projected { table: proj, slots } = p.forward(kind, &table, e, w)
+        let recurrent::Input::Projected { table: proj, slots } =
+            p.forward(kind, &table, e, w, false)
         else {
             panic!("forward returns the projected input");
         };
@@ -246,7 +272,7 @@ mod tests {
 
         let dgates = filled(n * g, 5);
         let (mut dw, mut dtable) = (vec![0.25; g * e], vec![0.5; v * e]);
-        p.backward(&dgates, e, &w_ih, &mut dw, &mut dtable);
+        p.backward(&dgates, e, &w_ih, &mut dw, &mut dtable, false);
         let (mut want_dw, mut dx) = (vec![0.25; g * e], vec![0.0; n * e]);
         for r in 0..n {
             for j in 0..g {

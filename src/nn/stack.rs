@@ -534,11 +534,14 @@ impl Stack {
         grow(&mut ws.zeros, bh);
         let per_token = match input {
             StackInput::Tokens { ids, table } => {
-                let per_token = dirs == 1 && ws.tokens.plan(ids, table.len() / i0);
+                let per_token = ws.tokens.plan(ids, table.len() / i0);
                 if !per_token {
                     grow(&mut ws.inputs[0], tb * i0);
                     let rows = &params[table.clone()];
                     embedding::forward(rows, i0, ids, &mut ws.inputs[0][..tb * i0]);
+                } else if dirs == 2 {
+                    ws.tokens
+                        .reverse(|r| reverse_step(lens, t, r / b, r % b) * b + r % b);
                 }
                 per_token
             }
@@ -573,7 +576,9 @@ impl Stack {
                     None => gather_outputs(below, dims[k - 1], lens, x, false),
                 }
             }
-            if dirs == 2 {
+            // Layer 0 reading projected tokens reads the reversed rows' projections instead.
+            let projected = k == 0 && per_token;
+            if dirs == 2 && !projected {
                 let x = match input {
                     StackInput::Features(x) if k == 0 => *x,
                     _ => &ws.inputs[k][..n],
@@ -593,19 +598,16 @@ impl Stack {
                     None => (zeros, zeros),
                 };
                 let (done, rest) = ws.caches.split_at_mut(idx);
-                let x = if dir == 1 {
-                    Input::Dense(&ws.rev[k][..n])
-                } else if own_input {
-                    Input::Dense(&ws.inputs[k][..n])
-                } else if k > 0 {
-                    Input::Dense(done[k - 1].outputs(dims[k - 1]))
-                } else {
-                    match input {
-                        StackInput::Features(x) => Input::Dense(x),
-                        StackInput::Tokens { table, .. } => {
-                            ws.tokens.forward(cfg.cell, &params[table.clone()], i0, w)
-                        }
+                let x = match input {
+                    StackInput::Tokens { table, .. } if projected => {
+                        ws.tokens
+                            .forward(cfg.cell, &params[table.clone()], i0, w, dir == 1)
                     }
+                    _ if dir == 1 => Input::Dense(&ws.rev[k][..n]),
+                    _ if own_input => Input::Dense(&ws.inputs[k][..n]),
+                    _ if k > 0 => Input::Dense(done[k - 1].outputs(dims[k - 1])),
+                    StackInput::Features(x) => Input::Dense(x),
+                    StackInput::Tokens { .. } => unreachable!("token input is projected or own"),
                 };
                 recurrent::forward(cfg.cell, d, w, x, h0, c0, lens, &mut rest[0]);
             }
@@ -773,7 +775,9 @@ impl Stack {
                 let r = &layers[idx];
                 let w = Weights::at(params, r);
                 let (done, rest) = ws.caches.split_at_mut(idx);
-                let x = if dir == 1 {
+                let x = if k == 0 && c.per_token {
+                    None
+                } else if dir == 1 {
                     Some(&ws.rev[k][..n])
                 } else if own_input {
                     Some(&ws.inputs[k][..n])
@@ -811,9 +815,10 @@ impl Stack {
                     s,
                 );
             }
-            // dL/d(layer input): the forward direction's plus the reverse one's, re-reversed.
+            // dL/d(layer input): the forward direction's plus the reverse one's, re-reversed
+            // (projected tokens take theirs per token below).
             let [dx_fwd, dx_rev] = &mut ws.dx;
-            if dirs == 2 {
+            if dirs == 2 && !(k == 0 && c.per_token) {
                 let w = d.i;
                 for (r, out) in dx_fwd[..n].chunks_exact_mut(w).enumerate() {
                     let (tt, bb) = (r / b, r % b);
@@ -837,16 +842,20 @@ impl Stack {
         }
         if let StackInput::Tokens { ids, table } = input {
             if c.per_token {
-                // Layer 0's weight gradient and the table's, per distinct token.
-                let w_ih = layers[0][0].clone();
-                let (dtable, dw_ih) = split_two(grads, table.clone(), w_ih.clone());
-                ws.tokens.backward(
-                    ws.caches[0].gate_grads(cfg.cell, dims[0]),
-                    i0,
-                    &params[w_ih],
-                    dw_ih,
-                    dtable,
-                );
+                // Layer 0's weight gradients and the table's, per distinct token, for each
+                // direction (the reverse one's rows are the reversed chunk's).
+                for (dir, (layer, cache)) in layers.iter().zip(&ws.caches).take(dirs).enumerate() {
+                    let w_ih = layer[0].clone();
+                    let (dtable, dw_ih) = split_two(grads, table.clone(), w_ih.clone());
+                    ws.tokens.backward(
+                        cache.gate_grads(cfg.cell, dims[0]),
+                        i0,
+                        &params[w_ih],
+                        dw_ih,
+                        dtable,
+                        dir == 1,
+                    );
+                }
             } else {
                 embedding::backward(&mut grads[table.clone()], i0, ids, &ws.dx[0][..tb * i0]);
             }
@@ -1052,9 +1061,10 @@ mod tests {
         }
     }
 
-    /// Token input (embedding rows, per-token projection or not) gives the outputs, final
-    /// state and weight gradients of the same rows given as features, and the table's
-    /// gradient is the feature gradient scattered back to the ids.
+    /// Token input (embedding rows, per-token projection or not, one direction or two, with
+    /// lengths or not) gives the outputs, final state and weight gradients of the same rows
+    /// given as features, and the table's gradient is the feature gradient scattered back to
+    /// the ids.
     #[test]
     fn token_input_matches_its_embedded_features() {
         let (v, e, h, t, b) = (24usize, 3usize, 4usize, 5usize, 4usize);
@@ -1062,7 +1072,11 @@ mod tests {
         let few: Vec<u32> = (0..t * b).map(|k| (k % 3) as u32).collect();
         let all: Vec<u32> = (0..t * b).map(|k| (k * 5 % v) as u32).collect();
         for cell in [CellKind::Lstm, CellKind::Gru, CellKind::RnnTanh] {
-            for bidirectional in [false, true] {
+            for (bidirectional, lengths) in [
+                (false, None),
+                (true, None),
+                (true, Some(&[5usize, 2, 4, 1][..])),
+            ] {
                 for ids in [&few, &all] {
                     let mut cfg = StackConfig::new(cell, e, h, 2);
                     cfg.bidirectional = bidirectional;
@@ -1087,7 +1101,7 @@ mod tests {
                         table: table.clone(),
                     };
                     let fin = stack
-                        .forward(params.values(), tokens(), t, b, None, None, None)
+                        .forward(params.values(), tokens(), t, b, lengths, None, None)
                         .expect("valid");
                     let fin_plain = plain
                         .forward(
@@ -1095,12 +1109,12 @@ mod tests {
                             StackInput::Features(&x),
                             t,
                             b,
-                            None,
+                            lengths,
                             None,
                             None,
                         )
                         .expect("valid");
-                    let per_token = !bidirectional && ids == &few;
+                    let per_token = ids == &few;
                     assert_eq!(stack.ws.last.map(|c| c.per_token), Some(per_token));
                     let close = |a: &[f32], b: &[f32], what: &str| {
                         assert_eq!(a.len(), b.len(), "{what}");
