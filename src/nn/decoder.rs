@@ -98,57 +98,83 @@ const NLL_BLOCK: usize = 12;
 const NLL_TASK_BLOCKS: usize = 16;
 /// Lanes of a row's running log-sum-exp: column j of a chunk goes to lane j % LANES.
 const LANES: usize = 16;
+/// How far a chunk's logits may pass a row's running max before the max is raised: the
+/// exponentials stay below e^32, so even a million of them sum without overflow.
+const HEADROOM: f32 = 32.0;
 /// The running max of a lane that has seen no column yet: finite, so that exp(max_old -
 /// max_new) stays 1 (not NaN) while both are still this, and far below any logit.
 const NO_MAX: f32 = f32::MIN;
 
 multiversion! {
-    /// Add `bias` to one column chunk of the `rows` rows of `block` (`width` floats apart,
-    /// `bias.len()` columns used) and fold it into each row's running log-sum-exp, kept lane
+    /// Fold one column chunk of the logits of `rows` rows (`block`, rows `width` floats apart,
+    /// plus `bias`, `bias.len()` columns used) into each row's running log-sum-exp, kept lane
     /// by lane (no reduction across lanes until the row is done): `max` and `sum` hold
-    /// `LANES` floats per row, the max so far and the sum of exp(x - max) so far (the online
-    /// softmax). The max skips NaN: a NaN logit makes its lane's sum NaN, and with it the
-    /// loss.
-    fn fold_chunk(block: &mut [f32], width: usize, rows: usize, bias: &[f32], max: &mut [f32], sum: &mut [f32]) {
+    /// `LANES` floats per row, a max so far and the sum of exp(x - max) so far (the online
+    /// softmax). Once every lane of a row has a max, a chunk takes one pass against it,
+    /// valid while no logit passes it by more than `HEADROOM`; otherwise (a row's first
+    /// chunk, or a rare jump) a first pass raises the max. The max skips NaN: a NaN logit
+    /// makes its lane's sum NaN, and with it the loss.
+    fn fold_chunk(block: &[f32], width: usize, rows: usize, bias: &[f32], max: &mut [f32], sum: &mut [f32]) {
         let cols = bias.len();
         for ((x, m), s) in block
-            .chunks_mut(width)
+            .chunks(width)
             .take(rows)
             .zip(max.chunks_exact_mut(LANES))
             .zip(sum.chunks_exact_mut(LANES))
         {
-            let x = &mut x[..cols];
+            let x = &x[..cols];
             // Local copies of the lanes, so that they live in registers.
-            let mut new = [0.0f32; LANES];
-            new.copy_from_slice(m);
-            let mut xs = x.chunks_exact_mut(LANES);
-            let mut bs = bias.chunks_exact(LANES);
-            for (c, b) in (&mut xs).zip(&mut bs) {
-                for ((v, &bv), l) in c.iter_mut().zip(b).zip(new.iter_mut()) {
-                    *v += bv;
-                    *l = if *v > *l { *v } else { *l };
-                }
-            }
-            for ((v, &bv), l) in xs.into_remainder().iter_mut().zip(bs.remainder()).zip(new.iter_mut()) {
-                *v += bv;
-                *l = if *v > *l { *v } else { *l };
-            }
+            let mut old = [0.0f32; LANES];
+            old.copy_from_slice(m);
             let mut acc = [0.0f32; LANES];
-            for ((a, &mj), &nj) in acc.iter_mut().zip(m.iter()).zip(&new) {
-                *a = exp(mj - nj);
+            acc.copy_from_slice(s);
+            if old.iter().all(|&o| o > NO_MAX) {
+                let mut top = old;
+                let (xs, bs) = (x.chunks_exact(LANES), bias.chunks_exact(LANES));
+                let (xt, bt) = (xs.remainder(), bs.remainder());
+                for (c, b) in xs.zip(bs) {
+                    for (((a, l), (&xv, &bv)), &o) in acc.iter_mut().zip(top.iter_mut()).zip(c.iter().zip(b)).zip(&old) {
+                        let v = xv + bv;
+                        *l = if v > *l { v } else { *l };
+                        *a += exp(v - o);
+                    }
+                }
+                for (((a, l), (&xv, &bv)), &o) in acc.iter_mut().zip(top.iter_mut()).zip(xt.iter().zip(bt)).zip(&old) {
+                    let v = xv + bv;
+                    *l = if v > *l { v } else { *l };
+                    *a += exp(v - o);
+                }
+                if top.iter().zip(&old).all(|(&t, &o)| t <= o + HEADROOM) {
+                    s.copy_from_slice(&acc);
+                    continue;
+                }
+                acc.copy_from_slice(s);
             }
-            for (a, &sj) in acc.iter_mut().zip(s.iter()) {
-                *a *= sj;
-            }
-            let xs = x.chunks_exact(LANES);
-            let tail = xs.remainder();
-            for c in xs {
-                for ((a, &v), &nj) in acc.iter_mut().zip(c).zip(&new) {
-                    *a += exp(v - nj);
+            let mut new = old;
+            let (xs, bs) = (x.chunks_exact(LANES), bias.chunks_exact(LANES));
+            let (xt, bt) = (xs.remainder(), bs.remainder());
+            for (c, b) in xs.zip(bs) {
+                for (l, (&xv, &bv)) in new.iter_mut().zip(c.iter().zip(b)) {
+                    let v = xv + bv;
+                    *l = if v > *l { v } else { *l };
                 }
             }
-            for ((a, &v), &nj) in acc.iter_mut().zip(tail).zip(&new) {
-                *a += exp(v - nj);
+            for (l, (&xv, &bv)) in new.iter_mut().zip(xt.iter().zip(bt)) {
+                let v = xv + bv;
+                *l = if v > *l { v } else { *l };
+            }
+            for ((a, &o), &n) in acc.iter_mut().zip(&old).zip(&new) {
+                *a *= exp(o - n);
+            }
+            let (xs, bs) = (x.chunks_exact(LANES), bias.chunks_exact(LANES));
+            let (xt, bt) = (xs.remainder(), bs.remainder());
+            for (c, b) in xs.zip(bs) {
+                for ((a, (&xv, &bv)), &n) in acc.iter_mut().zip(c.iter().zip(b)).zip(&new) {
+                    *a += exp(xv + bv - n);
+                }
+            }
+            for ((a, (&xv, &bv)), &n) in acc.iter_mut().zip(xt.iter().zip(bt)).zip(&new) {
+                *a += exp(xv + bv - n);
             }
             s.copy_from_slice(&acc);
             m.copy_from_slice(&new);
@@ -217,7 +243,7 @@ pub fn nll(
                 kernels::run(lv, &mut block, width, a, hid, r, w, p0..p1, false);
                 let lanes = r0 * LANES..(r0 + r) * LANES;
                 fold_chunk(
-                    &mut block,
+                    &block,
                     width,
                     r,
                     &bias[c0..c0 + cols],
@@ -227,7 +253,7 @@ pub fn nll(
                 for (i, &t) in targets[r0..r0 + r].iter().enumerate() {
                     let t = t as usize;
                     if (c0..c0 + cols).contains(&t) {
-                        picked[r0 + i] = block[i * width + t - c0];
+                        picked[r0 + i] = block[i * width + t - c0] + bias[t];
                     }
                 }
             }
@@ -343,5 +369,46 @@ mod tests {
         let mut got = [0.0f64];
         nll(&h, hid, &packed, &vec![0.0; v], &[3], &mut got);
         assert!(got[0].is_nan());
+        // A NaN in a later chunk, which takes the one-pass fold.
+        let v = 3 * 256;
+        let w = vec![0.5f32; v * hid];
+        packed.pack_transposed(&w, v, hid);
+        let mut bias = vec![0.0f32; v];
+        bias[600] = f32::NAN;
+        nll(&[0.5, 1.0], hid, &packed, &bias, &[3], &mut got);
+        assert!(got[0].is_nan());
+    }
+
+    #[test]
+    fn fused_nll_follows_logits_that_jump_past_the_headroom() {
+        // Chunk by chunk the logits rise by less than HEADROOM (one pass), by far more (the
+        // max is raised), and fall far below (terms that vanish); targets in each chunk.
+        let (hid, v) = (3, 5 * 256 + 7);
+        let step = [0.0f32, 20.0, 100.0, 110.0, -200.0, 150.0];
+        let bias: Vec<f32> = (0..v)
+            .map(|j| step[j / 256] + (j % 17) as f32 * 0.3)
+            .collect();
+        let w: Vec<f32> = (0..v * hid)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 10.0)
+            .collect();
+        let n = 6;
+        let h: Vec<f32> = (0..n * hid)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0)
+            .collect();
+        let targets: Vec<u32> = vec![9, 265, 521, 777, 1033, v as u32 - 1];
+        let mut logits_buf = vec![0.0f32; n * v];
+        logits(&h, n, hid, &w, &bias, &mut logits_buf);
+        let mut want = vec![0.0f64; n];
+        cross_entropy(&mut logits_buf, v, &targets, &mut want, None);
+        let mut packed = PackedB::default();
+        packed.pack_transposed(&w, v, hid);
+        let mut got = vec![0.0f64; n];
+        nll(&h, hid, &packed, &bias, &targets, &mut got);
+        for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                "row {i}: {g} vs {e}"
+            );
+        }
     }
 }
