@@ -181,7 +181,7 @@ fn lstm_forward_run<const ADD: bool>(
 }
 
 /// One LSTM row (see [`lstm_forward`] and [`lstm_forward_add`]): the full vectors of H in
-/// place, the last `H % LANES` elements in zero-padded blocks.
+/// place, the last `H % LANES` elements as the row's last LANES (see [`LANES`]).
 #[inline(always)]
 fn lstm_row<const ADD: bool>(
     gates: &mut [f32],

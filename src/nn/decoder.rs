@@ -342,20 +342,32 @@ mod tests {
                 .collect();
             let bias: Vec<f32> = (0..v).map(|j| (j as f32) * 0.01).collect();
             let targets: Vec<u32> = (0..n).map(|i| ((i * 131) % v) as u32).collect();
-            let mut logits_buf = vec![0.0f32; n * v];
-            logits(&h, n, hid, &w, &bias, &mut logits_buf);
-            let mut want = vec![0.0f64; n];
-            cross_entropy(&mut logits_buf, v, &targets, &mut want, None);
-            let mut packed = PackedB::default();
-            packed.pack_transposed(&w, v, hid);
-            let mut got = vec![0.0f64; n];
-            nll(&h, hid, &packed, &bias, &targets, &mut got);
-            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
-                    "({n},{hid},{v}) row {i}: {g} vs {e}"
-                );
-            }
+            assert_nll_is_cross_entropy(&h, hid, &w, &bias, &targets);
+        }
+    }
+
+    /// [`nll`] gives what [`logits`] then [`cross_entropy`] give, to 1e-5 relative.
+    fn assert_nll_is_cross_entropy(
+        h: &[f32],
+        hid: usize,
+        w: &[f32],
+        bias: &[f32],
+        targets: &[u32],
+    ) {
+        let (n, v) = (targets.len(), bias.len());
+        let mut logits_buf = vec![0.0f32; n * v];
+        logits(h, n, hid, w, bias, &mut logits_buf);
+        let mut want = vec![0.0f64; n];
+        cross_entropy(&mut logits_buf, v, targets, &mut want, None);
+        let mut packed = PackedB::default();
+        packed.pack_transposed(w, v, hid);
+        let mut got = vec![0.0f64; n];
+        nll(h, hid, &packed, bias, targets, &mut got);
+        for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                "({n},{hid},{v}) row {i}: {g} vs {e}"
+            );
         }
     }
 
@@ -396,19 +408,6 @@ mod tests {
             .map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0)
             .collect();
         let targets: Vec<u32> = vec![9, 265, 521, 777, 1033, v as u32 - 1];
-        let mut logits_buf = vec![0.0f32; n * v];
-        logits(&h, n, hid, &w, &bias, &mut logits_buf);
-        let mut want = vec![0.0f64; n];
-        cross_entropy(&mut logits_buf, v, &targets, &mut want, None);
-        let mut packed = PackedB::default();
-        packed.pack_transposed(&w, v, hid);
-        let mut got = vec![0.0f64; n];
-        nll(&h, hid, &packed, &bias, &targets, &mut got);
-        for (i, (g, e)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
-                "row {i}: {g} vs {e}"
-            );
-        }
+        assert_nll_is_cross_entropy(&h, hid, &w, &bias, &targets);
     }
 }
