@@ -104,17 +104,18 @@ pub enum Input<'a> {
     Projected { table: &'a [f32], slots: &'a [u32] },
 }
 
-/// The part of step t's pre-activations that does not come from h_{t-1}, for one shard.
+/// The part of the pre-activations that does not come from h_{t-1}, as the time loop reads
+/// it: for the whole chunk, or (with `slots` cut to them) for one step's rows of a shard.
 #[derive(Clone, Copy)]
 enum StepInput<'a> {
-    /// The gate buffer holds the step's input projection; add the bias.
+    /// The gate buffer holds the input projection; add the bias.
     Bias(&'a [f32]),
-    /// Row r of the shard reads `table[slots[r]]`.
+    /// Row r reads `table[slots[r]]`.
     Rows { table: &'a [f32], slots: &'a [u32] },
 }
 
 impl<'a> StepInput<'a> {
-    /// What row `r` of the shard adds (`g` floats).
+    /// What row `r` adds (`g` floats).
     #[inline]
     fn row(&self, r: usize, g: usize) -> &'a [f32] {
         match *self {
@@ -326,7 +327,7 @@ pub fn forward(
     // (for LSTM inside the cell), where the step's rows are read anyway: filling the whole
     // (T*B, G*H) buffer with it before the GEMM cost a pass over memory. Projected rows are
     // read in the time loop too, not gathered into the buffer first.
-    let input = match input {
+    let source = match input {
         Input::Dense(x) => {
             matmul(
                 &mut cache.gates[..d.t * b * g],
@@ -335,9 +336,9 @@ pub fn forward(
                 MatRef::new(w.w_ih, g, d.i).t(),
                 false,
             );
-            Input::Dense(input_bias(kind, w, &mut cache.bias))
+            StepInput::Bias(input_bias(kind, w, &mut cache.bias))
         }
-        projected => projected,
+        Input::Projected { table, slots } => StepInput::Rows { table, slots },
     };
 
     // W_hh^T packed once for all T steps.
@@ -399,7 +400,7 @@ pub fn forward(
     shards
         .into_par_iter()
         .with_max_len(1)
-        .for_each(|sh| forward_shard(kind, d, w, w_hh, input, sh));
+        .for_each(|sh| forward_shard(kind, d, w, w_hh, source, sh));
 }
 
 /// The rows `lo..hi` of a shard that still run at step `t`, every row outside them past its
@@ -422,14 +423,14 @@ fn copy_frozen(prev: &[f32], next: &mut [f32], live: &Range<usize>, width: usize
     next[hi..].copy_from_slice(&prev[hi..]);
 }
 
-/// One shard's time loop. `input` as [`forward`] left it: [`Input::Dense`] holds the bias
-/// (G*H), the projection being in the gate buffer already.
+/// One shard's time loop; `source` is the chunk's input side (the bias, the projection
+/// being in the gate buffer already, or the projected rows).
 fn forward_shard(
     kind: CellKind,
     d: Dims,
     w: Weights<'_>,
     w_hh: &PackedB,
-    input: Input<'_>,
+    source: StepInput<'_>,
     mut sh: FwdShard<'_>,
 ) {
     let (h, r) = (d.h, sh.rows);
@@ -439,16 +440,16 @@ fn forward_shard(
     // the gate buffer, written before the recurrent GEMM.
     let fused = kind == CellKind::Lstm;
     for t in 0..d.t {
-        let step_input = match input {
-            Input::Dense(bias) => StepInput::Bias(bias),
-            Input::Projected { table, slots } => StepInput::Rows {
+        let step_input = match source {
+            StepInput::Rows { table, slots } => StepInput::Rows {
                 table,
                 slots: &slots[t * d.b + sh.first..t * d.b + sh.first + r],
             },
+            bias => bias,
         };
         // Whether the gate buffer holds the step's input projection before the recurrent
         // GEMM adds to it.
-        let accumulate = matches!(input, Input::Dense(_)) || !fused;
+        let accumulate = matches!(source, StepInput::Bias(_)) || !fused;
         let (h_lo, h_hi) = sh.hs.split_at_mut(t + 1);
         let h_prev: &[f32] = &*h_lo[t];
         let h_t: &mut [f32] = &mut *h_hi[0];
