@@ -103,20 +103,28 @@ multiversion! {
 /// operations either way: results do not change.
 const LANES: usize = 16;
 
-/// `src[at..at + LANES]` as a block (a fixed-size copy: vector moves, no library call).
+/// The block of LANES elements from `at` of a row: `src[at..at + LANES]` (a fixed-size copy:
+/// vector moves, no library call), or the whole row zero-padded when it is shorter.
 #[inline(always)]
-fn block_at(src: &[f32], at: usize) -> [f32; LANES] {
+fn tail_block(src: &[f32], at: usize) -> [f32; LANES] {
     let mut block = [0.0; LANES];
-    block.copy_from_slice(&src[at..at + LANES]);
+    if src.len() >= LANES {
+        block.copy_from_slice(&src[at..at + LANES]);
+    } else {
+        block[..src.len()].copy_from_slice(src);
+    }
     block
 }
 
-/// Copy `src` into the front of a zero-padded block.
+/// Store what [`tail_block`] loaded from `dst` at `at`, computed.
 #[inline(always)]
-fn padded(src: &[f32]) -> [f32; LANES] {
-    let mut block = [0.0; LANES];
-    block[..src.len()].copy_from_slice(src);
-    block
+fn store_tail(dst: &mut [f32], at: usize, block: &[f32; LANES]) {
+    if dst.len() >= LANES {
+        dst[at..at + LANES].copy_from_slice(block);
+    } else {
+        let n = dst.len();
+        dst.copy_from_slice(&block[..n]);
+    }
 }
 
 /// The activations a multiversion body passes to its helpers (so that they use the body's
@@ -196,32 +204,29 @@ fn lstm_row<const ADD: bool>(
     let (gf, rest) = rest.split_at_mut(n);
     let (gg, go) = rest.split_at_mut(n);
     let m = n - n % LANES;
-    if n < LANES {
-        return lstm_row_short::<ADD>([gi, gf, gg, go], add, c_prev, c, h, act);
-    }
-    // The last LANES elements when H is not a whole number of vectors: they overlap the
-    // vectors before them, are computed from the inputs before those are overwritten in
-    // place, and are stored after them (the overlap gets the same values twice, and every
-    // copy has a fixed size). Closures stay out of this path: a closure is not inlined into
-    // the caller's target features for sure, and this is the hot loop.
-    let t0 = n - LANES;
+    // The last `n - m` elements run in one block of LANES: the row's last LANES elements,
+    // overlapping the vectors before them, or a zero-padded block when H < LANES. They are
+    // computed from the inputs before the main loop overwrites them in place and stored after
+    // it (an overlap gets the same values twice). Closures stay out of this path: a closure
+    // is not inlined into the caller's target features for sure, and this is the hot loop.
+    let t0 = n.saturating_sub(LANES);
     let mut tail = [[0.0f32; LANES]; 6];
     if m < n {
         let [i, f, g, o, cb, hb] = &mut tail;
         (*i, *f, *g, *o) = (
-            block_at(gi, t0),
-            block_at(gf, t0),
-            block_at(gg, t0),
-            block_at(go, t0),
+            tail_block(gi, t0),
+            tail_block(gf, t0),
+            tail_block(gg, t0),
+            tail_block(go, t0),
         );
         let mut adds = [[0.0f32; LANES]; 4];
         if ADD {
             for (k, a) in adds.iter_mut().enumerate() {
-                *a = block_at(&add[k * n..(k + 1) * n], t0);
+                *a = tail_block(&add[k * n..(k + 1) * n], t0);
             }
         }
         let [ai, af, ag, ao] = &adds;
-        let cp = block_at(c_prev, t0);
+        let cp = tail_block(c_prev, t0);
         lstm_forward_run::<ADD>([i, f, g, o], [ai, af, ag, ao], &cp, cb, hb, act);
     }
     let main_add: [&[f32]; 4] = if ADD {
@@ -244,45 +249,8 @@ fn lstm_row<const ADD: bool>(
     );
     if m < n {
         for (dst, src) in [gi, gf, gg, go, c, h].into_iter().zip(&tail) {
-            dst[t0..n].copy_from_slice(src);
+            store_tail(dst, t0, src);
         }
-    }
-}
-
-/// [`lstm_row`] for H < LANES: one zero-padded block.
-#[inline(always)]
-fn lstm_row_short<const ADD: bool>(
-    gates: [&mut [f32]; 4],
-    add: &[f32],
-    c_prev: &[f32],
-    c: &mut [f32],
-    h: &mut [f32],
-    act: Act<impl Fn(f32) -> f32 + Copy, impl Fn(f32) -> f32 + Copy>,
-) {
-    let n = c.len();
-    let [gi, gf, gg, go] = gates;
-    let (mut i, mut f, mut g, mut o) = (padded(gi), padded(gf), padded(gg), padded(go));
-    let mut adds = [[0.0f32; LANES]; 4];
-    if ADD {
-        for (k, a) in adds.iter_mut().enumerate() {
-            *a = padded(&add[k * n..(k + 1) * n]);
-        }
-    }
-    let [ai, af, ag, ao] = &adds;
-    let (cp, mut cb, mut hb) = (padded(c_prev), [0.0; LANES], [0.0; LANES]);
-    lstm_forward_run::<ADD>(
-        [&mut i, &mut f, &mut g, &mut o],
-        [ai, af, ag, ao],
-        &cp,
-        &mut cb,
-        &mut hb,
-        act,
-    );
-    for (dst, src) in [gi, gf, gg, go, c, h]
-        .into_iter()
-        .zip([&i, &f, &g, &o, &cb, &hb])
-    {
-        dst.copy_from_slice(&src[..n]);
     }
 }
 
