@@ -11,6 +11,10 @@ Prints one JSON object per line: sentences/s of each at 1 and 2 threads and the 
 issue's target: rnnrs >= 2x). Skips cleanly when the data or torch is absent. ``--quick``
 scores 300 sentences once.
 
+rnnrs runs the first words of sentences that begin alike once (every sentence starts from
+the same state; ``rnn_scoring._PREFIX_DEPTH``); the first line reports how many of the
+positions that saves, so the share of the ratio it accounts for is visible.
+
     python benches/bench_score.py [--sentences 3000] [--batch 64] [--repeat 3] [--quick]
 """
 
@@ -58,6 +62,18 @@ def torch_scores(module: Any, sentences: list[np.ndarray], eos: int, batch: int)
     return out
 
 
+def shared_positions(sentences: list[np.ndarray]) -> int:
+    """Positions that rnnrs's scoring does not run apart: at each prefix depth, the
+    sentences reaching it minus its distinct prefixes."""
+    from rnnrs.models.rnn_scoring import _PREFIX_DEPTH
+
+    saved = 0
+    for depth in range(_PREFIX_DEPTH + 1):
+        reaching = [tuple(s[:depth].tolist()) for s in sentences if len(s) >= depth]
+        saved += len(reaching) - len(set(reaching))
+    return saved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sentences", type=int, default=3000)
@@ -85,7 +101,13 @@ def main() -> None:
     module.eval()
     ids = [tok.encode(line) for line in lines]
     tokens = sum(len(s) + 1 for s in ids)
-    emit(sentences=len(lines), tokens=tokens, vocab=tok.vocab_size, backend=rnnrs.backend())
+    emit(
+        sentences=len(lines),
+        tokens=tokens,
+        vocab=tok.vocab_size,
+        backend=rnnrs.backend(),
+        positions_shared=shared_positions(ids),
+    )
     ours = model.score_sentences(lines).logprob
     theirs = torch_scores(module, ids, tok.eos_id, args.batch)
     emit(max_abs_diff_nats=float(np.abs(ours - theirs).max()))

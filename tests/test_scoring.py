@@ -98,6 +98,33 @@ def test_rnn_scores_are_sums_of_token_logprobs(
     assert np.allclose(rnn.score_sentences(sentences).logprob, scores.logprob, atol=1e-4)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+@pytest.mark.parametrize("tied", [False, True])
+def test_shared_prefixes_score_as_whole_sentences(cell: str, tied: bool) -> None:
+    # Sentences sharing 0-4 first words with others, empty, one- and two-word ones, a repeat:
+    # every position of every sentence scores as when the sentence runs whole from the start.
+    model = rnnrs.RNNLM(12, cell=cell, hidden_size=8, num_layers=2, tie_weights=tied, seed=3)
+    rng = np.random.default_rng(0)
+    params = model.engine.get_parameters()
+    model.engine.set_parameters({k: rng.normal(0.0, 0.6, v.shape) for k, v in params.items()})
+    words = [[], [4], [4, 5], [4, 5], [4, 5, 6], [4, 5, 6, 7, 8], [4, 5, 7], [4, 9, 3, 3],
+             [5], [5, 4, 4, 4, 4, 4, 4], [6, 6], [4, 5, 6, 7, 9, 10, 11]]
+    sentences = [np.array(w, dtype=np.uint32) for w in words]
+    start, end = 2, 2
+    got = rnn_scoring.rnn_sentence_logprobs(model, sentences, start, end)
+    whole = rnn_scoring._batched_logprobs(
+        model,
+        [np.array([start, *w], dtype=np.uint32) for w in words],
+        [np.array([*w, end], dtype=np.uint32) for w in words],
+        end,
+    )
+    for w, g, want in zip(words, got, whole):
+        assert g.shape == (len(w) + 1,)
+        assert np.allclose(g, want, rtol=0, atol=1e-5), (w, g - want)
+    # The scores are log-probabilities that differ between targets (not one value copied).
+    assert len({round(float(g[1]), 4) for g in got if len(g) > 1}) > 3
+
+
 def test_rnn_scores_need_a_word_model() -> None:
     chars = rnnrs.CharTokenizer.fit("abc")
     model = rnnrs.RNNLM(chars.vocab_size, hidden_size=4, tokenizer=chars)
