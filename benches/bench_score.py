@@ -12,7 +12,7 @@ issue's target: rnnrs >= 2x). Skips cleanly when the data or torch is absent. ``
 scores 300 sentences once.
 
 rnnrs runs the first words of sentences that begin alike once (every sentence starts from
-the same state; ``rnn_scoring._PREFIX_DEPTH``); the first line reports how many of the
+the same state; ``rnn_scoring._PREFIX_SHARE``); the first line reports how many of the
 positions that saves, so the share of the ratio it accounts for is visible.
 
     python benches/bench_score.py [--sentences 3000] [--batch 64] [--repeat 3] [--quick]
@@ -21,6 +21,7 @@ positions that saves, so the share of the ratio it accounts for is visible.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -63,14 +64,17 @@ def torch_scores(module: Any, sentences: list[np.ndarray], eos: int, batch: int)
 
 
 def shared_positions(sentences: list[np.ndarray]) -> int:
-    """Positions that rnnrs's scoring does not run apart: at each prefix depth, the
+    """Positions that rnnrs's scoring does not run apart: on each prefix level it runs, the
     sentences reaching it minus its distinct prefixes."""
-    from rnnrs.models.rnn_scoring import _PREFIX_DEPTH
+    from rnnrs.models.rnn_scoring import _PREFIX_SHARE
 
     saved = 0
-    for depth in range(_PREFIX_DEPTH + 1):
+    for depth in itertools.count():
         reaching = [tuple(s[:depth].tolist()) for s in sentences if len(s) >= depth]
-        saved += len(reaching) - len(set(reaching))
+        distinct = len(set(reaching))
+        if not reaching or (depth and distinct > _PREFIX_SHARE * len(reaching)):
+            break
+        saved += len(reaching) - distinct
     return saved
 
 

@@ -100,9 +100,14 @@ def test_rnn_scores_are_sums_of_token_logprobs(
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
 @pytest.mark.parametrize("tied", [False, True])
-def test_shared_prefixes_score_as_whole_sentences(cell: str, tied: bool) -> None:
+@pytest.mark.parametrize("share", [0.0, 0.75, 1.0])
+def test_shared_prefixes_score_as_whole_sentences(
+    cell: str, tied: bool, share: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Sentences sharing 0-4 first words with others, empty, one- and two-word ones, a repeat:
-    # every position of every sentence scores as when the sentence runs whole from the start.
+    # every position of every sentence scores as when the sentence runs whole from the start,
+    # whether only the start is shared (share 0), levels 0-4 (0.75) or every level (1).
+    monkeypatch.setattr(rnn_scoring, "_PREFIX_SHARE", share)
     model = rnnrs.RNNLM(12, cell=cell, hidden_size=8, num_layers=2, tie_weights=tied, seed=3)
     rng = np.random.default_rng(0)
     params = model.engine.get_parameters()

@@ -17,10 +17,12 @@ import numpy as np
 # Elements of one (B, T, V) float32 block of logits: 64 MB.
 _BLOCK_ELEMENTS = 1 << 24
 
-# Sentences share the steps of their common first words up to this many words: every
-# sentence starts from the same state, and the first three positions of PTB's 3,000
-# validation sentences hold 2,713 distinct prefixes (one step each), not 9,000.
-_PREFIX_DEPTH = 2
+# Sentences share the steps of their common first words: a level of prefixes runs once
+# per distinct prefix while the distinct prefixes are at most this share of the sentences
+# that reach it (each level is one more engine call). On PTB's 3,000 validation sentences
+# that is the first three positions, 2,713 steps instead of 9,000; on n-best lists, whose
+# hypotheses share long prefixes, it goes deeper.
+_PREFIX_SHARE = 0.75
 
 
 def _logsumexp(logits: np.ndarray) -> np.ndarray:
@@ -81,7 +83,7 @@ def rnn_sentence_logprobs(
     without start or end), each sentence read from a fresh state after ``start_id``.
 
     Every sentence starts from the same state, so sentences that begin with the same words
-    share those steps: their first ``_PREFIX_DEPTH`` words run once per distinct prefix (see
+    share those steps: their first words run once per distinct prefix (see
     :func:`_shared_prefix_logprobs`), the rest of each sentence from its prefix's state in
     padded batches (:func:`_batched_logprobs`). ``fold`` as in :func:`rnn_stream_logprobs`,
     with one mask per sentence; with it, and with the class softmax, every sentence runs
@@ -154,12 +156,13 @@ def _shared_prefix_logprobs(
 ) -> list[np.ndarray]:
     """:func:`rnn_sentence_logprobs` of a full-softmax model, with shared prefixes.
 
-    Level d (0 .. ``_PREFIX_DEPTH``) holds the distinct prefixes of d words: one step each
-    (the start token at level 0, the prefix's last word after its parent's state), whose
-    output distribution scores position d of every sentence under it. The engine gives one
-    target's log-probability per step; another target t of the same step differs from it by
-    the logits' difference (h . (w[t0] - w[t]) + b[t0] - b[t], in float64). The rest of each
-    longer sentence runs in the batches from its level-``_PREFIX_DEPTH`` state."""
+    Level d holds the distinct prefixes of d words: one step each (the start token at level
+    0, the prefix's last word after its parent's state), whose output distribution scores
+    position d of every sentence under it. Levels run while they share enough (see
+    ``_PREFIX_SHARE``). The engine gives one target's log-probability per step; another
+    target t of the same step differs from it by the logits' difference
+    (h . (w[t0] - w[t]) + b[t0] - b[t], in float64). The rest of each longer sentence runs in
+    the batches from the state of its prefix on the last level."""
     out = [np.empty(len(s) + 1) for s in sentences]
     words = [np.asarray(s, dtype=np.uint32).tolist() for s in sentences]
     params = model.engine.get_parameters()
@@ -167,28 +170,30 @@ def _shared_prefix_logprobs(
     bias = params["output.bias"]
     state: tuple[np.ndarray, ...] = ()
     node = np.zeros(len(words), dtype=np.int64)  # each sentence's node on the last level
-    for depth in range(_PREFIX_DEPTH + 1):
-        members = np.array([i for i, w in enumerate(words) if len(w) >= depth], dtype=np.int64)
-        if members.size == 0:
-            break
-        index: dict[tuple[int, ...], int] = {}
+    depth = 0
+    while True:
+        members = [i for i, w in enumerate(words) if len(w) >= depth]
+        # A node is (its parent on the level before, its last word); level 0 is one node.
+        index: dict[tuple[int, int], int] = {}
         first: list[int] = []
-        level_node = np.empty(members.size, dtype=np.int64)
-        for j, i in enumerate(members.tolist()):
-            k = index.setdefault(tuple(words[i][:depth]), len(index))
+        level_node = np.empty(len(members), dtype=np.int64)
+        for j, i in enumerate(members):
+            key = (int(node[i]), words[i][depth - 1]) if depth else (0, 0)
+            k = index.setdefault(key, len(index))
             if k == len(first):
                 first.append(i)
             level_node[j] = k
+        if not members or (depth and len(first) > _PREFIX_SHARE * len(members)):
+            break
         target = np.array(
-            [words[i][depth] if len(words[i]) > depth else end_id for i in members.tolist()],
+            [words[i][depth] if len(words[i]) > depth else end_id for i in members],
             dtype=np.int64,
         )
         x = np.array([words[i][depth - 1] if depth else start_id for i in first], dtype=np.uint32)
         y = np.empty(len(first), dtype=np.uint32)
         y[level_node] = target  # each node's step scores one of its members' targets
-        parents = node[first]
         nll, state = model.engine.token_nll(
-            x[:, None], y[:, None], _rows(state, parents) if depth else None
+            x[:, None], y[:, None], _rows(state, node[first]) if depth else None
         )
         top = state[0][-1].astype(np.float64)[level_node]  # each member's node output
         scored = y[level_node].astype(np.int64)
@@ -196,17 +201,19 @@ def _shared_prefix_logprobs(
             "ij,ij->i", top, weight[scored].astype(np.float64) - weight[target]
         ) + (bias[scored].astype(np.float64) - bias[target])
         logp = -(nll[level_node, 0] + delta)
-        for j, i in enumerate(members.tolist()):
+        for j, i in enumerate(members):
             out[i][depth] = logp[j]
         node[members] = level_node
-    rest = [i for i, w in enumerate(words) if len(w) > _PREFIX_DEPTH]
+        depth += 1
+    last = depth - 1  # the last level that ran
+    rest = [i for i, w in enumerate(words) if len(w) > last]
     tails = _batched_logprobs(
         model,
-        [np.asarray(words[i][_PREFIX_DEPTH:], dtype=np.uint32) for i in rest],
-        [np.asarray([*words[i][_PREFIX_DEPTH + 1 :], end_id], dtype=np.uint32) for i in rest],
+        [np.asarray(words[i][last:], dtype=np.uint32) for i in rest],
+        [np.asarray([*words[i][last + 1 :], end_id], dtype=np.uint32) for i in rest],
         end_id,
         init=(state, node[rest]),
     )
     for i, tail in zip(rest, tails):
-        out[i][_PREFIX_DEPTH + 1 :] = tail
+        out[i][last + 1 :] = tail
     return out
