@@ -117,11 +117,9 @@ def test_shared_prefixes_score_as_whole_sentences(
     sentences = [np.array(w, dtype=np.uint32) for w in words]
     start, end = 2, 2
     got = rnn_scoring.rnn_sentence_logprobs(model, sentences, start, end)
+    padded, lengths = rnn_scoring._padded(sentences, end)
     whole = rnn_scoring._batched_logprobs(
-        model,
-        [np.array([start, *w], dtype=np.uint32) for w in words],
-        [np.array([*w, end], dtype=np.uint32) for w in words],
-        end,
+        model, padded, lengths, np.arange(len(words)), 0, start
     )
     for w, g, want in zip(words, got, whole):
         assert g.shape == (len(w) + 1,)

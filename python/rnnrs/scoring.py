@@ -33,7 +33,7 @@ class SentenceScores:
     @classmethod
     def from_token_logprobs(cls, per_sentence: Sequence[np.ndarray]) -> SentenceScores:
         """Sum natural-log token probabilities sentence by sentence."""
-        logprob = np.array([float(np.sum(s)) for s in per_sentence], dtype=np.float64)
+        logprob = np.array([np.asarray(s).sum() for s in per_sentence], dtype=np.float64)
         tokens = np.array([len(s) for s in per_sentence], dtype=np.int64)
         return cls(logprob, logprob / LN10, tokens, tuple(np.asarray(s) for s in per_sentence))
 

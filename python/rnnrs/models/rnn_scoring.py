@@ -88,62 +88,79 @@ def rnn_sentence_logprobs(
     padded batches (:func:`_batched_logprobs`). ``fold`` as in :func:`rnn_stream_logprobs`,
     with one mask per sentence; with it, and with the class softmax, every sentence runs
     whole in the batches."""
+    words, lengths = _padded(sentences, end_id)
     if fold is None and model.config.get("softmax", "full") == "full":
-        return _shared_prefix_logprobs(model, sentences, start_id, end_id)
-    inputs = [np.concatenate(([start_id], s)).astype(np.uint32) for s in sentences]
-    targets = [np.concatenate((s, [end_id])).astype(np.uint32) for s in sentences]
-    return _batched_logprobs(model, inputs, targets, end_id, fold=fold)
+        return _shared_prefix_logprobs(model, words, lengths, start_id)
+    rows = np.arange(len(sentences))
+    return _batched_logprobs(model, words, lengths, rows, 0, start_id, fold=fold)
+
+
+def _padded(sentences: Sequence[np.ndarray], end_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sentences as rows of one (N, longest + 1) matrix, each row's words followed by
+    ``end_id`` to its end (so position p of sentence i, 0 <= p <= its length, has the target
+    ``words[i, p]``), and their lengths."""
+    lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+    words = np.full((len(sentences), int(lengths.max(initial=0)) + 1), end_id, dtype=np.uint32)
+    for i, s in enumerate(sentences):
+        words[i, : len(s)] = s
+    return words, lengths
 
 
 def _batched_logprobs(
     model: Any,
-    inputs: Sequence[np.ndarray],
-    targets: Sequence[np.ndarray],
-    pad_id: int,
+    words: np.ndarray,
+    lengths: np.ndarray,
+    rows: np.ndarray,
+    first: int,
+    start_id: int,
     *,
     init: Optional[tuple[tuple[np.ndarray, ...], np.ndarray]] = None,
     fold: Optional[tuple[Sequence[np.ndarray], np.ndarray]] = None,
 ) -> list[np.ndarray]:
-    """Log-probability of ``targets[i]`` after ``inputs[i]`` (equal lengths >= 1), from the
-    zero state or, with ``init`` = (a state of N rows, the row of each sequence), from that
-    row. Sequences of similar length run together as one padded (B, T) batch through the
+    """Log-probability of the targets at positions ``first`` .. L of each sentence ``rows[j]``
+    of :func:`_padded`'s ``words`` (L its length; the input at position p is ``start_id``
+    for p = 0, else word p - 1), one array per row. From the zero state (``first`` = 0) or,
+    with ``init`` = (a state, each sentence's row in it), from the state before position
+    ``first``. Sentences of similar length run together as one padded (B, T) batch through the
     model's forward (the Rust engine on that backend): the recurrence is causal, so padding
-    after a sequence's end changes none of its scores."""
-    out: list[np.ndarray] = [np.zeros(0)] * len(inputs)
-    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+    after a sentence's end changes none of its scores."""
+    counts = lengths + 1 - first  # positions scored per sentence
+    out: dict[int, np.ndarray] = {}
+    order = rows[np.argsort(counts[rows], kind="stable")].tolist()
     vocab = int(model.vocab_size)
     position = 0
     while position < len(order):
         longest, end = 0, position
-        # Grow the batch while a (B, T, V) block of the longest sequence so far fits.
+        # Grow the batch while a (B, T, V) block of the longest sentence so far fits.
         while end < len(order):
-            width = len(inputs[order[end]])
+            width = int(counts[order[end]])
             if (end - position + 1) * width * vocab > _BLOCK_ELEMENTS and end > position:
                 break
             longest = width
             end += 1
-        group = order[position:end]
-        x = np.full((len(group), longest), pad_id, dtype=np.uint32)
-        y = np.full((len(group), longest), pad_id, dtype=np.uint32)
-        for row, i in enumerate(group):
-            x[row, : len(inputs[i])] = inputs[i]
-            y[row, : len(targets[i])] = targets[i]
+        group = np.array(order[position:end])
+        y = np.ascontiguousarray(words[group, first : first + longest])
+        if first:
+            x = np.ascontiguousarray(words[group, first - 1 : first - 1 + longest])
+        else:
+            x = np.empty_like(y)
+            x[:, 0] = start_id
+            x[:, 1:] = words[group, : longest - 1]
         state = None if init is None else _rows(init[0], init[1][group])
         if fold is None:
             # The log-softmax at the targets, computed by the engine (in Rust, in parallel);
-            # the padding after each sequence is not scored.
-            lengths = np.array([len(inputs[i]) for i in group], dtype=np.int64)
-            nll, _ = model.engine.token_nll(x, y, state, lengths)
-            for row, i in enumerate(group):
-                out[i] = -nll[row, : len(inputs[i])]
+            # the padding after each sentence is not scored.
+            nll, _ = model.engine.token_nll(x, y, state, counts[group])
+            for row, i in enumerate(group.tolist()):
+                out[i] = -nll[row, : counts[i]]
         else:
             logits, _ = model.logits(x, state)
-            for row, i in enumerate(group):
-                n = len(inputs[i])
-                rows = np.flatnonzero(fold[0][i])
-                out[i] = _target_logprobs(logits[row, :n], y[row, :n], rows, fold[1])
+            for row, i in enumerate(group.tolist()):
+                n = counts[i]
+                masked = np.flatnonzero(fold[0][i])
+                out[i] = _target_logprobs(logits[row, :n], y[row, :n], masked, fold[1])
         position = end
-    return out
+    return [out[i] for i in rows.tolist()]
 
 
 def _rows(state: tuple[np.ndarray, ...], rows: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -152,9 +169,10 @@ def _rows(state: tuple[np.ndarray, ...], rows: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _shared_prefix_logprobs(
-    model: Any, sentences: Sequence[np.ndarray], start_id: int, end_id: int
+    model: Any, words: np.ndarray, lengths: np.ndarray, start_id: int
 ) -> list[np.ndarray]:
-    """:func:`rnn_sentence_logprobs` of a full-softmax model, with shared prefixes.
+    """:func:`rnn_sentence_logprobs` of a full-softmax model (sentences as :func:`_padded`
+    gives them), with shared prefixes.
 
     Level d holds the distinct prefixes of d words: one step each (the start token at level
     0, the prefix's last word after its parent's state), whose output distribution scores
@@ -163,34 +181,28 @@ def _shared_prefix_logprobs(
     target t of the same step differs from it by the logits' difference
     (h . (w[t0] - w[t]) + b[t0] - b[t], in float64). The rest of each longer sentence runs in
     the batches from the state of its prefix on the last level."""
-    out = [np.empty(len(s) + 1) for s in sentences]
-    words = [np.asarray(s, dtype=np.uint32).tolist() for s in sentences]
+    n = len(lengths)
     params = model.engine.get_parameters()
     weight = params.get("output.weight", params["embedding.weight"])
     bias = params["output.bias"]
     state: tuple[np.ndarray, ...] = ()
-    node = np.zeros(len(words), dtype=np.int64)  # each sentence's node on the last level
-    depth = 0
+    node = np.zeros(n, dtype=np.int64)  # each sentence's node on the last level
+    levels: list[np.ndarray] = []  # per level, the log-probability at that position
     while True:
-        members = [i for i, w in enumerate(words) if len(w) >= depth]
-        # A node is (its parent on the level before, its last word); level 0 is one node.
-        index: dict[tuple[int, int], int] = {}
-        first: list[int] = []
-        level_node = np.empty(len(members), dtype=np.int64)
-        for j, i in enumerate(members):
-            key = (int(node[i]), words[i][depth - 1]) if depth else (0, 0)
-            k = index.setdefault(key, len(index))
-            if k == len(first):
-                first.append(i)
-            level_node[j] = k
-        if not members or (depth and len(first) > _PREFIX_SHARE * len(members)):
+        depth = len(levels)
+        members = np.flatnonzero(lengths >= depth)
+        if depth == 0:
+            first, level_node = members[:1], np.zeros(members.size, dtype=np.int64)
+        else:
+            # A node is its parent on the level before and its last word.
+            keys = node[members] * int(model.vocab_size) + words[members, depth - 1]
+            _, at, level_node = np.unique(keys, return_index=True, return_inverse=True)
+            first = members[at]
+        if members.size == 0 or (depth and first.size > _PREFIX_SHARE * members.size):
             break
-        target = np.array(
-            [words[i][depth] if len(words[i]) > depth else end_id for i in members],
-            dtype=np.int64,
-        )
-        x = np.array([words[i][depth - 1] if depth else start_id for i in first], dtype=np.uint32)
-        y = np.empty(len(first), dtype=np.uint32)
+        target = words[members, depth].astype(np.int64)
+        x = words[first, depth - 1] if depth else np.full(1, start_id, dtype=np.uint32)
+        y = np.empty(first.size, dtype=np.uint32)
         y[level_node] = target  # each node's step scores one of its members' targets
         nll, state = model.engine.token_nll(
             x[:, None], y[:, None], _rows(state, node[first]) if depth else None
@@ -200,20 +212,15 @@ def _shared_prefix_logprobs(
         delta = np.einsum(
             "ij,ij->i", top, weight[scored].astype(np.float64) - weight[target]
         ) + (bias[scored].astype(np.float64) - bias[target])
-        logp = -(nll[level_node, 0] + delta)
-        for j, i in enumerate(members):
-            out[i][depth] = logp[j]
+        logp = np.zeros(n)
+        logp[members] = -(nll[level_node, 0] + delta)
+        levels.append(logp)
         node[members] = level_node
-        depth += 1
-    last = depth - 1  # the last level that ran
-    rest = [i for i, w in enumerate(words) if len(w) > last]
-    tails = _batched_logprobs(
-        model,
-        [np.asarray(words[i][last:], dtype=np.uint32) for i in rest],
-        [np.asarray([*words[i][last + 1 :], end_id], dtype=np.uint32) for i in rest],
-        end_id,
-        init=(state, node[rest]),
-    )
-    for i, tail in zip(rest, tails):
-        out[i][last + 1 :] = tail
+    head = np.stack(levels, axis=1) if levels else np.zeros((n, 0))
+    last = len(levels) - 1  # the last level that ran
+    rest = np.flatnonzero(lengths > last)
+    tails = _batched_logprobs(model, words, lengths, rest, last + 1, start_id, init=(state, node))
+    out = [head[i, : min(length, last) + 1] for i, length in enumerate(lengths.tolist())]
+    for i, tail in zip(rest.tolist(), tails):
+        out[i] = np.concatenate((out[i], tail))
     return out
