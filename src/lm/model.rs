@@ -597,6 +597,7 @@ impl Model {
         let input = StackInput::Tokens {
             ids: &ws.ids[..tb],
             table: embedding.clone(),
+            version: Some(params.version()),
         };
         let fin = stack.forward(values, input, t, b, None, state, train.then_some(&mut *rng))?;
         if drop {
@@ -742,6 +743,7 @@ impl Model {
         let input = StackInput::Tokens {
             ids: &ws.ids[..tb],
             table: embedding.clone(),
+            version: None,
         };
         stack.backward(values, grads, input, None)
     }

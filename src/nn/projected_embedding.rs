@@ -5,7 +5,11 @@
 //! (T*B, E) x (E, G) input GEMM with a (U, E) x (E, G) one; backward sums the gate gradients per id first, so the weight and
 //! embedding gradients are (U, ·) products too instead of two more (T*B, ·) ones. The values
 //! are those of the dense path up to fp32 summation order; the sums run in a fixed order, so
-//! results do not depend on the thread count. Spec: `reference/embedding.py::embedding_forward`
+//! results do not depend on the thread count. When the parameters stay the same from call to
+//! call (inference: scoring, evaluation) and the chunks' distinct ids have together cost as
+//! many projections as the vocabulary has ids, the projections of every id are made once and
+//! kept for the calls that follow with the same parameters. Spec:
+//! `reference/embedding.py::embedding_forward`
 //! followed by the input projection of `reference/cells.py::cell_forward` (and their
 //! backward functions).
 
@@ -16,9 +20,26 @@ use super::recurrent::{self, Weights};
 use super::{embedding, grow};
 use crate::linalg::colsum;
 use crate::linalg::gemm::{matmul, MatRef};
+use crate::linalg::kernels::{matmul_packed_tall, PackedB};
 
 /// `slot` entry of an id that is not in the chunk.
 const ABSENT: u32 = u32::MAX;
+
+/// Largest vocabulary-wide projection kept (floats, V * G): 64 MB.
+const FULL_TABLE_FLOATS: usize = 1 << 24;
+
+/// Layer 0's input projections of every id of the vocabulary for one direction and one
+/// parameters version.
+#[derive(Default)]
+struct FullTable {
+    /// The parameters version that `spent` and `proj` belong to.
+    version: Option<u64>,
+    /// Rows projected chunk by chunk under `version` so far.
+    spent: usize,
+    /// Whether `proj` holds the (V, G) projections of `version`.
+    built: bool,
+    proj: Vec<f32>,
+}
 
 /// The distinct ids of one chunk, and buffers reused from call to call.
 #[derive(Default)]
@@ -30,6 +51,10 @@ pub struct ProjectedEmbedding {
     distinct: Vec<u32>,
     /// The position in `distinct` of each row's id.
     row_slot: Vec<u32>,
+    /// Each row's id, and each row's of the time-reversed chunk (the slots of the
+    /// vocabulary-wide projections).
+    row_ids: Vec<u32>,
+    rev_ids: Vec<u32>,
     /// The same for the rows of the time-reversed chunk that a bidirectional stack's reverse
     /// direction reads (see [`ProjectedEmbedding::reverse`]).
     rev_slot: Vec<u32>,
@@ -44,6 +69,10 @@ pub struct ProjectedEmbedding {
     demb: Vec<f32>,
     /// (G): the folded input bias.
     bias: Vec<f32>,
+    /// The vocabulary-wide projections, per direction.
+    full: [FullTable; 2],
+    /// W_ih^T packed for the projections.
+    w_ih: PackedB,
 }
 
 impl ProjectedEmbedding {
@@ -52,10 +81,14 @@ impl ProjectedEmbedding {
     /// pass (the per-id sums in backward) costs about what the dense path's input-gradient
     /// scatter does, so the (U, E, G) products decide, and they are then at most
     /// 3/4 of the (T*B, E, G) ones (half, on a word-level chunk of PTB: 357 ids in 700 rows).
+    /// The choice depends on the chunk alone, not on projections kept from earlier calls, so
+    /// a chunk's values do not depend on what ran before it.
     pub fn plan(&mut self, ids: &[u32], vocab: usize) -> bool {
         if self.slot.len() < vocab {
             self.slot.resize(vocab, ABSENT);
         }
+        self.row_ids.clear();
+        self.row_ids.extend_from_slice(ids);
         self.distinct.clear();
         self.row_slot.clear();
         self.rows_per_slot.clear();
@@ -78,16 +111,27 @@ impl ProjectedEmbedding {
     /// Index the rows of the time-reversed chunk too: its row r holds the id of row
     /// `source(r)` of the chunk of the last [`ProjectedEmbedding::plan`] (a permutation).
     pub fn reverse(&mut self, source: impl Fn(usize) -> usize) {
-        let row_slot = &self.row_slot;
+        let (row_slot, row_ids) = (&self.row_slot, &self.row_ids);
         self.rev_slot.clear();
         self.rev_slot
             .extend((0..row_slot.len()).map(|r| row_slot[source(r)]));
+        self.rev_ids.clear();
+        self.rev_ids
+            .extend((0..row_ids.len()).map(|r| row_ids[source(r)]));
     }
 
     /// The input projections `w.w_ih (G, E) · table[id] + b` of the distinct ids of the last
     /// [`ProjectedEmbedding::plan`] (`b` is [`recurrent::input_bias`]), as the
     /// [`recurrent::Input::Projected`] that reads them: row n of the chunk (of the reversed
     /// chunk when `reversed`) reads `proj[slots[n]]`.
+    ///
+    /// `version`: the parameters' [`crate::nn::params::Params::version`] when the caller
+    /// promises that calls with the same version see the same values (None otherwise). Once
+    /// the chunks of one version have projected as many rows as the vocabulary (V) has, the
+    /// projections of all V ids are made in one product and kept, and the calls that follow
+    /// with that version read them by id: at most twice the work of the per-chunk
+    /// projections, then none. Each row is the same product either way (see [`project`]), so
+    /// the values do not depend on which path ran.
     pub fn forward<'a>(
         &'a mut self,
         kind: CellKind,
@@ -95,21 +139,58 @@ impl ProjectedEmbedding {
         e: usize,
         w: Weights<'_>,
         reversed: bool,
+        version: Option<u64>,
     ) -> recurrent::Input<'a> {
         let u = self.distinct.len();
+        let vocab = table.len() / e;
         let bias = recurrent::input_bias(kind, w, &mut self.bias);
         let g = bias.len();
+        // Backward reads the distinct ids' embedding rows, whichever path runs.
         grow(&mut self.emb, u * e);
         embedding::forward(table, e, &self.distinct, &mut self.emb[..u * e]);
+        let full = &mut self.full[usize::from(reversed)];
+        if let Some(v) = version {
+            if full.version != Some(v) {
+                *full = FullTable {
+                    version: Some(v),
+                    proj: std::mem::take(&mut full.proj),
+                    ..FullTable::default()
+                };
+            }
+            if !full.built && vocab * g <= FULL_TABLE_FLOATS && full.spent + u >= vocab {
+                grow(&mut full.proj, vocab * g);
+                project(
+                    &mut full.proj[..vocab * g],
+                    table,
+                    vocab,
+                    e,
+                    w.w_ih,
+                    bias,
+                    &mut self.w_ih,
+                );
+                full.built = true;
+            }
+            if full.built {
+                return recurrent::Input::Projected {
+                    table: &full.proj[..vocab * g],
+                    slots: if reversed {
+                        &self.rev_ids
+                    } else {
+                        &self.row_ids
+                    },
+                };
+            }
+            full.spent += u;
+        }
         grow(&mut self.proj, u * g);
-        let proj = &mut self.proj[..u * g];
-        colsum::fill_rows(proj, bias);
-        matmul(
-            proj,
-            g,
-            MatRef::new(&self.emb, u, e),
-            MatRef::new(w.w_ih, g, e).t(),
-            true,
+        project(
+            &mut self.proj[..u * g],
+            &self.emb,
+            u,
+            e,
+            w.w_ih,
+            bias,
+            &mut self.w_ih,
         );
         recurrent::Input::Projected {
             table: &self.proj[..u * g],
@@ -163,6 +244,24 @@ impl ProjectedEmbedding {
         );
         embedding::backward(dtable, e, &self.distinct, &self.demb[..u * e]);
     }
+}
+
+/// `proj (N, G)` = `rows (N, E) · w_ih^T + bias` through `packed` (W_ih^T packed here):
+/// each row's value is the same whatever the other rows of the call (see
+/// [`matmul_packed_tall`]), so a chunk's projections and the vocabulary's agree bit for bit.
+fn project(
+    proj: &mut [f32],
+    rows: &[f32],
+    n: usize,
+    e: usize,
+    w_ih: &[f32],
+    bias: &[f32],
+    packed: &mut PackedB,
+) {
+    let g = bias.len();
+    colsum::fill_rows(proj, bias);
+    packed.pack_transposed(w_ih, g, e);
+    matmul_packed_tall(proj, g, rows, e, n, packed, true);
 }
 
 /// `sums (U, G)` row s = the sum, in row order, of the rows n of `m (N, G)` with
@@ -250,7 +349,7 @@ mod tests {
         let mut p = ProjectedEmbedding::default();
         assert!(p.plan(&ids, v));
         let recurrent::Input::Projected { table: proj, slots } =
-            p.forward(kind, &table, e, w, false)
+            p.forward(kind, &table, e, w, false, None)
         else {
             panic!("forward returns the projected input");
         };
@@ -291,6 +390,59 @@ mod tests {
         {
             assert!((got - want).abs() < 1e-5, "{got} vs {want}");
         }
+    }
+
+    /// Each row's projection from a forward's result, and the length of the table it read.
+    fn rows_read(input: recurrent::Input<'_>, g: usize) -> (Vec<Vec<f32>>, usize) {
+        let recurrent::Input::Projected { table, slots } = input else {
+            panic!("forward returns the projected input");
+        };
+        let rows = slots
+            .iter()
+            .map(|&s| table[s as usize * g..(s as usize + 1) * g].to_vec())
+            .collect();
+        (rows, table.len())
+    }
+
+    #[test]
+    fn the_vocabulary_projection_is_kept_per_version_and_matches_the_chunks() {
+        let (v, e, h, kind) = (11, 6, 4, CellKind::Gru);
+        let g = kind.gates() * h;
+        let table = filled(v * e, 7);
+        let w_ih = filled(g * e, 8);
+        let (b_ih, b_hh, w_hh) = (filled(g, 9), filled(g, 10), vec![0.0; g * h]);
+        let w = Weights {
+            w_ih: &w_ih,
+            w_hh: &w_hh,
+            b_ih: &b_ih,
+            b_hh: &b_hh,
+        };
+        let chunk = [1u32, 3, 3, 5, 7, 1, 3, 9];
+        let mut p = ProjectedEmbedding::default();
+        assert!(p.plan(&chunk, v));
+        let (want, _) = rows_read(p.forward(kind, &table, e, w, false, None), g);
+        // Version 7: 5 distinct ids a call; the third call reaches the vocabulary's 11 rows
+        // and makes the whole table, which later calls read. Every row is bit for bit the
+        // chunk's projection.
+        for call in 0..4 {
+            assert!(p.plan(&chunk, v));
+            let (rows, len) = rows_read(p.forward(kind, &table, e, w, false, Some(7)), g);
+            assert_eq!(len, if call >= 2 { v * g } else { 5 * g }, "call {call}");
+            assert_eq!(rows, want, "call {call}");
+        }
+        // A new version starts over with the chunk's projections, and the reverse direction
+        // (its own table) reads the reversed rows.
+        assert!(p.plan(&chunk, v));
+        let n = chunk.len();
+        p.reverse(|r| n - 1 - r);
+        let (rows, len) = rows_read(p.forward(kind, &table, e, w, false, Some(8)), g);
+        assert_eq!((rows, len), (want.clone(), 5 * g));
+        for _ in 0..3 {
+            p.forward(kind, &table, e, w, true, Some(8));
+        }
+        let (rows, len) = rows_read(p.forward(kind, &table, e, w, true, Some(8)), g);
+        assert_eq!(len, v * g);
+        assert_eq!(rows, want.iter().rev().cloned().collect::<Vec<_>>());
     }
 
     #[test]

@@ -172,7 +172,15 @@ pub enum StackInput<'a> {
     /// Token ids `(T*B)`, time-major, whose rows of the embedding table `(V, I)` at `table`
     /// in the owning model's parameters are the features; backward adds into the table's
     /// gradient.
-    Tokens { ids: &'a [u32], table: Range<usize> },
+    ///
+    /// `version`: the parameters' [`crate::nn::params::Params::version`] when calls with the
+    /// same version see the same values, so that layer 0 may keep its projections of the
+    /// whole vocabulary between calls ([`ProjectedEmbedding::forward`]); None otherwise.
+    Tokens {
+        ids: &'a [u32],
+        table: Range<usize>,
+        version: Option<u64>,
+    },
 }
 
 impl StackInput<'_> {
@@ -187,7 +195,7 @@ impl StackInput<'_> {
                 "ids",
                 format!("expected {t} x {b} token ids, got {}", ids.len()),
             )),
-            StackInput::Tokens { ids, table } => {
+            StackInput::Tokens { ids, table, .. } => {
                 let rows = table.len() / i;
                 match ids.iter().find(|&&id| id as usize >= rows) {
                     Some(id) => Err(CoreError::invalid(
@@ -533,7 +541,7 @@ impl Stack {
         }
         grow(&mut ws.zeros, bh);
         let per_token = match input {
-            StackInput::Tokens { ids, table } => {
+            StackInput::Tokens { ids, table, .. } => {
                 let per_token = ws.tokens.plan(ids, table.len() / i0);
                 if !per_token {
                     grow(&mut ws.inputs[0], tb * i0);
@@ -598,17 +606,19 @@ impl Stack {
                     None => (zeros, zeros),
                 };
                 let (done, rest) = ws.caches.split_at_mut(idx);
-                let x = match input {
-                    StackInput::Tokens { table, .. } if projected => {
-                        ws.tokens
-                            .forward(cfg.cell, &params[table.clone()], i0, w, dir == 1)
-                    }
-                    _ if dir == 1 => Input::Dense(&ws.rev[k][..n]),
-                    _ if own_input => Input::Dense(&ws.inputs[k][..n]),
-                    _ if k > 0 => Input::Dense(done[k - 1].outputs(dims[k - 1])),
-                    StackInput::Features(x) => Input::Dense(x),
-                    StackInput::Tokens { .. } => unreachable!("token input is projected or own"),
-                };
+                let x =
+                    match input {
+                        StackInput::Tokens { table, version, .. } if projected => ws
+                            .tokens
+                            .forward(cfg.cell, &params[table.clone()], i0, w, dir == 1, *version),
+                        _ if dir == 1 => Input::Dense(&ws.rev[k][..n]),
+                        _ if own_input => Input::Dense(&ws.inputs[k][..n]),
+                        _ if k > 0 => Input::Dense(done[k - 1].outputs(dims[k - 1])),
+                        StackInput::Features(x) => Input::Dense(x),
+                        StackInput::Tokens { .. } => {
+                            unreachable!("token input is projected or own")
+                        }
+                    };
                 recurrent::forward(cfg.cell, d, w, x, h0, c0, lens, &mut rest[0]);
             }
         }
@@ -840,7 +850,7 @@ impl Stack {
                 scatter_outputs(&dx_fwd[..n], dims[k - 1], dirs, lens, &mut ws.dy, false);
             }
         }
-        if let StackInput::Tokens { ids, table } = input {
+        if let StackInput::Tokens { ids, table, .. } = input {
             if c.per_token {
                 // Layer 0's weight gradients and the table's, per distinct token, for each
                 // direction (the reverse one's rows are the reversed chunk's).
@@ -1099,6 +1109,7 @@ mod tests {
                     let tokens = || StackInput::Tokens {
                         ids,
                         table: table.clone(),
+                        version: None,
                     };
                     let fin = stack
                         .forward(params.values(), tokens(), t, b, lengths, None, None)
@@ -1256,7 +1267,11 @@ mod tests {
             Stack::new(StackConfig::new(CellKind::Gru, 3, 4, 1), &mut layout, "").expect("valid");
         let params = Params::zeros(layout);
         let ids = [1u32, 4];
-        let tokens = StackInput::Tokens { ids: &ids, table };
+        let tokens = StackInput::Tokens {
+            ids: &ids,
+            table,
+            version: None,
+        };
         assert!(stack
             .forward(params.values(), tokens, 2, 1, None, None, None)
             .is_err());

@@ -447,6 +447,7 @@ impl Seq2Seq {
         let input = StackInput::Tokens {
             ids: &ws.src[..s * b],
             table: r.enc_emb.clone(),
+            version: Some(params.version()),
         };
         let fin = encoder.forward(
             values,
@@ -979,6 +980,7 @@ impl Seq2Seq {
         let input = StackInput::Tokens {
             ids: &ws.src[..s * b],
             table: r.enc_emb.clone(),
+            version: None,
         };
         encoder.backward(values, grads, input, Some(&mut d_state))
     }
