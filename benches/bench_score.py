@@ -9,13 +9,15 @@ summed under a mask. Both sides' scores are compared (max absolute difference in
 
 Prints one JSON object per line: sentences/s of each at 1 and 2 threads and the ratio (the
 issue's target: rnnrs >= 2x). Skips cleanly when the data or torch is absent. ``--quick``
-scores 300 sentences once.
+scores 300 sentences once; ``--nbest K`` scores K hypotheses per sentence (the workload of
+``rnnrs rescore``: the last 1-3 words of each drawn anew).
 
 rnnrs runs the first words of sentences that begin alike once (every sentence starts from
 the same state; ``rnn_scoring._PREFIX_SHARE``); the first line reports how many of the
 positions that saves, so the share of the ratio it accounts for is visible.
 
     python benches/bench_score.py [--sentences 3000] [--batch 64] [--repeat 3] [--quick]
+                                  [--nbest K]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +66,20 @@ def torch_scores(module: Any, sentences: list[np.ndarray], eos: int, batch: int)
     return out
 
 
+def nbest_variants(lines: list[str], k: int) -> list[str]:
+    """``k`` hypotheses per line, as an n-best list has them: the line with its last 1-3
+    words replaced by words drawn from the text (seeded)."""
+    rng = random.Random(0)
+    words = [w for line in lines for w in line.split()] or ["a"]
+    out = []
+    for line in lines:
+        w = line.split()
+        for _ in range(k):
+            cut = rng.randint(1, 3) if w else 0
+            out.append(" ".join(w[: len(w) - cut] + [rng.choice(words) for _ in range(cut)]))
+    return out
+
+
 def shared_positions(sentences: list[np.ndarray]) -> int:
     """Positions that rnnrs's scoring does not run apart: on each prefix level it runs, the
     sentences reaching it minus its distinct prefixes."""
@@ -85,6 +102,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--quick", action="store_true", help="300 sentences, once")
+    parser.add_argument(
+        "--nbest",
+        type=int,
+        default=0,
+        help="score K variants of each sentence instead (n-best-like: the last 1-3 words drawn "
+        "anew), --sentences in all",
+    )
     args = parser.parse_args()
     if args.quick:
         args.sentences, args.repeat = 300, 1
@@ -98,7 +122,11 @@ def main() -> None:
         return
     lines = DATA.read_text(encoding="utf-8").splitlines()
     tok = rnnrs.WordTokenizer.fit(lines)
-    lines = lines[: args.sentences]
+    lines = (
+        nbest_variants(lines[: max(1, args.sentences // args.nbest)], args.nbest)
+        if args.nbest
+        else lines[: args.sentences]
+    )
     model = rnnrs.RNNLM(tok.vocab_size, hidden_size=200, num_layers=2, tokenizer=tok)
     module = torch_module(model.config)
     module.load_state_dict({k: torch.from_numpy(v) for k, v in model.to_torch_state_dict().items()})
