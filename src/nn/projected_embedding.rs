@@ -20,7 +20,7 @@ use super::recurrent::{self, Weights};
 use super::{embedding, grow};
 use crate::linalg::colsum;
 use crate::linalg::gemm::{matmul, MatRef};
-use crate::linalg::kernels::{matmul_packed_tall, PackedB};
+use crate::linalg::kernels::{matmul_packed, PackedB};
 
 /// `slot` entry of an id that is not in the chunk.
 const ABSENT: u32 = u32::MAX;
@@ -162,7 +162,6 @@ impl ProjectedEmbedding {
                 project(
                     &mut full.proj[..vocab * g],
                     table,
-                    vocab,
                     e,
                     w.w_ih,
                     bias,
@@ -186,7 +185,6 @@ impl ProjectedEmbedding {
         project(
             &mut self.proj[..u * g],
             &self.emb,
-            u,
             e,
             w.w_ih,
             bias,
@@ -246,13 +244,17 @@ impl ProjectedEmbedding {
     }
 }
 
-/// `proj (N, G)` = `rows (N, E) · w_ih^T + bias` through `packed` (W_ih^T packed here):
-/// each row's value is the same whatever the other rows of the call (see
-/// [`matmul_packed_tall`]), so a chunk's projections and the vocabulary's agree bit for bit.
+/// Rows per task of [`project`]: four AVX-512 row blocks of the packed kernel, whose rows stay
+/// in cache while every panel of W_ih^T passes over them.
+const PROJECT_ROWS: usize = 48;
+
+/// `proj (N, G)` = `rows (N, E) · w_ih^T + bias` through `packed` (W_ih^T packed here), in
+/// tasks of `PROJECT_ROWS` rows on the pool's threads. The packed kernel sums each element
+/// in k order in one micro-kernel call, so a row's value depends neither on the other rows
+/// nor on the split: a chunk's projections and the vocabulary's agree bit for bit.
 fn project(
     proj: &mut [f32],
     rows: &[f32],
-    n: usize,
     e: usize,
     w_ih: &[f32],
     bias: &[f32],
@@ -261,7 +263,10 @@ fn project(
     let g = bias.len();
     colsum::fill_rows(proj, bias);
     packed.pack_transposed(w_ih, g, e);
-    matmul_packed_tall(proj, g, rows, e, n, packed, true);
+    let packed: &PackedB = packed;
+    proj.par_chunks_mut(PROJECT_ROWS * g)
+        .zip(rows.par_chunks(PROJECT_ROWS * e))
+        .for_each(|(c, a)| matmul_packed(c, g, a, e, c.len() / g, packed, true));
 }
 
 /// `sums (U, G)` row s = the sum, in row order, of the rows n of `m (N, G)` with
@@ -443,6 +448,27 @@ mod tests {
         let (rows, len) = rows_read(p.forward(kind, &table, e, w, true, Some(8)), g);
         assert_eq!(len, v * g);
         assert_eq!(rows, want.iter().rev().cloned().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_projected_row_depends_on_neither_the_other_rows_nor_the_threads() {
+        // 101 rows: three tasks of PROJECT_ROWS and a short one.
+        let (n, e, g) = (101, 37, 70);
+        let (rows, w_ih, bias) = (filled(n * e, 11), filled(g * e, 12), filled(g, 13));
+        let mut packed = PackedB::default();
+        let mut one_by_one = vec![0.0f32; n * g];
+        for (out, row) in one_by_one.chunks_exact_mut(g).zip(rows.chunks_exact(e)) {
+            project(out, row, e, &w_ih, &bias, &mut packed);
+        }
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            let mut all = vec![0.0f32; n * g];
+            pool.install(|| project(&mut all, &rows, e, &w_ih, &bias, &mut packed));
+            assert_eq!(all, one_by_one, "{threads} threads");
+        }
     }
 
     #[test]

@@ -15,8 +15,6 @@ mod scalar;
 
 use std::ops::Range;
 
-use rayon::prelude::*;
-
 pub use pack::{PackedB, NR};
 
 use crate::runtime::simd::{level, Level};
@@ -33,41 +31,6 @@ pub fn matmul_packed(
     accumulate: bool,
 ) {
     run(level(), c, ldc, a, lda, m, b, 0..b.panels(), accumulate);
-}
-
-/// Rows per task of [`matmul_packed_tall`]: four AVX-512 row blocks, whose rows of `a`
-/// stay in cache while every panel passes over them.
-const TALL_ROWS: usize = 48;
-
-/// [`matmul_packed`] for a tall `a` (many rows) on the pool's threads: tasks of
-/// `TALL_ROWS` rows, each over every panel of `b`. Each output element is still one
-/// micro-kernel's in-order sum, so a row's result depends neither on the thread count nor
-/// on the other rows of the call.
-pub fn matmul_packed_tall(
-    c: &mut [f32],
-    ldc: usize,
-    a: &[f32],
-    lda: usize,
-    m: usize,
-    b: &PackedB,
-    accumulate: bool,
-) {
-    if m == 0 || b.n() == 0 {
-        return;
-    }
-    assert!(
-        (m - 1) * ldc + b.n() <= c.len() && (m - 1) * lda + b.k() <= a.len(),
-        "matmul_packed_tall: operands shorter than {m} rows"
-    );
-    let lv = level();
-    let c = &mut c[..(m - 1) * ldc + b.n()];
-    c.par_chunks_mut(TALL_ROWS * ldc)
-        .zip(a.par_chunks(TALL_ROWS * lda))
-        .enumerate()
-        .for_each(|(task, (c, a))| {
-            let rows = TALL_ROWS.min(m - task * TALL_ROWS);
-            run(lv, c, ldc, a, lda, rows, b, 0..b.panels(), accumulate);
-        });
 }
 
 /// [`matmul_packed`] restricted to the column panels `panels` (columns `panels.start * NR ..
@@ -359,29 +322,6 @@ mod tests {
             false,
         );
         assert_eq!(whole, parts);
-    }
-
-    #[test]
-    fn tall_products_match_row_by_row_bit_for_bit() {
-        // A row's result does not depend on the rows around it or on the thread count.
-        let (m, k, n) = (101, 37, 70);
-        let a = filled(m * k, 3);
-        let w = filled(n * k, 4);
-        let mut b = PackedB::default();
-        b.pack_transposed(&w, n, k);
-        let mut rowwise = vec![0.5f32; m * n];
-        for i in 0..m {
-            matmul_packed(&mut rowwise[i * n..], n, &a[i * k..], k, 1, &b, true);
-        }
-        for threads in [1, 2] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            let mut tall = vec![0.5f32; m * n];
-            pool.install(|| matmul_packed_tall(&mut tall, n, &a, k, m, &b, true));
-            assert_eq!(tall, rowwise, "{threads} threads");
-        }
     }
 
     #[test]
