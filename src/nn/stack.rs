@@ -606,19 +606,17 @@ impl Stack {
                     None => (zeros, zeros),
                 };
                 let (done, rest) = ws.caches.split_at_mut(idx);
-                let x =
-                    match input {
-                        StackInput::Tokens { table, version, .. } if projected => ws
-                            .tokens
-                            .forward(cfg.cell, &params[table.clone()], i0, w, dir == 1, *version),
-                        _ if dir == 1 => Input::Dense(&ws.rev[k][..n]),
-                        _ if own_input => Input::Dense(&ws.inputs[k][..n]),
-                        _ if k > 0 => Input::Dense(done[k - 1].outputs(dims[k - 1])),
-                        StackInput::Features(x) => Input::Dense(x),
-                        StackInput::Tokens { .. } => {
-                            unreachable!("token input is projected or own")
-                        }
-                    };
+                let x = match input {
+                    StackInput::Tokens { table, version, .. } if projected => {
+                        let rows = &params[table.clone()];
+                        ws.tokens.forward(cfg.cell, rows, i0, w, dir == 1, *version)
+                    }
+                    _ if dir == 1 => Input::Dense(&ws.rev[k][..n]),
+                    _ if own_input => Input::Dense(&ws.inputs[k][..n]),
+                    _ if k > 0 => Input::Dense(done[k - 1].outputs(dims[k - 1])),
+                    StackInput::Features(x) => Input::Dense(x),
+                    StackInput::Tokens { .. } => unreachable!("token input is projected or own"),
+                };
                 recurrent::forward(cfg.cell, d, w, x, h0, c0, lens, &mut rest[0]);
             }
         }
