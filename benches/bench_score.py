@@ -13,7 +13,7 @@ scores 300 sentences once; ``--nbest K`` scores K hypotheses per sentence (the w
 ``rnnrs rescore``: the last 1-3 words of each drawn anew).
 
 rnnrs runs the first words of sentences that begin alike once (every sentence starts from
-the same state; ``rnn_scoring._PREFIX_SHARE``); the first line reports how many of the
+the same state; ``rnn_scoring.prefix_levels``); the first line reports how many of the
 positions that saves, so the share of the ratio it accounts for is visible.
 
     python benches/bench_score.py [--sentences 3000] [--batch 64] [--repeat 3] [--quick]
@@ -23,7 +23,6 @@ positions that saves, so the share of the ratio it accounts for is visible.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import random
 import time
@@ -34,6 +33,7 @@ import numpy as np
 
 import rnnrs
 from rnnrs.io.torch_interop import torch_module
+from rnnrs.models import rnn_scoring
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb.valid.txt"
 
@@ -80,19 +80,11 @@ def nbest_variants(lines: list[str], k: int) -> list[str]:
     return out
 
 
-def shared_positions(sentences: list[np.ndarray]) -> int:
+def shared_positions(sentences: list[np.ndarray], end_id: int, vocab: int) -> int:
     """Positions that rnnrs's scoring does not run apart: on each prefix level it runs, the
     sentences reaching it minus its distinct prefixes."""
-    from rnnrs.models.rnn_scoring import _PREFIX_SHARE
-
-    saved = 0
-    for depth in itertools.count():
-        reaching = [tuple(s[:depth].tolist()) for s in sentences if len(s) >= depth]
-        distinct = len(set(reaching))
-        if not reaching or (depth and distinct > _PREFIX_SHARE * len(reaching)):
-            break
-        saved += len(reaching) - distinct
-    return saved
+    levels = rnn_scoring.prefix_levels(*rnn_scoring._padded(sentences, end_id), vocab)
+    return sum(members.size - first.size for members, first, _ in levels)
 
 
 def main() -> None:
@@ -138,7 +130,7 @@ def main() -> None:
         tokens=tokens,
         vocab=tok.vocab_size,
         backend=rnnrs.backend(),
-        positions_shared=shared_positions(ids),
+        positions_shared=shared_positions(ids, tok.eos_id, tok.vocab_size),
     )
     ours = model.score_sentences(lines).logprob
     theirs = torch_scores(module, ids, tok.eos_id, args.batch)

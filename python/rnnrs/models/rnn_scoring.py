@@ -168,6 +168,35 @@ def _rows(state: tuple[np.ndarray, ...], rows: np.ndarray) -> tuple[np.ndarray, 
     return tuple(np.take(a, rows, axis=1) for a in state)
 
 
+def prefix_levels(
+    words: np.ndarray, lengths: np.ndarray, vocab: int
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The levels of shared prefixes that :func:`_shared_prefix_logprobs` runs, for the
+    sentences of :func:`_padded`: level d as (the sentences of at least d words, the first
+    sentence of each distinct d-word prefix, each of those sentences' prefix as an index
+    into the second). Levels go on while their distinct prefixes are at most
+    ``_PREFIX_SHARE`` of the sentences that reach them; level 0 (the start, one prefix)
+    always runs when there is a sentence. Each level saves ``members.size - first.size``
+    steps."""
+    levels = []
+    node = np.zeros(len(lengths), dtype=np.int64)  # each sentence's prefix on the last level
+    # Past the longest sentence no sentence reaches a level: the loop always breaks.
+    for depth in range(int(lengths.max(initial=0)) + 2):
+        members = np.flatnonzero(lengths >= depth)
+        if depth == 0:
+            first, level_node = members[:1], np.zeros(members.size, dtype=np.int64)
+        else:
+            # A prefix is its parent on the level before and its last word.
+            keys = node[members] * vocab + words[members, depth - 1]
+            _, at, level_node = np.unique(keys, return_index=True, return_inverse=True)
+            first = members[at]
+        if members.size == 0 or (depth and first.size > _PREFIX_SHARE * members.size):
+            break
+        levels.append((members, first, level_node))
+        node[members] = level_node
+    return levels
+
+
 def _shared_prefix_logprobs(
     model: Any, words: np.ndarray, lengths: np.ndarray, start_id: int
 ) -> list[np.ndarray]:
@@ -177,7 +206,7 @@ def _shared_prefix_logprobs(
     Level d holds the distinct prefixes of d words: one step each (the start token at level
     0, the prefix's last word after its parent's state), whose output distribution scores
     position d of every sentence under it. Levels run while they share enough (see
-    ``_PREFIX_SHARE``). The engine gives one target's log-probability per step; another
+    :func:`prefix_levels`). The engine gives one target's log-probability per step; another
     target t of the same step differs from it by the logits' difference
     (h . (w[t0] - w[t]) + b[t0] - b[t], in float64). The rest of each longer sentence runs in
     the batches from the state of its prefix on the last level."""
@@ -188,18 +217,9 @@ def _shared_prefix_logprobs(
     state: tuple[np.ndarray, ...] = ()
     node = np.zeros(n, dtype=np.int64)  # each sentence's node on the last level
     levels: list[np.ndarray] = []  # per level, the log-probability at that position
-    while True:
-        depth = len(levels)
-        members = np.flatnonzero(lengths >= depth)
-        if depth == 0:
-            first, level_node = members[:1], np.zeros(members.size, dtype=np.int64)
-        else:
-            # A node is its parent on the level before and its last word.
-            keys = node[members] * int(model.vocab_size) + words[members, depth - 1]
-            _, at, level_node = np.unique(keys, return_index=True, return_inverse=True)
-            first = members[at]
-        if members.size == 0 or (depth and first.size > _PREFIX_SHARE * members.size):
-            break
+    for depth, (members, first, level_node) in enumerate(
+        prefix_levels(words, lengths, int(model.vocab_size))
+    ):
         target = words[members, depth].astype(np.int64)
         x = words[first, depth - 1] if depth else np.full(1, start_id, dtype=np.uint32)
         y = np.empty(first.size, dtype=np.uint32)
